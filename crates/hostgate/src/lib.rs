@@ -1,0 +1,47 @@
+//! # hostgate
+//!
+//! Decide, at line rate, whether a workload may talk to a destination *name*.
+//!
+//! A policy (the language is documented in `docs/policy-language.md`) is compiled into one
+//! immutable [`Engine`] whose single matcher serves every policy in the file. A lookup normalizes
+//! the name once ([`normalize`]), walks its label suffixes right to left through one hash table,
+//! and answers with a [`Verdict`]: allow or deny, why, and which rule.
+//!
+//! ```
+//! use hostgate::{Action, Engine, Query, Via};
+//!
+//! let engine = Engine::compile(
+//!     "default deny\n\
+//!      allow api.kadath.io\n\
+//!      allow **.stripe.com port 443 via tls\n\
+//!      deny  api.leng.com id block-leng\n",
+//! )
+//! .expect("policy compiles");
+//! let policy = engine.policy("default").unwrap();
+//!
+//! let v = engine.check(policy, &Query::new("checkout.stripe.com").port(443).via(Via::Tls));
+//! assert_eq!(v.action, Action::Allow);
+//! assert_eq!(v.rule.unwrap().line, 3);
+//!
+//! let v = engine.check(policy, &Query::new("API.LENG.COM."));
+//! assert_eq!(v.action, Action::Deny);
+//! assert_eq!(v.rule.unwrap().id, "block-leng");
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod builder;
+mod engine;
+mod error;
+mod matcher;
+mod name;
+mod pattern;
+mod syntax;
+mod types;
+
+pub use builder::{EngineBuilder, PolicySpec, RuleSpec};
+pub use engine::{Engine, Explanation, ExplainedRule, RuleInfo};
+pub use error::{CompileErrors, Diagnostic, Severity};
+pub use name::{normalize, InvalidName, Name, NameKind, MAX_LABEL_LEN, MAX_NAME_LEN};
+pub use pattern::Pattern;
+pub use types::{Action, MatchedRule, PolicyId, Precedence, Query, Reason, Verdict, Via};

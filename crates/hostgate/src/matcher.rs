@@ -1,0 +1,1 @@
+//! Suffix-hash matcher (stub).

@@ -1,0 +1,457 @@
+//! Name normalization: the one function every query name and every pattern literal goes through.
+//!
+//! The rules are those of the policy language (section 1): strip one trailing dot, type IP
+//! literals as IPs, convert non-ASCII with IDNA UTS #46 (non-transitional), lowercase ASCII, and
+//! validate lengths and the `[a-z0-9_-]` label alphabet. Everything else is invalid, and an
+//! invalid name is denied whatever the rules say.
+//!
+//! Normalization writes into a fixed inline buffer: it never allocates for ASCII input, and the
+//! IDNA path writes through a bounded sink instead of building a `String`.
+
+use core::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The longest valid name, in bytes, without the trailing dot.
+pub const MAX_NAME_LEN: usize = 253;
+/// The longest valid label, in bytes.
+pub const MAX_LABEL_LEN: usize = 63;
+/// Inputs longer than this are rejected before any IDNA work, to bound the cost of hostile input.
+const MAX_INPUT_LEN: usize = 1024;
+
+/// Why a name is invalid. An invalid name is always denied (reason `invalid-name`).
+///
+/// ```
+/// use hostgate::{normalize, InvalidName};
+/// assert_eq!(normalize("a..b").unwrap_err(), InvalidName::EmptyLabel);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InvalidName {
+    /// The name is empty (or only a dot).
+    Empty,
+    /// More than 253 bytes (after IDNA conversion), or an absurdly long input.
+    TooLong,
+    /// An empty label: `a..b`, a leading dot, or two trailing dots.
+    EmptyLabel,
+    /// A label longer than 63 bytes.
+    LabelTooLong,
+    /// A byte outside `[a-z0-9_-]` (after lowercasing and IDNA).
+    BadCharacter,
+    /// Non-ASCII bytes that are not UTF-8.
+    NotUtf8,
+    /// IDNA UTS #46 processing rejected the name.
+    Idna,
+    /// The last label is numeric (`1.2.3`, `010.0.0.1`, `0x7f.1`) but the whole is not a
+    /// dotted-quad IPv4 address: resolvers and URL parsers disagree on what it means, so it is
+    /// refused rather than guessed at.
+    AmbiguousNumeric,
+    /// Brackets or colons, but not a valid IPv6 address (`[::1`, `[1.2.3.4]`, `fe80::1%eth0`).
+    BadIpLiteral,
+}
+
+impl InvalidName {
+    /// A short human-readable explanation.
+    ///
+    /// ```
+    /// assert_eq!(hostgate::InvalidName::Empty.message(), "empty name");
+    /// ```
+    pub fn message(self) -> &'static str {
+        match self {
+            InvalidName::Empty => "empty name",
+            InvalidName::TooLong => "name longer than 253 bytes",
+            InvalidName::EmptyLabel => "empty label",
+            InvalidName::LabelTooLong => "label longer than 63 bytes",
+            InvalidName::BadCharacter => "character outside [a-z0-9_-]",
+            InvalidName::NotUtf8 => "non-ASCII bytes that are not UTF-8",
+            InvalidName::Idna => "rejected by IDNA (UTS #46)",
+            InvalidName::AmbiguousNumeric => {
+                "numeric last label but not a dotted-quad IPv4 address"
+            }
+            InvalidName::BadIpLiteral => "malformed IP literal",
+        }
+    }
+}
+
+impl fmt::Display for InvalidName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for InvalidName {}
+
+/// What a normalized name is: a DNS name or an IP address.
+///
+/// ```
+/// use hostgate::{normalize, NameKind};
+/// assert_eq!(normalize("Example.COM.").unwrap().kind(), NameKind::Name);
+/// assert!(matches!(normalize("[2001:db8::1]").unwrap().kind(), NameKind::Ip(_)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NameKind {
+    /// A host name: lowercase ASCII labels of `[a-z0-9_-]`.
+    Name,
+    /// An IP literal; IPv4-mapped IPv6 addresses are typed as their IPv4 address.
+    Ip(IpAddr),
+}
+
+/// A normalized name held in a fixed inline buffer (no heap).
+///
+/// For a [`NameKind::Name`] the text is the lowercase A-label form; for an IP it is the
+/// canonical text of the address (IPv6 without brackets).
+///
+/// ```
+/// let n = hostgate::normalize("Bücher.Example.").unwrap();
+/// assert_eq!(n.as_str(), "xn--bcher-kva.example");
+/// assert_eq!(n.labels().count(), 2);
+/// ```
+#[derive(Clone, Copy)]
+pub struct Name {
+    buf: [u8; MAX_NAME_LEN],
+    len: u8,
+    kind: NameKind,
+}
+
+impl Name {
+    /// The normalized text.
+    ///
+    /// ```
+    /// assert_eq!(hostgate::normalize("API.Kadath.IO").unwrap().as_str(), "api.kadath.io");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever written to the buffer; fall back to "" rather than panic.
+        core::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+
+    /// The normalized text as bytes.
+    ///
+    /// ```
+    /// assert_eq!(hostgate::normalize("a.b").unwrap().as_bytes(), b"a.b");
+    /// ```
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+
+    /// Name or IP.
+    ///
+    /// ```
+    /// assert!(hostgate::normalize("192.0.2.1").unwrap().ip().is_some());
+    /// ```
+    pub fn kind(&self) -> NameKind {
+        self.kind
+    }
+
+    /// The address when this is an IP literal.
+    ///
+    /// ```
+    /// assert_eq!(hostgate::normalize("a.example").unwrap().ip(), None);
+    /// ```
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self.kind {
+            NameKind::Ip(ip) => Some(ip),
+            NameKind::Name => None,
+        }
+    }
+
+    /// Labels from left to right (an IP yields its whole text as one item).
+    ///
+    /// ```
+    /// let n = hostgate::normalize("a.b.c").unwrap();
+    /// assert_eq!(n.labels().collect::<Vec<_>>(), ["a", "b", "c"]);
+    /// ```
+    pub fn labels(&self) -> impl DoubleEndedIterator<Item = &str> + '_ {
+        let s = self.as_str();
+        let is_ip = matches!(self.kind, NameKind::Ip(_));
+        s.split(move |c| !is_ip && c == '.')
+    }
+
+    /// Builds the `Name` for an IP address.
+    ///
+    /// ```
+    /// let n = hostgate::Name::from_ip("::ffff:192.0.2.1".parse().unwrap());
+    /// assert_eq!(n.as_str(), "192.0.2.1");
+    /// ```
+    pub fn from_ip(ip: IpAddr) -> Name {
+        let ip = canonical_ip(ip);
+        let mut name = Name {
+            buf: [0; MAX_NAME_LEN],
+            len: 0,
+            kind: NameKind::Ip(ip),
+        };
+        let mut sink = BufSink {
+            buf: &mut name.buf,
+            len: 0,
+        };
+        // An address's text is at most 45 bytes, so the sink cannot overflow.
+        let _ = fmt::write(&mut sink, format_args!("{ip}"));
+        name.len = sink.len as u8;
+        name
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.as_bytes() == other.as_bytes()
+    }
+}
+impl Eq for Name {}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Name")
+            .field("text", &self.as_str())
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `fmt::Write` sink over a fixed buffer; overflowing it is an error, never a reallocation.
+struct BufSink<'a> {
+    buf: &'a mut [u8; MAX_NAME_LEN],
+    len: usize,
+}
+
+impl fmt::Write for BufSink<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
+        if end > MAX_NAME_LEN {
+            return Err(fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is the IPv4 address: a rule on the v4 prefix must see it.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
+/// Normalizes a query name or a pattern literal: the only normalization function in hostgate.
+///
+/// Returns the normalized [`Name`] (typed name or IP) or why it is invalid.
+///
+/// ```
+/// use hostgate::{normalize, NameKind, InvalidName};
+/// assert_eq!(normalize("Example.com.").unwrap().as_str(), "example.com");
+/// assert_eq!(normalize("example.com..").unwrap_err(), InvalidName::EmptyLabel);
+/// assert_eq!(normalize("bücher.example").unwrap().as_str(), "xn--bcher-kva.example");
+/// assert!(matches!(normalize("192.0.2.7").unwrap().kind(), NameKind::Ip(_)));
+/// assert_eq!(normalize("1.2.3").unwrap_err(), InvalidName::AmbiguousNumeric);
+/// ```
+pub fn normalize(input: impl AsRef<[u8]>) -> Result<Name, InvalidName> {
+    normalize_bytes(input.as_ref())
+}
+
+fn normalize_bytes(input: &[u8]) -> Result<Name, InvalidName> {
+    if input.len() > MAX_INPUT_LEN {
+        return Err(InvalidName::TooLong);
+    }
+    let body = input.strip_suffix(b".").unwrap_or(input);
+    if body.is_empty() {
+        return Err(InvalidName::Empty);
+    }
+    if body.last() == Some(&b'.') {
+        return Err(InvalidName::EmptyLabel);
+    }
+    if let Some(inner) = body.strip_prefix(b"[") {
+        // Only IPv6 may be bracketed.
+        let inner = inner.strip_suffix(b"]").ok_or(InvalidName::BadIpLiteral)?;
+        let text = core::str::from_utf8(inner).map_err(|_| InvalidName::BadIpLiteral)?;
+        let v6: Ipv6Addr = text.parse().map_err(|_| InvalidName::BadIpLiteral)?;
+        return Ok(Name::from_ip(IpAddr::V6(v6)));
+    }
+    let mut name = Name {
+        buf: [0; MAX_NAME_LEN],
+        len: 0,
+        kind: NameKind::Name,
+    };
+    if body.is_ascii() {
+        if body.contains(&b':') {
+            // ASCII-only, so from_utf8 cannot fail.
+            let text = core::str::from_utf8(body).map_err(|_| InvalidName::BadIpLiteral)?;
+            let v6: Ipv6Addr = text.parse().map_err(|_| InvalidName::BadIpLiteral)?;
+            return Ok(Name::from_ip(IpAddr::V6(v6)));
+        }
+        if body.len() > MAX_NAME_LEN {
+            return Err(InvalidName::TooLong);
+        }
+        for (dst, src) in name.buf.iter_mut().zip(body) {
+            *dst = src.to_ascii_lowercase();
+        }
+        name.len = body.len() as u8;
+    } else {
+        let mut sink = BufSink {
+            buf: &mut name.buf,
+            len: 0,
+        };
+        idna_to_ascii(body, &mut sink)?;
+        name.len = sink.len as u8;
+        if name.len == 0 {
+            return Err(InvalidName::Empty);
+        }
+    }
+    validate(&mut name)?;
+    Ok(name)
+}
+
+fn idna_to_ascii(body: &[u8], sink: &mut BufSink<'_>) -> Result<(), InvalidName> {
+    use idna::uts46::{AsciiDenyList, ErrorPolicy, Hyphens, ProcessingError, Uts46};
+    core::str::from_utf8(body).map_err(|_| InvalidName::NotUtf8)?;
+    // The label alphabet is checked by `validate`, so IDNA's own ASCII deny list stays empty
+    // (STD3 would refuse `_`, which real names use).
+    match Uts46::new().process(
+        body,
+        AsciiDenyList::EMPTY,
+        Hyphens::Allow,
+        ErrorPolicy::FailFast,
+        |_, _, _| false,
+        sink,
+        None,
+    ) {
+        Ok(idna::uts46::ProcessingSuccess::WroteToSink) => Ok(()),
+        // Passthrough means the input was already ASCII, which this path never sees; treat it
+        // as the ASCII case would by copying it.
+        Ok(idna::uts46::ProcessingSuccess::Passthrough) => {
+            let text = core::str::from_utf8(body).map_err(|_| InvalidName::NotUtf8)?;
+            fmt::Write::write_str(sink, &text.to_ascii_lowercase())
+                .map_err(|_| InvalidName::TooLong)
+        }
+        Err(ProcessingError::SinkError) => Err(InvalidName::TooLong),
+        Err(ProcessingError::ValidityError) => Err(InvalidName::Idna),
+    }
+}
+
+/// Checks the label rules on lowercase ASCII, and types dotted quads as IPv4.
+fn validate(name: &mut Name) -> Result<(), InvalidName> {
+    let bytes = name.as_bytes();
+    if bytes.len() > MAX_NAME_LEN {
+        return Err(InvalidName::TooLong);
+    }
+    let mut label_len = 0usize;
+    for &b in bytes {
+        match b {
+            b'.' => {
+                if label_len == 0 {
+                    return Err(InvalidName::EmptyLabel);
+                }
+                label_len = 0;
+            }
+            b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => {
+                label_len += 1;
+                if label_len > MAX_LABEL_LEN {
+                    return Err(InvalidName::LabelTooLong);
+                }
+            }
+            _ => return Err(InvalidName::BadCharacter),
+        }
+    }
+    if label_len == 0 {
+        return Err(InvalidName::EmptyLabel);
+    }
+    let last = bytes.rsplit(|&b| b == b'.').next().unwrap_or(bytes);
+    if is_numeric_label(last) {
+        let text = core::str::from_utf8(bytes).map_err(|_| InvalidName::BadCharacter)?;
+        return match text.parse::<Ipv4Addr>() {
+            Ok(v4) => {
+                *name = Name::from_ip(IpAddr::V4(v4));
+                Ok(())
+            }
+            Err(_) => Err(InvalidName::AmbiguousNumeric),
+        };
+    }
+    Ok(())
+}
+
+/// A label that some parser would read as a number: decimal digits, or `0x` hex.
+fn is_numeric_label(label: &[u8]) -> bool {
+    if !label.is_empty() && label.iter().all(u8::is_ascii_digit) {
+        return true;
+    }
+    match label.strip_prefix(b"0x") {
+        Some(rest) => rest.iter().all(u8::is_ascii_hexdigit),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> String {
+        normalize(s).unwrap().as_str().to_owned()
+    }
+
+    #[test]
+    fn trailing_dot_and_case() {
+        assert_eq!(ok("Example.COM."), "example.com");
+        assert_eq!(normalize("example.com..").unwrap_err(), InvalidName::EmptyLabel);
+        assert_eq!(normalize(".").unwrap_err(), InvalidName::Empty);
+        assert_eq!(normalize("").unwrap_err(), InvalidName::Empty);
+        assert_eq!(normalize(".a").unwrap_err(), InvalidName::EmptyLabel);
+    }
+
+    #[test]
+    fn ip_literals() {
+        assert_eq!(
+            normalize("192.0.2.7").unwrap().ip(),
+            Some("192.0.2.7".parse().unwrap())
+        );
+        assert_eq!(
+            normalize("192.0.2.7.").unwrap().ip(),
+            Some("192.0.2.7".parse().unwrap())
+        );
+        assert_eq!(ok("[2001:DB8::1]"), "2001:db8::1");
+        assert_eq!(ok("2001:db8::1"), "2001:db8::1");
+        assert_eq!(ok("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(normalize("[1.2.3.4]").unwrap_err(), InvalidName::BadIpLiteral);
+        assert_eq!(normalize("fe80::1%eth0").unwrap_err(), InvalidName::BadIpLiteral);
+        assert_eq!(normalize("a:b").unwrap_err(), InvalidName::BadIpLiteral);
+        for s in ["1.2.3", "010.0.0.1", "127.1", "0x7f.0.0.1", "a.0x1f", "1.2.3.4.5"] {
+            assert_eq!(normalize(s).unwrap_err(), InvalidName::AmbiguousNumeric, "{s}");
+        }
+        assert_eq!(ok("1.2.3.com"), "1.2.3.com");
+    }
+
+    #[test]
+    fn idna() {
+        assert_eq!(ok("bücher.example"), "xn--bcher-kva.example");
+        assert_eq!(ok("BÜCHER.example"), "xn--bcher-kva.example");
+        // Full-width dot is a label separator under UTS #46.
+        assert_eq!(ok("bücher。example"), "xn--bcher-kva.example");
+        // Full-width digits map to ASCII digits, and then the result is an IP.
+        assert!(normalize("１９２.０.２.１").unwrap().ip().is_some());
+        assert_eq!(normalize(b"\xff.example").unwrap_err(), InvalidName::NotUtf8);
+    }
+
+    #[test]
+    fn lengths_and_alphabet() {
+        let l63 = "a".repeat(63);
+        assert!(normalize(format!("{l63}.com")).is_ok());
+        assert_eq!(
+            normalize(format!("{l63}a.com")).unwrap_err(),
+            InvalidName::LabelTooLong
+        );
+        let long = ["a".repeat(63); 4].join("."); // 255 bytes
+        assert_eq!(normalize(&long).unwrap_err(), InvalidName::TooLong);
+        let max = format!("{}.{}", ["a".repeat(63); 3].join("."), "a".repeat(61));
+        assert_eq!(max.len(), 253);
+        assert!(normalize(&max).is_ok());
+        assert_eq!(normalize("a b.com").unwrap_err(), InvalidName::BadCharacter);
+        assert_eq!(normalize("a\0.com").unwrap_err(), InvalidName::BadCharacter);
+        assert_eq!(ok("_dmarc.Example.com"), "_dmarc.example.com");
+        assert_eq!(normalize("a*.com").unwrap_err(), InvalidName::BadCharacter);
+    }
+}
