@@ -32,6 +32,7 @@
 
 mod builder;
 mod engine;
+pub mod inspect;
 mod error;
 mod matcher;
 mod name;
