@@ -27,6 +27,8 @@ pub struct RuleSpec {
     pub line: u32,
     /// Column of the pattern on its line (0 for built rules).
     pub(crate) pattern_column: u32,
+    /// Column of the id value (0 for built rules).
+    pub(crate) id_column: u32,
 }
 
 impl RuleSpec {
@@ -45,6 +47,7 @@ impl RuleSpec {
             id: None,
             line: 0,
             pattern_column: 0,
+            id_column: 0,
         }
     }
 

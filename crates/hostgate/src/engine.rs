@@ -1,34 +1,142 @@
-//! The compiled engine (stub, being implemented).
-use crate::builder::PolicySpec;
-use crate::error::{CompileErrors, Diagnostic};
-use crate::name::Name;
-use crate::types::*;
+//! The compiled engine: every policy of a file sharing one matcher, and the lookup path.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use regex_automata::meta::{self, Regex};
+use regex_automata::{Anchored, Input, MatchKind, PatternSet};
+
+use crate::builder::{PolicySpec, RuleSpec};
+use crate::error::{CompileErrors, Diagnostic, Severity};
+use crate::matcher::{for_policy, Posting, Shape, SuffixTable};
+use crate::name::{normalize, Name, NameKind};
+use crate::pattern::{glob_label_match, mask, max_prefix, Pattern};
+use crate::syntax;
+use crate::types::{Action, MatchedRule, PolicyId, Precedence, Query, Reason, Verdict, Via};
+
+/// Compiled-size limit for one `~regex` (bytes of NFA).
+const REGEX_NFA_LIMIT: usize = 1 << 20;
+/// Nesting limit for `~regex` syntax.
+const REGEX_NEST_LIMIT: u32 = 64;
+/// Stop reporting after this many errors: a binary file passed as a policy should not print
+/// a million lines.
+const MAX_ERRORS: usize = 1000;
+
+const ALL_VIA: u8 = 0b1111;
+
+#[derive(Debug)]
+struct RuleMeta {
+    index: u32,
+    line: u32,
+    action: Action,
+    via_mask: u8,
+    ports: (u32, u32),
+    id: (u32, u32),
+    pattern: (u32, u32),
+}
+
+#[derive(Debug)]
+struct PolicyMeta {
+    name: String,
+    precedence: Precedence,
+    default: Action,
+    first_rule: u32,
+    rule_count: u32,
+    /// `*` rules, by rank.
+    any: Vec<Posting>,
+    /// The smallest rank of any `~regex` rule (u32::MAX when none): the regex set only runs
+    /// when it could beat the best rank found so far.
+    regex_min_rank: u32,
+}
+
+/// The `~regex` rules of every policy in one multi-pattern regex, identical sources shared.
+#[derive(Debug)]
+struct RegexSet {
+    regex: Regex,
+    /// Per pattern: its postings, sorted by policy then rank.
+    postings: Vec<Vec<Posting>>,
+}
+
+/// IP and CIDR rules: one hash map per address family and prefix length.
+#[derive(Debug, Default)]
+struct IpTable {
+    map: HashMap<(u8, u128), Vec<Posting>>,
+    /// Prefix lengths present, longest first, for v4 and v6.
+    v4_lens: Vec<u8>,
+    v6_lens: Vec<u8>,
+}
+
+impl IpTable {
+    fn key(ip: IpAddr, len: u8) -> (u8, u128) {
+        match mask(ip, len) {
+            IpAddr::V4(v4) => (len, u128::from(u32::from(v4))),
+            // v6 keys are offset so they never collide with v4 keys of the same length.
+            IpAddr::V6(v6) => (len.wrapping_add(64), u128::from(v6)),
+        }
+    }
+}
+
+/// Glob heads (labels left of the literal suffix), bytes per label.
+type GlobHead = Vec<Vec<u8>>;
 
 /// A compiled, immutable set of policies sharing one matcher.
+///
+/// Build it with [`Engine::compile`] (policy text) or [`crate::EngineBuilder`]. It is
+/// `Send + Sync`: share one engine between threads (behind an `Arc`), and reload policy by
+/// compiling a new engine and swapping it in. Lookups never allocate.
+///
+/// ```
+/// use hostgate::{Action, Engine, Query};
+/// let e = Engine::compile("policy a\nallow .kadath.io\npolicy b\ndefault allow\ndeny .kadath.io\n")
+///     .unwrap();
+/// let (a, b) = (e.policy("a").unwrap(), e.policy("b").unwrap());
+/// assert_eq!(e.check(a, &Query::new("api.kadath.io")).action, Action::Allow);
+/// assert_eq!(e.check(b, &Query::new("api.kadath.io")).action, Action::Deny);
+/// ```
 #[derive(Debug)]
-pub struct Engine {}
+pub struct Engine {
+    policies: Vec<PolicyMeta>,
+    by_name: HashMap<String, u32>,
+    rules: Vec<RuleMeta>,
+    table: SuffixTable,
+    globs: Vec<GlobHead>,
+    ips: IpTable,
+    regexes: Option<RegexSet>,
+    ports: Vec<(u16, u16)>,
+    /// ids and pattern texts.
+    strings: String,
+    warnings: Vec<Diagnostic>,
+}
 
-/// A rule as compiled, for display.
+/// A rule as compiled, for display and explanations.
+///
+/// ```
+/// let e = hostgate::Engine::compile("allow **.Stripe.com port 443 via tls\n").unwrap();
+/// let r = e.rule(e.policy("default").unwrap(), 0).unwrap();
+/// assert_eq!((r.pattern, r.line, r.id), ("**.stripe.com", 1, "default:1"));
+/// assert_eq!(r.ports, &[(443, 443)]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleInfo<'e> {
-    /// Position in the policy.
+    /// Position in the policy, in file order, from 0.
     pub index: u32,
-    /// The id.
+    /// The id (`POLICY:LINE` when none was given).
     pub id: &'e str,
-    /// Source line.
+    /// Source line (0 for built rules).
     pub line: u32,
-    /// Action.
+    /// Allow or deny.
     pub action: Action,
-    /// Pattern text (normalized).
+    /// The pattern, normalized (`*.Bücher.example` shows as `*.xn--bcher-kva.example`).
     pub pattern: &'e str,
-    /// Port ranges (empty = any).
+    /// Inclusive port ranges; empty = any port.
     pub ports: &'e [(u16, u16)],
-    /// Sources (empty = any).
+    /// Sources; empty = any source.
     pub via: Vec<Via>,
 }
 
-/// One matching rule in an explanation.
-#[derive(Clone, Debug)]
+/// One matching rule in an [`Explanation`].
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExplainedRule<'e> {
     /// The rule.
     pub rule: RuleInfo<'e>,
@@ -36,52 +144,1007 @@ pub struct ExplainedRule<'e> {
     pub decides: bool,
 }
 
-/// Every rule that matches a query, and which one decides and why.
-#[derive(Clone, Debug)]
+/// Every rule that matches a query, which one decides, and why.
+///
+/// ```
+/// use hostgate::{Engine, Query};
+/// let e = Engine::compile("precedence deny-overrides\nallow .kadath.io\ndeny api.kadath.io\n").unwrap();
+/// let x = e.explain(e.policy("default").unwrap(), &Query::new("api.kadath.io"));
+/// assert_eq!(x.matches.len(), 2);
+/// assert!(x.matches[1].decides);
+/// assert!(x.why.contains("deny-overrides"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Explanation<'e> {
-    /// The verdict (same as `check`).
+    /// The normalized name, or `None` when the name is invalid.
+    pub normalized: Option<Name>,
+    /// The verdict, identical to [`Engine::check`]'s.
     pub verdict: Verdict<'e>,
-    /// Matching rules in file order.
+    /// Every matching rule, in file order.
     pub matches: Vec<ExplainedRule<'e>>,
-    /// Why, in words.
+    /// Why the verdict is what it is, in words.
     pub why: String,
 }
 
+thread_local! {
+    /// Scratch for the regex set; allocated once per thread, so lookups do not allocate.
+    static PATTERN_SET: RefCell<PatternSet> = RefCell::new(PatternSet::new(0));
+}
+
+/// The best candidate so far, or every candidate (for explanations).
+trait Collector {
+    /// Ranks at or above this cannot improve the answer.
+    fn bound(&self) -> u32;
+    fn offer(&mut self, p: &Posting);
+}
+
+struct Best(Option<Posting>);
+
+impl Collector for Best {
+    #[inline(always)]
+    fn bound(&self) -> u32 {
+        self.0.map_or(u32::MAX, |p| p.rank)
+    }
+    #[inline(always)]
+    fn offer(&mut self, p: &Posting) {
+        if p.rank < self.bound() {
+            self.0 = Some(*p);
+        }
+    }
+}
+
+struct All(Vec<Posting>);
+
+impl Collector for All {
+    fn bound(&self) -> u32 {
+        u32::MAX
+    }
+    fn offer(&mut self, p: &Posting) {
+        self.0.push(*p);
+    }
+}
+
 impl Engine {
-    /// Compiles policy text.
-    pub fn compile(_text: &str) -> Result<Engine, CompileErrors> {
-        todo!()
+    /// Compiles policy text (the language of `docs/policy-language.md`).
+    ///
+    /// On failure every error is returned, in line order, each with line and column.
+    ///
+    /// ```
+    /// let errs = hostgate::Engine::compile("allow a.**.b\nallow ok.io port 70000\n").unwrap_err();
+    /// let at: Vec<_> = errs.errors().iter().map(|e| (e.line, e.column)).collect();
+    /// assert_eq!(at, [(1, 9), (2, 18)]);
+    /// ```
+    pub fn compile(text: &str) -> Result<Engine, CompileErrors> {
+        let (specs, errors) = syntax::parse(text);
+        Engine::from_specs(specs, errors)
     }
+
     pub(crate) fn from_specs(
-        _specs: Vec<PolicySpec>,
-        _errors: Vec<Diagnostic>,
+        specs: Vec<PolicySpec>,
+        mut errors: Vec<Diagnostic>,
     ) -> Result<Engine, CompileErrors> {
-        todo!()
+        let mut b = Build::default();
+        let mut seen_names: HashMap<&str, usize> = HashMap::new();
+        for (pi, spec) in specs.iter().enumerate() {
+            if let Some(first) = seen_names.insert(&spec.name, pi) {
+                // Text input reports this in the parser; the builder needs it here.
+                if spec.line == 0 {
+                    errors.push(Diagnostic::error(
+                        0,
+                        0,
+                        format!(
+                            "policy `{}` is defined twice (policies {first} and {pi})",
+                            spec.name
+                        ),
+                    ));
+                }
+            }
+            b.policy(pi as u32, spec, &mut errors);
+        }
+        if !errors.is_empty() {
+            errors.sort_by_key(|e| (e.line, e.column));
+            errors.dedup();
+            if errors.len() > MAX_ERRORS {
+                let n = errors.len() - MAX_ERRORS;
+                errors.truncate(MAX_ERRORS);
+                errors.push(Diagnostic::error(
+                    0,
+                    0,
+                    format!("{n} more errors not shown"),
+                ));
+            }
+            return Err(CompileErrors { errors });
+        }
+        b.finish()
     }
-    /// Warnings.
+
+    /// Warnings: rules that compile but probably do not mean what their author thinks.
+    ///
+    /// ```
+    /// let e = hostgate::Engine::compile("allow *google.com\n").unwrap();
+    /// assert!(e.warnings()[0].message.contains("xgoogle.com"));
+    /// ```
     pub fn warnings(&self) -> &[Diagnostic] {
-        todo!()
+        &self.warnings
     }
-    /// Policy by name.
-    pub fn policy(&self, _name: &str) -> Option<PolicyId> {
-        todo!()
+
+    /// Finds a policy by name; resolve once, then check many times.
+    ///
+    /// ```
+    /// let e = hostgate::Engine::compile("policy web\nallow a.io\n").unwrap();
+    /// assert!(e.policy("web").is_some());
+    /// assert!(e.policy("default").is_none());
+    /// ```
+    pub fn policy(&self, name: &str) -> Option<PolicyId> {
+        self.by_name.get(name).map(|&i| PolicyId(i))
     }
-    /// Policy name.
-    pub fn policy_name(&self, _id: PolicyId) -> Option<&str> {
-        todo!()
+
+    /// The name of a policy, or `None` for an id from another engine.
+    ///
+    /// ```
+    /// let e = hostgate::Engine::compile("allow a.io\n").unwrap();
+    /// assert_eq!(e.policy_name(hostgate::PolicyId::from_index(0)), Some("default"));
+    /// ```
+    pub fn policy_name(&self, id: PolicyId) -> Option<&str> {
+        self.policies.get(id.0 as usize).map(|p| p.name.as_str())
     }
-    /// Check.
-    pub fn check(&self, _policy: PolicyId, _q: &Query<'_>) -> Verdict<'_> {
-        todo!()
+
+    /// Every policy, in file order.
+    ///
+    /// ```
+    /// let e = hostgate::Engine::compile("policy a\npolicy b\n").unwrap();
+    /// let names: Vec<_> = e.policies().map(|(_, n)| n).collect();
+    /// assert_eq!(names, ["a", "b"]);
+    /// ```
+    pub fn policies(&self) -> impl ExactSizeIterator<Item = (PolicyId, &str)> + '_ {
+        self.policies
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (PolicyId(i as u32), p.name.as_str()))
     }
-    /// Check a normalized name.
+
+    /// A policy's precedence mode and default action.
+    ///
+    /// ```
+    /// use hostgate::{Action, Precedence};
+    /// let e = hostgate::Engine::compile("default allow\nprecedence most-specific\n").unwrap();
+    /// let p = e.policy("default").unwrap();
+    /// assert_eq!(e.policy_settings(p), Some((Precedence::MostSpecific, Action::Allow)));
+    /// ```
+    pub fn policy_settings(&self, id: PolicyId) -> Option<(Precedence, Action)> {
+        self.policies
+            .get(id.0 as usize)
+            .map(|p| (p.precedence, p.default))
+    }
+
+    /// Number of rules in a policy (0 for an unknown policy).
+    ///
+    /// ```
+    /// let e = hostgate::Engine::compile("allow a.io\ndeny b.io\n").unwrap();
+    /// assert_eq!(e.rule_count(e.policy("default").unwrap()), 2);
+    /// ```
+    pub fn rule_count(&self, policy: PolicyId) -> u32 {
+        self.policies
+            .get(policy.0 as usize)
+            .map_or(0, |p| p.rule_count)
+    }
+
+    /// A rule of a policy by its index (file order, from 0).
+    ///
+    /// ```
+    /// let e = hostgate::Engine::compile("deny api.leng.com id block-leng\n").unwrap();
+    /// let p = e.policy("default").unwrap();
+    /// assert_eq!(e.rule(p, 0).unwrap().id, "block-leng");
+    /// assert!(e.rule(p, 1).is_none());
+    /// ```
+    pub fn rule(&self, policy: PolicyId, index: u32) -> Option<RuleInfo<'_>> {
+        let p = self.policies.get(policy.0 as usize)?;
+        if index >= p.rule_count {
+            return None;
+        }
+        Some(self.rule_info(p.first_rule + index))
+    }
+
+    fn str_at(&self, (off, len): (u32, u32)) -> &str {
+        self.strings
+            .get(off as usize..(off + len) as usize)
+            .unwrap_or("")
+    }
+
+    fn rule_info(&self, global: u32) -> RuleInfo<'_> {
+        let r = &self.rules[global as usize];
+        RuleInfo {
+            index: r.index,
+            id: self.str_at(r.id),
+            line: r.line,
+            action: r.action,
+            pattern: self.str_at(r.pattern),
+            ports: self
+                .ports
+                .get(r.ports.0 as usize..(r.ports.0 + r.ports.1) as usize)
+                .unwrap_or(&[]),
+            via: if r.via_mask == ALL_VIA {
+                Vec::new()
+            } else {
+                Via::ALL
+                    .into_iter()
+                    .filter(|v| r.via_mask & v.bit() != 0)
+                    .collect()
+            },
+        }
+    }
+
+    /// Approximate heap bytes owned by the engine (tables, strings, regexes excluded).
+    ///
+    /// ```
+    /// let e = hostgate::Engine::compile("allow a.io\n").unwrap();
+    /// assert!(e.heap_size() > 0);
+    /// ```
+    pub fn heap_size(&self) -> usize {
+        self.table.heap_size()
+            + self.rules.capacity() * core::mem::size_of::<RuleMeta>()
+            + self.strings.capacity()
+            + self.ports.capacity() * 4
+            + self
+                .globs
+                .iter()
+                .map(|g| 24 + g.iter().map(|l| 24 + l.capacity()).sum::<usize>())
+                .sum::<usize>()
+            + self
+                .ips
+                .map
+                .values()
+                .map(|v| 48 + v.capacity() * core::mem::size_of::<Posting>())
+                .sum::<usize>()
+            + self
+                .policies
+                .iter()
+                .map(|p| {
+                    core::mem::size_of::<PolicyMeta>()
+                        + p.name.capacity()
+                        + p.any.capacity() * core::mem::size_of::<Posting>()
+                })
+                .sum::<usize>()
+    }
+
+    /// Checks one query against a policy. Never allocates; never panics.
+    ///
+    /// An unknown policy id gives deny (reason `default`).
+    ///
+    /// ```
+    /// use hostgate::{Action, Engine, Query, Reason};
+    /// let e = Engine::compile("allow *\n").unwrap();
+    /// let p = e.policy("default").unwrap();
+    /// assert_eq!(e.check(p, &Query::new("anything.example")).action, Action::Allow);
+    /// let v = e.check(p, &Query::new("bad..name"));
+    /// assert_eq!((v.action, v.reason), (Action::Deny, Reason::InvalidName));
+    /// ```
+    pub fn check(&self, policy: PolicyId, query: &Query<'_>) -> Verdict<'_> {
+        match normalize(query.name) {
+            Ok(name) => self.check_name(policy, &name, query.port, query.via),
+            Err(_) => Verdict::deny(policy, Reason::InvalidName),
+        }
+    }
+
+    /// Checks an already-normalized name (what the parsers in [`crate::inspect`] produce).
+    ///
+    /// ```
+    /// use hostgate::{normalize, Action, Engine, Via};
+    /// let e = Engine::compile("allow 203.0.113.0/24 via http\n").unwrap();
+    /// let p = e.policy("default").unwrap();
+    /// let n = normalize("203.0.113.9").unwrap();
+    /// assert_eq!(e.check_name(p, &n, Some(80), Some(Via::Http)).action, Action::Allow);
+    /// assert_eq!(e.check_name(p, &n, Some(80), None).action, Action::Deny);
+    /// ```
     pub fn check_name(
         &self,
-        _policy: PolicyId,
-        _name: &Name,
-        _port: Option<u16>,
-        _via: Option<Via>,
+        policy: PolicyId,
+        name: &Name,
+        port: Option<u16>,
+        via: Option<Via>,
     ) -> Verdict<'_> {
-        todo!()
+        let Some(pol) = self.policies.get(policy.0 as usize) else {
+            return Verdict::deny(policy, Reason::Default);
+        };
+        let mut best = Best(None);
+        self.collect(policy.0, pol, name, port, via, &mut best);
+        match best.0 {
+            Some(p) => self.matched(policy, p.rule),
+            None => Verdict {
+                action: pol.default,
+                reason: Reason::Default,
+                policy,
+                rule: None,
+            },
+        }
+    }
+
+    /// Checks many queries against one policy, writing `out[i]` for `queries[i]`.
+    /// Returns how many were written (the shorter of the two lengths).
+    ///
+    /// ```
+    /// use hostgate::{Action, Engine, Query, Verdict};
+    /// let e = Engine::compile("allow .kadath.io\n").unwrap();
+    /// let p = e.policy("default").unwrap();
+    /// let qs = [Query::new("a.kadath.io"), Query::new("leng.com")];
+    /// let mut out = [Verdict::default(); 2];
+    /// assert_eq!(e.check_batch(p, &qs, &mut out), 2);
+    /// assert_eq!((out[0].action, out[1].action), (Action::Allow, Action::Deny));
+    /// ```
+    pub fn check_batch<'e>(
+        &'e self,
+        policy: PolicyId,
+        queries: &[Query<'_>],
+        out: &mut [Verdict<'e>],
+    ) -> usize {
+        let n = queries.len().min(out.len());
+        for (q, o) in queries.iter().zip(out.iter_mut()) {
+            *o = self.check(policy, q);
+        }
+        n
+    }
+
+    /// Every rule that matches, which decides, and why — for humans (allocates).
+    ///
+    /// ```
+    /// use hostgate::{Engine, Query};
+    /// let e = Engine::compile("allow **.stripe.com\ndeny api.stripe.com\n").unwrap();
+    /// let x = e.explain(e.policy("default").unwrap(), &Query::new("api.stripe.com"));
+    /// assert_eq!(x.matches.len(), 2);
+    /// assert!(x.matches[0].decides);
+    /// ```
+    pub fn explain(&self, policy: PolicyId, query: &Query<'_>) -> Explanation<'_> {
+        let verdict = self.check(policy, query);
+        let normalized = normalize(query.name).ok();
+        let (Some(pol), Some(name)) = (self.policies.get(policy.0 as usize), normalized) else {
+            let why = match normalized {
+                None => format!(
+                    "`{}` is not a valid name ({}), so it is denied whatever the rules say",
+                    String::from_utf8_lossy(query.name),
+                    normalize(query.name).err().map_or("", |e| e.message())
+                ),
+                Some(_) => "unknown policy: denied".to_owned(),
+            };
+            return Explanation {
+                normalized,
+                verdict,
+                matches: Vec::new(),
+                why,
+            };
+        };
+        let mut all = All(Vec::new());
+        self.collect(policy.0, pol, &name, query.port, query.via, &mut all);
+        let decider = all.0.iter().min_by_key(|p| p.rank).map(|p| p.rule);
+        let mut rules: Vec<u32> = all.0.iter().map(|p| p.rule).collect();
+        rules.sort_unstable();
+        rules.dedup();
+        let matches: Vec<ExplainedRule<'_>> = rules
+            .iter()
+            .map(|&r| ExplainedRule {
+                rule: self.rule_info(r),
+                decides: Some(r) == decider,
+            })
+            .collect();
+        let why = self.why(pol, &name, query, &matches, &verdict);
+        Explanation {
+            normalized: Some(name),
+            verdict,
+            matches,
+            why,
+        }
+    }
+
+    fn why(
+        &self,
+        pol: &PolicyMeta,
+        name: &Name,
+        query: &Query<'_>,
+        matches: &[ExplainedRule<'_>],
+        verdict: &Verdict<'_>,
+    ) -> String {
+        let Some(d) = matches.iter().find(|m| m.decides) else {
+            return format!(
+                "no rule of policy `{}` matches `{name}`{}; the policy's default is {}",
+                pol.name,
+                describe_query(query),
+                pol.default
+            );
+        };
+        let r = &d.rule;
+        let head = format!(
+            "rule `{}` (line {}, `{} {}`) decides: {}",
+            r.id, r.line, r.action, r.pattern, verdict.action
+        );
+        let reason = match (pol.precedence, matches.len()) {
+            (_, 1) => "it is the only matching rule".to_owned(),
+            (Precedence::FirstMatch, n) => {
+                format!("precedence first-match: it is the first of the {n} matching rules in file order")
+            }
+            (Precedence::DenyOverrides, n) if r.action == Action::Deny => format!(
+                "precedence deny-overrides: a matching deny wins over allows ({n} rules match)"
+            ),
+            (Precedence::DenyOverrides, n) => format!(
+                "precedence deny-overrides: no deny matches, so the first matching allow decides ({n} rules match)"
+            ),
+            (Precedence::MostSpecific, n) => format!(
+                "precedence most-specific: it is the most specific of the {n} matching rules \
+                 (exact names and IPs, then more literal characters or longer prefixes, then regexes, then `*`; ties: deny first, then file order)"
+            ),
+        };
+        format!("{head}; {reason}")
+    }
+
+    fn matched(&self, policy: PolicyId, rule: u32) -> Verdict<'_> {
+        let Some(r) = self.rules.get(rule as usize) else {
+            return Verdict::deny(policy, Reason::Default);
+        };
+        Verdict {
+            action: r.action,
+            reason: Reason::Matched,
+            policy,
+            rule: Some(MatchedRule {
+                index: r.index,
+                id: self.str_at(r.id),
+                line: r.line,
+            }),
+        }
+    }
+
+    /// Port and source conditions of a posting (the pattern already matched).
+    #[inline(always)]
+    fn conditions_hold(&self, p: &Posting, port: Option<u16>, via: Option<Via>) -> bool {
+        if p.via_mask != ALL_VIA {
+            match via {
+                Some(v) if p.via_mask & v.bit() == 0 => return false,
+                Some(_) => {}
+                // Unknown source: only a deny may rely on it (fail closed).
+                None if !p.deny => return false,
+                None => {}
+            }
+        }
+        if p.has_ports {
+            let Some(port) = port else {
+                // A port-less query (DNS): reachable on some port, so allows match, denies not.
+                return !p.deny;
+            };
+            let Some(r) = self.rules.get(p.rule as usize) else {
+                return false;
+            };
+            let ranges = self
+                .ports
+                .get(r.ports.0 as usize..(r.ports.0 + r.ports.1) as usize)
+                .unwrap_or(&[]);
+            return ranges.iter().any(|&(lo, hi)| lo <= port && port <= hi);
+        }
+        true
+    }
+
+    /// Offers every matching posting of `policy` to `c` (pruned by `c.bound()`).
+    #[inline]
+    fn collect(
+        &self,
+        policy: u32,
+        pol: &PolicyMeta,
+        name: &Name,
+        port: Option<u16>,
+        via: Option<Via>,
+        c: &mut impl Collector,
+    ) {
+        match name.kind() {
+            NameKind::Ip(ip) => self.collect_ip(policy, ip, port, via, c),
+            NameKind::Name => {
+                let bytes = name.as_bytes();
+                self.table.walk(bytes, |depth, start, postings| {
+                    for p in for_policy(postings, policy) {
+                        if p.rank >= c.bound() {
+                            break;
+                        }
+                        if self.shape_holds(p, depth, bytes, start)
+                            && self.conditions_hold(p, port, via)
+                        {
+                            c.offer(p);
+                        }
+                    }
+                });
+                for p in &pol.any {
+                    if p.rank >= c.bound() {
+                        break;
+                    }
+                    if self.conditions_hold(p, port, via) {
+                        c.offer(p);
+                    }
+                }
+                if pol.regex_min_rank < c.bound() {
+                    self.collect_regex(policy, bytes, port, via, c);
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn shape_holds(&self, p: &Posting, depth: u32, name: &[u8], suffix_start: usize) -> bool {
+        match p.shape {
+            Shape::Exact => depth == 0,
+            Shape::OneLabel => depth == 1,
+            Shape::Deep => depth >= 1,
+            Shape::Dot => true,
+            Shape::Glob => {
+                let Some(head) = self.globs.get(p.glob as usize) else {
+                    return false;
+                };
+                if head.len() != depth as usize {
+                    return false;
+                }
+                // Labels left of the suffix (suffix_start > 0 here, since depth >= 1).
+                let left = &name[..suffix_start.saturating_sub(1)];
+                head.iter()
+                    .zip(left.split(|&b| b == b'.'))
+                    .all(|(pat, label)| glob_label_match(pat, label))
+            }
+        }
+    }
+
+    fn collect_ip(
+        &self,
+        policy: u32,
+        ip: IpAddr,
+        port: Option<u16>,
+        via: Option<Via>,
+        c: &mut impl Collector,
+    ) {
+        let lens = match ip {
+            IpAddr::V4(_) => &self.ips.v4_lens,
+            IpAddr::V6(_) => &self.ips.v6_lens,
+        };
+        for &len in lens {
+            if let Some(postings) = self.ips.map.get(&IpTable::key(ip, len)) {
+                for p in for_policy(postings, policy) {
+                    if p.rank >= c.bound() {
+                        break;
+                    }
+                    if self.conditions_hold(p, port, via) {
+                        c.offer(p);
+                    }
+                }
+            }
+        }
+    }
+
+    fn collect_regex(
+        &self,
+        policy: u32,
+        name: &[u8],
+        port: Option<u16>,
+        via: Option<Via>,
+        c: &mut impl Collector,
+    ) {
+        let Some(set) = &self.regexes else {
+            return;
+        };
+        PATTERN_SET.with(|cell| {
+            let Ok(mut patset) = cell.try_borrow_mut() else {
+                return;
+            };
+            if patset.capacity() < set.postings.len() {
+                *patset = PatternSet::new(set.postings.len());
+            }
+            patset.clear();
+            let input = Input::new(name).anchored(Anchored::Yes);
+            set.regex.which_overlapping_matches(&input, &mut patset);
+            for pid in patset.iter() {
+                let Some(postings) = set.postings.get(pid.as_usize()) else {
+                    continue;
+                };
+                for p in for_policy(postings, policy) {
+                    if p.rank >= c.bound() {
+                        break;
+                    }
+                    if self.conditions_hold(p, port, via) {
+                        c.offer(p);
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn describe_query(q: &Query<'_>) -> String {
+    let mut s = String::new();
+    if let Some(p) = q.port {
+        s.push_str(&format!(" on port {p}"));
+    }
+    if let Some(v) = q.via {
+        s.push_str(&format!(" via {v}"));
+    }
+    s
+}
+
+/// Compiler state: rules are appended policy by policy, so each policy's rules are contiguous.
+#[derive(Default)]
+struct Build {
+    policies: Vec<PolicyMeta>,
+    by_name: HashMap<String, u32>,
+    rules: Vec<RuleMeta>,
+    keyed: Vec<(String, Posting)>,
+    globs: Vec<GlobHead>,
+    ips: IpTable,
+    /// Distinct regex sources → pattern index, and their postings.
+    regex_ids: HashMap<String, usize>,
+    regex_sources: Vec<String>,
+    regex_postings: Vec<Vec<Posting>>,
+    ports: Vec<(u16, u16)>,
+    strings: String,
+    warnings: Vec<Diagnostic>,
+}
+
+/// Ranking class for `most-specific`; smaller first.
+fn specificity(p: &Pattern) -> (u8, usize) {
+    match p {
+        Pattern::Exact(_) => (0, 0),
+        Pattern::Cidr(ip, len) if *len == max_prefix(*ip) => (0, 0),
+        Pattern::Cidr(_, len) => (1, usize::MAX - usize::from(*len)),
+        Pattern::OneLabel(_) | Pattern::Deep(_) | Pattern::Dot(_) | Pattern::Glob { .. } => {
+            (1, usize::MAX - p.literal_chars())
+        }
+        Pattern::Regex(_) => (2, 0),
+        Pattern::Any => (3, 0),
+    }
+}
+
+fn regex_builder() -> meta::Builder {
+    let mut b = Regex::builder();
+    b.configure(
+        Regex::config()
+            .match_kind(MatchKind::All)
+            .nfa_size_limit(Some(REGEX_NFA_LIMIT))
+            .dfa_size_limit(Some(REGEX_NFA_LIMIT)),
+    )
+    .syntax(regex_automata::util::syntax::Config::new().nest_limit(REGEX_NEST_LIMIT));
+    b
+}
+
+/// Whole-match: the name must end where the regex ends (the start is anchored by the input).
+fn anchored_source(re: &str) -> String {
+    format!("(?:{re})\\z")
+}
+
+impl Build {
+    fn push_str(&mut self, s: &str) -> (u32, u32) {
+        let off = self.strings.len() as u32;
+        self.strings.push_str(s);
+        (off, s.len() as u32)
+    }
+
+    fn policy(&mut self, pi: u32, spec: &PolicySpec, errors: &mut Vec<Diagnostic>) {
+        let first_rule = self.rules.len() as u32;
+        // Parse every rule's pattern first; ranks need all of them.
+        let mut parsed: Vec<(usize, Pattern)> = Vec::with_capacity(spec.rules.len());
+        let mut ids: HashMap<&str, u32> = HashMap::new();
+        for (ri, rule) in spec.rules.iter().enumerate() {
+            let at = |col: u32| if rule.line == 0 { 0 } else { col };
+            let prefix = if rule.line == 0 {
+                format!("policy {}, rule {ri}: ", spec.name)
+            } else {
+                String::new()
+            };
+            if let Some(id) = rule.id.as_deref() {
+                if let Some(prev) = ids.insert(id, rule.line) {
+                    errors.push(Diagnostic::error(
+                        rule.line,
+                        at(rule.id_column),
+                        format!("{prefix}id `{id}` is already used on line {prev}"),
+                    ));
+                }
+            }
+            if let Some(msg) = builder_rule_problem(rule) {
+                errors.push(Diagnostic::error(0, 0, format!("{prefix}{msg}")));
+            }
+            match Pattern::parse_with_warnings(&rule.pattern) {
+                Ok((pattern, warning)) => {
+                    if let Some(w) = warning {
+                        self.warnings.push(
+                            Diagnostic::warning(
+                                rule.line,
+                                at(rule.pattern_column + w.offset as u32),
+                                format!("{prefix}{}", w.message),
+                            )
+                            .with_help(w.help),
+                        );
+                    }
+                    if let Pattern::Regex(re) = &pattern {
+                        if let Err(msg) = check_regex(re) {
+                            errors.push(Diagnostic::error(
+                                rule.line,
+                                at(rule.pattern_column + 1),
+                                format!("{prefix}{msg}"),
+                            ));
+                            continue;
+                        }
+                    }
+                    parsed.push((ri, pattern));
+                }
+                Err(e) => errors.push(
+                    Diagnostic::error(
+                        rule.line,
+                        at(rule.pattern_column + e.offset as u32),
+                        format!("{prefix}{}", e.message),
+                    )
+                    .with_help(e.help),
+                ),
+            }
+        }
+        if parsed.len() != spec.rules.len() || errors.iter().any(|e| e.severity == Severity::Error)
+        {
+            // Keep checking later policies for errors, but build nothing.
+            return;
+        }
+        let n = parsed.len() as u32;
+        let ranks: Vec<u32> = match spec.precedence {
+            Precedence::FirstMatch => (0..n).collect(),
+            Precedence::DenyOverrides => spec
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| i as u32 + if r.action == Action::Allow { n } else { 0 })
+                .collect(),
+            Precedence::MostSpecific => {
+                let mut order: Vec<usize> = (0..parsed.len()).collect();
+                order.sort_by_key(|&i| {
+                    let (class, spec_key) = specificity(&parsed[i].1);
+                    (class, spec_key, spec.rules[i].action == Action::Allow, i)
+                });
+                let mut ranks = vec![0u32; order.len()];
+                for (rank, &i) in order.iter().enumerate() {
+                    ranks[i] = rank as u32;
+                }
+                ranks
+            }
+        };
+        let mut any = Vec::new();
+        let mut regex_min_rank = u32::MAX;
+        for ((ri, pattern), rank) in parsed.into_iter().zip(ranks) {
+            let rule = &spec.rules[ri];
+            let global = self.rules.len() as u32;
+            let via_mask = if rule.via.is_empty() {
+                ALL_VIA
+            } else {
+                rule.via.iter().fold(0, |m, v| m | v.bit())
+            };
+            let ports_off = self.ports.len() as u32;
+            self.ports.extend_from_slice(&rule.ports);
+            let id = match &rule.id {
+                Some(id) => self.push_str(id),
+                None if rule.line > 0 => self.push_str(&format!("{}:{}", spec.name, rule.line)),
+                None => self.push_str(&format!("{}#{ri}", spec.name)),
+            };
+            let pattern_text = self.push_str(&pattern.to_string());
+            self.rules.push(RuleMeta {
+                index: ri as u32,
+                line: rule.line,
+                action: rule.action,
+                via_mask,
+                ports: (ports_off, rule.ports.len() as u32),
+                id,
+                pattern: pattern_text,
+            });
+            let mut posting = Posting {
+                policy: pi,
+                rank,
+                rule: global,
+                glob: 0,
+                shape: Shape::Exact,
+                via_mask,
+                deny: rule.action == Action::Deny,
+                has_ports: !rule.ports.is_empty(),
+            };
+            match pattern {
+                Pattern::Exact(k) => self.keyed.push((k, posting)),
+                Pattern::OneLabel(k) => {
+                    posting.shape = Shape::OneLabel;
+                    self.keyed.push((k, posting));
+                }
+                Pattern::Deep(k) => {
+                    posting.shape = Shape::Deep;
+                    self.keyed.push((k, posting));
+                }
+                Pattern::Dot(k) => {
+                    posting.shape = Shape::Dot;
+                    self.keyed.push((k, posting));
+                }
+                Pattern::Glob { head, suffix } => {
+                    posting.shape = Shape::Glob;
+                    posting.glob = self.globs.len() as u32;
+                    self.globs
+                        .push(head.into_iter().map(String::into_bytes).collect());
+                    self.keyed.push((suffix, posting));
+                }
+                Pattern::Any => any.push(posting),
+                Pattern::Regex(re) => {
+                    regex_min_rank = regex_min_rank.min(rank);
+                    let next = self.regex_sources.len();
+                    let id = *self.regex_ids.entry(re.clone()).or_insert(next);
+                    if id == next {
+                        self.regex_sources.push(re);
+                        self.regex_postings.push(Vec::new());
+                    }
+                    self.regex_postings[id].push(posting);
+                }
+                Pattern::Cidr(ip, len) => {
+                    let lens = match ip {
+                        IpAddr::V4(_) => &mut self.ips.v4_lens,
+                        IpAddr::V6(_) => &mut self.ips.v6_lens,
+                    };
+                    if !lens.contains(&len) {
+                        lens.push(len);
+                    }
+                    self.ips
+                        .map
+                        .entry(IpTable::key(ip, len))
+                        .or_default()
+                        .push(posting);
+                }
+            }
+        }
+        any.sort_by_key(|p| p.rank);
+        self.by_name.insert(spec.name.clone(), pi);
+        self.policies.push(PolicyMeta {
+            name: spec.name.clone(),
+            precedence: spec.precedence,
+            default: spec.default,
+            first_rule,
+            rule_count: n,
+            any,
+            regex_min_rank,
+        });
+    }
+
+    fn finish(mut self) -> Result<Engine, CompileErrors> {
+        let by_rank = |a: &Posting, b: &Posting| a.policy.cmp(&b.policy).then(a.rank.cmp(&b.rank));
+        for v in self.ips.map.values_mut() {
+            v.sort_by(by_rank);
+            v.shrink_to_fit();
+        }
+        self.ips.v4_lens.sort_unstable_by(|a, b| b.cmp(a));
+        self.ips.v6_lens.sort_unstable_by(|a, b| b.cmp(a));
+        let regexes = if self.regex_sources.is_empty() {
+            None
+        } else {
+            let sources: Vec<String> = self
+                .regex_sources
+                .iter()
+                .map(|s| anchored_source(s))
+                .collect();
+            let mut b = regex_builder();
+            // The set may be larger than one rule; each rule was checked against the limit.
+            b.configure(
+                Regex::config()
+                    .nfa_size_limit(Some(REGEX_NFA_LIMIT.saturating_mul(sources.len())))
+                    .dfa_size_limit(Some(REGEX_NFA_LIMIT)),
+            );
+            let regex = b.build_many(&sources).map_err(|e| CompileErrors {
+                errors: vec![Diagnostic::error(
+                    0,
+                    0,
+                    format!(
+                        "the regex rules together are too large: {}",
+                        regex_error_text(&e)
+                    ),
+                )],
+            })?;
+            let mut postings = std::mem::take(&mut self.regex_postings);
+            for v in &mut postings {
+                v.sort_by(by_rank);
+            }
+            Some(RegexSet { regex, postings })
+        };
+        let mut rules = self.rules;
+        rules.shrink_to_fit();
+        let mut strings = self.strings;
+        strings.shrink_to_fit();
+        let mut ports = self.ports;
+        ports.shrink_to_fit();
+        Ok(Engine {
+            policies: self.policies,
+            by_name: self.by_name,
+            rules,
+            table: SuffixTable::build(self.keyed),
+            globs: self.globs,
+            ips: self.ips,
+            regexes,
+            ports,
+            strings,
+            warnings: self.warnings,
+        })
+    }
+}
+
+/// Checks a builder rule for what the text parser would have refused.
+fn builder_rule_problem(rule: &RuleSpec) -> Option<String> {
+    if rule.line != 0 {
+        return None;
+    }
+    if let Some((lo, hi)) = rule.ports.iter().find(|(lo, hi)| *lo == 0 || lo > hi) {
+        return Some(format!(
+            "bad port range {lo}-{hi} (ports are 1-65535, low ≤ high)"
+        ));
+    }
+    let mut via = rule.via.clone();
+    via.sort();
+    via.dedup();
+    if via.len() != rule.via.len() {
+        return Some("a source is repeated in `via`".into());
+    }
+    if let Some(id) = &rule.id {
+        if id.is_empty() || id.chars().any(char::is_whitespace) {
+            return Some(format!("id `{id}` must be non-empty and without spaces"));
+        }
+    }
+    None
+}
+
+/// Compiles one rule's regex alone, so that its errors point at its rule.
+fn check_regex(re: &str) -> Result<(), String> {
+    if let Err(e) = regex_builder().build(&anchored_source(re)) {
+        return Err(format!("invalid regex: {}", regex_error_text(&e)));
+    }
+    // A regex whose shortest match is longer than any name can never match.
+    if let Ok(hir) = regex_syntax::ParserBuilder::new()
+        .nest_limit(REGEX_NEST_LIMIT)
+        .build()
+        .parse(re)
+    {
+        if let Some(min) = hir.properties().minimum_len() {
+            if min > crate::name::MAX_NAME_LEN {
+                return Err(format!(
+                    "regex can never match: its shortest match is {min} bytes, names are at most 253"
+                ));
+            }
+        }
+        if hir.properties().maximum_len() == Some(0) {
+            return Err("regex can never match: it only matches the empty string".into());
+        }
+    }
+    Ok(())
+}
+
+fn regex_error_text(e: &regex_automata::meta::BuildError) -> String {
+    match e.syntax_error() {
+        Some(s) => s
+            .to_string()
+            .lines()
+            .last()
+            .unwrap_or("syntax error")
+            .trim()
+            .to_owned(),
+        None => match e.size_limit() {
+            Some(limit) => format!("it compiles to more than the {limit}-byte limit"),
+            None => e.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_is_send_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Engine>();
+    }
+
+    #[test]
+    fn regex_whole_match_and_limits() {
+        let e = Engine::compile("allow ~ads[0-9]+\\.example\\.net\n").unwrap();
+        let p = e.policy("default").unwrap();
+        assert!(e.check(p, &Query::new("ads12.example.net")).is_allow());
+        assert!(!e.check(p, &Query::new("xads12.example.net")).is_allow());
+        assert!(!e.check(p, &Query::new("ads12.example.net.evil")).is_allow());
+        let errs = Engine::compile("allow ~(a\n").unwrap_err();
+        assert_eq!((errs.errors()[0].line, errs.errors()[0].column), (1, 8));
+        let errs = Engine::compile("allow ~((a{100}){100}){100}\n").unwrap_err();
+        assert!(errs.errors()[0].message.contains("limit"), "{errs}");
+        let errs = Engine::compile("allow ~(a{100}){100}\n").unwrap_err();
+        assert!(errs.errors()[0].message.contains("never match"), "{errs}");
     }
 }

@@ -33,8 +33,8 @@ impl Severity {
 /// ```
 /// let errs = hostgate::Engine::compile("allow a..b\n").unwrap_err();
 /// let e = &errs.errors()[0];
-/// assert_eq!((e.line, e.column), (1, 7));
-/// assert!(e.to_string().starts_with("1:7: "));
+/// assert_eq!((e.line, e.column), (1, 9)); // the empty label
+/// assert!(e.to_string().starts_with("1:9: "));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {

@@ -32,8 +32,8 @@
 
 mod builder;
 mod engine;
-pub mod inspect;
 mod error;
+pub mod inspect;
 mod matcher;
 mod name;
 mod pattern;
@@ -41,7 +41,7 @@ mod syntax;
 mod types;
 
 pub use builder::{EngineBuilder, PolicySpec, RuleSpec};
-pub use engine::{Engine, Explanation, ExplainedRule, RuleInfo};
+pub use engine::{Engine, ExplainedRule, Explanation, RuleInfo};
 pub use error::{CompileErrors, Diagnostic, Severity};
 pub use name::{normalize, InvalidName, Name, NameKind, MAX_LABEL_LEN, MAX_NAME_LEN};
 pub use pattern::Pattern;

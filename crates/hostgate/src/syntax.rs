@@ -1,1 +1,414 @@
-//! Policy text parser (stub).
+//! The policy text parser: lines → [`PolicySpec`]s, collecting every error with line and column.
+//!
+//! Patterns are only split out here; they are parsed (and their errors reported) by the
+//! compiler, which sees rules from text and from the builder alike.
+
+use crate::builder::{PolicySpec, RuleSpec};
+use crate::error::Diagnostic;
+use crate::types::{Action, Precedence, Via};
+
+/// The policy that owns statements before the first `policy` line.
+pub(crate) const IMPLICIT_POLICY: &str = "default";
+
+/// A whitespace-separated token with its 1-based character column.
+struct Token<'a> {
+    text: &'a str,
+    column: u32,
+}
+
+/// Splits a line into tokens, dropping a `#` comment that starts a token.
+fn tokenize(line: &str) -> Vec<Token<'_>> {
+    let mut tokens = Vec::new();
+    let mut start: Option<(usize, u32)> = None;
+    let mut column = 0u32;
+    for (i, c) in line.char_indices() {
+        column += 1;
+        if c.is_whitespace() {
+            if let Some((s, col)) = start.take() {
+                tokens.push(Token {
+                    text: &line[s..i],
+                    column: col,
+                });
+            }
+        } else if start.is_none() {
+            if c == '#' {
+                return tokens;
+            }
+            start = Some((i, column));
+        }
+    }
+    if let Some((s, col)) = start {
+        tokens.push(Token {
+            text: &line[s..],
+            column: col,
+        });
+    }
+    tokens
+}
+
+/// Per-policy bookkeeping used only while parsing.
+struct Open {
+    spec: PolicySpec,
+    precedence_line: Option<u32>,
+    default_line: Option<u32>,
+}
+
+impl Open {
+    fn new(name: &str, line: u32) -> Self {
+        let mut spec = PolicySpec::new(name);
+        spec.line = line;
+        Open {
+            spec,
+            precedence_line: None,
+            default_line: None,
+        }
+    }
+}
+
+/// Parses policy text. Returns the policies (possibly partial when there are errors) and the
+/// syntax errors. Rule-level checks that need the pattern (and id uniqueness) are the
+/// compiler's.
+pub(crate) fn parse(text: &str) -> (Vec<PolicySpec>, Vec<Diagnostic>) {
+    let mut errors = Vec::new();
+    let mut done: Vec<PolicySpec> = Vec::new();
+    let mut current = Open::new(IMPLICIT_POLICY, 0);
+    // The implicit policy exists only if something is written before the first `policy`.
+    let mut implicit_used = false;
+    let mut seen_policy = false;
+    let mut policy_lines: Vec<(String, u32)> = Vec::new();
+
+    for (idx, raw) in text.lines().enumerate() {
+        let line_no = u32::try_from(idx + 1).unwrap_or(u32::MAX);
+        let tokens = tokenize(raw);
+        let Some(first) = tokens.first() else {
+            continue;
+        };
+        if !seen_policy && first.text != "policy" {
+            implicit_used = true;
+        }
+        let end_column = raw.chars().count() as u32 + 1;
+        let mut e = |column: u32, msg: String, help: Option<String>| {
+            errors.push(Diagnostic::error(line_no, column, msg).with_help(help));
+        };
+        match first.text {
+            "policy" => {
+                let Some(name) = tokens.get(1) else {
+                    e(end_column, "`policy` needs a name".into(), None);
+                    continue;
+                };
+                if let Some(extra) = tokens.get(2) {
+                    e(
+                        extra.column,
+                        format!("unexpected `{}` after the policy name", extra.text),
+                        None,
+                    );
+                }
+                if let Some((_, at)) = policy_lines.iter().find(|(n, _)| n == name.text) {
+                    e(
+                        name.column,
+                        format!("policy `{}` is already defined on line {at}", name.text),
+                        None,
+                    );
+                } else if name.text == IMPLICIT_POLICY && implicit_used {
+                    e(
+                        name.column,
+                        format!(
+                            "policy `{IMPLICIT_POLICY}` already holds the statements above this line"
+                        ),
+                        None,
+                    );
+                }
+                let previous = std::mem::replace(&mut current, Open::new(name.text, line_no));
+                if seen_policy || implicit_used {
+                    done.push(previous.spec);
+                }
+                seen_policy = true;
+                policy_lines.push((name.text.to_owned(), line_no));
+            }
+            "precedence" => {
+                let Some(mode) = tokens.get(1) else {
+                    e(
+                        end_column,
+                        "`precedence` needs first-match, most-specific or deny-overrides".into(),
+                        None,
+                    );
+                    continue;
+                };
+                match mode.text.parse::<Precedence>() {
+                    Ok(p) => current.spec.precedence = p,
+                    Err(()) => e(
+                        mode.column,
+                        format!("unknown precedence `{}`", mode.text),
+                        Some(suggest(
+                            mode.text,
+                            &["first-match", "most-specific", "deny-overrides"],
+                        )),
+                    ),
+                }
+                if let Some(at) = current.precedence_line {
+                    e(
+                        first.column,
+                        format!("precedence already set on line {at}"),
+                        None,
+                    );
+                }
+                current.precedence_line = Some(line_no);
+                extra_tokens(&tokens, 2, &mut e);
+            }
+            "default" => {
+                let Some(action) = tokens.get(1) else {
+                    e(end_column, "`default` needs allow or deny".into(), None);
+                    continue;
+                };
+                match action.text.parse::<Action>() {
+                    Ok(a) => current.spec.default = a,
+                    Err(()) => e(
+                        action.column,
+                        format!("`default` takes allow or deny, not `{}`", action.text),
+                        None,
+                    ),
+                }
+                if let Some(at) = current.default_line {
+                    e(
+                        first.column,
+                        format!("default already set on line {at}"),
+                        None,
+                    );
+                }
+                current.default_line = Some(line_no);
+                extra_tokens(&tokens, 2, &mut e);
+            }
+            "allow" | "deny" => {
+                if let Some(rule) = parse_rule(&tokens, line_no, end_column, &mut e) {
+                    current.spec.rules.push(rule);
+                }
+            }
+            other => e(
+                first.column,
+                format!("unknown statement `{other}`"),
+                Some(suggest(
+                    other,
+                    &["allow", "deny", "policy", "precedence", "default"],
+                )),
+            ),
+        }
+    }
+    if seen_policy || implicit_used || done.is_empty() {
+        done.push(current.spec);
+    }
+    (done, errors)
+}
+
+fn extra_tokens(
+    tokens: &[Token<'_>],
+    from: usize,
+    e: &mut impl FnMut(u32, String, Option<String>),
+) {
+    if let Some(t) = tokens.get(from) {
+        e(t.column, format!("unexpected `{}`", t.text), None);
+    }
+}
+
+fn parse_rule(
+    tokens: &[Token<'_>],
+    line: u32,
+    end_column: u32,
+    e: &mut impl FnMut(u32, String, Option<String>),
+) -> Option<RuleSpec> {
+    let action = tokens[0].text.parse::<Action>().ok()?;
+    let Some(pattern) = tokens.get(1) else {
+        e(
+            end_column,
+            format!("`{}` needs a pattern", action.as_str()),
+            None,
+        );
+        return None;
+    };
+    let mut rule = RuleSpec::new(action, pattern.text);
+    rule.line = line;
+    rule.pattern_column = pattern.column;
+    let mut ok = true;
+    let mut seen: Vec<&str> = Vec::new();
+    let mut i = 2;
+    while i < tokens.len() {
+        let key = &tokens[i];
+        let value = tokens.get(i + 1);
+        match key.text {
+            "port" | "via" | "id" => {
+                if seen.contains(&key.text) {
+                    e(key.column, format!("`{}` given twice", key.text), None);
+                    ok = false;
+                }
+                seen.push(key.text);
+                let Some(value) = value else {
+                    e(end_column, format!("`{}` needs a value", key.text), None);
+                    return None;
+                };
+                let parsed = match key.text {
+                    "port" => parse_ports(value, e).map(|p| rule.ports = p),
+                    "via" => parse_via(value, e).map(|v| rule.via = v),
+                    _ => {
+                        rule.id = Some(value.text.to_owned());
+                        rule.id_column = value.column;
+                        Some(())
+                    }
+                };
+                ok &= parsed.is_some();
+                i += 2;
+            }
+            other => {
+                let help = if other.starts_with(|c: char| c.is_ascii_digit())
+                    && seen.last() == Some(&"port")
+                {
+                    Some("write port lists without spaces: `port 80,443`".to_owned())
+                } else if i == 2 {
+                    Some("one pattern per rule; write another rule for the next one".to_owned())
+                } else {
+                    None
+                };
+                e(
+                    key.column,
+                    format!("unexpected `{other}`; expected `port`, `via` or `id`"),
+                    help,
+                );
+                ok = false;
+                i += 1;
+            }
+        }
+    }
+    ok.then_some(rule)
+}
+
+fn parse_ports(
+    tok: &Token<'_>,
+    e: &mut impl FnMut(u32, String, Option<String>),
+) -> Option<Vec<(u16, u16)>> {
+    let mut out = Vec::new();
+    let mut col = tok.column;
+    let mut ok = true;
+    for item in tok.text.split(',') {
+        let here = col;
+        col += item.chars().count() as u32 + 1;
+        if item.is_empty() {
+            e(here, "empty item in port list".into(), None);
+            ok = false;
+            continue;
+        }
+        let (lo, hi) = match item.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (item, item),
+        };
+        let parse = |s: &str| -> Option<u16> { s.parse::<u16>().ok().filter(|&p| p != 0) };
+        match (parse(lo), parse(hi)) {
+            (Some(a), Some(b)) if a <= b => out.push((a, b)),
+            (Some(a), Some(b)) => {
+                e(
+                    here,
+                    format!("port range `{item}` is backwards"),
+                    Some(format!("did you mean `{b}-{a}`?")),
+                );
+                ok = false;
+            }
+            _ => {
+                e(
+                    here,
+                    format!("`{item}` is not a port or range (ports are 1-65535)"),
+                    None,
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+fn parse_via(tok: &Token<'_>, e: &mut impl FnMut(u32, String, Option<String>)) -> Option<Vec<Via>> {
+    let mut out = Vec::new();
+    let mut col = tok.column;
+    let mut ok = true;
+    for item in tok.text.split(',') {
+        let here = col;
+        col += item.chars().count() as u32 + 1;
+        match item.parse::<Via>() {
+            Ok(v) if out.contains(&v) => {
+                e(here, format!("`{item}` repeated in via list"), None);
+                ok = false;
+            }
+            Ok(v) => out.push(v),
+            Err(()) => {
+                e(
+                    here,
+                    format!("unknown source `{item}`; expected tls, http, connect or dns"),
+                    Some(suggest(item, &["tls", "http", "connect", "dns"])),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// "did you mean" for a misspelt keyword: the candidate with the smallest edit distance.
+fn suggest(word: &str, candidates: &[&str]) -> String {
+    let best = candidates
+        .iter()
+        .min_by_key(|c| edit_distance(word, c))
+        .copied()
+        .unwrap_or_default();
+    if edit_distance(word, best) <= 2 {
+        format!("did you mean `{best}`?")
+    } else {
+        format!("expected one of: {}", candidates.join(", "))
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn implicit_and_named_policies() {
+        let (p, e) = parse("allow a.io\npolicy x\nallow b.io\n");
+        assert!(e.is_empty());
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].name.as_str(), p[1].name.as_str()), ("default", "x"));
+        let (p, _) = parse("# only a comment\npolicy x\n");
+        assert_eq!(p.len(), 1);
+        let (p, _) = parse("");
+        assert_eq!(p[0].name, "default");
+    }
+
+    #[test]
+    fn rule_options() {
+        let (p, e) = parse("allow a.io via tls,http port 80,8000-8999 id web # c\n");
+        assert!(e.is_empty(), "{e:?}");
+        let r = &p[0].rules[0];
+        assert_eq!(r.ports, vec![(80, 80), (8000, 8999)]);
+        assert_eq!(r.via, vec![Via::Tls, Via::Http]);
+        assert_eq!(r.id.as_deref(), Some("web"));
+        assert_eq!(r.pattern_column, 7);
+    }
+
+    #[test]
+    fn errors_with_columns() {
+        let (_, e) = parse("alow a.io\nallow b.io port 0\nallow c port 9-1\nprecedence first\n");
+        let got: Vec<(u32, u32)> = e.iter().map(|d| (d.line, d.column)).collect();
+        assert_eq!(got, vec![(1, 1), (2, 17), (3, 14), (4, 12)]);
+        assert_eq!(e[0].help.as_deref(), Some("did you mean `allow`?"));
+        assert_eq!(e[2].help.as_deref(), Some("did you mean `1-9`?"));
+    }
+}
