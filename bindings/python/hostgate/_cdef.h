@@ -1,0 +1,103 @@
+#define HOSTGATE_VERSION_MAJOR 0
+#define HOSTGATE_VERSION_MINOR 1
+#define HOSTGATE_VERSION_PATCH 0
+enum hostgate_result
+ {
+  HOSTGATE_RESULT_OK = 0,
+  HOSTGATE_RESULT_NULL_ARGUMENT = 1,
+  HOSTGATE_RESULT_INVALID_ARGUMENT = 2,
+  HOSTGATE_RESULT_INVALID_UTF8 = 3,
+  HOSTGATE_RESULT_COMPILE_ERROR = 4,
+  HOSTGATE_RESULT_UNKNOWN_POLICY = 5,
+  HOSTGATE_RESULT_UNKNOWN_RULE = 6,
+  HOSTGATE_RESULT_PANIC = 7,
+};
+typedef uint32_t hostgate_result;
+enum hostgate_action
+ {
+  HOSTGATE_ACTION_DENY = 0,
+  HOSTGATE_ACTION_ALLOW = 1,
+};
+typedef uint32_t hostgate_action;
+enum hostgate_reason
+ {
+  HOSTGATE_REASON_MATCHED = 0,
+  HOSTGATE_REASON_DEFAULT = 1,
+  HOSTGATE_REASON_INVALID_NAME = 2,
+  HOSTGATE_REASON_NO_NAME = 3,
+};
+typedef uint32_t hostgate_reason;
+enum hostgate_via
+ {
+  HOSTGATE_VIA_ANY = 0,
+  HOSTGATE_VIA_TLS = 1,
+  HOSTGATE_VIA_HTTP = 2,
+  HOSTGATE_VIA_CONNECT = 3,
+  HOSTGATE_VIA_DNS = 4,
+};
+typedef uint32_t hostgate_via;
+typedef struct hostgate_engine hostgate_engine;
+typedef struct hostgate_error hostgate_error;
+typedef struct hostgate_verdict {
+  hostgate_action action;
+  hostgate_reason reason;
+  uint32_t policy;
+  int32_t rule;
+  uint32_t line;
+  const char *rule_id;
+  size_t rule_id_len;
+} hostgate_verdict;
+typedef struct hostgate_query {
+  size_t offset;
+  size_t len;
+  uint16_t port;
+  hostgate_via via;
+} hostgate_query;
+const char *hostgate_version(void);
+const char *hostgate_result_name(hostgate_result result);
+const char *hostgate_action_name(hostgate_action action);
+const char *hostgate_reason_name(hostgate_reason reason);
+const char *hostgate_via_name(hostgate_via via);
+hostgate_result hostgate_engine_compile(const char *text,
+                                        size_t len,
+                                        struct hostgate_engine **out,
+                                        struct hostgate_error **err);
+void hostgate_engine_free(struct hostgate_engine *engine);
+uint32_t hostgate_engine_policy_count(const struct hostgate_engine *engine);
+hostgate_result hostgate_engine_policy(const struct hostgate_engine *engine,
+                                       const char *name,
+                                       size_t len,
+                                       uint32_t *out_index);
+hostgate_result hostgate_engine_policy_name(const struct hostgate_engine *engine,
+                                            uint32_t index,
+                                            const char **ptr,
+                                            size_t *len);
+hostgate_result hostgate_engine_rule_id(const struct hostgate_engine *engine,
+                                        uint32_t policy,
+                                        int32_t rule,
+                                        const char **ptr,
+                                        size_t *len);
+hostgate_result hostgate_check(const struct hostgate_engine *engine,
+                               uint32_t policy,
+                               const char *name,
+                               size_t len,
+                               uint16_t port,
+                               hostgate_via via,
+                               struct hostgate_verdict *out);
+hostgate_result hostgate_check_batch(const struct hostgate_engine *engine,
+                                     uint32_t policy,
+                                     const char *names,
+                                     size_t names_len,
+                                     const struct hostgate_query *queries,
+                                     size_t count,
+                                     struct hostgate_verdict *out);
+const char *hostgate_error_message(const struct hostgate_error *err);
+uint32_t hostgate_error_line(const struct hostgate_error *err);
+uint32_t hostgate_error_column(const struct hostgate_error *err);
+size_t hostgate_error_count(const struct hostgate_error *err);
+hostgate_result hostgate_error_get(const struct hostgate_error *err,
+                                   size_t index,
+                                   uint32_t *line,
+                                   uint32_t *column,
+                                   const char **message);
+void hostgate_error_free(struct hostgate_error *err);

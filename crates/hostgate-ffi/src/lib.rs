@@ -1,0 +1,701 @@
+//! # hostgate C ABI
+//!
+//! The C interface of hostgate, built as `libhostgate.a`, `libhostgate.so` and an rlib. The
+//! header `include/hostgate.h` is generated from this crate by a pinned cbindgen
+//! (`scripts/gen-header.sh`); every item below is documented there too.
+//!
+//! Conventions:
+//! - Every fallible function returns a [`hostgate_result`]; out-parameters are written only on
+//!   `HOSTGATE_RESULT_OK`.
+//! - Every pointer is checked for NULL. Data is always pointer + length (no NUL terminator is
+//!   needed or read); a data pointer may be NULL only when its length is 0.
+//! - A panic inside hostgate never unwinds into C: it becomes `HOSTGATE_RESULT_PANIC` (or NULL /
+//!   0 for functions that return those). This needs the library built with `panic = "unwind"`,
+//!   the default.
+//! - Thread safety: a `hostgate_engine` is immutable once compiled. One engine may be used from
+//!   any number of threads at once without locking. To reload policy, compile a new engine, swap
+//!   the pointer your threads read (atomically, or under your own lock), and free the old one
+//!   once no thread still uses it. A `hostgate_error` is not shared state either: it may be read
+//!   from any thread, and freed once.
+//!
+//! All of hostgate's `unsafe` code lives in this crate; every block carries a `SAFETY:` comment.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
+#![allow(non_camel_case_types)]
+
+mod boundary;
+mod types;
+
+#[cfg(test)]
+#[path = "../tests/conformance.rs"]
+mod conformance;
+
+use std::ffi::{c_char, CString};
+
+use hostgate::{Engine, PolicyId, Query};
+
+use boundary::{borrow, bytes, ffi_boundary, out_ptr, try_ffi};
+pub use types::{
+    hostgate_action, hostgate_query, hostgate_reason, hostgate_result, hostgate_verdict,
+    hostgate_via, ActionIn, ReasonIn, ResultIn, ViaIn,
+};
+use types::{via_from_c, UNKNOWN};
+
+/// A compiled, immutable set of policies. Create with `hostgate_engine_compile`, free with
+/// `hostgate_engine_free`.
+///
+/// Thread safety: an engine may be used from many threads at once (every function takes it as
+/// `const`). Reload policy by compiling a new engine and swapping the pointer; free the old one
+/// when no thread uses it any more.
+pub struct hostgate_engine {
+    engine: Engine,
+}
+
+/// Why `hostgate_engine_compile` failed: every error in the policy text, each with a line and a
+/// column (from 1; columns in characters). Free with `hostgate_error_free`.
+pub struct hostgate_error {
+    /// Every error, one per line, as `LINE:COL: message`.
+    message: CString,
+    items: Vec<ErrorItem>,
+}
+
+struct ErrorItem {
+    line: u32,
+    column: u32,
+    message: CString,
+}
+
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Engine>();
+    assert_send_sync::<hostgate_engine>();
+    assert_send_sync::<hostgate_error>();
+};
+
+/// A C string from Rust text; NUL bytes (which a message may quote from the input) become `\0`.
+fn c_string(text: &str) -> CString {
+    CString::new(text.replace('\0', "\\0")).unwrap_or_default()
+}
+
+impl hostgate_error {
+    fn new(items: Vec<ErrorItem>) -> hostgate_error {
+        let mut all = String::new();
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                all.push('\n');
+            }
+            all.push_str(&format!(
+                "{}:{}: {}",
+                item.line,
+                item.column,
+                item.message.to_string_lossy()
+            ));
+        }
+        hostgate_error {
+            message: c_string(&all),
+            items,
+        }
+    }
+
+    fn from_compile(errors: &hostgate::CompileErrors) -> hostgate_error {
+        let items = errors
+            .errors()
+            .iter()
+            .map(|d| {
+                let mut message = d.message.clone();
+                if let Some(help) = &d.help {
+                    message.push_str(&format!(" ({help})"));
+                }
+                ErrorItem {
+                    line: d.line,
+                    column: d.column,
+                    message: c_string(&message),
+                }
+            })
+            .collect();
+        hostgate_error::new(items)
+    }
+
+    fn from_utf8(text: &[u8], err: std::str::Utf8Error) -> hostgate_error {
+        let good = &text[..err.valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        // `good` is valid UTF-8 up to here, so counting characters is counting non-continuation
+        // bytes.
+        let column = good[line_start..]
+            .iter()
+            .filter(|&&b| (b & 0xC0) != 0x80)
+            .count()
+            + 1;
+        hostgate_error::new(vec![ErrorItem {
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            column: u32::try_from(column).unwrap_or(u32::MAX),
+            message: c_string("policy text is not valid UTF-8"),
+        }])
+    }
+}
+
+/// Writes a new error object to `*err` when `err` is not NULL.
+///
+/// # Safety
+/// A non-NULL `err` must be valid for writing one pointer.
+unsafe fn set_error(err: *mut *mut hostgate_error, value: hostgate_error) {
+    if !err.is_null() {
+        let boxed = Box::into_raw(Box::new(value));
+        // SAFETY: `err` is non-NULL and the caller guarantees it is writable.
+        unsafe { err.write(boxed) };
+    }
+}
+
+/// Resolves a policy index against an engine.
+fn policy_id(engine: &Engine, policy: u32) -> Result<PolicyId, hostgate_result> {
+    let id = PolicyId::from_index(policy);
+    match engine.policy_name(id) {
+        Some(_) => Ok(id),
+        None => Err(hostgate_result::UnknownPolicy),
+    }
+}
+
+/// The library version, `MAJOR.MINOR.PATCH` (the same as `HOSTGATE_VERSION`). The string is
+/// static and NUL-terminated; do not free it.
+#[no_mangle]
+pub extern "C" fn hostgate_version() -> *const c_char {
+    ffi_boundary!(c"".as_ptr(), {
+        const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+        VERSION.as_ptr().cast()
+    })
+}
+
+/// The name of a result code, such as `"HOSTGATE_RESULT_OK"`, or `"UNKNOWN"` for a value that
+/// is not a `hostgate_result`. The string is static and NUL-terminated; do not free it.
+#[no_mangle]
+pub extern "C" fn hostgate_result_name(result: ResultIn) -> *const c_char {
+    ffi_boundary!(UNKNOWN.as_ptr(), { hostgate_result::name(result).as_ptr() })
+}
+
+/// `"deny"` or `"allow"`, or `"UNKNOWN"` for another value. Static and NUL-terminated.
+#[no_mangle]
+pub extern "C" fn hostgate_action_name(action: ActionIn) -> *const c_char {
+    ffi_boundary!(UNKNOWN.as_ptr(), {
+        match action {
+            0 => c"deny".as_ptr(),
+            1 => c"allow".as_ptr(),
+            _ => UNKNOWN.as_ptr(),
+        }
+    })
+}
+
+/// `"matched"`, `"default"`, `"invalid-name"` or `"no-name"` (the spelling of logs and JSON), or
+/// `"UNKNOWN"` for another value. Static and NUL-terminated.
+#[no_mangle]
+pub extern "C" fn hostgate_reason_name(reason: ReasonIn) -> *const c_char {
+    ffi_boundary!(UNKNOWN.as_ptr(), {
+        match reason {
+            0 => c"matched".as_ptr(),
+            1 => c"default".as_ptr(),
+            2 => c"invalid-name".as_ptr(),
+            3 => c"no-name".as_ptr(),
+            _ => UNKNOWN.as_ptr(),
+        }
+    })
+}
+
+/// `"any"`, `"tls"`, `"http"`, `"connect"` or `"dns"`, or `"UNKNOWN"` for another value.
+/// Static and NUL-terminated.
+#[no_mangle]
+pub extern "C" fn hostgate_via_name(via: ViaIn) -> *const c_char {
+    ffi_boundary!(UNKNOWN.as_ptr(), {
+        match via {
+            0 => c"any".as_ptr(),
+            1 => c"tls".as_ptr(),
+            2 => c"http".as_ptr(),
+            3 => c"connect".as_ptr(),
+            4 => c"dns".as_ptr(),
+            _ => UNKNOWN.as_ptr(),
+        }
+    })
+}
+
+/// Compiles policy text (the language of `docs/policy-language.md`) into an engine.
+///
+/// `text` is `len` bytes of UTF-8 (no NUL terminator needed; NULL allowed when `len` is 0: an
+/// empty policy). On `HOSTGATE_RESULT_OK`, `*out` receives a new engine to free with
+/// `hostgate_engine_free`. On `HOSTGATE_RESULT_COMPILE_ERROR` or `HOSTGATE_RESULT_INVALID_UTF8`,
+/// and when `err` is not NULL, `*err` receives a new error object to free with
+/// `hostgate_error_free`; otherwise `*err` is left untouched (initialize it to NULL).
+///
+/// Results: `OK`, `NULL_ARGUMENT` (`out` NULL, or `text` NULL with `len` > 0),
+/// `INVALID_ARGUMENT`, `INVALID_UTF8`, `COMPILE_ERROR`, `PANIC`.
+///
+/// # Safety
+/// `text` must point to `len` readable bytes; `out` (and `err` when not NULL) must be valid for
+/// writing one pointer.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_engine_compile(
+    text: *const c_char,
+    len: usize,
+    out: *mut *mut hostgate_engine,
+    err: *mut *mut hostgate_error,
+) -> hostgate_result {
+    ffi_boundary!(hostgate_result::Panic, {
+        let out = try_ffi!(out_ptr(out));
+        // SAFETY: the caller guarantees `len` readable bytes at `text`.
+        let raw = try_ffi!(unsafe { bytes(text.cast(), len) });
+        let text = match std::str::from_utf8(raw) {
+            Ok(text) => text,
+            Err(e) => {
+                // SAFETY: the caller guarantees a non-NULL `err` is writable.
+                unsafe { set_error(err, hostgate_error::from_utf8(raw, e)) };
+                return hostgate_result::InvalidUtf8;
+            }
+        };
+        match Engine::compile(text) {
+            Ok(engine) => {
+                let boxed = Box::into_raw(Box::new(hostgate_engine { engine }));
+                // SAFETY: `out` is non-NULL (checked) and the caller guarantees it is writable.
+                unsafe { out.write(boxed) };
+                hostgate_result::Ok
+            }
+            Err(errors) => {
+                // SAFETY: the caller guarantees a non-NULL `err` is writable.
+                unsafe { set_error(err, hostgate_error::from_compile(&errors)) };
+                hostgate_result::CompileError
+            }
+        }
+    })
+}
+
+/// Frees an engine. NULL is a no-op. The engine (and every `rule_id` pointer taken from it) must
+/// not be used afterwards, by any thread.
+///
+/// # Safety
+/// `engine` must be NULL or a pointer returned by `hostgate_engine_compile` not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_engine_free(engine: *mut hostgate_engine) {
+    ffi_boundary!((), {
+        if !engine.is_null() {
+            // SAFETY: a non-NULL `engine` came from `Box::into_raw` in `hostgate_engine_compile`
+            // and, per the contract, has not been freed yet.
+            drop(unsafe { Box::from_raw(engine) });
+        }
+    })
+}
+
+/// The number of policies in an engine (0 when `engine` is NULL). Indexes run from 0 to this
+/// number minus one, in file order.
+///
+/// # Safety
+/// `engine` must be NULL or a live engine.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_engine_policy_count(engine: *const hostgate_engine) -> u32 {
+    ffi_boundary!(0, {
+        // SAFETY: the caller guarantees a non-NULL `engine` is live.
+        let Ok(e) = (unsafe { borrow(engine) }) else {
+            return 0;
+        };
+        u32::try_from(e.engine.policies().len()).unwrap_or(u32::MAX)
+    })
+}
+
+/// Finds a policy by name (`len` bytes at `name`, no NUL terminator needed) and writes its index
+/// to `*out_index`. Resolve names once and keep the index.
+///
+/// Results: `OK`, `NULL_ARGUMENT`, `INVALID_ARGUMENT`, `UNKNOWN_POLICY`, `PANIC`.
+///
+/// # Safety
+/// `engine` must be a live engine, `name` must point to `len` readable bytes, and `out_index`
+/// must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_engine_policy(
+    engine: *const hostgate_engine,
+    name: *const c_char,
+    len: usize,
+    out_index: *mut u32,
+) -> hostgate_result {
+    ffi_boundary!(hostgate_result::Panic, {
+        // SAFETY: the caller guarantees a non-NULL `engine` is live.
+        let e = try_ffi!(unsafe { borrow(engine) });
+        // SAFETY: the caller guarantees `len` readable bytes at `name`.
+        let name = try_ffi!(unsafe { bytes(name.cast(), len) });
+        let out = try_ffi!(out_ptr(out_index));
+        let Ok(name) = std::str::from_utf8(name) else {
+            return hostgate_result::UnknownPolicy;
+        };
+        match e.engine.policy(name) {
+            Some(id) => {
+                // SAFETY: `out` is non-NULL (checked) and the caller guarantees it is writable.
+                unsafe { out.write(id.index()) };
+                hostgate_result::Ok
+            }
+            None => hostgate_result::UnknownPolicy,
+        }
+    })
+}
+
+/// The name of the policy at `index`: `*ptr` receives a pointer into the engine (valid until
+/// `hostgate_engine_free`, **not** NUL-terminated) and `*len` its length.
+///
+/// Results: `OK`, `NULL_ARGUMENT`, `UNKNOWN_POLICY`, `PANIC`.
+///
+/// # Safety
+/// `engine` must be a live engine; `ptr` and `len` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_engine_policy_name(
+    engine: *const hostgate_engine,
+    index: u32,
+    ptr: *mut *const c_char,
+    len: *mut usize,
+) -> hostgate_result {
+    ffi_boundary!(hostgate_result::Panic, {
+        // SAFETY: the caller guarantees a non-NULL `engine` is live.
+        let e = try_ffi!(unsafe { borrow(engine) });
+        let ptr = try_ffi!(out_ptr(ptr));
+        let len = try_ffi!(out_ptr(len));
+        let Some(name) = e.engine.policy_name(PolicyId::from_index(index)) else {
+            return hostgate_result::UnknownPolicy;
+        };
+        // SAFETY: both out-pointers are non-NULL (checked) and the caller guarantees they are
+        // writable.
+        unsafe {
+            ptr.write(name.as_ptr().cast());
+            len.write(name.len());
+        }
+        hostgate_result::Ok
+    })
+}
+
+/// The id of rule `rule` (a `hostgate_verdict.rule`) of policy `policy`: `*ptr` receives a
+/// pointer into the engine (valid until `hostgate_engine_free`, **not** NUL-terminated) and
+/// `*len` its length.
+///
+/// Results: `OK`, `NULL_ARGUMENT`, `UNKNOWN_POLICY`, `UNKNOWN_RULE` (including `rule` = -1),
+/// `PANIC`.
+///
+/// # Safety
+/// `engine` must be a live engine; `ptr` and `len` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_engine_rule_id(
+    engine: *const hostgate_engine,
+    policy: u32,
+    rule: i32,
+    ptr: *mut *const c_char,
+    len: *mut usize,
+) -> hostgate_result {
+    ffi_boundary!(hostgate_result::Panic, {
+        // SAFETY: the caller guarantees a non-NULL `engine` is live.
+        let e = try_ffi!(unsafe { borrow(engine) });
+        let ptr = try_ffi!(out_ptr(ptr));
+        let len = try_ffi!(out_ptr(len));
+        let policy = try_ffi!(policy_id(&e.engine, policy));
+        let Ok(index) = u32::try_from(rule) else {
+            return hostgate_result::UnknownRule;
+        };
+        let Some(info) = e.engine.rule(policy, index) else {
+            return hostgate_result::UnknownRule;
+        };
+        let id: &str = info.id;
+        // SAFETY: both out-pointers are non-NULL (checked) and the caller guarantees they are
+        // writable.
+        unsafe {
+            ptr.write(id.as_ptr().cast());
+            len.write(id.len());
+        }
+        hostgate_result::Ok
+    })
+}
+
+/// Checks one name against policy `policy` (an index from `hostgate_engine_policy`).
+///
+/// `name` is `len` raw bytes as received (no NUL terminator needed; NULL allowed when `len` is
+/// 0); the engine normalizes it (case, trailing dot, IDNA, IP literals). `port` is the
+/// destination port, 0 for none (a DNS question); `via` where the name came from. An invalid
+/// name is not an error: it gives `HOSTGATE_RESULT_OK` and a deny verdict with reason
+/// `HOSTGATE_REASON_INVALID_NAME`.
+///
+/// Results: `OK`, `NULL_ARGUMENT`, `INVALID_ARGUMENT` (unknown `via`), `UNKNOWN_POLICY`, `PANIC`.
+///
+/// # Safety
+/// `engine` must be a live engine, `name` must point to `len` readable bytes, and `out` must be
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_check(
+    engine: *const hostgate_engine,
+    policy: u32,
+    name: *const c_char,
+    len: usize,
+    port: u16,
+    via: ViaIn,
+    out: *mut hostgate_verdict,
+) -> hostgate_result {
+    ffi_boundary!(hostgate_result::Panic, {
+        // SAFETY: the caller guarantees a non-NULL `engine` is live.
+        let e = try_ffi!(unsafe { borrow(engine) });
+        // SAFETY: the caller guarantees `len` readable bytes at `name`.
+        let name = try_ffi!(unsafe { bytes(name.cast(), len) });
+        let out = try_ffi!(out_ptr(out));
+        let via = try_ffi!(via_from_c(via));
+        let policy = try_ffi!(policy_id(&e.engine, policy));
+        let query = Query {
+            name,
+            port: (port != 0).then_some(port),
+            via,
+        };
+        let verdict = hostgate_verdict::from_verdict(&e.engine.check(policy, &query));
+        // SAFETY: `out` is non-NULL (checked) and the caller guarantees it is writable.
+        unsafe { out.write(verdict) };
+        hostgate_result::Ok
+    })
+}
+
+/// Checks `count` queries against one policy in one call (one cgo/cffi crossing for many names).
+///
+/// Query `i`'s name is the `queries[i].len` bytes at `names + queries[i].offset`; its verdict is
+/// written to `out[i]`. Every query is validated before anything is written: a name outside
+/// `names_len` or an unknown `via` gives `INVALID_ARGUMENT` with `out` untouched. `count` may be
+/// 0 (then `queries` and `out` may be NULL), and `names` may be NULL when `names_len` is 0.
+///
+/// Results: `OK`, `NULL_ARGUMENT`, `INVALID_ARGUMENT`, `UNKNOWN_POLICY`, `PANIC` (then `out` may
+/// be partly written).
+///
+/// # Safety
+/// `engine` must be a live engine, `names` must point to `names_len` readable bytes, `queries`
+/// to `count` readable `hostgate_query`, and `out` to `count` writable `hostgate_verdict`.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_check_batch(
+    engine: *const hostgate_engine,
+    policy: u32,
+    names: *const c_char,
+    names_len: usize,
+    queries: *const hostgate_query,
+    count: usize,
+    out: *mut hostgate_verdict,
+) -> hostgate_result {
+    ffi_boundary!(hostgate_result::Panic, {
+        // SAFETY: the caller guarantees a non-NULL `engine` is live.
+        let e = try_ffi!(unsafe { borrow(engine) });
+        // SAFETY: the caller guarantees `names_len` readable bytes at `names`.
+        let names = try_ffi!(unsafe { bytes(names.cast(), names_len) });
+        let policy = try_ffi!(policy_id(&e.engine, policy));
+        if count == 0 {
+            return hostgate_result::Ok;
+        }
+        let out = try_ffi!(out_ptr(out));
+        if queries.is_null() {
+            return hostgate_result::NullArgument;
+        }
+        if count > isize::MAX as usize / std::mem::size_of::<hostgate_verdict>() {
+            return hostgate_result::InvalidArgument;
+        }
+        // SAFETY: `queries` is non-NULL, `count` is non-zero and small enough, and the caller
+        // guarantees `count` readable, initialized `hostgate_query` values (plain integers, so
+        // every bit pattern is valid).
+        let queries = unsafe { std::slice::from_raw_parts(queries, count) };
+        for q in queries {
+            let end = try_ffi!(q
+                .offset
+                .checked_add(q.len)
+                .ok_or(hostgate_result::InvalidArgument));
+            if end > names.len() {
+                return hostgate_result::InvalidArgument;
+            }
+            try_ffi!(via_from_c(q.via));
+        }
+        for (i, q) in queries.iter().enumerate() {
+            let query = Query {
+                name: &names[q.offset..q.offset + q.len],
+                port: (q.port != 0).then_some(q.port),
+                via: via_from_c(q.via).unwrap_or(None),
+            };
+            let verdict = hostgate_verdict::from_verdict(&e.engine.check(policy, &query));
+            // SAFETY: `out` is non-NULL and the caller guarantees `count` writable verdicts;
+            // `i < count`. `write` does not read the (possibly uninitialized) old value.
+            unsafe { out.add(i).write(verdict) };
+        }
+        hostgate_result::Ok
+    })
+}
+
+/// All the errors, one per line, as `LINE:COL: message`. The string is NUL-terminated and owned
+/// by `err` (valid until `hostgate_error_free`). NULL when `err` is NULL.
+///
+/// # Safety
+/// `err` must be NULL or a live error object.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_error_message(err: *const hostgate_error) -> *const c_char {
+    ffi_boundary!(std::ptr::null(), {
+        // SAFETY: the caller guarantees a non-NULL `err` is live.
+        match unsafe { borrow(err) } {
+            Ok(err) => err.message.as_ptr(),
+            Err(_) => std::ptr::null(),
+        }
+    })
+}
+
+/// The line (from 1) of the first error; 0 when `err` is NULL.
+///
+/// # Safety
+/// `err` must be NULL or a live error object.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_error_line(err: *const hostgate_error) -> u32 {
+    ffi_boundary!(0, {
+        // SAFETY: the caller guarantees a non-NULL `err` is live.
+        match unsafe { borrow(err) } {
+            Ok(err) => err.items.first().map_or(0, |i| i.line),
+            Err(_) => 0,
+        }
+    })
+}
+
+/// The column (from 1, in characters) of the first error; 0 when `err` is NULL.
+///
+/// # Safety
+/// `err` must be NULL or a live error object.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_error_column(err: *const hostgate_error) -> u32 {
+    ffi_boundary!(0, {
+        // SAFETY: the caller guarantees a non-NULL `err` is live.
+        match unsafe { borrow(err) } {
+            Ok(err) => err.items.first().map_or(0, |i| i.column),
+            Err(_) => 0,
+        }
+    })
+}
+
+/// How many errors `err` holds (at least 1); 0 when `err` is NULL.
+///
+/// # Safety
+/// `err` must be NULL or a live error object.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_error_count(err: *const hostgate_error) -> usize {
+    ffi_boundary!(0, {
+        // SAFETY: the caller guarantees a non-NULL `err` is live.
+        match unsafe { borrow(err) } {
+            Ok(err) => err.items.len(),
+            Err(_) => 0,
+        }
+    })
+}
+
+/// Error number `index` (from 0, in text order): its line, column and message (NUL-terminated,
+/// owned by `err`, without the `LINE:COL: ` prefix). Any of `line`, `column`, `message` may be
+/// NULL when not wanted.
+///
+/// Results: `OK`, `NULL_ARGUMENT` (`err` NULL), `INVALID_ARGUMENT` (`index` out of range),
+/// `PANIC`.
+///
+/// # Safety
+/// `err` must be a live error object; non-NULL out-pointers must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_error_get(
+    err: *const hostgate_error,
+    index: usize,
+    line: *mut u32,
+    column: *mut u32,
+    message: *mut *const c_char,
+) -> hostgate_result {
+    ffi_boundary!(hostgate_result::Panic, {
+        // SAFETY: the caller guarantees a non-NULL `err` is live.
+        let err = try_ffi!(unsafe { borrow(err) });
+        let Some(item) = err.items.get(index) else {
+            return hostgate_result::InvalidArgument;
+        };
+        // SAFETY: each out-pointer is written only when non-NULL, and the caller guarantees
+        // non-NULL ones are writable.
+        unsafe {
+            if !line.is_null() {
+                line.write(item.line);
+            }
+            if !column.is_null() {
+                column.write(item.column);
+            }
+            if !message.is_null() {
+                message.write(item.message.as_ptr());
+            }
+        }
+        hostgate_result::Ok
+    })
+}
+
+/// Frees an error object. NULL is a no-op.
+///
+/// # Safety
+/// `err` must be NULL or a pointer written by `hostgate_engine_compile` not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_error_free(err: *mut hostgate_error) {
+    ffi_boundary!((), {
+        if !err.is_null() {
+            // SAFETY: a non-NULL `err` came from `Box::into_raw` in `set_error` and, per the
+            // contract, has not been freed yet.
+            drop(unsafe { Box::from_raw(err) });
+        }
+    })
+}
+
+#[cfg(test)]
+mod header_tests {
+    use std::ffi::CStr;
+
+    fn header() -> String {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../include/hostgate.h");
+        std::fs::read_to_string(path).expect("include/hostgate.h exists")
+    }
+
+    fn define(header: &str, name: &str) -> String {
+        let prefix = format!("#define {name} ");
+        header
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("{name} is defined"))
+            .trim()
+            .to_string()
+    }
+
+    #[test]
+    fn version_macros_match_cargo_toml() {
+        let h = header();
+        assert_eq!(
+            define(&h, "HOSTGATE_VERSION_MAJOR"),
+            env!("CARGO_PKG_VERSION_MAJOR")
+        );
+        assert_eq!(
+            define(&h, "HOSTGATE_VERSION_MINOR"),
+            env!("CARGO_PKG_VERSION_MINOR")
+        );
+        assert_eq!(
+            define(&h, "HOSTGATE_VERSION_PATCH"),
+            env!("CARGO_PKG_VERSION_PATCH")
+        );
+        assert_eq!(
+            define(&h, "HOSTGATE_VERSION"),
+            format!("\"{}\"", env!("CARGO_PKG_VERSION"))
+        );
+        // SAFETY: hostgate_version returns a static NUL-terminated string.
+        let v = unsafe { CStr::from_ptr(super::hostgate_version()) };
+        assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn every_declaration_in_the_header_is_documented() {
+        let h = header();
+        let lines: Vec<&str> = h.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let declares = line.starts_with("const char *hostgate_")
+                || line.starts_with("hostgate_result hostgate_")
+                || line.starts_with("void hostgate_")
+                || line.starts_with("uint32_t hostgate_")
+                || line.starts_with("size_t hostgate_")
+                || line.starts_with("enum hostgate_")
+                || line.starts_with("typedef struct hostgate_")
+                || line.starts_with("#define HOSTGATE_VERSION");
+            if declares {
+                let prev = lines[..i].iter().rev().find(|l| !l.trim().is_empty());
+                assert!(
+                    prev.is_some_and(|p| p.trim_end().ends_with("*/")),
+                    "include/hostgate.h:{}: `{line}` has no doc comment",
+                    i + 1
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The C-visible value types: result codes, enums and plain structs.
+#![allow(non_camel_case_types)]
+
+use std::ffi::{c_char, CStr};
+
+use hostgate::{Action, Reason, Verdict, Via};
+
+/// What a fallible hostgate function did. Every fallible function returns one of these; its
+/// out-parameters are written only when it returns `HOSTGATE_RESULT_OK` (the compile error
+/// object is the one exception: it is written only on failure).
+///
+/// `hostgate_result_name` gives the name of a code as a string.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum hostgate_result {
+    /// Success: the out-parameters were written.
+    Ok = 0,
+    /// A required pointer argument was NULL (or a data pointer was NULL with a non-zero length).
+    NullArgument = 1,
+    /// An argument was out of range: an unknown `hostgate_via` value, a length over `PTRDIFF_MAX`,
+    /// or a batch query whose bytes lie outside the names buffer.
+    InvalidArgument = 2,
+    /// The policy text is not valid UTF-8 (`*err` says where).
+    InvalidUtf8 = 3,
+    /// The policy text does not compile (`*err` holds every error with its line and column).
+    CompileError = 4,
+    /// No policy with that name or index exists in the engine.
+    UnknownPolicy = 5,
+    /// The policy exists but has no rule with that index (or the index was -1: no rule).
+    UnknownRule = 6,
+    /// A bug inside hostgate was caught at the C boundary; no out-parameter was written
+    /// (except possibly part of a batch output array). Please report it.
+    Panic = 7,
+}
+
+/// What `hostgate_result_name` and friends return for a value outside their enum.
+pub(crate) const UNKNOWN: &CStr = c"UNKNOWN";
+
+impl hostgate_result {
+    pub(crate) fn name(code: u32) -> &'static CStr {
+        match code {
+            0 => c"HOSTGATE_RESULT_OK",
+            1 => c"HOSTGATE_RESULT_NULL_ARGUMENT",
+            2 => c"HOSTGATE_RESULT_INVALID_ARGUMENT",
+            3 => c"HOSTGATE_RESULT_INVALID_UTF8",
+            4 => c"HOSTGATE_RESULT_COMPILE_ERROR",
+            5 => c"HOSTGATE_RESULT_UNKNOWN_POLICY",
+            6 => c"HOSTGATE_RESULT_UNKNOWN_RULE",
+            7 => c"HOSTGATE_RESULT_PANIC",
+            _ => UNKNOWN,
+        }
+    }
+}
+
+/// Allow or deny. Deny is 0: a zeroed verdict fails closed.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum hostgate_action {
+    /// Refuse the connection or query.
+    Deny = 0,
+    /// Let it through.
+    Allow = 1,
+}
+
+/// Why a verdict is what it is.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum hostgate_reason {
+    /// A rule matched; `rule`, `line` and `rule_id` name it.
+    Matched = 0,
+    /// No rule matched; the policy's `default` decided.
+    Default = 1,
+    /// The name is not a valid host name or IP literal: always deny.
+    InvalidName = 2,
+    /// The bytes inspected carried no usable name: always deny.
+    NoName = 3,
+}
+
+/// Where a name came from. `HOSTGATE_VIA_ANY` means "unknown": a `via`-limited deny rule still
+/// matches such a query (fail closed), a `via`-limited allow rule does not.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum hostgate_via {
+    /// Unknown source.
+    Any = 0,
+    /// A TLS ClientHello's SNI (also QUIC's TLS).
+    Tls = 1,
+    /// An HTTP Host header or absolute-form request target.
+    Http = 2,
+    /// An HTTP CONNECT authority.
+    Connect = 3,
+    /// A DNS question.
+    Dns = 4,
+}
+
+/// A `hostgate_via` as received from C: any 32-bit value, validated before use (a Rust enum
+/// parameter would make an out-of-range value undefined behaviour). The header spells it
+/// `hostgate_via`.
+pub type ViaIn = u32;
+
+/// A `hostgate_result` as received from C (see [`ViaIn`]). The header spells it
+/// `hostgate_result`.
+pub type ResultIn = u32;
+
+/// A `hostgate_action` as received from C (see [`ViaIn`]).
+pub type ActionIn = u32;
+
+/// A `hostgate_reason` as received from C (see [`ViaIn`]).
+pub type ReasonIn = u32;
+
+pub(crate) fn via_from_c(via: ViaIn) -> Result<Option<Via>, hostgate_result> {
+    match via {
+        0 => Ok(None),
+        1 => Ok(Some(Via::Tls)),
+        2 => Ok(Some(Via::Http)),
+        3 => Ok(Some(Via::Connect)),
+        4 => Ok(Some(Via::Dns)),
+        _ => Err(hostgate_result::InvalidArgument),
+    }
+}
+
+/// The answer to one query.
+///
+/// `rule_id` points into the engine (valid until `hostgate_engine_free`) and is **not**
+/// NUL-terminated: use `rule_id_len`. A zeroed `hostgate_verdict` reads as deny.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct hostgate_verdict {
+    /// Allow or deny.
+    pub action: hostgate_action,
+    /// Why.
+    pub reason: hostgate_reason,
+    /// The index of the policy that was asked.
+    pub policy: u32,
+    /// The deciding rule's position in its policy (file order, from 0); -1 when no rule decided.
+    pub rule: i32,
+    /// The deciding rule's line in the policy text; 0 when no rule decided.
+    pub line: u32,
+    /// The deciding rule's id (its `id`, or `POLICY:LINE`); NULL when no rule decided.
+    pub rule_id: *const c_char,
+    /// The length of `rule_id` in bytes; 0 when no rule decided.
+    pub rule_id_len: usize,
+}
+
+impl hostgate_verdict {
+    pub(crate) fn from_verdict(v: &Verdict<'_>) -> hostgate_verdict {
+        let (rule, line, rule_id, rule_id_len) = match v.rule {
+            Some(r) => (
+                i32::try_from(r.index).unwrap_or(i32::MAX),
+                r.line,
+                r.id.as_ptr().cast::<c_char>(),
+                r.id.len(),
+            ),
+            None => (-1, 0, std::ptr::null(), 0),
+        };
+        hostgate_verdict {
+            action: match v.action {
+                Action::Deny => hostgate_action::Deny,
+                Action::Allow => hostgate_action::Allow,
+            },
+            reason: match v.reason {
+                Reason::Matched => hostgate_reason::Matched,
+                Reason::Default => hostgate_reason::Default,
+                Reason::InvalidName => hostgate_reason::InvalidName,
+                Reason::NoName => hostgate_reason::NoName,
+            },
+            policy: v.policy.index(),
+            rule,
+            line,
+            rule_id,
+            rule_id_len,
+        }
+    }
+}
+
+/// One query of a batch. The name is `len` bytes at `offset` in the batch's names buffer (not a
+/// pointer, so that Go and Python can pass their own memory without copying).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct hostgate_query {
+    /// Where the name starts in the names buffer.
+    pub offset: usize,
+    /// The name's length in bytes.
+    pub len: usize,
+    /// The destination port; 0 = none (a DNS question).
+    pub port: u16,
+    /// Where the name came from.
+    pub via: ViaIn,
+}
