@@ -1,0 +1,115 @@
+//! `hostgate`: check host names against a policy file, or explain one verdict.
+//!
+//! Exit status: 0 when the verdicts (or the explanation) were printed, whatever they are;
+//! 2 when the job could not be done (bad usage, unreadable or invalid policy, unknown policy
+//! name, I/O error). A deny is an answer, not a failure, so it does not change the status.
+
+mod check;
+mod explain;
+mod load;
+mod output;
+// A later `hostgate inspect` (names pulled from raw TLS/HTTP/DNS bytes) gets its own module.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "hostgate",
+    version,
+    about = "Allow/deny verdicts for destination host names",
+    long_about = "Allow/deny verdicts for destination host names.\n\n\
+                  Exit status: 0 when verdicts were printed (allow or deny); 2 when the policy \
+                  does not compile, a file cannot be read, or the usage is wrong."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a verdict for each name (names from standard input when none are given)
+    Check(check::CheckArgs),
+    /// Show every rule that matches one name, which one decides, and why
+    Explain(explain::ExplainArgs),
+}
+
+/// What every subcommand needs to ask the engine one question.
+#[derive(Args)]
+pub struct QueryArgs {
+    /// The policy file
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// The policy to ask [default: `default` when the file has it, else its first policy]
+    #[arg(long, value_name = "NAME")]
+    pub policy_name: Option<String>,
+    /// Destination port; without it the query is a DNS-style question (port-limited allow
+    /// rules match it, port-limited deny rules do not)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Where the name came from; without it the source is unknown (via-limited deny rules
+    /// match, via-limited allow rules do not)
+    #[arg(long, value_enum)]
+    pub via: Option<ViaArg>,
+}
+
+/// `--via` values; mirrors [`hostgate::Via`], which has no clap derive of its own.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ViaArg {
+    /// TLS SNI (also QUIC)
+    Tls,
+    /// HTTP Host or absolute-form target
+    Http,
+    /// HTTP CONNECT authority
+    Connect,
+    /// DNS question
+    Dns,
+}
+
+impl From<ViaArg> for hostgate::Via {
+    fn from(v: ViaArg) -> Self {
+        match v {
+            ViaArg::Tls => hostgate::Via::Tls,
+            ViaArg::Http => hostgate::Via::Http,
+            ViaArg::Connect => hostgate::Via::Connect,
+            ViaArg::Dns => hostgate::Via::Dns,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One human-readable line per name
+    #[default]
+    Text,
+    /// One JSON object per line
+    Json,
+}
+
+/// Why the job could not be done: printed to stderr as is, then exit 2.
+pub struct Failure(pub String);
+
+impl Failure {
+    /// A one-line message about the command itself (not tied to a policy line).
+    pub fn msg(text: impl std::fmt::Display) -> Self {
+        Failure(format!("hostgate: {text}\n"))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Explain(args) => explain::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(text)) => {
+            eprint!("{text}");
+            ExitCode::from(2)
+        }
+    }
+}
