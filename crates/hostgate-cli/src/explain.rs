@@ -117,7 +117,8 @@ pub fn run(args: ExplainArgs) -> Result<(), Failure> {
                     let _ = writeln!(s, "  {mark} line {:<4} {}", m.rule.line, rule_text(&m.rule));
                 }
             }
-            let _ = writeln!(s, "\nwhy: {}", ex.why);
+            // `why` quotes the input, which may hold terminal control characters.
+            let _ = writeln!(s, "\nwhy: {}", display_name(ex.why.as_bytes()));
             s
         }
     };
