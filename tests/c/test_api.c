@@ -1,0 +1,310 @@
+/* Every function of the C ABI: its success path, its NULL arguments and its error results,
+ * and that out-parameters stay untouched when a call fails. */
+#include "testutil.h"
+
+/* Defined in second_tu.c: the header must work from two translation units of one program. */
+int second_tu_version_major(void);
+
+static const char POLICY[] =
+    "policy web\n"
+    "allow api.kadath.io\n"
+    "deny api.leng.com id block-leng\n"
+    "allow **.stripe.com port 443 via tls\n"
+    "policy dns\n"
+    "default allow\n";
+
+#define SENTINEL 0xA5
+
+static int untouched(const void *p, size_t n) {
+    const unsigned char *b = (const unsigned char *)p;
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (b[i] != SENTINEL) return 0;
+    return 1;
+}
+
+static void test_names(void) {
+    unsigned r;
+    char want[64];
+    CHECK(strcmp(hostgate_version(), HOSTGATE_VERSION) == 0);
+    snprintf(want, sizeof want, "%d.%d.%d", HOSTGATE_VERSION_MAJOR, HOSTGATE_VERSION_MINOR,
+             HOSTGATE_VERSION_PATCH);
+    CHECK(strcmp(hostgate_version(), want) == 0);
+    CHECK(second_tu_version_major() == HOSTGATE_VERSION_MAJOR);
+
+    CHECK(strcmp(hostgate_result_name(HOSTGATE_RESULT_OK), "HOSTGATE_RESULT_OK") == 0);
+    CHECK(strcmp(hostgate_result_name(HOSTGATE_RESULT_PANIC), "HOSTGATE_RESULT_PANIC") == 0);
+    for (r = HOSTGATE_RESULT_OK; r <= HOSTGATE_RESULT_PANIC; r++)
+        CHECK(strncmp(hostgate_result_name(r), "HOSTGATE_RESULT_", 16) == 0);
+    CHECK(strcmp(hostgate_result_name(HOSTGATE_RESULT_PANIC + 1), "UNKNOWN") == 0);
+    CHECK(strcmp(hostgate_result_name(0xFFFFFFFFu), "UNKNOWN") == 0);
+
+    CHECK(strcmp(hostgate_action_name(HOSTGATE_ACTION_DENY), "deny") == 0);
+    CHECK(strcmp(hostgate_action_name(HOSTGATE_ACTION_ALLOW), "allow") == 0);
+    CHECK(strcmp(hostgate_action_name(7), "UNKNOWN") == 0);
+    CHECK(strcmp(hostgate_reason_name(HOSTGATE_REASON_MATCHED), "matched") == 0);
+    CHECK(strcmp(hostgate_reason_name(HOSTGATE_REASON_DEFAULT), "default") == 0);
+    CHECK(strcmp(hostgate_reason_name(HOSTGATE_REASON_INVALID_NAME), "invalid-name") == 0);
+    CHECK(strcmp(hostgate_reason_name(HOSTGATE_REASON_NO_NAME), "no-name") == 0);
+    CHECK(strcmp(hostgate_reason_name(99), "UNKNOWN") == 0);
+    CHECK(strcmp(hostgate_via_name(HOSTGATE_VIA_ANY), "any") == 0);
+    CHECK(strcmp(hostgate_via_name(HOSTGATE_VIA_TLS), "tls") == 0);
+    CHECK(strcmp(hostgate_via_name(HOSTGATE_VIA_HTTP), "http") == 0);
+    CHECK(strcmp(hostgate_via_name(HOSTGATE_VIA_CONNECT), "connect") == 0);
+    CHECK(strcmp(hostgate_via_name(HOSTGATE_VIA_DNS), "dns") == 0);
+    CHECK(strcmp(hostgate_via_name(5), "UNKNOWN") == 0);
+}
+
+static void test_compile(void) {
+    hostgate_engine *e;
+    hostgate_error *err;
+    const char *msg = NULL;
+    uint32_t line = 0, column = 0;
+    /* Not NUL-terminated: the length stops before the garbage. */
+    char unterminated[] = {'a', 'l', 'l', 'o', 'w', ' ', 'a', '.', 'i', 'o', '\n', '@', '@'};
+    static const char bad[] = "allow ok.io\nallow a..b\nallow c.io port 0\n";
+    static const char not_utf8[] = "allow a.io\nallow b\xff.io\n";
+
+    /* NULL out. */
+    err = (hostgate_error *)(uintptr_t)0x1;
+    CHECK_RESULT(hostgate_engine_compile(POLICY, strlen(POLICY), NULL, &err),
+                 HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK(err == (hostgate_error *)(uintptr_t)0x1);
+    /* NULL text with a length; NULL text with length 0 is the empty policy. */
+    e = NULL;
+    CHECK_RESULT(hostgate_engine_compile(NULL, 5, &e, NULL), HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK(e == NULL);
+    CHECK_RESULT(hostgate_engine_compile(NULL, 0, &e, NULL), HOSTGATE_RESULT_OK);
+    CHECK(e != NULL);
+    CHECK(hostgate_engine_policy_count(e) == 1);
+    hostgate_engine_free(e);
+
+    /* Lengths are honoured. */
+    e = NULL;
+    CHECK_RESULT(hostgate_engine_compile(unterminated, 11, &e, NULL), HOSTGATE_RESULT_OK);
+    hostgate_engine_free(e);
+    e = NULL;
+    err = NULL;
+    CHECK_RESULT(hostgate_engine_compile(unterminated, sizeof unterminated, &e, &err),
+                 HOSTGATE_RESULT_COMPILE_ERROR);
+    CHECK(e == NULL);
+    CHECK(err != NULL && hostgate_error_line(err) == 2 && hostgate_error_column(err) == 1);
+    hostgate_error_free(err);
+
+    /* Compile errors: every error, with line and column; *out untouched. */
+    e = (hostgate_engine *)(uintptr_t)0x1;
+    err = NULL;
+    CHECK_RESULT(hostgate_engine_compile(bad, strlen(bad), &e, &err),
+                 HOSTGATE_RESULT_COMPILE_ERROR);
+    CHECK(e == (hostgate_engine *)(uintptr_t)0x1);
+    CHECK(err != NULL);
+    CHECK(hostgate_error_count(err) == 2);
+    CHECK(hostgate_error_line(err) == 2);
+    CHECK(hostgate_error_column(err) >= 7 && hostgate_error_column(err) <= 10);
+    CHECK(strncmp(hostgate_error_message(err), "2:", 2) == 0);
+    CHECK(strstr(hostgate_error_message(err), "\n3:") != NULL);
+    CHECK_RESULT(hostgate_error_get(err, 1, &line, &column, &msg), HOSTGATE_RESULT_OK);
+    CHECK(line == 3 && column > 0 && msg != NULL && strlen(msg) > 0);
+    CHECK_RESULT(hostgate_error_get(err, 0, NULL, NULL, NULL), HOSTGATE_RESULT_OK);
+    line = 77;
+    CHECK_RESULT(hostgate_error_get(err, 2, &line, NULL, NULL), HOSTGATE_RESULT_INVALID_ARGUMENT);
+    CHECK(line == 77);
+    CHECK_RESULT(hostgate_error_get(NULL, 0, &line, NULL, NULL), HOSTGATE_RESULT_NULL_ARGUMENT);
+    hostgate_error_free(err);
+
+    /* A compile error without an error object: nothing leaks. */
+    e = NULL;
+    CHECK_RESULT(hostgate_engine_compile(bad, strlen(bad), &e, NULL),
+                 HOSTGATE_RESULT_COMPILE_ERROR);
+    CHECK(e == NULL);
+
+    /* Invalid UTF-8: its own result, and where. */
+    err = NULL;
+    CHECK_RESULT(hostgate_engine_compile(not_utf8, strlen(not_utf8), &e, &err),
+                 HOSTGATE_RESULT_INVALID_UTF8);
+    CHECK(hostgate_error_line(err) == 2 && hostgate_error_column(err) == 8);
+    CHECK(hostgate_error_count(err) == 1);
+    hostgate_error_free(err);
+
+    /* NULL error objects. */
+    CHECK(hostgate_error_message(NULL) == NULL);
+    CHECK(hostgate_error_line(NULL) == 0);
+    CHECK(hostgate_error_column(NULL) == 0);
+    CHECK(hostgate_error_count(NULL) == 0);
+    hostgate_error_free(NULL);
+    hostgate_engine_free(NULL);
+}
+
+static void test_policies_and_rules(const hostgate_engine *e) {
+    uint32_t idx = 12345;
+    const char *p = (const char *)(uintptr_t)0x1;
+    size_t n = 99;
+    char web[] = {'w', 'e', 'b', '!'}; /* not NUL-terminated */
+
+    CHECK(hostgate_engine_policy_count(e) == 2);
+    CHECK(hostgate_engine_policy_count(NULL) == 0);
+
+    CHECK_RESULT(hostgate_engine_policy(e, web, 3, &idx), HOSTGATE_RESULT_OK);
+    CHECK(idx == 0);
+    CHECK_RESULT(hostgate_engine_policy(e, "dns", 3, &idx), HOSTGATE_RESULT_OK);
+    CHECK(idx == 1);
+    idx = 12345;
+    CHECK_RESULT(hostgate_engine_policy(e, web, 4, &idx), HOSTGATE_RESULT_UNKNOWN_POLICY);
+    CHECK_RESULT(hostgate_engine_policy(e, "", 0, &idx), HOSTGATE_RESULT_UNKNOWN_POLICY);
+    CHECK_RESULT(hostgate_engine_policy(e, "\xff", 1, &idx), HOSTGATE_RESULT_UNKNOWN_POLICY);
+    CHECK_RESULT(hostgate_engine_policy(NULL, "web", 3, &idx), HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_engine_policy(e, NULL, 3, &idx), HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_engine_policy(e, "web", 3, NULL), HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK(idx == 12345);
+
+    CHECK_RESULT(hostgate_engine_policy_name(e, 1, &p, &n), HOSTGATE_RESULT_OK);
+    CHECK(n == 3 && memcmp(p, "dns", 3) == 0);
+    p = NULL;
+    n = 99;
+    CHECK_RESULT(hostgate_engine_policy_name(e, 2, &p, &n), HOSTGATE_RESULT_UNKNOWN_POLICY);
+    CHECK_RESULT(hostgate_engine_policy_name(NULL, 0, &p, &n), HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_engine_policy_name(e, 0, NULL, &n), HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_engine_policy_name(e, 0, &p, NULL), HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK(p == NULL && n == 99);
+
+    CHECK_RESULT(hostgate_engine_rule_id(e, 0, 1, &p, &n), HOSTGATE_RESULT_OK);
+    CHECK(n == 10 && memcmp(p, "block-leng", 10) == 0);
+    CHECK_RESULT(hostgate_engine_rule_id(e, 0, 0, &p, &n), HOSTGATE_RESULT_OK);
+    CHECK(n == 5 && memcmp(p, "web:2", 5) == 0);
+    p = NULL;
+    n = 99;
+    CHECK_RESULT(hostgate_engine_rule_id(e, 0, -1, &p, &n), HOSTGATE_RESULT_UNKNOWN_RULE);
+    CHECK_RESULT(hostgate_engine_rule_id(e, 0, 3, &p, &n), HOSTGATE_RESULT_UNKNOWN_RULE);
+    CHECK_RESULT(hostgate_engine_rule_id(e, 1, 0, &p, &n), HOSTGATE_RESULT_UNKNOWN_RULE);
+    CHECK_RESULT(hostgate_engine_rule_id(e, 9, 0, &p, &n), HOSTGATE_RESULT_UNKNOWN_POLICY);
+    CHECK_RESULT(hostgate_engine_rule_id(NULL, 0, 0, &p, &n), HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_engine_rule_id(e, 0, 0, NULL, &n), HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_engine_rule_id(e, 0, 0, &p, NULL), HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK(p == NULL && n == 99);
+}
+
+static void test_check(const hostgate_engine *e) {
+    hostgate_verdict v;
+    char name[] = {'A', 'P', 'I', '.', 'l', 'e', 'n', 'g', '.', 'c', 'o', 'm', '.', 'x'};
+
+    CHECK_RESULT(hostgate_check(e, 0, name, 13, 443, HOSTGATE_VIA_TLS, &v), HOSTGATE_RESULT_OK);
+    CHECK(v.action == HOSTGATE_ACTION_DENY && v.reason == HOSTGATE_REASON_MATCHED);
+    CHECK(v.policy == 0 && v.rule == 1 && v.line == 3);
+    CHECK(v.rule_id_len == 10 && memcmp(v.rule_id, "block-leng", 10) == 0);
+
+    CHECK_RESULT(hostgate_check(e, 0, "pay.stripe.com", 14, 443, HOSTGATE_VIA_TLS, &v),
+                 HOSTGATE_RESULT_OK);
+    CHECK(v.action == HOSTGATE_ACTION_ALLOW && v.rule == 2 && v.line == 4);
+    /* HOSTGATE_VIA_ANY does not satisfy a via-limited allow. */
+    CHECK_RESULT(hostgate_check(e, 0, "pay.stripe.com", 14, 443, HOSTGATE_VIA_ANY, &v),
+                 HOSTGATE_RESULT_OK);
+    CHECK(v.action == HOSTGATE_ACTION_DENY && v.reason == HOSTGATE_REASON_DEFAULT);
+    CHECK(v.rule == -1 && v.line == 0 && v.rule_id == NULL && v.rule_id_len == 0);
+
+    /* Invalid names are verdicts, not errors; NULL with length 0 is the empty name. */
+    CHECK_RESULT(hostgate_check(e, 1, NULL, 0, 0, HOSTGATE_VIA_DNS, &v), HOSTGATE_RESULT_OK);
+    CHECK(v.action == HOSTGATE_ACTION_DENY && v.reason == HOSTGATE_REASON_INVALID_NAME);
+    CHECK_RESULT(hostgate_check(e, 1, "a\0b.io", 6, 0, HOSTGATE_VIA_DNS, &v), HOSTGATE_RESULT_OK);
+    CHECK(v.reason == HOSTGATE_REASON_INVALID_NAME);
+    CHECK_RESULT(hostgate_check(e, 1, "ok.io", 5, 0, HOSTGATE_VIA_DNS, &v), HOSTGATE_RESULT_OK);
+    CHECK(v.action == HOSTGATE_ACTION_ALLOW && v.reason == HOSTGATE_REASON_DEFAULT);
+    CHECK(v.policy == 1);
+
+    /* Errors leave *out untouched. */
+    memset(&v, SENTINEL, sizeof v);
+    CHECK_RESULT(hostgate_check(NULL, 0, "a.io", 4, 0, HOSTGATE_VIA_ANY, &v),
+                 HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_check(e, 0, NULL, 4, 0, HOSTGATE_VIA_ANY, &v),
+                 HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_check(e, 0, "a.io", 4, 0, HOSTGATE_VIA_ANY, NULL),
+                 HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_check(e, 0, "a.io", 4, 0, (hostgate_via)5, &v),
+                 HOSTGATE_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(hostgate_check(e, 0, "a.io", 4, 0, (hostgate_via)0xFFFFFFFFu, &v),
+                 HOSTGATE_RESULT_INVALID_ARGUMENT);
+    CHECK_RESULT(hostgate_check(e, 2, "a.io", 4, 0, HOSTGATE_VIA_ANY, &v),
+                 HOSTGATE_RESULT_UNKNOWN_POLICY);
+    CHECK_RESULT(hostgate_check(e, 0, "a.io", SIZE_MAX, 0, HOSTGATE_VIA_ANY, &v),
+                 HOSTGATE_RESULT_INVALID_ARGUMENT);
+    CHECK(untouched(&v, sizeof v));
+}
+
+static void test_check_batch(const hostgate_engine *e) {
+    static const char names[] = "api.kadath.ioAPI.LENG.COMbad..name";
+    hostgate_query q[3];
+    hostgate_verdict out[3];
+    size_t i;
+
+    q[0].offset = 0;
+    q[0].len = 13;
+    q[0].port = 443;
+    q[0].via = HOSTGATE_VIA_TLS;
+    q[1].offset = 13;
+    q[1].len = 12;
+    q[1].port = 0;
+    q[1].via = HOSTGATE_VIA_DNS;
+    q[2].offset = 25;
+    q[2].len = 9;
+    q[2].port = 80;
+    q[2].via = HOSTGATE_VIA_HTTP;
+    CHECK_RESULT(hostgate_check_batch(e, 0, names, 34, q, 3, out), HOSTGATE_RESULT_OK);
+    CHECK(out[0].action == HOSTGATE_ACTION_ALLOW && out[0].line == 2);
+    CHECK(out[1].action == HOSTGATE_ACTION_DENY && out[1].rule == 1);
+    CHECK(out[2].action == HOSTGATE_ACTION_DENY && out[2].reason == HOSTGATE_REASON_INVALID_NAME);
+    for (i = 0; i < 3; i++) {
+        hostgate_verdict one;
+        CHECK_RESULT(hostgate_check(e, 0, names + q[i].offset, q[i].len, q[i].port, q[i].via,
+                                    &one),
+                     HOSTGATE_RESULT_OK);
+        CHECK(one.action == out[i].action && one.reason == out[i].reason &&
+              one.rule == out[i].rule && one.line == out[i].line);
+    }
+
+    /* Nothing to do: NULLs are fine. */
+    CHECK_RESULT(hostgate_check_batch(e, 0, NULL, 0, NULL, 0, NULL), HOSTGATE_RESULT_OK);
+
+    /* Every failure is detected before anything is written. */
+    memset(out, SENTINEL, sizeof out);
+    CHECK_RESULT(hostgate_check_batch(NULL, 0, names, 34, q, 3, out),
+                 HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_check_batch(e, 0, NULL, 34, q, 3, out), HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_check_batch(e, 0, names, 34, NULL, 3, out),
+                 HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_check_batch(e, 0, names, 34, q, 3, NULL),
+                 HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_check_batch(e, 7, names, 34, q, 3, out),
+                 HOSTGATE_RESULT_UNKNOWN_POLICY);
+    /* The last name runs past names_len. */
+    CHECK_RESULT(hostgate_check_batch(e, 0, names, 33, q, 3, out),
+                 HOSTGATE_RESULT_INVALID_ARGUMENT);
+    q[2].offset = SIZE_MAX;
+    CHECK_RESULT(hostgate_check_batch(e, 0, names, 34, q, 3, out),
+                 HOSTGATE_RESULT_INVALID_ARGUMENT);
+    q[2].offset = 25;
+    q[2].via = (hostgate_via)9;
+    CHECK_RESULT(hostgate_check_batch(e, 0, names, 34, q, 3, out),
+                 HOSTGATE_RESULT_INVALID_ARGUMENT);
+    CHECK(untouched(out, sizeof out));
+}
+
+int main(void) {
+    hostgate_engine *e = NULL;
+    hostgate_error *err = NULL;
+    hostgate_result r;
+
+    test_names();
+    test_compile();
+    r = hostgate_engine_compile(POLICY, strlen(POLICY), &e, &err);
+    if (r != HOSTGATE_RESULT_OK) {
+        fprintf(stderr, "compile: %s: %s\n", hostgate_result_name(r), hostgate_error_message(err));
+        hostgate_error_free(err);
+        return 1;
+    }
+    test_policies_and_rules(e);
+    test_check(e);
+    test_check_batch(e);
+    hostgate_engine_free(e);
+
+    printf("api (C): %d failures\n", failures);
+    return failures ? 1 : 0;
+}
