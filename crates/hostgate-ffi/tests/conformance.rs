@@ -38,7 +38,7 @@ fn unescape(s: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() + 1 && b.get(i + 1) == Some(&b'x') {
+        if b[i] == b'\\' && i + 3 < b.len() && b.get(i + 1) == Some(&b'x') {
             let hex = std::str::from_utf8(&b[i + 2..i + 4]).unwrap();
             out.push(u8::from_str_radix(hex, 16).unwrap());
             i += 4;

@@ -1,0 +1,159 @@
+// Tests of the C++ binding: RAII, exceptions, and the shared conformance table.
+// Usage: test CONFORMANCE_DIR
+#include <cassert>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "hostgate.hpp"
+
+static int failures = 0;
+#define EXPECT(cond)                                                                  \
+    do {                                                                              \
+        if (!(cond)) {                                                                \
+            std::cerr << __FILE__ << ":" << __LINE__ << ": EXPECT failed: " #cond "\n"; \
+            failures++;                                                               \
+        }                                                                             \
+    } while (0)
+
+static std::string slurp(const std::string &path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw std::runtime_error("cannot read " + path);
+    std::ostringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+static std::string unescape(const std::string &s) {
+    if (s == "<empty>") return "";
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); i++) {
+        if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] == 'x') {
+            out.push_back(static_cast<char>(std::stoi(s.substr(i + 2, 2), nullptr, 16)));
+            i += 3;
+        } else {
+            out.push_back(s[i]);
+        }
+    }
+    return out;
+}
+
+static hostgate::Via via(const std::string &s) {
+    if (s == "tls") return hostgate::Via::Tls;
+    if (s == "http") return hostgate::Via::Http;
+    if (s == "connect") return hostgate::Via::Connect;
+    if (s == "dns") return hostgate::Via::Dns;
+    return hostgate::Via::Any;
+}
+
+static std::string render(const hostgate::Verdict &v) {
+    std::string id = v.rule ? std::string(v.rule_id) : "-";
+    return std::string(hostgate::to_string(v.action)) + " " +
+           std::string(hostgate::to_string(v.reason)) + " " + id + " " + std::to_string(v.line);
+}
+
+static void api_tests() {
+    using namespace hostgate;
+    try {
+        Engine::compile("allow ok.io\nallow a..b\n");
+        EXPECT(false);
+    } catch (const CompileError &e) {
+        EXPECT(e.code() == HOSTGATE_RESULT_COMPILE_ERROR);
+        EXPECT(e.line() == 2 && e.column() > 0 && e.count() == 1);
+        EXPECT(std::string(e.what()).rfind("2:", 0) == 0);
+    }
+    Engine engine = Engine::compile("policy web\nallow **.stripe.com port 443 via tls id stripe\n");
+    Engine moved = std::move(engine);  // movable; the moved-from handle is empty
+    EXPECT(engine.get() == nullptr && moved.get() != nullptr);
+    try {
+        moved.policy("nope");
+        EXPECT(false);
+    } catch (const Error &e) {
+        EXPECT(e.code() == HOSTGATE_RESULT_UNKNOWN_POLICY);
+    }
+    Policy web = moved.policy("web");
+    Verdict v = moved.check(web, "Pay.Stripe.COM.", 443, Via::Tls);
+    EXPECT(v.allowed() && v.reason == Reason::Matched && v.rule == 0u && v.rule_id == "stripe");
+    v = moved.check(web, std::string_view("pay.stripe.com\0x", 16), 443, Via::Tls);
+    EXPECT(!v.allowed() && v.reason == Reason::InvalidName && !v.rule);
+    try {
+        moved.check(web, "a.io", 0, static_cast<Via>(42));
+        EXPECT(false);
+    } catch (const Error &e) {
+        EXPECT(e.code() == HOSTGATE_RESULT_INVALID_ARGUMENT);
+    }
+    // One engine, many threads.
+    std::vector<std::thread> threads;
+    std::vector<int> ok(4, 0);
+    for (int t = 0; t < 4; t++)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 1000; i++)
+                ok[t] += moved.check(web, "a.stripe.com", 443, Via::Tls).allowed();
+        });
+    for (auto &th : threads) th.join();
+    for (int n : ok) EXPECT(n == 1000);
+    EXPECT(moved.check_batch(web, {}).empty());
+}
+
+static void conformance(const std::string &dir) {
+    std::istringstream table(slurp(dir + "/table.tsv"));
+    std::map<std::string, hostgate::Engine> engines;
+    struct Row {
+        int lineno;
+        std::string file, policy, name, expected;
+        std::uint16_t port;
+        hostgate::Via via;
+    };
+    std::vector<Row> rows;
+    std::string line;
+    int lineno = 0;
+    while (std::getline(table, line)) {
+        lineno++;
+        if (line.empty() || line[0] == '#' || line.rfind("file\t", 0) == 0) continue;
+        std::vector<std::string> f;
+        std::istringstream fs(line);
+        std::string field;
+        while (std::getline(fs, field, '\t')) f.push_back(field);
+        EXPECT(f.size() == 9);
+        if (f.size() != 9) continue;
+        rows.push_back({lineno, f[0], f[1], unescape(f[2]), f[5] + " " + f[6] + " " + f[7] + " " + f[8],
+                        static_cast<std::uint16_t>(f[3] == "-" ? 0 : std::stoi(f[3])), via(f[4])});
+    }
+    EXPECT(rows.size() >= 40);
+    std::map<std::pair<std::string, std::string>, std::vector<const Row *>> groups;
+    for (const Row &r : rows) {
+        auto it = engines.find(r.file);
+        if (it == engines.end())
+            it = engines.emplace(r.file, hostgate::Engine::compile(slurp(dir + "/policies/" + r.file))).first;
+        std::string got = render(it->second.check(it->second.policy(r.policy), r.name, r.port, r.via));
+        if (got != r.expected) {
+            std::cerr << "table.tsv:" << r.lineno << ": want `" << r.expected << "`, got `" << got << "`\n";
+            failures++;
+        }
+        groups[{r.file, r.policy}].push_back(&r);
+    }
+    for (const auto &[key, group] : groups) {
+        const hostgate::Engine &e = engines.at(key.first);
+        std::vector<hostgate::Query> qs;
+        for (const Row *r : group) qs.push_back({r->name, r->port, r->via});
+        auto out = e.check_batch(e.policy(key.second), qs);
+        for (std::size_t i = 0; i < group.size(); i++)
+            if (render(out[i]) != group[i]->expected) {
+                std::cerr << "table.tsv:" << group[i]->lineno << " (batch): got `" << render(out[i]) << "`\n";
+                failures++;
+            }
+    }
+    std::cout << "conformance (C++): " << rows.size() << " rows, " << failures << " failures\n";
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        std::cerr << "usage: test tests/conformance\n";
+        return 2;
+    }
+    api_tests();
+    conformance(argv[1]);
+    return failures ? 1 : 0;
+}
