@@ -278,6 +278,9 @@ fn normalize_bytes(input: &[u8]) -> Result<Name, InvalidName> {
         len: 0,
         kind: NameKind::Name,
     };
+    if let Some(done) = fast_ascii(body, &mut name) {
+        return done.map(|()| name);
+    }
     if body.is_ascii() {
         if body.contains(&b':') {
             // ASCII-only, so from_utf8 cannot fail.
@@ -305,6 +308,62 @@ fn normalize_bytes(input: &[u8]) -> Result<Name, InvalidName> {
     }
     validate(&mut name)?;
     Ok(name)
+}
+
+/// Lowercase value of each byte allowed in a name (and `.`), or 0.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = match c {
+            b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' => c,
+            b'A'..=b'Z' => c + 32,
+            _ => 0,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// The common case in one pass: plain ASCII host names. Returns `None` when the input needs
+/// the general path (IP literals with `:` or `[`, non-ASCII, odd bytes, overlong input), which
+/// then decides; the answer is the same either way, only faster here.
+#[inline]
+fn fast_ascii(body: &[u8], name: &mut Name) -> Option<Result<(), InvalidName>> {
+    if body.len() > MAX_NAME_LEN {
+        return None;
+    }
+    let mut label_len = 0usize;
+    let mut last_start = 0usize;
+    for (i, (&b, dst)) in body.iter().zip(name.buf.iter_mut()).enumerate() {
+        let c = CLASS[b as usize];
+        if c == 0 {
+            return None;
+        }
+        *dst = c;
+        if c == b'.' {
+            if label_len == 0 {
+                return Some(Err(InvalidName::EmptyLabel));
+            }
+            label_len = 0;
+            last_start = i + 1;
+        } else {
+            label_len += 1;
+            if label_len > MAX_LABEL_LEN {
+                return Some(Err(InvalidName::LabelTooLong));
+            }
+        }
+    }
+    if label_len == 0 {
+        return Some(Err(InvalidName::EmptyLabel));
+    }
+    name.len = body.len() as u8;
+    if is_numeric_label(&name.buf[last_start..body.len()]) {
+        // Rare: dotted quads and ambiguous numerics take the general path.
+        return Some(validate(name));
+    }
+    Some(Ok(()))
 }
 
 fn idna_to_ascii(body: &[u8], sink: &mut BufSink<'_>) -> Result<(), InvalidName> {

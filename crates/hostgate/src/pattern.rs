@@ -426,9 +426,16 @@ fn parse_glob(text: &str, body: &str) -> Result<(Pattern, Option<PatternError>),
         ));
     }
     let warning = match head.first() {
-        Some(first) if head.len() == 1 && first.starts_with('*') && first.len() > 1 => {
+        // `*google.com`: a wildcard glued to what looks like a registrable name (the suffix is
+        // one label). `*-staging.kadath.io` is an ordinary in-label glob and is not warned about.
+        Some(first)
+            if head.len() == 1
+                && first.starts_with('*')
+                && first.len() > 1
+                && !suffix.contains('.') =>
+        {
             let glued = &first[1..];
-            if glued.contains('*') {
+            if glued.contains('*') || glued.starts_with(['-', '_']) {
                 None
             } else {
                 Some(err_help(
@@ -563,6 +570,8 @@ mod tests {
             Some("did you mean `.google.com`?")
         );
         let (_, w) = Pattern::parse_with_warnings("api-*.google.com").unwrap();
+        assert!(w.is_none());
+        let (_, w) = Pattern::parse_with_warnings("*-staging.kadath.io").unwrap();
         assert!(w.is_none());
     }
 
