@@ -1,0 +1,3 @@
+module example.invalid/hostgate/bindings/go
+
+go 1.19

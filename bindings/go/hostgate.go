@@ -1,0 +1,269 @@
+// Package hostgate is the Go binding of hostgate: allow/deny verdicts for destination host
+// names, computed by the Rust engine through its C ABI (include/hostgate.h), linked statically.
+//
+// Build the static library first and copy it next to this file:
+//
+//	cargo build --release -p hostgate-ffi && cp target/release/libhostgate.a bindings/go/
+//
+// An *Engine is immutable and safe for concurrent use by many goroutines. To reload policy,
+// Compile a new Engine, swap it in (for example with atomic.Pointer or atomic.Value) and let
+// the old one be collected (a finalizer frees it) or Close it once nothing uses it.
+package hostgate
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../include
+#cgo LDFLAGS: ${SRCDIR}/libhostgate.a -lpthread -ldl -lm
+#include <stdlib.h>
+#include "hostgate.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+// Action is allow or deny.
+type Action uint32
+
+// The actions. Deny is the zero value: a zero Verdict fails closed.
+const (
+	Deny  Action = C.HOSTGATE_ACTION_DENY
+	Allow Action = C.HOSTGATE_ACTION_ALLOW
+)
+
+func (a Action) String() string { return C.GoString(C.hostgate_action_name(C.hostgate_action(a))) }
+
+// Reason says why a verdict is what it is.
+type Reason uint32
+
+// The reasons.
+const (
+	Matched     Reason = C.HOSTGATE_REASON_MATCHED
+	Default     Reason = C.HOSTGATE_REASON_DEFAULT
+	InvalidName Reason = C.HOSTGATE_REASON_INVALID_NAME
+	NoName      Reason = C.HOSTGATE_REASON_NO_NAME
+)
+
+func (r Reason) String() string { return C.GoString(C.hostgate_reason_name(C.hostgate_reason(r))) }
+
+// Via is where a name came from; ViaAny means unknown.
+type Via uint32
+
+// The sources.
+const (
+	ViaAny     Via = C.HOSTGATE_VIA_ANY
+	ViaTLS     Via = C.HOSTGATE_VIA_TLS
+	ViaHTTP    Via = C.HOSTGATE_VIA_HTTP
+	ViaConnect Via = C.HOSTGATE_VIA_CONNECT
+	ViaDNS     Via = C.HOSTGATE_VIA_DNS
+)
+
+func (v Via) String() string { return C.GoString(C.hostgate_via_name(C.hostgate_via(v))) }
+
+// Policy is a policy of an Engine, resolved once by name with Engine.Policy.
+type Policy uint32
+
+// Verdict is the answer to one query.
+type Verdict struct {
+	Action Action
+	Reason Reason
+	Policy Policy
+	Rule   int32  // the deciding rule's index in its policy, -1 when none
+	Line   uint32 // its line in the policy text, 0 when none
+	RuleID string // its id, "" when none
+}
+
+// Allowed reports whether the action is Allow.
+func (v Verdict) Allowed() bool { return v.Action == Allow }
+
+// Query is one name of a batch.
+type Query struct {
+	Name string
+	Port uint16 // 0 = none (a DNS question)
+	Via  Via
+}
+
+// Error is a failed call: Code is the C hostgate_result.
+type Error struct {
+	Op   string
+	Code uint32
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("hostgate: %s: %s", e.Op, C.GoString(C.hostgate_result_name(C.hostgate_result(e.Code))))
+}
+
+// Result codes worth testing for with errors.As.
+const (
+	ResultNullArgument    = uint32(C.HOSTGATE_RESULT_NULL_ARGUMENT)
+	ResultInvalidArgument = uint32(C.HOSTGATE_RESULT_INVALID_ARGUMENT)
+	ResultUnknownPolicy   = uint32(C.HOSTGATE_RESULT_UNKNOWN_POLICY)
+)
+
+// Diagnostic is one error in a policy text.
+type Diagnostic struct {
+	Line, Column uint32
+	Message      string
+}
+
+// CompileError lists every error in a policy text; Line and Column locate the first.
+type CompileError struct {
+	Line, Column uint32
+	Errors       []Diagnostic
+}
+
+func (e *CompileError) Error() string {
+	parts := make([]string, len(e.Errors))
+	for i, d := range e.Errors {
+		parts[i] = fmt.Sprintf("%d:%d: %s", d.Line, d.Column, d.Message)
+	}
+	return "hostgate: policy does not compile: " + strings.Join(parts, "; ")
+}
+
+// Engine is a compiled, immutable set of policies.
+type Engine struct {
+	ptr *C.hostgate_engine
+	ids sync.Map // uint64(policy)<<32 | rule -> string
+}
+
+// strPtr returns a C pointer to a Go string's bytes (NULL for ""), without copying: the first
+// word of a string header is its data pointer (unsafe.StringData needs Go 1.20). The bytes hold
+// no Go pointers, so passing them to C for the duration of a call is allowed by the cgo rules.
+func strPtr(s string) *C.char {
+	if len(s) == 0 {
+		return nil
+	}
+	return *(**C.char)(unsafe.Pointer(&s))
+}
+
+// Compile compiles policy text. A *CompileError reports what is wrong and where.
+func Compile(text string) (*Engine, error) {
+	var ptr *C.hostgate_engine
+	var cerr *C.hostgate_error
+	r := C.hostgate_engine_compile(strPtr(text), C.size_t(len(text)), &ptr, &cerr)
+	runtime.KeepAlive(text)
+	if r != C.HOSTGATE_RESULT_OK {
+		if cerr == nil {
+			return nil, &Error{Op: "compile", Code: uint32(r)}
+		}
+		defer C.hostgate_error_free(cerr)
+		ce := &CompileError{Line: uint32(C.hostgate_error_line(cerr)), Column: uint32(C.hostgate_error_column(cerr))}
+		n := int(C.hostgate_error_count(cerr))
+		for i := 0; i < n; i++ {
+			var line, col C.uint32_t
+			var msg *C.char
+			if C.hostgate_error_get(cerr, C.size_t(i), &line, &col, &msg) == C.HOSTGATE_RESULT_OK {
+				ce.Errors = append(ce.Errors, Diagnostic{uint32(line), uint32(col), C.GoString(msg)})
+			}
+		}
+		return nil, ce
+	}
+	e := &Engine{ptr: ptr}
+	runtime.SetFinalizer(e, (*Engine).Close)
+	return e, nil
+}
+
+// Close frees the engine now instead of at garbage collection. It must not be called while
+// another goroutine still uses the engine; calling it twice is harmless.
+func (e *Engine) Close() {
+	if e.ptr != nil {
+		C.hostgate_engine_free(e.ptr)
+		e.ptr = nil
+		runtime.SetFinalizer(e, nil)
+	}
+}
+
+// Policy resolves a policy by name; do it once and keep the Policy.
+func (e *Engine) Policy(name string) (Policy, error) {
+	var idx C.uint32_t
+	r := C.hostgate_engine_policy(e.ptr, strPtr(name), C.size_t(len(name)), &idx)
+	runtime.KeepAlive(name)
+	runtime.KeepAlive(e)
+	if r != C.HOSTGATE_RESULT_OK {
+		return 0, &Error{Op: fmt.Sprintf("policy %q", name), Code: uint32(r)}
+	}
+	return Policy(idx), nil
+}
+
+func (e *Engine) verdict(v *C.hostgate_verdict) Verdict {
+	out := Verdict{
+		Action: Action(v.action),
+		Reason: Reason(v.reason),
+		Policy: Policy(v.policy),
+		Rule:   int32(v.rule),
+		Line:   uint32(v.line),
+	}
+	if v.rule >= 0 && v.rule_id != nil {
+		key := uint64(v.policy)<<32 | uint64(uint32(v.rule))
+		if id, ok := e.ids.Load(key); ok {
+			out.RuleID = id.(string)
+		} else {
+			id := C.GoStringN(v.rule_id, C.int(v.rule_id_len))
+			e.ids.Store(key, id)
+			out.RuleID = id
+		}
+	}
+	return out
+}
+
+// Check checks one name (raw, as received; the engine normalizes it). port 0 means none.
+// An invalid name is not an error: it is a Deny verdict with Reason InvalidName.
+func (e *Engine) Check(p Policy, name string, port uint16, via Via) (Verdict, error) {
+	var v C.hostgate_verdict
+	r := C.hostgate_check(e.ptr, C.uint32_t(p), strPtr(name), C.size_t(len(name)), C.uint16_t(port), C.hostgate_via(via), &v)
+	runtime.KeepAlive(name)
+	if r != C.HOSTGATE_RESULT_OK {
+		runtime.KeepAlive(e)
+		return Verdict{}, &Error{Op: "check", Code: uint32(r)}
+	}
+	out := e.verdict(&v)
+	runtime.KeepAlive(e)
+	return out, nil
+}
+
+// CheckBatch checks every query against one policy in a single cgo call and writes
+// out[i] for queries[i]; out must be at least as long as queries.
+func (e *Engine) CheckBatch(p Policy, queries []Query, out []Verdict) error {
+	if len(out) < len(queries) {
+		return &Error{Op: "check batch: out shorter than queries", Code: ResultInvalidArgument}
+	}
+	if len(queries) == 0 {
+		return nil
+	}
+	total := 0
+	for i := range queries {
+		total += len(queries[i].Name)
+	}
+	names := make([]byte, 0, total)
+	cq := make([]C.hostgate_query, len(queries))
+	for i := range queries {
+		cq[i].offset = C.size_t(len(names))
+		cq[i].len = C.size_t(len(queries[i].Name))
+		cq[i].port = C.uint16_t(queries[i].Port)
+		cq[i].via = C.hostgate_via(queries[i].Via)
+		names = append(names, queries[i].Name...)
+	}
+	cv := make([]C.hostgate_verdict, len(queries))
+	var namesPtr *C.char
+	if len(names) > 0 {
+		namesPtr = (*C.char)(unsafe.Pointer(&names[0]))
+	}
+	r := C.hostgate_check_batch(e.ptr, C.uint32_t(p), namesPtr, C.size_t(len(names)), &cq[0], C.size_t(len(cq)), &cv[0])
+	runtime.KeepAlive(names)
+	if r != C.HOSTGATE_RESULT_OK {
+		runtime.KeepAlive(e)
+		return &Error{Op: "check batch", Code: uint32(r)}
+	}
+	for i := range cv {
+		out[i] = e.verdict(&cv[i])
+	}
+	runtime.KeepAlive(e)
+	return nil
+}
+
+// Version is the library's version, MAJOR.MINOR.PATCH.
+func Version() string { return C.GoString(C.hostgate_version()) }

@@ -1,0 +1,278 @@
+package hostgate
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+const conformanceDir = "../../tests/conformance"
+
+type row struct {
+	lineno         int
+	file, policy   string
+	name, expected string
+	port           uint16
+	via            Via
+}
+
+func unescape(s string) string {
+	if s == "<empty>" {
+		return ""
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
+			n, err := strconv.ParseUint(s[i+2:i+4], 16, 8)
+			if err != nil {
+				panic(err)
+			}
+			b.WriteByte(byte(n))
+			i += 3
+		} else {
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+func parseVia(s string) Via {
+	switch s {
+	case "tls":
+		return ViaTLS
+	case "http":
+		return ViaHTTP
+	case "connect":
+		return ViaConnect
+	case "dns":
+		return ViaDNS
+	}
+	return ViaAny
+}
+
+func loadTable(t testing.TB) []row {
+	f, err := os.Open(filepath.Join(conformanceDir, "table.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var rows []row
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if line == "" || line[0] == '#' || strings.HasPrefix(line, "file\t") {
+			continue
+		}
+		c := strings.Split(line, "\t")
+		if len(c) != 9 {
+			t.Fatalf("table.tsv:%d: %d columns", n, len(c))
+		}
+		port := 0
+		if c[3] != "-" {
+			port, _ = strconv.Atoi(c[3])
+		}
+		rows = append(rows, row{n, c[0], c[1], unescape(c[2]), strings.Join(c[5:], " "), uint16(port), parseVia(c[4])})
+	}
+	return rows
+}
+
+func compileFile(t testing.TB, file string) *Engine {
+	text, err := os.ReadFile(filepath.Join(conformanceDir, "policies", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Compile(string(text))
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return e
+}
+
+func render(v Verdict) string {
+	id := v.RuleID
+	if v.Rule < 0 {
+		id = "-"
+	}
+	return fmt.Sprintf("%s %s %s %d", v.Action, v.Reason, id, v.Line)
+}
+
+func TestConformance(t *testing.T) {
+	rows := loadTable(t)
+	if len(rows) < 40 {
+		t.Fatalf("only %d rows", len(rows))
+	}
+	engines := map[string]*Engine{}
+	type key struct{ file, policy string }
+	groups := map[key][]row{}
+	for _, r := range rows {
+		e := engines[r.file]
+		if e == nil {
+			e = compileFile(t, r.file)
+			engines[r.file] = e
+		}
+		p, err := e.Policy(r.policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := e.Check(p, r.name, r.port, r.via)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := render(v); got != r.expected {
+			t.Errorf("table.tsv:%d: want %q, got %q", r.lineno, r.expected, got)
+		}
+		groups[key{r.file, r.policy}] = append(groups[key{r.file, r.policy}], r)
+	}
+	for k, g := range groups {
+		e := engines[k.file]
+		p, _ := e.Policy(k.policy)
+		qs := make([]Query, len(g))
+		for i, r := range g {
+			qs[i] = Query{r.name, r.port, r.via}
+		}
+		out := make([]Verdict, len(g))
+		if err := e.CheckBatch(p, qs, out); err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range g {
+			if got := render(out[i]); got != r.expected {
+				t.Errorf("table.tsv:%d (batch): want %q, got %q", r.lineno, r.expected, got)
+			}
+		}
+	}
+	for _, e := range engines {
+		e.Close()
+	}
+}
+
+func TestErrors(t *testing.T) {
+	_, err := Compile("allow ok.io\nallow a..b\nallow c.io port 0\n")
+	var ce *CompileError
+	if !errors.As(err, &ce) || ce.Line != 2 || ce.Column == 0 || len(ce.Errors) != 2 || ce.Errors[1].Line != 3 {
+		t.Fatalf("want a CompileError at line 2 with 2 errors, got %#v", err)
+	}
+	if _, err := Compile("allow a\xff.io\n"); err == nil {
+		t.Fatal("invalid UTF-8 compiled")
+	}
+	e, err := Compile("policy web\nallow api.kadath.io\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var he *Error
+	if _, err := e.Policy("nope"); !errors.As(err, &he) || he.Code != ResultUnknownPolicy {
+		t.Fatalf("want UNKNOWN_POLICY, got %v", err)
+	}
+	if _, err := e.Check(7, "a.io", 0, ViaAny); !errors.As(err, &he) || he.Code != ResultUnknownPolicy {
+		t.Fatalf("want UNKNOWN_POLICY, got %v", err)
+	}
+	if _, err := e.Check(0, "a.io", 0, Via(9)); !errors.As(err, &he) || he.Code != ResultInvalidArgument {
+		t.Fatalf("want INVALID_ARGUMENT, got %v", err)
+	}
+	if err := e.CheckBatch(0, []Query{{Name: "a.io"}}, nil); err == nil {
+		t.Fatal("short out accepted")
+	}
+	if err := e.CheckBatch(0, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.Check(0, "", 0, ViaDNS)
+	if err != nil || v.Reason != InvalidName || v.Allowed() {
+		t.Fatalf("empty name: %v %v", v, err)
+	}
+	v, _ = e.Check(0, "API.Kadath.IO.", 443, ViaTLS)
+	if !v.Allowed() || v.RuleID != "web:2" || v.Line != 2 || v.Rule != 0 {
+		t.Fatalf("got %+v", v)
+	}
+	e.Close()
+	e.Close() // harmless
+	if _, err := e.Check(0, "a.io", 0, ViaAny); !errors.As(err, &he) || he.Code != ResultNullArgument {
+		t.Fatalf("closed engine: want NULL_ARGUMENT, got %v", err)
+	}
+	if Version() == "" || Allow.String() != "allow" || ViaConnect.String() != "connect" || NoName.String() != "no-name" {
+		t.Fatal("names")
+	}
+}
+
+func TestConcurrentChecks(t *testing.T) {
+	rows := loadTable(t)
+	engines := map[string]*Engine{}
+	for _, r := range rows {
+		if engines[r.file] == nil {
+			engines[r.file] = compileFile(t, r.file)
+		}
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 20; k++ {
+				for _, r := range rows {
+					e := engines[r.file]
+					p, _ := e.Policy(r.policy)
+					v, err := e.Check(p, r.name, r.port, r.via)
+					if err != nil || render(v) != r.expected {
+						t.Errorf("table.tsv:%d: %v %v", r.lineno, v, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestFinalizerFreesEngines(t *testing.T) {
+	for i := 0; i < 200; i++ {
+		if _, err := Compile("allow a.io\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.GC()
+}
+
+var benchNames = []string{"api.kadath.io", "checkout.stripe.com", "evil.example", "a.b.example.org", "203.0.113.9", "ADS7.Example.NET."}
+
+func benchEngine(b *testing.B) (*Engine, Policy) {
+	e := compileFile(b, "patterns.policy")
+	p, err := e.Policy("default")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e, p
+}
+
+func BenchmarkCheck(b *testing.B) {
+	e, p := benchEngine(b)
+	defer e.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.Check(p, benchNames[i%len(benchNames)], 443, ViaTLS); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCheckBatch(b *testing.B) {
+	e, p := benchEngine(b)
+	defer e.Close()
+	qs := make([]Query, 256)
+	for i := range qs {
+		qs[i] = Query{benchNames[i%len(benchNames)], 443, ViaTLS}
+	}
+	out := make([]Verdict, len(qs))
+	b.ResetTimer()
+	for i := 0; i < b.N; i += len(qs) {
+		if err := e.CheckBatch(p, qs, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
