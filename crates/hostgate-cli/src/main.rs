@@ -6,9 +6,9 @@
 
 mod check;
 mod explain;
+mod inspect;
 mod load;
 mod output;
-// A later `hostgate inspect` (names pulled from raw TLS/HTTP/DNS bytes) gets its own module.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +35,9 @@ enum Command {
     Check(check::CheckArgs),
     /// Show every rule that matches one name, which one decides, and why
     Explain(explain::ExplainArgs),
+    /// Pull the destination name out of captured bytes (TLS ClientHello, HTTP/1 request head,
+    /// DNS query) and, with --policy, give its verdict
+    Inspect(inspect::InspectArgs),
 }
 
 /// What every subcommand needs to ask the engine one question.
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Inspect(args) => inspect::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

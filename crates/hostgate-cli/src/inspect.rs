@@ -1,0 +1,207 @@
+//! `hostgate inspect`: pull the destination name out of captured bytes (a TLS ClientHello, an
+//! HTTP/1 request head, a DNS query) and, with `--policy`, give the verdict for it.
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use hostgate::inspect::{inspect_with, Expect, Inspection, Limits};
+use serde::Serialize;
+
+use crate::load::{load, Loaded};
+use crate::output::{display_name, write_failed};
+use crate::{Failure, Format, QueryArgs};
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// Also check the name against this policy file
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// The policy to ask [default: `default` when the file has it, else its first policy]
+    #[arg(long, value_name = "NAME", requires = "policy")]
+    policy_name: Option<String>,
+    /// The connection's real destination port, used for the verdict instead of the port the
+    /// request names (TLS and DNS name none)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    port: Option<u16>,
+    /// What the bytes are: `stream` detects TLS, HTTP/1 or DNS over TCP; DNS over UDP cannot be
+    /// told from bytes alone and must be asked for
+    #[arg(long, value_enum, default_value_t = ExpectArg::Stream)]
+    expect: ExpectArg,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Files holding the first bytes of a connection (or one DNS message); `-` is standard input
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExpectArg {
+    /// The first bytes of a TCP stream: TLS, HTTP/1.x or DNS over TCP, detected
+    Stream,
+    /// Only a TLS ClientHello
+    Tls,
+    /// Only an HTTP/1.x request head
+    Http,
+    /// One DNS message as sent over UDP
+    DnsUdp,
+    /// DNS over TCP (2-byte length prefix)
+    DnsTcp,
+}
+
+impl From<ExpectArg> for Expect {
+    fn from(e: ExpectArg) -> Self {
+        match e {
+            ExpectArg::Stream => Expect::Stream,
+            ExpectArg::Tls => Expect::Tls,
+            ExpectArg::Http => Expect::Http,
+            ExpectArg::DnsUdp => Expect::DnsUdp,
+            ExpectArg::DnsTcp => Expect::DnsTcp,
+        }
+    }
+}
+
+/// One line of `inspect --format json`; the verdict fields are those of `check`.
+#[derive(Serialize)]
+struct Record<'a> {
+    file: String,
+    protocol: &'static str,
+    status: &'static str,
+    name: Option<&'a str>,
+    kind: Option<&'static str>,
+    port: Option<u16>,
+    alpn: Vec<String>,
+    ech: bool,
+    error: Option<String>,
+    #[serde(flatten)]
+    verdict: Option<VerdictFields<'a>>,
+}
+
+#[derive(Serialize)]
+struct VerdictFields<'a> {
+    verdict: &'static str,
+    reason: &'static str,
+    policy: &'a str,
+    rule: Option<&'a str>,
+    line: Option<u32>,
+}
+
+pub fn run(args: InspectArgs) -> Result<(), Failure> {
+    let loaded = match &args.policy {
+        Some(policy) => Some(load(&QueryArgs {
+            policy: policy.clone(),
+            policy_name: args.policy_name.clone(),
+            port: None,
+            via: None,
+        })?),
+        None => None,
+    };
+    // Read everything first: an unreadable file is a usage error, reported before any output.
+    let mut inputs = Vec::with_capacity(args.files.len());
+    for file in &args.files {
+        let shown = file.display().to_string();
+        let bytes = if shown == "-" {
+            let mut buf = Vec::new();
+            io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| Failure::msg(format!("cannot read standard input: {e}")))?;
+            buf
+        } else {
+            std::fs::read(file).map_err(|e| Failure::msg(format!("cannot read {shown}: {e}")))?
+        };
+        inputs.push((shown, bytes));
+    }
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let limits = Limits::default();
+    for (file, bytes) in &inputs {
+        let inspection = inspect_with(bytes, args.expect.into(), &limits);
+        let line = render(file, &inspection, loaded.as_ref(), args.port, args.format);
+        if let Err(e) = writeln!(out, "{line}") {
+            return write_failed(e);
+        }
+    }
+    out.flush().or_else(write_failed)
+}
+
+fn render(
+    file: &str,
+    i: &Inspection<'_>,
+    loaded: Option<&Loaded>,
+    port: Option<u16>,
+    format: Format,
+) -> String {
+    let verdict = loaded.map(|l| (l, l.engine.check_inspection(l.policy, i, port)));
+    let name = i.name.as_ref().map(|n| n.as_str());
+    let kind = i
+        .name
+        .as_ref()
+        .map(|n| if n.ip().is_some() { "ip" } else { "name" });
+    let alpn: Vec<String> = i
+        .alpn
+        .iter()
+        .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned())
+        .collect();
+    match format {
+        Format::Json => {
+            let record = Record {
+                file: file.to_owned(),
+                protocol: i.protocol.as_str(),
+                status: i.status.as_str(),
+                name,
+                kind,
+                port: i.port,
+                alpn,
+                ech: i.ech,
+                error: i.error.map(|e| e.to_string()),
+                verdict: verdict.as_ref().map(|(l, v)| VerdictFields {
+                    verdict: v.action.as_str(),
+                    reason: v.reason.as_str(),
+                    policy: l.policy_name(),
+                    rule: v.rule.map(|r| r.id),
+                    line: v.rule.map(|r| r.line),
+                }),
+            };
+            serde_json::to_string(&record).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        }
+        Format::Text => {
+            let mut s = format!(
+                "{}: {} {}",
+                display_name(file.as_bytes()),
+                i.protocol,
+                i.status
+            );
+            if let Some(n) = name {
+                s.push_str(&format!(" {n}"));
+            }
+            if let Some(p) = i.port {
+                s.push_str(&format!(" port {p}"));
+            }
+            if let Some(v) = i.via {
+                s.push_str(&format!(" via {v}"));
+            }
+            if !alpn.is_empty() {
+                s.push_str(&format!(
+                    " alpn {}",
+                    display_name(alpn.join(",").as_bytes())
+                ));
+            }
+            if i.ech {
+                s.push_str(" ech");
+            }
+            if let Some(n) = i.need {
+                s.push_str(&format!(" (at least {n} more bytes)"));
+            }
+            if let Some(e) = i.error {
+                s.push_str(&format!(" ({e})"));
+            }
+            if let Some((_, v)) = verdict {
+                s.push_str(&format!(" => {} {}", v.action, v.reason));
+                if let Some(r) = v.rule {
+                    s.push_str(&format!(" {} (line {})", r.id, r.line));
+                }
+            }
+            s
+        }
+    }
+}
