@@ -1,0 +1,311 @@
+"""hostgate: allow/deny verdicts for destination host names.
+
+A thin binding over the hostgate C library (``libhostgate.so``) through cffi in ABI mode. The
+library is found through ``$HOSTGATE_LIB`` (a path to the .so), else ``libhostgate.so`` next to
+this package, else the system's library path.
+
+>>> import hostgate
+>>> engine = hostgate.Engine.compile("allow **.stripe.com port 443 via tls\\n")
+>>> engine.check("checkout.stripe.com", port=443, via=hostgate.Via.TLS).allowed
+True
+
+An Engine is immutable and may be shared by many threads; reload policy by compiling a new one
+and swapping the reference.
+"""
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+from cffi import FFI
+
+__all__ = [
+    "Action",
+    "CompileError",
+    "Diagnostic",
+    "Engine",
+    "HostgateError",
+    "Query",
+    "Reason",
+    "Verdict",
+    "Via",
+    "version",
+]
+
+_ffi = FFI()
+with open(os.path.join(os.path.dirname(__file__), "_cdef.h"), encoding="utf-8") as _f:
+    _ffi.cdef(_f.read())
+
+
+def _load():
+    candidates = []
+    if os.environ.get("HOSTGATE_LIB"):
+        candidates.append(os.environ["HOSTGATE_LIB"])
+    candidates.append(os.path.join(os.path.dirname(__file__), "libhostgate.so"))
+    candidates.append("libhostgate.so")
+    errors = []
+    for path in candidates:
+        if os.path.sep in path and not os.path.exists(path):
+            continue
+        try:
+            return _ffi.dlopen(path)
+        except OSError as e:  # pragma: no cover - depends on the machine
+            errors.append(f"{path}: {e}")
+    raise ImportError("hostgate: cannot load libhostgate.so (set HOSTGATE_LIB): " + "; ".join(errors))
+
+
+_lib = _load()
+
+
+class Action(enum.IntEnum):
+    """Allow or deny."""
+
+    DENY = _lib.HOSTGATE_ACTION_DENY
+    ALLOW = _lib.HOSTGATE_ACTION_ALLOW
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+class Reason(enum.IntEnum):
+    """Why a verdict is what it is."""
+
+    MATCHED = _lib.HOSTGATE_REASON_MATCHED
+    DEFAULT = _lib.HOSTGATE_REASON_DEFAULT
+    INVALID_NAME = _lib.HOSTGATE_REASON_INVALID_NAME
+    NO_NAME = _lib.HOSTGATE_REASON_NO_NAME
+
+    def __str__(self) -> str:
+        return _ffi.string(_lib.hostgate_reason_name(self.value)).decode()
+
+
+class Via(enum.IntEnum):
+    """Where a name came from; ANY means unknown."""
+
+    ANY = _lib.HOSTGATE_VIA_ANY
+    TLS = _lib.HOSTGATE_VIA_TLS
+    HTTP = _lib.HOSTGATE_VIA_HTTP
+    CONNECT = _lib.HOSTGATE_VIA_CONNECT
+    DNS = _lib.HOSTGATE_VIA_DNS
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+class HostgateError(Exception):
+    """A call into the library failed; ``code`` is the C ``hostgate_result``."""
+
+    def __init__(self, op: str, code: int):
+        self.code = code
+        self.code_name = _ffi.string(_lib.hostgate_result_name(code)).decode()
+        super().__init__(f"{op}: {self.code_name}")
+
+
+class UnknownPolicy(HostgateError, KeyError):
+    """No policy with that name or index."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.args[0]
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One error in a policy text (line and column count from 1)."""
+
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.line}:{self.column}: {self.message}"
+
+
+class CompileError(HostgateError, ValueError):
+    """The policy text does not compile. ``line``/``column`` locate the first error,
+    ``errors`` lists them all."""
+
+    def __init__(self, code: int, errors: List[Diagnostic]):
+        self.errors = errors
+        self.line = errors[0].line if errors else 0
+        self.column = errors[0].column if errors else 0
+        HostgateError.__init__(self, "compile", code)
+        self.args = ("\n".join(str(e) for e in errors) or self.code_name,)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer to one query."""
+
+    action: Action
+    reason: Reason
+    policy: int
+    rule: Optional[int]  #: the deciding rule's index in its policy
+    line: int  #: its line in the policy text, 0 when none
+    rule_id: Optional[str]  #: its id
+
+    @property
+    def allowed(self) -> bool:
+        return self.action is Action.ALLOW
+
+
+@dataclass(frozen=True)
+class Query:
+    """One name of a batch."""
+
+    name: Union[str, bytes]
+    port: int = 0
+    via: Via = Via.ANY
+
+
+_OK = _lib.HOSTGATE_RESULT_OK
+_UNKNOWN_POLICY = _lib.HOSTGATE_RESULT_UNKNOWN_POLICY
+
+
+def _bytes(name: Union[str, bytes]) -> bytes:
+    return name.encode("utf-8") if isinstance(name, str) else bytes(name)
+
+
+def version() -> str:
+    """The library's version."""
+    return _ffi.string(_lib.hostgate_version()).decode()
+
+
+class Engine:
+    """A compiled, immutable set of policies. Use as a context manager or call ``close()``;
+    otherwise it is freed with the object."""
+
+    def __init__(self, _ptr):
+        self._ptr = _ffi.gc(_ptr, _lib.hostgate_engine_free)
+        self._ids = {}
+        self._policies = {}
+
+    @classmethod
+    def compile(cls, text: Union[str, bytes]) -> "Engine":
+        """Compiles policy text; raises CompileError with every error's line and column."""
+        data = _bytes(text)
+        out = _ffi.new("hostgate_engine **")
+        err = _ffi.new("hostgate_error **")
+        r = _lib.hostgate_engine_compile(data, len(data), out, err)
+        if r != _OK:
+            diags = []
+            if err[0] != _ffi.NULL:
+                try:
+                    line, col, msg = _ffi.new("uint32_t *"), _ffi.new("uint32_t *"), _ffi.new("char **")
+                    for i in range(_lib.hostgate_error_count(err[0])):
+                        if _lib.hostgate_error_get(err[0], i, line, col, msg) == _OK:
+                            diags.append(Diagnostic(line[0], col[0], _ffi.string(msg[0]).decode("utf-8", "replace")))
+                finally:
+                    _lib.hostgate_error_free(err[0])
+            raise CompileError(r, diags)
+        return cls(out[0])
+
+    @classmethod
+    def from_file(cls, path: Union[str, os.PathLike]) -> "Engine":
+        """Compiles a policy file."""
+        with open(path, "rb") as f:
+            return cls.compile(f.read())
+
+    def close(self) -> None:
+        """Frees the engine now. It must not be in use by another thread."""
+        if self._ptr is not None:
+            ptr, self._ptr = self._ptr, None
+            _ffi.release(ptr)
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _engine(self):
+        if self._ptr is None:
+            raise ValueError("hostgate: engine is closed")
+        return self._ptr
+
+    @property
+    def policies(self) -> List[str]:
+        """Policy names, in file order (index = position)."""
+        e = self._engine()
+        ptr, n = _ffi.new("char **"), _ffi.new("size_t *")
+        names = []
+        for i in range(_lib.hostgate_engine_policy_count(e)):
+            if _lib.hostgate_engine_policy_name(e, i, ptr, n) == _OK:
+                names.append(_ffi.unpack(ptr[0], n[0]).decode())
+        return names
+
+    def policy(self, name: str) -> int:
+        """The index of the policy ``name``; raises UnknownPolicy (a KeyError)."""
+        idx = self._policies.get(name)
+        if idx is None:
+            data = _bytes(name)
+            out = _ffi.new("uint32_t *")
+            r = _lib.hostgate_engine_policy(self._engine(), data, len(data), out)
+            if r != _OK:
+                cls = UnknownPolicy if r == _UNKNOWN_POLICY else HostgateError
+                raise cls(f"policy {name!r}", r)
+            idx = self._policies[name] = out[0]
+        return idx
+
+    def _policy_index(self, policy: Union[str, int]) -> int:
+        return self.policy(policy) if isinstance(policy, str) else int(policy)
+
+    def _verdict(self, v) -> Verdict:
+        rule = v.rule if v.rule >= 0 else None
+        rule_id = None
+        if rule is not None:
+            key = (v.policy, rule)
+            rule_id = self._ids.get(key)
+            if rule_id is None:
+                rule_id = self._ids[key] = _ffi.unpack(v.rule_id, v.rule_id_len).decode()
+        return Verdict(Action(v.action), Reason(v.reason), v.policy, rule, v.line, rule_id)
+
+    def check(
+        self,
+        name: Union[str, bytes],
+        port: Optional[int] = None,
+        via: Via = Via.ANY,
+        policy: Union[str, int] = "default",
+    ) -> Verdict:
+        """Checks one name (str or raw bytes, normalized by the engine). An invalid name is a
+        deny verdict with reason INVALID_NAME, not an exception."""
+        data = _bytes(name)
+        out = _ffi.new("hostgate_verdict *")
+        r = _lib.hostgate_check(self._engine(), self._policy_index(policy), data, len(data), port or 0, int(via), out)
+        if r != _OK:
+            cls = UnknownPolicy if r == _UNKNOWN_POLICY else HostgateError
+            raise cls("check", r)
+        return self._verdict(out[0])
+
+    def check_batch(
+        self,
+        queries: Iterable[Union[Query, str, bytes, Tuple]],
+        policy: Union[str, int] = "default",
+    ) -> List[Verdict]:
+        """Checks many queries in one call. Items are Query objects, names, or
+        (name, port, via) tuples."""
+        qs: Sequence[Query] = [
+            q if isinstance(q, Query) else Query(*q) if isinstance(q, tuple) else Query(q) for q in queries
+        ]
+        if not qs:
+            return []
+        names = [_bytes(q.name) for q in qs]
+        buf = b"".join(names)
+        cq = _ffi.new("hostgate_query[]", len(qs))
+        off = 0
+        for i, (q, n) in enumerate(zip(qs, names)):
+            cq[i].offset = off
+            cq[i].len = len(n)
+            cq[i].port = q.port or 0
+            cq[i].via = int(q.via)
+            off += len(n)
+        out = _ffi.new("hostgate_verdict[]", len(qs))
+        r = _lib.hostgate_check_batch(self._engine(), self._policy_index(policy), buf, len(buf), cq, len(qs), out)
+        if r != _OK:
+            cls = UnknownPolicy if r == _UNKNOWN_POLICY else HostgateError
+            raise cls("check_batch", r)
+        return [self._verdict(out[i]) for i in range(len(qs))]

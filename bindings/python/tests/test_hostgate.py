@@ -1,0 +1,138 @@
+"""pytest suite of the Python binding, including the shared conformance table."""
+import gc
+import os
+import threading
+from collections import defaultdict
+
+import pytest
+
+import hostgate
+from hostgate import Action, CompileError, Engine, Query, Reason, Via
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+CONFORMANCE = os.path.join(ROOT, "tests", "conformance")
+
+
+def unescape(s):
+    if s == "<empty>":
+        return b""
+    out, i, raw = bytearray(), 0, s.encode("utf-8")
+    while i < len(raw):
+        if raw[i : i + 2] == b"\\x" and i + 3 < len(raw):
+            out.append(int(raw[i + 2 : i + 4], 16))
+            i += 4
+        else:
+            out.append(raw[i])
+            i += 1
+    return bytes(out)
+
+
+def load_rows():
+    rows = []
+    with open(os.path.join(CONFORMANCE, "table.tsv"), encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line or line.startswith("#") or line.startswith("file\t"):
+                continue
+            c = line.split("\t")
+            assert len(c) == 9, f"table.tsv:{n}"
+            via = Via.ANY if c[4] == "-" else Via[c[4].upper()]
+            port = None if c[3] == "-" else int(c[3])
+            rows.append((n, c[0], c[1], unescape(c[2]), port, via, " ".join(c[5:])))
+    return rows
+
+
+ROWS = load_rows()
+_ENGINES = {}
+
+
+def engine_for(file):
+    if file not in _ENGINES:
+        _ENGINES[file] = Engine.from_file(os.path.join(CONFORMANCE, "policies", file))
+    return _ENGINES[file]
+
+
+def render(v):
+    return f"{v.action} {v.reason} {v.rule_id if v.rule is not None else '-'} {v.line}"
+
+
+def test_table_is_big_enough():
+    assert len(ROWS) >= 40
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[f"table.tsv:{r[0]}" for r in ROWS])
+def test_conformance(row):
+    _, file, policy, name, port, via, expected = row
+    assert render(engine_for(file).check(name, port=port, via=via, policy=policy)) == expected
+
+
+def test_conformance_batches():
+    groups = defaultdict(list)
+    for row in ROWS:
+        groups[(row[1], row[2])].append(row)
+    for (file, policy), rows in groups.items():
+        verdicts = engine_for(file).check_batch([Query(r[3], r[4] or 0, r[5]) for r in rows], policy=policy)
+        assert [render(v) for v in verdicts] == [r[6] for r in rows]
+
+
+def test_compile_error_carries_line_and_column():
+    with pytest.raises(CompileError) as info:
+        Engine.compile("allow ok.io\nallow a..b\nallow c.io port 0\n")
+    e = info.value
+    assert (e.line, len(e.errors), e.errors[1].line) == (2, 2, 3)
+    assert e.column > 0 and str(e).startswith("2:")
+    assert isinstance(e, ValueError)
+    with pytest.raises(CompileError) as info:
+        Engine.compile(b"allow a.io\nallow b\xff.io\n")
+    assert (info.value.line, info.value.column) == (2, 8)
+
+
+def test_api():
+    with Engine.compile("policy web\nallow **.stripe.com port 443 via tls id stripe\npolicy dns\n") as e:
+        assert e.policies == ["web", "dns"]
+        assert e.policy("dns") == 1
+        with pytest.raises(KeyError):
+            e.policy("nope")
+        with pytest.raises(hostgate.UnknownPolicy):
+            e.check("a.io", policy=9)
+        with pytest.raises(hostgate.HostgateError) as info:
+            e.check("a.io", via=7, policy="web")
+        assert info.value.code_name == "HOSTGATE_RESULT_INVALID_ARGUMENT"
+        v = e.check("Pay.Stripe.COM.", port=443, via=Via.TLS, policy="web")
+        assert v.allowed and v.reason is Reason.MATCHED and (v.rule, v.line, v.rule_id) == (0, 2, "stripe")
+        v = e.check(b"pay.stripe.com\x00", port=443, via=Via.TLS, policy="web")
+        assert v.action is Action.DENY and v.reason is Reason.INVALID_NAME and v.rule is None
+        assert e.check_batch([], policy="web") == []
+        assert [x.allowed for x in e.check_batch(["a.stripe.com", ("a.stripe.com", 443, Via.TLS)], policy="web")] == [
+            False,
+            True,
+        ]
+    with pytest.raises(ValueError):
+        e.check("a.io")
+    e.close()  # twice is harmless
+    assert hostgate.version().count(".") == 2
+
+
+def test_threads_share_one_engine():
+    rows = [r for r in ROWS if r[1] == "patterns.policy"]
+    e = engine_for("patterns.policy")
+    bad = []
+
+    def work():
+        for _ in range(20):
+            for _, _, policy, name, port, via, expected in rows:
+                if render(e.check(name, port=port, via=via, policy=policy)) != expected:
+                    bad.append(name)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
+
+
+def test_engines_are_freed_by_gc():
+    for _ in range(100):
+        Engine.compile("allow a.io\n")
+    gc.collect()
