@@ -309,6 +309,8 @@ impl<'a> Iterator for AlpnIter<'a> {
 #[derive(Clone, Copy)]
 pub struct AlpnProtocol<'a>(Repr<'a>);
 
+// Inline is large on purpose: a name that crossed records is copied, never heap-allocated.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy)]
 enum Repr<'a> {
     Borrowed(&'a [u8]),
@@ -514,9 +516,10 @@ fn record_payload_len(buf: &[u8]) -> Option<(usize, &[u8])> {
 ///     tls::parse_client_hello(b"GET / HTTP/1.1\r\n", &Limits::default()),
 ///     Outcome::NotThisProtocol
 /// ));
+/// // 3 more header bytes, then at least the 4-byte handshake header.
 /// assert!(matches!(
 ///     tls::parse_client_hello(&[0x16, 0x03], &Limits::default()),
-///     Outcome::NeedMore { at_least: Some(3) }
+///     Outcome::NeedMore { at_least: Some(7) }
 /// ));
 /// ```
 pub fn parse_client_hello<'a>(
@@ -545,7 +548,8 @@ pub fn parse_client_hello<'a>(
     }
     let span = match locate(buf, limits) {
         Ok(span) => span,
-        Err(outcome) => return outcome,
+        Err(Stop::NeedMore(at_least)) => return Outcome::NeedMore { at_least },
+        Err(Stop::Malformed(e)) => return Outcome::Malformed(e),
     };
     match parse_body(buf, &span) {
         Ok(hello) if hello.server_name.is_some() => Outcome::Complete(hello),
@@ -561,8 +565,14 @@ struct Span {
     total: usize,
 }
 
+/// Why the record walk stopped before a whole hello.
+enum Stop {
+    NeedMore(Option<usize>),
+    Malformed(Malformed),
+}
+
 /// Walks the records until the whole handshake message is there, checking each header.
-fn locate<'a>(buf: &'a [u8], limits: &Limits) -> Result<Span, Outcome<ClientHello<'a>, Malformed>> {
+fn locate(buf: &[u8], limits: &Limits) -> Result<Span, Stop> {
     let mut pos = 0usize;
     let mut have = 0usize; // handshake bytes seen so far
     let mut hs_header = [0u8; 4];
@@ -573,25 +583,25 @@ fn locate<'a>(buf: &'a [u8], limits: &Limits) -> Result<Span, Outcome<ClientHell
         // Check whatever part of the record header is there before asking for more.
         if let Some(&typ) = rest.first() {
             if typ != RECORD_HANDSHAKE {
-                return Err(Outcome::Malformed(Malformed::UnexpectedRecord(typ)));
+                return Err(Stop::Malformed(Malformed::UnexpectedRecord(typ)));
             }
         }
         if let Some(&major) = rest.get(1) {
             if major != 3 {
-                return Err(Outcome::Malformed(Malformed::BadRecordVersion));
+                return Err(Stop::Malformed(Malformed::BadRecordVersion));
             }
         }
         let missing_hs = total.unwrap_or(4).saturating_sub(have).max(1);
         let Some((len, after)) = record_payload_len(rest) else {
-            return Err(Outcome::NeedMore {
-                at_least: Some(RECORD_HEADER - rest.len() + missing_hs),
-            });
+            return Err(Stop::NeedMore(Some(
+                RECORD_HEADER - rest.len() + missing_hs,
+            )));
         };
         if len > MAX_FRAGMENT {
-            return Err(Outcome::Malformed(Malformed::RecordTooLong));
+            return Err(Stop::Malformed(Malformed::RecordTooLong));
         }
         if len == 0 {
-            return Err(Outcome::Malformed(Malformed::EmptyRecord));
+            return Err(Stop::Malformed(Malformed::EmptyRecord));
         }
         records += 1;
         let avail = after.get(..len.min(after.len())).unwrap_or(&[]);
@@ -604,27 +614,25 @@ fn locate<'a>(buf: &'a [u8], limits: &Limits) -> Result<Span, Outcome<ClientHell
         have += avail.len();
         if total.is_none() && have >= 4 {
             if hs_header[0] != HANDSHAKE_CLIENT_HELLO {
-                return Err(Outcome::Malformed(Malformed::NotClientHello(hs_header[0])));
+                return Err(Stop::Malformed(Malformed::NotClientHello(hs_header[0])));
             }
             let body = usize::from(hs_header[1]) << 16
                 | usize::from(hs_header[2]) << 8
                 | usize::from(hs_header[3]);
             let t = 4 + body;
             if t > limits.tls_hello {
-                return Err(Outcome::Malformed(Malformed::TooLarge));
+                return Err(Stop::Malformed(Malformed::TooLarge));
             }
             total = Some(t);
         }
         if avail.len() < len {
             let missing_hs = total.unwrap_or(4).saturating_sub(have);
-            return Err(Outcome::NeedMore {
-                at_least: Some((len - avail.len()).max(missing_hs)),
-            });
+            return Err(Stop::NeedMore(Some((len - avail.len()).max(missing_hs))));
         }
         pos += RECORD_HEADER + len;
         if let Some(t) = total {
             if have > t {
-                return Err(Outcome::Malformed(Malformed::TrailingData));
+                return Err(Stop::Malformed(Malformed::TrailingData));
             }
             if have == t {
                 return Ok(Span {
