@@ -35,6 +35,21 @@
 
 
 /**
+ * The size of `hostgate_inspection.name`: a name (at most 253 bytes) and its NUL.
+ */
+#define HOSTGATE_NAME_CAPACITY 256
+
+/**
+ * The size of `hostgate_inspection.alpn`.
+ */
+#define HOSTGATE_ALPN_CAPACITY 256
+
+/**
+ * The size of `hostgate_inspection.error`.
+ */
+#define HOSTGATE_ERROR_CAPACITY 128
+
+/**
  * What a fallible hostgate function did. Every fallible function returns one of these; its
  * out-parameters are written only when it returns `HOSTGATE_RESULT_OK` (the compile error
  * object is the one exception: it is written only on failure).
@@ -148,6 +163,76 @@ typedef uint32_t hostgate_reason;
 #endif // __cplusplus
 
 /**
+ * The protocol `hostgate_inspect` recognized.
+ */
+enum hostgate_protocol
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Not (yet) recognized.
+   */
+  HOSTGATE_PROTOCOL_UNKNOWN = 0,
+  /**
+   * A TLS ClientHello.
+   */
+  HOSTGATE_PROTOCOL_TLS = 1,
+  /**
+   * An HTTP/1.x request head (including CONNECT).
+   */
+  HOSTGATE_PROTOCOL_HTTP = 2,
+  /**
+   * A DNS query (over TCP when detected in a stream).
+   */
+  HOSTGATE_PROTOCOL_DNS = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum hostgate_protocol hostgate_protocol;
+#else
+typedef uint32_t hostgate_protocol;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * What came of an inspection.
+ */
+enum hostgate_status
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * A name was extracted.
+   */
+  HOSTGATE_STATUS_COMPLETE = 0,
+  /**
+   * A valid prefix: call again with more bytes (`need` says how many more, when known).
+   */
+  HOSTGATE_STATUS_NEED_MORE = 1,
+  /**
+   * Well-formed, but without a usable name.
+   */
+  HOSTGATE_STATUS_NO_NAME = 2,
+  /**
+   * Refused (`error` says why).
+   */
+  HOSTGATE_STATUS_MALFORMED = 3,
+  /**
+   * No parser recognized the bytes.
+   */
+  HOSTGATE_STATUS_UNRECOGNIZED = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum hostgate_status hostgate_status;
+#else
+typedef uint32_t hostgate_status;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Where a name came from. `HOSTGATE_VIA_ANY` means "unknown": a `via`-limited deny rule still
  * matches such a query (fail closed), a `via`-limited allow rule does not.
  */
@@ -182,6 +267,39 @@ enum hostgate_via
 typedef enum hostgate_via hostgate_via;
 #else
 typedef uint32_t hostgate_via;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * What kind of name an inspection found.
+ */
+enum hostgate_name_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * No name (status is not `HOSTGATE_STATUS_COMPLETE`).
+   */
+  HOSTGATE_NAME_KIND_NONE = 0,
+  /**
+   * A host name (lowercase A-labels).
+   */
+  HOSTGATE_NAME_KIND_NAME = 1,
+  /**
+   * An IPv4 address (also an IPv4-mapped IPv6 address).
+   */
+  HOSTGATE_NAME_KIND_IPV4 = 2,
+  /**
+   * An IPv6 address (without brackets).
+   */
+  HOSTGATE_NAME_KIND_IPV6 = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum hostgate_name_kind hostgate_name_kind;
+#else
+typedef uint32_t hostgate_name_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -260,6 +378,76 @@ typedef struct hostgate_query {
    */
   hostgate_via via;
 } hostgate_query;
+
+/**
+ * What `hostgate_inspect` found in the first bytes of a stream. Self-contained (no pointers):
+ * it may be copied and kept after the inspected buffer is gone.
+ */
+typedef struct hostgate_inspection {
+  /**
+   * The protocol recognized.
+   */
+  hostgate_protocol protocol;
+  /**
+   * What came of it.
+   */
+  hostgate_status status;
+  /**
+   * Where the name came from (SNI: TLS; Host: HTTP; CONNECT authority: CONNECT; DNS);
+   * `HOSTGATE_VIA_ANY` when the protocol is unknown.
+   */
+  hostgate_via via;
+  /**
+   * What `name` holds.
+   */
+  hostgate_name_kind name_kind;
+  /**
+   * The length of `name` in bytes (0 when none).
+   */
+  uint32_t name_len;
+  /**
+   * The normalized name, NUL-terminated; only when `status` is `HOSTGATE_STATUS_COMPLETE`.
+   */
+  char name[HOSTGATE_NAME_CAPACITY];
+  /**
+   * The port the request names (HTTP target, Host or CONNECT); 0 when none (TLS, DNS).
+   */
+  uint16_t port;
+  /**
+   * The DNS question type, 0 when not DNS.
+   */
+  uint16_t qtype;
+  /**
+   * 1 when the ClientHello carries an Encrypted Client Hello extension (the name is then the
+   * outer, public one), else 0.
+   */
+  uint8_t ech;
+  /**
+   * 1 when the ALPN list did not fit in `alpn` (whole protocols are kept), else 0.
+   */
+  uint8_t alpn_truncated;
+  /**
+   * How many ALPN protocols `alpn` holds.
+   */
+  uint16_t alpn_count;
+  /**
+   * How many bytes of `alpn` are used.
+   */
+  uint32_t alpn_len;
+  /**
+   * The offered ALPN protocols in TLS wire format: each one is a length byte and that many
+   * bytes.
+   */
+  uint8_t alpn[HOSTGATE_ALPN_CAPACITY];
+  /**
+   * With `HOSTGATE_STATUS_NEED_MORE`: at least this many more bytes, when known (else 0).
+   */
+  uint64_t need;
+  /**
+   * With `HOSTGATE_STATUS_MALFORMED`: why, NUL-terminated (else the empty string).
+   */
+  char error[HOSTGATE_ERROR_CAPACITY];
+} hostgate_inspection;
 
 #ifdef __cplusplus
 extern "C" {
@@ -424,6 +612,44 @@ hostgate_result hostgate_check_batch(const struct hostgate_engine *engine,
                                      const struct hostgate_query *queries,
                                      size_t count,
                                      struct hostgate_verdict *out);
+
+/**
+ * Inspects the first bytes of a TCP stream (a TLS ClientHello, an HTTP/1.x request head, or
+ * DNS over TCP) and writes what it found to `*out`: protocol, status, the normalized name,
+ * port, ALPN and ECH. Nothing is allocated or kept; call again with more bytes while the
+ * status is `HOSTGATE_STATUS_NEED_MORE`. Malformed or unrecognized bytes are not an error:
+ * they are a status.
+ *
+ * Results: `OK`, `NULL_ARGUMENT` (`out` NULL, or `buf` NULL with `len` > 0),
+ * `INVALID_ARGUMENT`, `PANIC`.
+ *
+ * # Safety
+ * `buf` must point to `len` readable bytes and `out` must be writable.
+ */
+hostgate_result hostgate_inspect(const uint8_t *buf, size_t len, struct hostgate_inspection *out);
+
+/**
+ * Inspects the first bytes of a stream (as `hostgate_inspect`) and checks the name found
+ * against policy `policy` in one call. `port` is the connection's real destination port (0:
+ * use the one the request names). The source follows the protocol (SNI: TLS, Host: HTTP,
+ * CONNECT: CONNECT, DNS: DNS). Anything but a complete inspection is denied: reason
+ * `HOSTGATE_REASON_NO_NAME`, or `HOSTGATE_REASON_INVALID_NAME` for a refused name; wait for
+ * more bytes while `insp->status` is `HOSTGATE_STATUS_NEED_MORE` before acting on the verdict.
+ * `insp` may be NULL when the inspection is not wanted.
+ *
+ * Results: `OK`, `NULL_ARGUMENT`, `INVALID_ARGUMENT`, `UNKNOWN_POLICY`, `PANIC`.
+ *
+ * # Safety
+ * `engine` must be a live engine, `buf` must point to `len` readable bytes, `out` (and `insp`
+ * when not NULL) must be writable.
+ */
+hostgate_result hostgate_inspect_check(const struct hostgate_engine *engine,
+                                       uint32_t policy,
+                                       const uint8_t *buf,
+                                       size_t len,
+                                       uint16_t port,
+                                       struct hostgate_inspection *insp,
+                                       struct hostgate_verdict *out);
 
 /**
  * All the errors, one per line, as `LINE:COL: message`. The string is NUL-terminated and owned

@@ -113,6 +113,28 @@ struct Query {
     Via via = Via::Any;
 };
 
+/// What inspect() found in the first bytes of a stream (the C struct, self-contained).
+struct Inspection : hostgate_inspection {
+    bool complete() const noexcept { return status == HOSTGATE_STATUS_COMPLETE; }
+    std::string_view name_view() const noexcept { return std::string_view(name, name_len); }
+    /// The offered ALPN protocols.
+    std::vector<std::string_view> alpn_list() const {
+        std::vector<std::string_view> out;
+        for (std::uint32_t i = 0; i < alpn_len && i + 1 + alpn[i] <= alpn_len; i += 1 + alpn[i])
+            out.emplace_back(reinterpret_cast<const char *>(alpn) + i + 1, alpn[i]);
+        return out;
+    }
+};
+
+/// Parses the first bytes of a TCP stream (TLS ClientHello, HTTP/1.x head, DNS over TCP).
+inline Inspection inspect(std::string_view bytes) {
+    Inspection out;
+    hostgate_result r =
+        hostgate_inspect(reinterpret_cast<const std::uint8_t *>(bytes.data()), bytes.size(), &out);
+    if (r != HOSTGATE_RESULT_OK) throw Error(r, "hostgate_inspect");
+    return out;
+}
+
 /// A compiled, immutable set of policies; movable, not copyable; freed automatically.
 class Engine {
   public:

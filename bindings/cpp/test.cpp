@@ -95,6 +95,9 @@ static void api_tests() {
     for (auto &th : threads) th.join();
     for (int n : ok) EXPECT(n == 1000);
     EXPECT(moved.check_batch(web, {}).empty());
+    Inspection i = inspect("CONNECT Pay.Stripe.com:443 HTTP/1.1\r\nHost: pay.stripe.com:443\r\n\r\n");
+    EXPECT(i.complete() && i.name_view() == "pay.stripe.com" && i.port == 443 && i.via == HOSTGATE_VIA_CONNECT);
+    EXPECT(!inspect("CONNECT Pay").complete() && inspect("").name_view().empty() && i.alpn_list().empty());
 }
 
 static void conformance(const std::string &dir) {

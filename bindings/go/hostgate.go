@@ -267,3 +267,72 @@ func (e *Engine) CheckBatch(p Policy, queries []Query, out []Verdict) error {
 
 // Version is the library's version, MAJOR.MINOR.PATCH.
 func Version() string { return C.GoString(C.hostgate_version()) }
+
+// Protocol is what Inspect recognized.
+type Protocol uint32
+
+// The protocols.
+const (
+	ProtocolUnknown Protocol = C.HOSTGATE_PROTOCOL_UNKNOWN
+	ProtocolTLS     Protocol = C.HOSTGATE_PROTOCOL_TLS
+	ProtocolHTTP    Protocol = C.HOSTGATE_PROTOCOL_HTTP
+	ProtocolDNS     Protocol = C.HOSTGATE_PROTOCOL_DNS
+)
+
+// Status is what came of an inspection.
+type Status uint32
+
+// The statuses.
+const (
+	StatusComplete     Status = C.HOSTGATE_STATUS_COMPLETE
+	StatusNeedMore     Status = C.HOSTGATE_STATUS_NEED_MORE
+	StatusNoName       Status = C.HOSTGATE_STATUS_NO_NAME
+	StatusMalformed    Status = C.HOSTGATE_STATUS_MALFORMED
+	StatusUnrecognized Status = C.HOSTGATE_STATUS_UNRECOGNIZED
+)
+
+// Inspection is what Inspect found in the first bytes of a stream.
+type Inspection struct {
+	Protocol Protocol
+	Status   Status
+	Via      Via
+	Name     string // normalized; only with StatusComplete
+	IsIP     bool
+	Port     uint16 // the port the request names, 0 when none
+	ALPN     []string
+	ECH      bool
+	Need     uint64 // with StatusNeedMore: at least this many more bytes, when known
+	Error    string // with StatusMalformed: why
+}
+
+// Inspect parses the first bytes of a TCP stream (TLS ClientHello, HTTP/1.x request head, DNS
+// over TCP). Malformed bytes are a Status, not an error.
+func Inspect(buf []byte) (Inspection, error) {
+	var ci C.hostgate_inspection
+	var p *C.uint8_t
+	if len(buf) > 0 {
+		p = (*C.uint8_t)(unsafe.Pointer(&buf[0]))
+	}
+	r := C.hostgate_inspect(p, C.size_t(len(buf)), &ci)
+	runtime.KeepAlive(buf)
+	if r != C.HOSTGATE_RESULT_OK {
+		return Inspection{}, &Error{Op: "inspect", Code: uint32(r)}
+	}
+	out := Inspection{
+		Protocol: Protocol(ci.protocol),
+		Status:   Status(ci.status),
+		Via:      Via(ci.via),
+		Name:     C.GoStringN(&ci.name[0], C.int(ci.name_len)),
+		IsIP:     ci.name_kind == C.HOSTGATE_NAME_KIND_IPV4 || ci.name_kind == C.HOSTGATE_NAME_KIND_IPV6,
+		Port:     uint16(ci.port),
+		ECH:      ci.ech != 0,
+		Need:     uint64(ci.need),
+		Error:    C.GoString(&ci.error[0]),
+	}
+	alpn := C.GoBytes(unsafe.Pointer(&ci.alpn[0]), C.int(ci.alpn_len))
+	for len(alpn) > 0 && int(alpn[0]) < len(alpn) {
+		out.ALPN = append(out.ALPN, string(alpn[1:1+int(alpn[0])]))
+		alpn = alpn[1+int(alpn[0]):]
+	}
+	return out, nil
+}

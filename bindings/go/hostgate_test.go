@@ -276,3 +276,27 @@ func BenchmarkCheckBatch(b *testing.B) {
 		}
 	}
 }
+
+func TestInspect(t *testing.T) {
+	hello, err := os.ReadFile("../../crates/hostgate/tests/fixtures/tls-openssl-alpn.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, err := Inspect(hello)
+	if err != nil || i.Protocol != ProtocolTLS || i.Status != StatusComplete || i.Name != "api.example.org" || i.Via != ViaTLS {
+		t.Fatalf("%+v %v", i, err)
+	}
+	if len(i.ALPN) != 2 || i.ALPN[0] != "h2" || i.ALPN[1] != "http/1.1" || i.ECH {
+		t.Fatalf("alpn %+v", i)
+	}
+	if i, _ := Inspect(hello[:10]); i.Status != StatusNeedMore || i.Name != "" {
+		t.Fatalf("prefix %+v", i)
+	}
+	i, _ = Inspect([]byte("CONNECT 192.0.2.7:8443 HTTP/1.1\r\nHost: 192.0.2.7:8443\r\n\r\n"))
+	if i.Via != ViaConnect || i.Name != "192.0.2.7" || !i.IsIP || i.Port != 8443 {
+		t.Fatalf("connect %+v", i)
+	}
+	if i, _ := Inspect(nil); i.Status == StatusComplete {
+		t.Fatal("empty input complete")
+	}
+}

@@ -34,6 +34,7 @@ step "build libhostgate (release) and the Rust tests of the ABI"
 cargo build --release -p hostgate-ffi
 cargo test --release -p hostgate-ffi
 native=(-lpthread -ldl -lm)
+fixture=crates/hostgate/tests/fixtures/tls-openssl-alpn.bin
 
 step "header compiles standalone as C99/C11 and C++11/C++17"
 for std in c99 c11; do
@@ -56,7 +57,7 @@ step "C tests with ASan + UBSan"
 suffix=-asan
 for t in api conformance threads; do build_c $t "${san[@]}"; done
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-"$work/test_api-asan"
+"$work/test_api-asan" "$fixture"
 "$work/test_conformance-asan" tests/conformance
 "$work/test_threads-asan" tests/conformance 16 20
 
@@ -64,7 +65,7 @@ step "C tests under valgrind"
 suffix=-vg
 for t in api conformance threads; do build_c $t; done
 vg=(valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all --show-leak-kinds=all)
-"${vg[@]}" "$work/test_api-vg"
+"${vg[@]}" "$work/test_api-vg" "$fixture"
 "${vg[@]}" "$work/test_conformance-vg" tests/conformance
 "${vg[@]}" "$work/test_threads-vg" tests/conformance 4 2
 

@@ -287,7 +287,94 @@ static void test_check_batch(const hostgate_engine *e) {
     CHECK(untouched(out, sizeof out));
 }
 
-int main(void) {
+static void test_inspect(const hostgate_engine *e, const char *tls_fixture) {
+    static const char connect_req[] =
+        "CONNECT Pay.Stripe.COM:443 HTTP/1.1\r\nHost: pay.stripe.com:443\r\n\r\n";
+    static const char get_req[] = "GET / HTTP/1.1\r\nHost: api.kadath.io\r\n\r\n";
+    hostgate_inspection insp;
+    hostgate_verdict v;
+    size_t n = strlen(connect_req);
+
+    CHECK_RESULT(hostgate_inspect((const uint8_t *)connect_req, n, &insp), HOSTGATE_RESULT_OK);
+    CHECK(insp.protocol == HOSTGATE_PROTOCOL_HTTP && insp.status == HOSTGATE_STATUS_COMPLETE);
+    CHECK(insp.via == HOSTGATE_VIA_CONNECT && insp.port == 443);
+    CHECK(insp.name_kind == HOSTGATE_NAME_KIND_NAME && insp.name_len == 14);
+    CHECK(strcmp(insp.name, "pay.stripe.com") == 0);
+    CHECK(insp.error[0] == '\0' && insp.alpn_len == 0);
+
+    /* A prefix: need more, no name. */
+    CHECK_RESULT(hostgate_inspect((const uint8_t *)connect_req, 20, &insp), HOSTGATE_RESULT_OK);
+    CHECK(insp.status == HOSTGATE_STATUS_NEED_MORE && insp.name_len == 0 && insp.name[0] == '\0');
+    /* Garbage: a status, not an error. */
+    CHECK_RESULT(hostgate_inspect((const uint8_t *)"\x00\x01garbage!", 10, &insp),
+                 HOSTGATE_RESULT_OK);
+    CHECK(insp.status != HOSTGATE_STATUS_COMPLETE && insp.name_kind == HOSTGATE_NAME_KIND_NONE);
+    CHECK_RESULT(hostgate_inspect(NULL, 0, &insp), HOSTGATE_RESULT_OK);
+    CHECK(insp.status == HOSTGATE_STATUS_NEED_MORE || insp.status == HOSTGATE_STATUS_UNRECOGNIZED);
+
+    memset(&insp, SENTINEL, sizeof insp);
+    CHECK_RESULT(hostgate_inspect(NULL, 5, &insp), HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_inspect((const uint8_t *)connect_req, n, NULL),
+                 HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK(untouched(&insp, sizeof insp));
+
+    /* The web policy allows **.stripe.com on 443 via tls only: CONNECT is not TLS. */
+    CHECK_RESULT(hostgate_inspect_check(e, 0, (const uint8_t *)connect_req, n, 0, &insp, &v),
+                 HOSTGATE_RESULT_OK);
+    CHECK(v.action == HOSTGATE_ACTION_DENY && v.reason == HOSTGATE_REASON_DEFAULT);
+    CHECK(insp.via == HOSTGATE_VIA_CONNECT);
+    CHECK_RESULT(hostgate_inspect_check(e, 0, (const uint8_t *)get_req, strlen(get_req), 80, NULL,
+                                        &v),
+                 HOSTGATE_RESULT_OK);
+    CHECK(v.action == HOSTGATE_ACTION_ALLOW && v.line == 2);
+    CHECK_RESULT(hostgate_inspect_check(e, 0, (const uint8_t *)get_req, 10, 80, NULL, &v),
+                 HOSTGATE_RESULT_OK);
+    CHECK(v.action == HOSTGATE_ACTION_DENY && v.reason == HOSTGATE_REASON_NO_NAME);
+    CHECK_RESULT(
+        hostgate_inspect_check(e, 0, (const uint8_t *)"GET / HTTP/1.1\r\nHost: a..b\r\n\r\n",
+                               33, 80, NULL, &v),
+        HOSTGATE_RESULT_OK);
+    CHECK(v.action == HOSTGATE_ACTION_DENY && v.reason == HOSTGATE_REASON_INVALID_NAME);
+
+    memset(&v, SENTINEL, sizeof v);
+    memset(&insp, SENTINEL, sizeof insp);
+    CHECK_RESULT(hostgate_inspect_check(NULL, 0, (const uint8_t *)get_req, 10, 0, &insp, &v),
+                 HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_inspect_check(e, 0, NULL, 10, 0, &insp, &v),
+                 HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_inspect_check(e, 0, (const uint8_t *)get_req, 10, 0, &insp, NULL),
+                 HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_inspect_check(e, 5, (const uint8_t *)get_req, 10, 0, &insp, &v),
+                 HOSTGATE_RESULT_UNKNOWN_POLICY);
+    CHECK(untouched(&v, sizeof v) && untouched(&insp, sizeof insp));
+
+    if (tls_fixture != NULL) {
+        FILE *f = fopen(tls_fixture, "rb");
+        static uint8_t hello[65536];
+        size_t len;
+        CHECK(f != NULL);
+        if (f == NULL) return;
+        len = fread(hello, 1, sizeof hello, f);
+        fclose(f);
+        CHECK_RESULT(hostgate_inspect(hello, len, &insp), HOSTGATE_RESULT_OK);
+        CHECK(insp.protocol == HOSTGATE_PROTOCOL_TLS && insp.status == HOSTGATE_STATUS_COMPLETE);
+        CHECK(insp.via == HOSTGATE_VIA_TLS && strcmp(insp.name, "api.example.org") == 0);
+        /* h2,http/1.1 in wire format. */
+        CHECK(insp.alpn_count == 2 && insp.alpn_len == 12);
+        CHECK(memcmp(insp.alpn, "\x02h2\x08http/1.1", 12) == 0 && insp.ech == 0);
+        /* Every prefix asks for more bytes and never names a destination. */
+        for (n = 0; n < len; n++) {
+            CHECK_RESULT(hostgate_inspect(hello, n, &insp), HOSTGATE_RESULT_OK);
+            if (insp.status != HOSTGATE_STATUS_NEED_MORE) {
+                fprintf(stderr, "prefix %zu: status %u\n", n, (unsigned)insp.status);
+                failures++;
+                break;
+            }
+        }
+    }
+}
+
+int main(int argc, char **argv) {
     hostgate_engine *e = NULL;
     hostgate_error *err = NULL;
     hostgate_result r;
@@ -303,6 +390,7 @@ int main(void) {
     test_policies_and_rules(e);
     test_check(e);
     test_check_batch(e);
+    test_inspect(e, argc > 1 ? argv[1] : NULL);
     hostgate_engine_free(e);
 
     printf("api (C): %d failures\n", failures);

@@ -31,6 +31,10 @@ __all__ = [
     "Reason",
     "Verdict",
     "Via",
+    "Inspection",
+    "Protocol",
+    "Status",
+    "inspect",
     "version",
 ]
 
@@ -170,6 +174,73 @@ def _bytes(name: Union[str, bytes]) -> bytes:
     return name.encode("utf-8") if isinstance(name, str) else bytes(name)
 
 
+class Protocol(enum.IntEnum):
+    """What inspect() recognized."""
+
+    UNKNOWN = _lib.HOSTGATE_PROTOCOL_UNKNOWN
+    TLS = _lib.HOSTGATE_PROTOCOL_TLS
+    HTTP = _lib.HOSTGATE_PROTOCOL_HTTP
+    DNS = _lib.HOSTGATE_PROTOCOL_DNS
+
+
+class Status(enum.IntEnum):
+    """What came of an inspection."""
+
+    COMPLETE = _lib.HOSTGATE_STATUS_COMPLETE
+    NEED_MORE = _lib.HOSTGATE_STATUS_NEED_MORE
+    NO_NAME = _lib.HOSTGATE_STATUS_NO_NAME
+    MALFORMED = _lib.HOSTGATE_STATUS_MALFORMED
+    UNRECOGNIZED = _lib.HOSTGATE_STATUS_UNRECOGNIZED
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What inspect() found in the first bytes of a stream."""
+
+    protocol: Protocol
+    status: Status
+    via: Via
+    name: Optional[str]  #: normalized; only when status is COMPLETE
+    is_ip: bool
+    port: Optional[int]  #: the port the request names
+    alpn: Tuple[bytes, ...]
+    ech: bool
+    need: Optional[int]  #: with NEED_MORE: at least this many more bytes, when known
+    error: Optional[str]  #: with MALFORMED: why
+
+
+def _inspection(ci) -> Inspection:
+    raw = _ffi.unpack(ci.alpn, ci.alpn_len)
+    alpn = []
+    while raw and raw[0] < len(raw):
+        alpn.append(bytes(raw[1 : 1 + raw[0]]))
+        raw = raw[1 + raw[0] :]
+    error = _ffi.string(ci.error).decode("utf-8", "replace")
+    return Inspection(
+        Protocol(ci.protocol),
+        Status(ci.status),
+        Via(ci.via),
+        _ffi.unpack(ci.name, ci.name_len).decode() if ci.name_len else None,
+        ci.name_kind in (_lib.HOSTGATE_NAME_KIND_IPV4, _lib.HOSTGATE_NAME_KIND_IPV6),
+        ci.port or None,
+        tuple(alpn),
+        bool(ci.ech),
+        ci.need or None,
+        error or None,
+    )
+
+
+def inspect(buf: bytes) -> Inspection:
+    """Parses the first bytes of a TCP stream (TLS ClientHello, HTTP/1.x request head, DNS over
+    TCP). Malformed bytes give a status, not an exception."""
+    data = bytes(buf)
+    out = _ffi.new("hostgate_inspection *")
+    r = _lib.hostgate_inspect(data, len(data), out)
+    if r != _OK:
+        raise HostgateError("inspect", r)
+    return _inspection(out[0])
+
+
 def version() -> str:
     """The library's version."""
     return _ffi.string(_lib.hostgate_version()).decode()
@@ -280,6 +351,20 @@ class Engine:
             cls = UnknownPolicy if r == _UNKNOWN_POLICY else HostgateError
             raise cls("check", r)
         return self._verdict(out[0])
+
+    def inspect_check(
+        self, buf: bytes, port: Optional[int] = None, policy: Union[str, int] = "default"
+    ) -> Tuple[Inspection, Verdict]:
+        """Inspects the first bytes of a stream and checks the name found (see the C function
+        hostgate_inspect_check): anything but a complete inspection is denied."""
+        data = bytes(buf)
+        insp = _ffi.new("hostgate_inspection *")
+        out = _ffi.new("hostgate_verdict *")
+        r = _lib.hostgate_inspect_check(self._engine(), self._policy_index(policy), data, len(data), port or 0, insp, out)
+        if r != _OK:
+            cls = UnknownPolicy if r == _UNKNOWN_POLICY else HostgateError
+            raise cls("inspect_check", r)
+        return _inspection(insp[0]), self._verdict(out[0])
 
     def check_batch(
         self,

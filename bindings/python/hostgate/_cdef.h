@@ -1,6 +1,9 @@
 #define HOSTGATE_VERSION_MAJOR 0
 #define HOSTGATE_VERSION_MINOR 1
 #define HOSTGATE_VERSION_PATCH 0
+#define HOSTGATE_NAME_CAPACITY 256
+#define HOSTGATE_ALPN_CAPACITY 256
+#define HOSTGATE_ERROR_CAPACITY 128
 enum hostgate_result
  {
   HOSTGATE_RESULT_OK = 0,
@@ -27,6 +30,23 @@ enum hostgate_reason
   HOSTGATE_REASON_NO_NAME = 3,
 };
 typedef uint32_t hostgate_reason;
+enum hostgate_protocol
+ {
+  HOSTGATE_PROTOCOL_UNKNOWN = 0,
+  HOSTGATE_PROTOCOL_TLS = 1,
+  HOSTGATE_PROTOCOL_HTTP = 2,
+  HOSTGATE_PROTOCOL_DNS = 3,
+};
+typedef uint32_t hostgate_protocol;
+enum hostgate_status
+ {
+  HOSTGATE_STATUS_COMPLETE = 0,
+  HOSTGATE_STATUS_NEED_MORE = 1,
+  HOSTGATE_STATUS_NO_NAME = 2,
+  HOSTGATE_STATUS_MALFORMED = 3,
+  HOSTGATE_STATUS_UNRECOGNIZED = 4,
+};
+typedef uint32_t hostgate_status;
 enum hostgate_via
  {
   HOSTGATE_VIA_ANY = 0,
@@ -36,6 +56,14 @@ enum hostgate_via
   HOSTGATE_VIA_DNS = 4,
 };
 typedef uint32_t hostgate_via;
+enum hostgate_name_kind
+ {
+  HOSTGATE_NAME_KIND_NONE = 0,
+  HOSTGATE_NAME_KIND_NAME = 1,
+  HOSTGATE_NAME_KIND_IPV4 = 2,
+  HOSTGATE_NAME_KIND_IPV6 = 3,
+};
+typedef uint32_t hostgate_name_kind;
 typedef struct hostgate_engine hostgate_engine;
 typedef struct hostgate_error hostgate_error;
 typedef struct hostgate_verdict {
@@ -53,6 +81,23 @@ typedef struct hostgate_query {
   uint16_t port;
   hostgate_via via;
 } hostgate_query;
+typedef struct hostgate_inspection {
+  hostgate_protocol protocol;
+  hostgate_status status;
+  hostgate_via via;
+  hostgate_name_kind name_kind;
+  uint32_t name_len;
+  char name[HOSTGATE_NAME_CAPACITY];
+  uint16_t port;
+  uint16_t qtype;
+  uint8_t ech;
+  uint8_t alpn_truncated;
+  uint16_t alpn_count;
+  uint32_t alpn_len;
+  uint8_t alpn[HOSTGATE_ALPN_CAPACITY];
+  uint64_t need;
+  char error[HOSTGATE_ERROR_CAPACITY];
+} hostgate_inspection;
 const char *hostgate_version(void);
 const char *hostgate_result_name(hostgate_result result);
 const char *hostgate_action_name(hostgate_action action);
@@ -91,6 +136,14 @@ hostgate_result hostgate_check_batch(const struct hostgate_engine *engine,
                                      const struct hostgate_query *queries,
                                      size_t count,
                                      struct hostgate_verdict *out);
+hostgate_result hostgate_inspect(const uint8_t *buf, size_t len, struct hostgate_inspection *out);
+hostgate_result hostgate_inspect_check(const struct hostgate_engine *engine,
+                                       uint32_t policy,
+                                       const uint8_t *buf,
+                                       size_t len,
+                                       uint16_t port,
+                                       struct hostgate_inspection *insp,
+                                       struct hostgate_verdict *out);
 const char *hostgate_error_message(const struct hostgate_error *err);
 uint32_t hostgate_error_line(const struct hostgate_error *err);
 uint32_t hostgate_error_column(const struct hostgate_error *err);

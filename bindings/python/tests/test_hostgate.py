@@ -136,3 +136,19 @@ def test_engines_are_freed_by_gc():
     for _ in range(100):
         Engine.compile("allow a.io\n")
     gc.collect()
+
+
+def test_inspect():
+    with open(os.path.join(ROOT, "crates", "hostgate", "tests", "fixtures", "tls-openssl-alpn.bin"), "rb") as f:
+        hello = f.read()
+    i = hostgate.inspect(hello)
+    assert (i.protocol, i.status, i.via, i.name) == (hostgate.Protocol.TLS, hostgate.Status.COMPLETE, Via.TLS, "api.example.org")
+    assert i.alpn == (b"h2", b"http/1.1") and not i.ech and not i.is_ip
+    assert hostgate.inspect(hello[:10]).status is hostgate.Status.NEED_MORE
+    i = hostgate.inspect(b"CONNECT 192.0.2.7:8443 HTTP/1.1\r\nHost: 192.0.2.7:8443\r\n\r\n")
+    assert (i.via, i.name, i.is_ip, i.port) == (Via.CONNECT, "192.0.2.7", True, 8443)
+    e = Engine.compile("allow api.example.org via tls\n")
+    i, v = e.inspect_check(hello, port=443)
+    assert v.allowed and i.name == "api.example.org"
+    i, v = e.inspect_check(hello[:10])
+    assert v.reason is Reason.NO_NAME and not v.allowed

@@ -37,8 +37,10 @@ use hostgate::{Engine, PolicyId, Query};
 
 use boundary::{borrow, bytes, ffi_boundary, out_ptr, try_ffi};
 pub use types::{
-    hostgate_action, hostgate_query, hostgate_reason, hostgate_result, hostgate_verdict,
-    hostgate_via, ActionIn, ReasonIn, ResultIn, ViaIn,
+    hostgate_action, hostgate_inspection, hostgate_name_kind, hostgate_protocol, hostgate_query,
+    hostgate_reason, hostgate_result, hostgate_status, hostgate_verdict, hostgate_via, ActionIn,
+    ReasonIn, ResultIn, ViaIn, HOSTGATE_ALPN_CAPACITY, HOSTGATE_ERROR_CAPACITY,
+    HOSTGATE_NAME_CAPACITY,
 };
 use types::{via_from_c, UNKNOWN};
 
@@ -511,6 +513,82 @@ pub unsafe extern "C" fn hostgate_check_batch(
             // SAFETY: `out` is non-NULL and the caller guarantees `count` writable verdicts;
             // `i < count`. `write` does not read the (possibly uninitialized) old value.
             unsafe { out.add(i).write(verdict) };
+        }
+        hostgate_result::Ok
+    })
+}
+
+/// Inspects the first bytes of a TCP stream (a TLS ClientHello, an HTTP/1.x request head, or
+/// DNS over TCP) and writes what it found to `*out`: protocol, status, the normalized name,
+/// port, ALPN and ECH. Nothing is allocated or kept; call again with more bytes while the
+/// status is `HOSTGATE_STATUS_NEED_MORE`. Malformed or unrecognized bytes are not an error:
+/// they are a status.
+///
+/// Results: `OK`, `NULL_ARGUMENT` (`out` NULL, or `buf` NULL with `len` > 0),
+/// `INVALID_ARGUMENT`, `PANIC`.
+///
+/// # Safety
+/// `buf` must point to `len` readable bytes and `out` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_inspect(
+    buf: *const u8,
+    len: usize,
+    out: *mut hostgate_inspection,
+) -> hostgate_result {
+    ffi_boundary!(hostgate_result::Panic, {
+        // SAFETY: the caller guarantees `len` readable bytes at `buf`.
+        let buf = try_ffi!(unsafe { bytes(buf, len) });
+        let out = try_ffi!(out_ptr(out));
+        let inspection = hostgate_inspection::from_inspection(&hostgate::inspect::inspect(buf));
+        // SAFETY: `out` is non-NULL (checked) and the caller guarantees it is writable.
+        unsafe { out.write(inspection) };
+        hostgate_result::Ok
+    })
+}
+
+/// Inspects the first bytes of a stream (as `hostgate_inspect`) and checks the name found
+/// against policy `policy` in one call. `port` is the connection's real destination port (0:
+/// use the one the request names). The source follows the protocol (SNI: TLS, Host: HTTP,
+/// CONNECT: CONNECT, DNS: DNS). Anything but a complete inspection is denied: reason
+/// `HOSTGATE_REASON_NO_NAME`, or `HOSTGATE_REASON_INVALID_NAME` for a refused name; wait for
+/// more bytes while `insp->status` is `HOSTGATE_STATUS_NEED_MORE` before acting on the verdict.
+/// `insp` may be NULL when the inspection is not wanted.
+///
+/// Results: `OK`, `NULL_ARGUMENT`, `INVALID_ARGUMENT`, `UNKNOWN_POLICY`, `PANIC`.
+///
+/// # Safety
+/// `engine` must be a live engine, `buf` must point to `len` readable bytes, `out` (and `insp`
+/// when not NULL) must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_inspect_check(
+    engine: *const hostgate_engine,
+    policy: u32,
+    buf: *const u8,
+    len: usize,
+    port: u16,
+    insp: *mut hostgate_inspection,
+    out: *mut hostgate_verdict,
+) -> hostgate_result {
+    ffi_boundary!(hostgate_result::Panic, {
+        // SAFETY: the caller guarantees a non-NULL `engine` is live.
+        let e = try_ffi!(unsafe { borrow(engine) });
+        // SAFETY: the caller guarantees `len` readable bytes at `buf`.
+        let buf = try_ffi!(unsafe { bytes(buf, len) });
+        let out = try_ffi!(out_ptr(out));
+        let policy = try_ffi!(policy_id(&e.engine, policy));
+        let (inspection, verdict) =
+            e.engine
+                .inspect_check(policy, buf, (port != 0).then_some(port));
+        let verdict = hostgate_verdict::from_verdict(&verdict);
+        let inspection =
+            (!insp.is_null()).then(|| hostgate_inspection::from_inspection(&inspection));
+        // SAFETY: `out` is non-NULL (checked) and `insp` is written only when non-NULL; the
+        // caller guarantees both are writable.
+        unsafe {
+            out.write(verdict);
+            if let Some(i) = inspection {
+                insp.write(i);
+            }
         }
         hostgate_result::Ok
     })

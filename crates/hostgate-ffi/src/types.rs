@@ -187,3 +187,179 @@ pub struct hostgate_query {
     /// Where the name came from.
     pub via: ViaIn,
 }
+
+pub(crate) fn via_to_c(via: Option<Via>) -> hostgate_via {
+    match via {
+        None => hostgate_via::Any,
+        Some(Via::Tls) => hostgate_via::Tls,
+        Some(Via::Http) => hostgate_via::Http,
+        Some(Via::Connect) => hostgate_via::Connect,
+        Some(Via::Dns) => hostgate_via::Dns,
+    }
+}
+
+/// The protocol `hostgate_inspect` recognized.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum hostgate_protocol {
+    /// Not (yet) recognized.
+    Unknown = 0,
+    /// A TLS ClientHello.
+    Tls = 1,
+    /// An HTTP/1.x request head (including CONNECT).
+    Http = 2,
+    /// A DNS query (over TCP when detected in a stream).
+    Dns = 3,
+}
+
+/// What came of an inspection.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum hostgate_status {
+    /// A name was extracted.
+    Complete = 0,
+    /// A valid prefix: call again with more bytes (`need` says how many more, when known).
+    NeedMore = 1,
+    /// Well-formed, but without a usable name.
+    NoName = 2,
+    /// Refused (`error` says why).
+    Malformed = 3,
+    /// No parser recognized the bytes.
+    Unrecognized = 4,
+}
+
+/// What kind of name an inspection found.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum hostgate_name_kind {
+    /// No name (status is not `HOSTGATE_STATUS_COMPLETE`).
+    None = 0,
+    /// A host name (lowercase A-labels).
+    Name = 1,
+    /// An IPv4 address (also an IPv4-mapped IPv6 address).
+    Ipv4 = 2,
+    /// An IPv6 address (without brackets).
+    Ipv6 = 3,
+}
+
+/// The size of `hostgate_inspection.name`: a name (at most 253 bytes) and its NUL.
+pub const HOSTGATE_NAME_CAPACITY: usize = 256;
+/// The size of `hostgate_inspection.alpn`.
+pub const HOSTGATE_ALPN_CAPACITY: usize = 256;
+/// The size of `hostgate_inspection.error`.
+pub const HOSTGATE_ERROR_CAPACITY: usize = 128;
+
+/// What `hostgate_inspect` found in the first bytes of a stream. Self-contained (no pointers):
+/// it may be copied and kept after the inspected buffer is gone.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct hostgate_inspection {
+    /// The protocol recognized.
+    pub protocol: hostgate_protocol,
+    /// What came of it.
+    pub status: hostgate_status,
+    /// Where the name came from (SNI: TLS; Host: HTTP; CONNECT authority: CONNECT; DNS);
+    /// `HOSTGATE_VIA_ANY` when the protocol is unknown.
+    pub via: hostgate_via,
+    /// What `name` holds.
+    pub name_kind: hostgate_name_kind,
+    /// The length of `name` in bytes (0 when none).
+    pub name_len: u32,
+    /// The normalized name, NUL-terminated; only when `status` is `HOSTGATE_STATUS_COMPLETE`.
+    pub name: [c_char; HOSTGATE_NAME_CAPACITY],
+    /// The port the request names (HTTP target, Host or CONNECT); 0 when none (TLS, DNS).
+    pub port: u16,
+    /// The DNS question type, 0 when not DNS.
+    pub qtype: u16,
+    /// 1 when the ClientHello carries an Encrypted Client Hello extension (the name is then the
+    /// outer, public one), else 0.
+    pub ech: u8,
+    /// 1 when the ALPN list did not fit in `alpn` (whole protocols are kept), else 0.
+    pub alpn_truncated: u8,
+    /// How many ALPN protocols `alpn` holds.
+    pub alpn_count: u16,
+    /// How many bytes of `alpn` are used.
+    pub alpn_len: u32,
+    /// The offered ALPN protocols in TLS wire format: each one is a length byte and that many
+    /// bytes.
+    pub alpn: [u8; HOSTGATE_ALPN_CAPACITY],
+    /// With `HOSTGATE_STATUS_NEED_MORE`: at least this many more bytes, when known (else 0).
+    pub need: u64,
+    /// With `HOSTGATE_STATUS_MALFORMED`: why, NUL-terminated (else the empty string).
+    pub error: [c_char; HOSTGATE_ERROR_CAPACITY],
+}
+
+impl hostgate_inspection {
+    pub(crate) fn from_inspection(i: &hostgate::inspect::Inspection<'_>) -> hostgate_inspection {
+        use hostgate::inspect::{Protocol, Status};
+        use hostgate::NameKind;
+        use std::net::IpAddr;
+
+        let mut out = hostgate_inspection {
+            protocol: match i.protocol {
+                Protocol::Tls => hostgate_protocol::Tls,
+                Protocol::Http => hostgate_protocol::Http,
+                Protocol::Dns => hostgate_protocol::Dns,
+                Protocol::Unknown => hostgate_protocol::Unknown,
+            },
+            status: match i.status {
+                Status::Complete => hostgate_status::Complete,
+                Status::NeedMore => hostgate_status::NeedMore,
+                Status::NoName => hostgate_status::NoName,
+                Status::Malformed => hostgate_status::Malformed,
+                Status::Unrecognized => hostgate_status::Unrecognized,
+            },
+            via: via_to_c(i.via),
+            name_kind: hostgate_name_kind::None,
+            name_len: 0,
+            name: [0; HOSTGATE_NAME_CAPACITY],
+            port: i.port.unwrap_or(0),
+            qtype: i.qtype.unwrap_or(0),
+            ech: u8::from(i.ech),
+            alpn_truncated: 0,
+            alpn_count: 0,
+            alpn_len: 0,
+            alpn: [0; HOSTGATE_ALPN_CAPACITY],
+            need: i.need.map_or(0, |n| u64::try_from(n).unwrap_or(u64::MAX)),
+            error: [0; HOSTGATE_ERROR_CAPACITY],
+        };
+        if let Some(name) = &i.name {
+            let bytes = name.as_bytes();
+            let n = bytes.len().min(HOSTGATE_NAME_CAPACITY - 1);
+            for (dst, &src) in out.name.iter_mut().zip(&bytes[..n]) {
+                *dst = src as c_char;
+            }
+            out.name_len = n as u32;
+            out.name_kind = match name.kind() {
+                NameKind::Name => hostgate_name_kind::Name,
+                NameKind::Ip(IpAddr::V4(_)) => hostgate_name_kind::Ipv4,
+                NameKind::Ip(IpAddr::V6(_)) => hostgate_name_kind::Ipv6,
+            };
+        }
+        let mut used = 0usize;
+        for proto in i.alpn.iter() {
+            let p = proto.as_bytes();
+            if p.len() > 255 || used + 1 + p.len() > HOSTGATE_ALPN_CAPACITY {
+                out.alpn_truncated = 1;
+                break;
+            }
+            out.alpn[used] = p.len() as u8;
+            out.alpn[used + 1..used + 1 + p.len()].copy_from_slice(p);
+            used += 1 + p.len();
+            out.alpn_count += 1;
+        }
+        out.alpn_len = used as u32;
+        if let Some(e) = &i.error {
+            let text = e.to_string();
+            let n = text.len().min(HOSTGATE_ERROR_CAPACITY - 1);
+            for (dst, &src) in out.error.iter_mut().zip(&text.as_bytes()[..n]) {
+                *dst = if src == 0 {
+                    b'?' as c_char
+                } else {
+                    src as c_char
+                };
+            }
+        }
+        out
+    }
+}
