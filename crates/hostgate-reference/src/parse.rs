@@ -233,7 +233,7 @@ fn parse_pattern(tok: &str) -> Result<RefPattern, String> {
         // prefix of at least 96 bits is that IPv4 prefix (hostgate's decision; otherwise the
         // rule could never match).
         let (addr, prefix) = match addr {
-            IpAddr::V6(v6) if prefix >= 96 && prefix <= 128 => match v6.to_ipv4_mapped() {
+            IpAddr::V6(v6) if (96..=128).contains(&prefix) => match v6.to_ipv4_mapped() {
                 Some(v4) => (IpAddr::V4(v4), prefix - 96),
                 None => (addr, prefix),
             },

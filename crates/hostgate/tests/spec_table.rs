@@ -41,21 +41,19 @@ fn engine_outcome(v: &Verdict<'_>) -> Result<E, String> {
 
 /// One query row: name, port, via, expected outcome.
 type Row<'a> = (&'a str, Option<u16>, Option<Via>, E);
+/// The same with the name as raw bytes (for non-UTF-8 input).
+type ByteRow<'a> = (&'a [u8], Option<u16>, Option<Via>, E);
 
 /// Asks every row of `policy` in `text` of both implementations; returns the mismatches.
 fn ask(text: &str, policy: &str, rows: &[Row<'_>]) -> Vec<String> {
-    let rows: Vec<(&[u8], Option<u16>, Option<Via>, E)> = rows
+    let rows: Vec<ByteRow<'_>> = rows
         .iter()
         .map(|&(n, p, v, e)| (n.as_bytes(), p, v, e))
         .collect();
     ask_bytes(text, policy, &rows)
 }
 
-fn ask_bytes(
-    text: &str,
-    policy: &str,
-    rows: &[(&[u8], Option<u16>, Option<Via>, E)],
-) -> Vec<String> {
+fn ask_bytes(text: &str, policy: &str, rows: &[ByteRow<'_>]) -> Vec<String> {
     let mut bad = Vec::new();
     let reference = match Policies::parse(text) {
         Ok(r) => Some(r),
