@@ -9,6 +9,7 @@ mod explain;
 mod inspect;
 mod load;
 mod output;
+mod squid;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ enum Command {
     /// Pull the destination name out of captured bytes (TLS ClientHello, HTTP/1 request head,
     /// DNS query) and, with --policy, give its verdict
     Inspect(inspect::InspectArgs),
+    /// Answer Squid external ACL requests on stdin/stdout (`external_acl_type`)
+    SquidHelper(squid::SquidArgs),
 }
 
 /// What every subcommand needs to ask the engine one question.
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::SquidHelper(args) => squid::run(args),
         Command::Inspect(args) => inspect::run(args),
     };
     match result {
