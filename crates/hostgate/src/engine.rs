@@ -9,7 +9,7 @@ use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 
 use crate::builder::{PolicySpec, RuleSpec};
 use crate::error::{CompileErrors, Diagnostic, Severity};
-use crate::matcher::{for_policy, Posting, Shape, SuffixTable};
+use crate::matcher::SuffixTable;
 use crate::name::{normalize, Name, NameKind};
 use crate::pattern::{glob_label_match, mask, max_prefix, Pattern};
 use crate::syntax;
@@ -23,17 +23,65 @@ const REGEX_NEST_LIMIT: u32 = 64;
 /// a million lines.
 const MAX_ERRORS: usize = 1000;
 
-const ALL_VIA: u8 = 0b1111;
+/// How a rule's pattern relates to the query (for keyed shapes: to the key, by `depth` = labels
+/// left of the key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Shape {
+    /// depth == 0
+    Exact,
+    /// depth == 1
+    OneLabel,
+    /// depth >= 1
+    Deep,
+    /// depth >= 0
+    Dot,
+    /// depth == head length and each head label glob-matches
+    Glob,
+    /// `*`
+    Any,
+    /// `~regex`
+    Regex,
+    /// IP or CIDR
+    Cidr,
+}
 
-#[derive(Debug)]
-struct RuleMeta {
-    index: u32,
+/// `Rule::flags`: the low four bits are the `via` mask.
+const DENY: u8 = 1 << 4;
+const HAS_PORTS: u8 = 1 << 5;
+/// The rule has a `via` list: even one naming all four sources needs a known source.
+const HAS_VIA: u8 = 1 << 6;
+const ALL_VIA: u8 = 0b1111;
+const NO_AUX: u32 = u32::MAX;
+
+/// Everything a lookup needs about one rule, in 24 bytes: matching a key, its conditions, its
+/// rank, and the verdict's rule fields.
+#[derive(Clone, Copy, Debug)]
+struct Rule {
+    rank: u32,
+    policy: u32,
     line: u32,
-    action: Action,
-    via_mask: u8,
-    ports: (u32, u32),
-    id: (u32, u32),
-    pattern: (u32, u32),
+    id_off: u32,
+    /// Index into `Engine::aux` for globs and port-limited rules, else `NO_AUX`.
+    aux: u32,
+    id_len: u16,
+    shape: Shape,
+    flags: u8,
+}
+
+impl Rule {
+    #[inline(always)]
+    fn deny(&self) -> bool {
+        self.flags & DENY != 0
+    }
+}
+
+/// The rare extras of a rule: its glob head and its port ranges.
+#[derive(Clone, Copy, Debug)]
+struct Aux {
+    glob: u32,
+    ports_off: u32,
+    ports_len: u32,
 }
 
 #[derive(Debug)]
@@ -44,7 +92,7 @@ struct PolicyMeta {
     first_rule: u32,
     rule_count: u32,
     /// `*` rules, by rank.
-    any: Vec<Posting>,
+    any: Vec<u32>,
     /// The smallest rank of any `~regex` rule (u32::MAX when none): the regex set only runs
     /// when it could beat the best rank found so far.
     regex_min_rank: u32,
@@ -54,14 +102,14 @@ struct PolicyMeta {
 #[derive(Debug)]
 struct RegexSet {
     regex: Regex,
-    /// Per pattern: its postings, sorted by policy then rank.
-    postings: Vec<Vec<Posting>>,
+    /// Per pattern: its rules, sorted by policy then rank.
+    rules: Vec<Vec<u32>>,
 }
 
-/// IP and CIDR rules: one hash map per address family and prefix length.
+/// IP and CIDR rules: one hash map keyed by (prefix length, masked address).
 #[derive(Debug, Default)]
 struct IpTable {
-    map: HashMap<(u8, u128), Vec<Posting>>,
+    map: HashMap<(u8, u128), Vec<u32>>,
     /// Prefix lengths present, longest first, for v4 and v6.
     v4_lens: Vec<u8>,
     v6_lens: Vec<u8>,
@@ -98,14 +146,20 @@ type GlobHead = Vec<Vec<u8>>;
 pub struct Engine {
     policies: Vec<PolicyMeta>,
     by_name: HashMap<String, u32>,
-    rules: Vec<RuleMeta>,
+    rules: Vec<Rule>,
+    aux: Vec<Aux>,
     table: SuffixTable,
     globs: Vec<GlobHead>,
     ips: IpTable,
     regexes: Option<RegexSet>,
     ports: Vec<(u16, u16)>,
-    /// ids and pattern texts.
-    strings: String,
+    /// Rule ids, one arena.
+    ids: String,
+    /// Cold, for showing patterns: per rule, the table entry (keyed shapes), the regex source
+    /// or the CIDR it came from.
+    pattern_ref: Vec<u32>,
+    regex_sources: Vec<String>,
+    cidrs: Vec<(IpAddr, u8)>,
     warnings: Vec<Diagnostic>,
 }
 
@@ -114,7 +168,7 @@ pub struct Engine {
 /// ```
 /// let e = hostgate::Engine::compile("allow **.Stripe.com port 443 via tls\n").unwrap();
 /// let r = e.rule(e.policy("default").unwrap(), 0).unwrap();
-/// assert_eq!((r.pattern, r.line, r.id), ("**.stripe.com", 1, "default:1"));
+/// assert_eq!((r.pattern.as_str(), r.line, r.id), ("**.stripe.com", 1, "default:1"));
 /// assert_eq!(r.ports, &[(443, 443)]);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,7 +182,7 @@ pub struct RuleInfo<'e> {
     /// Allow or deny.
     pub action: Action,
     /// The pattern, normalized (`*.Bücher.example` shows as `*.xn--bcher-kva.example`).
-    pub pattern: &'e str,
+    pub pattern: String,
     /// Inclusive port ranges; empty = any port.
     pub ports: &'e [(u16, u16)],
     /// Sources; empty = any source.
@@ -175,32 +229,33 @@ thread_local! {
 trait Collector {
     /// Ranks at or above this cannot improve the answer.
     fn bound(&self) -> u32;
-    fn offer(&mut self, p: &Posting);
+    fn offer(&mut self, rank: u32, rule: u32);
 }
 
-struct Best(Option<Posting>);
+/// (rank, rule) of the best match so far.
+struct Best(Option<(u32, u32)>);
 
 impl Collector for Best {
     #[inline(always)]
     fn bound(&self) -> u32 {
-        self.0.map_or(u32::MAX, |p| p.rank)
+        self.0.map_or(u32::MAX, |(rank, _)| rank)
     }
     #[inline(always)]
-    fn offer(&mut self, p: &Posting) {
-        if p.rank < self.bound() {
-            self.0 = Some(*p);
+    fn offer(&mut self, rank: u32, rule: u32) {
+        if rank < self.bound() {
+            self.0 = Some((rank, rule));
         }
     }
 }
 
-struct All(Vec<Posting>);
+struct All(Vec<(u32, u32)>);
 
 impl Collector for All {
     fn bound(&self) -> u32 {
         u32::MAX
     }
-    fn offer(&mut self, p: &Posting) {
-        self.0.push(*p);
+    fn offer(&mut self, rank: u32, rule: u32) {
+        self.0.push((rank, rule));
     }
 }
 
@@ -345,36 +400,103 @@ impl Engine {
         Some(self.rule_info(p.first_rule + index))
     }
 
-    fn str_at(&self, (off, len): (u32, u32)) -> &str {
-        self.strings
-            .get(off as usize..(off + len) as usize)
+    fn id_of(&self, r: &Rule) -> &str {
+        let start = r.id_off as usize;
+        self.ids
+            .get(start..start + usize::from(r.id_len))
             .unwrap_or("")
     }
 
+    fn aux_of(&self, r: &Rule) -> Option<&Aux> {
+        self.aux.get(r.aux as usize)
+    }
+
+    fn ports_of(&self, r: &Rule) -> &[(u16, u16)] {
+        self.aux_of(r)
+            .and_then(|a| {
+                let start = a.ports_off as usize;
+                self.ports.get(start..start + a.ports_len as usize)
+            })
+            .unwrap_or(&[])
+    }
+
+    /// The pattern's normalized text, rebuilt from where the rule is filed (cold path).
+    fn pattern_text(&self, global: u32, r: &Rule) -> String {
+        let reference = self.pattern_ref.get(global as usize).copied().unwrap_or(0);
+        let key = || self.table.key(reference).to_owned();
+        match r.shape {
+            Shape::Exact => key(),
+            Shape::OneLabel => format!("*.{}", key()),
+            Shape::Deep => format!("**.{}", key()),
+            Shape::Dot => format!(".{}", key()),
+            Shape::Glob => {
+                let head = self
+                    .aux_of(r)
+                    .and_then(|a| self.globs.get(a.glob as usize))
+                    .map(|labels| {
+                        labels
+                            .iter()
+                            .map(|l| String::from_utf8_lossy(l).into_owned())
+                            .collect::<Vec<_>>()
+                            .join(".")
+                    })
+                    .unwrap_or_default();
+                format!("{head}.{}", key())
+            }
+            Shape::Any => "*".to_owned(),
+            Shape::Regex => self
+                .regex_sources
+                .get(reference as usize)
+                .map(|re| format!("~{re}"))
+                .unwrap_or_default(),
+            Shape::Cidr => self
+                .cidrs
+                .get(reference as usize)
+                .map(|&(ip, len)| Pattern::Cidr(ip, len).to_string())
+                .unwrap_or_default(),
+        }
+    }
+
     fn rule_info(&self, global: u32) -> RuleInfo<'_> {
-        let r = &self.rules[global as usize];
+        let Some(r) = self.rules.get(global as usize) else {
+            return RuleInfo {
+                index: 0,
+                id: "",
+                line: 0,
+                action: Action::Deny,
+                pattern: String::new(),
+                ports: &[],
+                via: Vec::new(),
+            };
+        };
+        let first = self
+            .policies
+            .get(r.policy as usize)
+            .map_or(0, |p| p.first_rule);
+        let via_mask = r.flags & ALL_VIA;
         RuleInfo {
-            index: r.index,
-            id: self.str_at(r.id),
+            index: global - first,
+            id: self.id_of(r),
             line: r.line,
-            action: r.action,
-            pattern: self.str_at(r.pattern),
-            ports: self
-                .ports
-                .get(r.ports.0 as usize..(r.ports.0 + r.ports.1) as usize)
-                .unwrap_or(&[]),
-            via: if r.via_mask == ALL_VIA {
+            action: if r.deny() {
+                Action::Deny
+            } else {
+                Action::Allow
+            },
+            pattern: self.pattern_text(global, r),
+            ports: self.ports_of(r),
+            via: if r.flags & HAS_VIA == 0 {
                 Vec::new()
             } else {
                 Via::ALL
                     .into_iter()
-                    .filter(|v| r.via_mask & v.bit() != 0)
+                    .filter(|v| via_mask & v.bit() != 0)
                     .collect()
             },
         }
     }
 
-    /// Approximate heap bytes owned by the engine (tables, strings, regexes excluded).
+    /// Approximate heap bytes owned by the engine (the regex set's internals excluded).
     ///
     /// ```
     /// let e = hostgate::Engine::compile("allow a.io\n").unwrap();
@@ -382,9 +504,17 @@ impl Engine {
     /// ```
     pub fn heap_size(&self) -> usize {
         self.table.heap_size()
-            + self.rules.capacity() * core::mem::size_of::<RuleMeta>()
-            + self.strings.capacity()
+            + self.rules.capacity() * core::mem::size_of::<Rule>()
+            + self.aux.capacity() * core::mem::size_of::<Aux>()
+            + self.ids.capacity()
             + self.ports.capacity() * 4
+            + self.pattern_ref.capacity() * 4
+            + self.cidrs.capacity() * core::mem::size_of::<(IpAddr, u8)>()
+            + self
+                .regex_sources
+                .iter()
+                .map(|s| 24 + s.capacity())
+                .sum::<usize>()
             + self
                 .globs
                 .iter()
@@ -394,15 +524,13 @@ impl Engine {
                 .ips
                 .map
                 .values()
-                .map(|v| 48 + v.capacity() * core::mem::size_of::<Posting>())
+                .map(|v| 48 + v.capacity() * 4)
                 .sum::<usize>()
             + self
                 .policies
                 .iter()
                 .map(|p| {
-                    core::mem::size_of::<PolicyMeta>()
-                        + p.name.capacity()
-                        + p.any.capacity() * core::mem::size_of::<Posting>()
+                    core::mem::size_of::<PolicyMeta>() + p.name.capacity() + p.any.capacity() * 4
                 })
                 .sum::<usize>()
     }
@@ -449,7 +577,7 @@ impl Engine {
         let mut best = Best(None);
         self.collect(policy.0, pol, name, port, via, &mut best);
         match best.0 {
-            Some(p) => self.matched(policy, p.rule),
+            Some((_, rule)) => self.matched(policy, rule),
             None => Verdict {
                 action: pol.default,
                 reason: Reason::Default,
@@ -514,8 +642,8 @@ impl Engine {
         };
         let mut all = All(Vec::new());
         self.collect(policy.0, pol, &name, query.port, query.via, &mut all);
-        let decider = all.0.iter().min_by_key(|p| p.rank).map(|p| p.rule);
-        let mut rules: Vec<u32> = all.0.iter().map(|p| p.rule).collect();
+        let decider = all.0.iter().min().map(|&(_, rule)| rule);
+        let mut rules: Vec<u32> = all.0.iter().map(|&(_, rule)| rule).collect();
         rules.sort_unstable();
         rules.dedup();
         let matches: Vec<ExplainedRule<'_>> = rules
@@ -574,52 +702,103 @@ impl Engine {
         format!("{head}; {reason}")
     }
 
-    fn matched(&self, policy: PolicyId, rule: u32) -> Verdict<'_> {
-        let Some(r) = self.rules.get(rule as usize) else {
+    fn matched(&self, policy: PolicyId, global: u32) -> Verdict<'_> {
+        let Some(r) = self.rules.get(global as usize) else {
             return Verdict::deny(policy, Reason::Default);
         };
+        let first = self
+            .policies
+            .get(r.policy as usize)
+            .map_or(0, |p| p.first_rule);
         Verdict {
-            action: r.action,
+            action: if r.deny() {
+                Action::Deny
+            } else {
+                Action::Allow
+            },
             reason: Reason::Matched,
             policy,
             rule: Some(MatchedRule {
-                index: r.index,
-                id: self.str_at(r.id),
+                index: global - first,
+                id: self.id_of(r),
                 line: r.line,
             }),
         }
     }
 
-    /// Port and source conditions of a posting (the pattern already matched).
+    /// Port and source conditions of a rule (its pattern already matched).
     #[inline(always)]
-    fn conditions_hold(&self, p: &Posting, port: Option<u16>, via: Option<Via>) -> bool {
-        if p.via_mask != ALL_VIA {
+    fn conditions_hold(&self, r: &Rule, port: Option<u16>, via: Option<Via>) -> bool {
+        let mask = r.flags & ALL_VIA;
+        if r.flags & HAS_VIA != 0 {
             match via {
-                Some(v) if p.via_mask & v.bit() == 0 => return false,
+                Some(v) if mask & v.bit() == 0 => return false,
                 Some(_) => {}
                 // Unknown source: only a deny may rely on it (fail closed).
-                None if !p.deny => return false,
+                None if !r.deny() => return false,
                 None => {}
             }
         }
-        if p.has_ports {
+        if r.flags & HAS_PORTS != 0 {
             let Some(port) = port else {
                 // A port-less query (DNS): reachable on some port, so allows match, denies not.
-                return !p.deny;
+                return !r.deny();
             };
-            let Some(r) = self.rules.get(p.rule as usize) else {
-                return false;
-            };
-            let ranges = self
-                .ports
-                .get(r.ports.0 as usize..(r.ports.0 + r.ports.1) as usize)
-                .unwrap_or(&[]);
-            return ranges.iter().any(|&(lo, hi)| lo <= port && port <= hi);
+            return self
+                .ports_of(r)
+                .iter()
+                .any(|&(lo, hi)| lo <= port && port <= hi);
         }
         true
     }
 
-    /// Offers every matching posting of `policy` to `c` (pruned by `c.bound()`).
+    /// Offers the rules of `list` (sorted by policy, then rank) that belong to `policy`, match
+    /// (per `shape_ok`) and meet their conditions; stops at the first, which ranks best.
+    #[inline(always)]
+    fn offer_from(
+        &self,
+        list: &[u32],
+        policy: u32,
+        port: Option<u16>,
+        via: Option<Via>,
+        c: &mut impl Collector,
+        shape_ok: impl Fn(&Rule) -> bool,
+    ) {
+        let list = if list.len() > 1 {
+            let start = list.partition_point(|&g| self.policy_of(g) < policy);
+            let end = list.partition_point(|&g| self.policy_of(g) <= policy);
+            &list[start..end]
+        } else {
+            list
+        };
+        for &g in list {
+            let Some(r) = self.rules.get(g as usize) else {
+                continue;
+            };
+            if r.policy != policy {
+                continue;
+            }
+            if r.rank >= c.bound() {
+                break;
+            }
+            if shape_ok(r) && self.conditions_hold(r, port, via) {
+                c.offer(r.rank, g);
+                if c.bound() != u32::MAX {
+                    // Sorted by rank: nothing later in this list can do better.
+                    break;
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn policy_of(&self, global: u32) -> u32 {
+        self.rules
+            .get(global as usize)
+            .map_or(u32::MAX, |r| r.policy)
+    }
+
+    /// Offers every matching rule of `policy` to `c` (pruned by `c.bound()`).
     #[inline]
     fn collect(
         &self,
@@ -634,26 +813,12 @@ impl Engine {
             NameKind::Ip(ip) => self.collect_ip(policy, ip, port, via, c),
             NameKind::Name => {
                 let bytes = name.as_bytes();
-                self.table.walk(bytes, |depth, start, postings| {
-                    for p in for_policy(postings, policy) {
-                        if p.rank >= c.bound() {
-                            break;
-                        }
-                        if self.shape_holds(p, depth, bytes, start)
-                            && self.conditions_hold(p, port, via)
-                        {
-                            c.offer(p);
-                        }
-                    }
+                self.table.walk(bytes, |depth, start, hit| {
+                    self.offer_from(hit.rules(), policy, port, via, c, |r| {
+                        self.shape_holds(r, depth, bytes, start)
+                    });
                 });
-                for p in &pol.any {
-                    if p.rank >= c.bound() {
-                        break;
-                    }
-                    if self.conditions_hold(p, port, via) {
-                        c.offer(p);
-                    }
-                }
+                self.offer_from(&pol.any, policy, port, via, c, |_| true);
                 if pol.regex_min_rank < c.bound() {
                     self.collect_regex(policy, bytes, port, via, c);
                 }
@@ -662,14 +827,15 @@ impl Engine {
     }
 
     #[inline(always)]
-    fn shape_holds(&self, p: &Posting, depth: u32, name: &[u8], suffix_start: usize) -> bool {
-        match p.shape {
+    fn shape_holds(&self, r: &Rule, depth: u32, name: &[u8], suffix_start: usize) -> bool {
+        match r.shape {
             Shape::Exact => depth == 0,
             Shape::OneLabel => depth == 1,
             Shape::Deep => depth >= 1,
             Shape::Dot => true,
             Shape::Glob => {
-                let Some(head) = self.globs.get(p.glob as usize) else {
+                let Some(head) = self.aux_of(r).and_then(|a| self.globs.get(a.glob as usize))
+                else {
                     return false;
                 };
                 if head.len() != depth as usize {
@@ -681,6 +847,7 @@ impl Engine {
                     .zip(left.split(|&b| b == b'.'))
                     .all(|(pat, label)| glob_label_match(pat, label))
             }
+            Shape::Any | Shape::Regex | Shape::Cidr => false,
         }
     }
 
@@ -697,15 +864,8 @@ impl Engine {
             IpAddr::V6(_) => &self.ips.v6_lens,
         };
         for &len in lens {
-            if let Some(postings) = self.ips.map.get(&IpTable::key(ip, len)) {
-                for p in for_policy(postings, policy) {
-                    if p.rank >= c.bound() {
-                        break;
-                    }
-                    if self.conditions_hold(p, port, via) {
-                        c.offer(p);
-                    }
-                }
+            if let Some(list) = self.ips.map.get(&IpTable::key(ip, len)) {
+                self.offer_from(list, policy, port, via, c, |_| true);
             }
         }
     }
@@ -725,23 +885,15 @@ impl Engine {
             let Ok(mut patset) = cell.try_borrow_mut() else {
                 return;
             };
-            if patset.capacity() < set.postings.len() {
-                *patset = PatternSet::new(set.postings.len());
+            if patset.capacity() < set.rules.len() {
+                *patset = PatternSet::new(set.rules.len());
             }
             patset.clear();
             let input = Input::new(name).anchored(Anchored::Yes);
             set.regex.which_overlapping_matches(&input, &mut patset);
             for pid in patset.iter() {
-                let Some(postings) = set.postings.get(pid.as_usize()) else {
-                    continue;
-                };
-                for p in for_policy(postings, policy) {
-                    if p.rank >= c.bound() {
-                        break;
-                    }
-                    if self.conditions_hold(p, port, via) {
-                        c.offer(p);
-                    }
+                if let Some(list) = set.rules.get(pid.as_usize()) {
+                    self.offer_from(list, policy, port, via, c, |_| true);
                 }
             }
         });
@@ -764,16 +916,21 @@ fn describe_query(q: &Query<'_>) -> String {
 struct Build {
     policies: Vec<PolicyMeta>,
     by_name: HashMap<String, u32>,
-    rules: Vec<RuleMeta>,
-    keyed: Vec<(String, Posting)>,
+    rules: Vec<Rule>,
+    aux: Vec<Aux>,
+    /// (key, rule) for every keyed pattern.
+    keyed: Vec<(String, u32)>,
+    /// Per rule: index into `keyed`, the regex source or the CIDR list (see `Engine::pattern_ref`).
+    pattern_ref: Vec<u32>,
     globs: Vec<GlobHead>,
     ips: IpTable,
-    /// Distinct regex sources → pattern index, and their postings.
+    cidrs: Vec<(IpAddr, u8)>,
+    /// Distinct regex sources → pattern index, and their rules.
     regex_ids: HashMap<String, usize>,
     regex_sources: Vec<String>,
-    regex_postings: Vec<Vec<Posting>>,
+    regex_rules: Vec<Vec<u32>>,
     ports: Vec<(u16, u16)>,
-    strings: String,
+    ids: String,
     warnings: Vec<Diagnostic>,
 }
 
@@ -809,12 +966,6 @@ fn anchored_source(re: &str) -> String {
 }
 
 impl Build {
-    fn push_str(&mut self, s: &str) -> (u32, u32) {
-        let off = self.strings.len() as u32;
-        self.strings.push_str(s);
-        (off, s.len() as u32)
-    }
-
     fn policy(&mut self, pi: u32, spec: &PolicySpec, errors: &mut Vec<Diagnostic>) {
         let first_rule = self.rules.len() as u32;
         // Parse every rule's pattern first; ranks need all of them.
@@ -905,69 +1056,52 @@ impl Build {
         for ((ri, pattern), rank) in parsed.into_iter().zip(ranks) {
             let rule = &spec.rules[ri];
             let global = self.rules.len() as u32;
-            let via_mask = if rule.via.is_empty() {
+            let mut flags = if rule.via.is_empty() {
                 ALL_VIA
             } else {
-                rule.via.iter().fold(0, |m, v| m | v.bit())
+                HAS_VIA | rule.via.iter().fold(0, |m, v| m | v.bit())
             };
-            let ports_off = self.ports.len() as u32;
-            self.ports.extend_from_slice(&rule.ports);
-            let id = match &rule.id {
-                Some(id) => self.push_str(id),
-                None if rule.line > 0 => self.push_str(&format!("{}:{}", spec.name, rule.line)),
-                None => self.push_str(&format!("{}#{ri}", spec.name)),
-            };
-            let pattern_text = self.push_str(&pattern.to_string());
-            self.rules.push(RuleMeta {
-                index: ri as u32,
-                line: rule.line,
-                action: rule.action,
-                via_mask,
-                ports: (ports_off, rule.ports.len() as u32),
-                id,
-                pattern: pattern_text,
-            });
-            let mut posting = Posting {
-                policy: pi,
-                rank,
-                rule: global,
-                glob: 0,
-                shape: Shape::Exact,
-                via_mask,
-                deny: rule.action == Action::Deny,
-                has_ports: !rule.ports.is_empty(),
-            };
-            match pattern {
-                Pattern::Exact(k) => self.keyed.push((k, posting)),
-                Pattern::OneLabel(k) => {
-                    posting.shape = Shape::OneLabel;
-                    self.keyed.push((k, posting));
+            if rule.action == Action::Deny {
+                flags |= DENY;
+            }
+            if !rule.ports.is_empty() {
+                flags |= HAS_PORTS;
+            }
+            let id_off = self.ids.len() as u32;
+            match &rule.id {
+                Some(id) => self.ids.push_str(id),
+                None if rule.line > 0 => {
+                    self.ids.push_str(&format!("{}:{}", spec.name, rule.line));
                 }
-                Pattern::Deep(k) => {
-                    posting.shape = Shape::Deep;
-                    self.keyed.push((k, posting));
-                }
-                Pattern::Dot(k) => {
-                    posting.shape = Shape::Dot;
-                    self.keyed.push((k, posting));
-                }
+                None => self.ids.push_str(&format!("{}#{ri}", spec.name)),
+            }
+            let id_len = u16::try_from(self.ids.len() - id_off as usize).unwrap_or(u16::MAX);
+            let mut glob = None;
+            let (shape, reference) = match pattern {
+                Pattern::Exact(k) => (Shape::Exact, self.keyed(k, global)),
+                Pattern::OneLabel(k) => (Shape::OneLabel, self.keyed(k, global)),
+                Pattern::Deep(k) => (Shape::Deep, self.keyed(k, global)),
+                Pattern::Dot(k) => (Shape::Dot, self.keyed(k, global)),
                 Pattern::Glob { head, suffix } => {
-                    posting.shape = Shape::Glob;
-                    posting.glob = self.globs.len() as u32;
+                    glob = Some(self.globs.len() as u32);
                     self.globs
                         .push(head.into_iter().map(String::into_bytes).collect());
-                    self.keyed.push((suffix, posting));
+                    (Shape::Glob, self.keyed(suffix, global))
                 }
-                Pattern::Any => any.push(posting),
+                Pattern::Any => {
+                    any.push(global);
+                    (Shape::Any, 0)
+                }
                 Pattern::Regex(re) => {
                     regex_min_rank = regex_min_rank.min(rank);
                     let next = self.regex_sources.len();
                     let id = *self.regex_ids.entry(re.clone()).or_insert(next);
                     if id == next {
                         self.regex_sources.push(re);
-                        self.regex_postings.push(Vec::new());
+                        self.regex_rules.push(Vec::new());
                     }
-                    self.regex_postings[id].push(posting);
+                    self.regex_rules[id].push(global);
+                    (Shape::Regex, id as u32)
                 }
                 Pattern::Cidr(ip, len) => {
                     let lens = match ip {
@@ -981,11 +1115,36 @@ impl Build {
                         .map
                         .entry(IpTable::key(ip, len))
                         .or_default()
-                        .push(posting);
+                        .push(global);
+                    self.cidrs.push((ip, len));
+                    (Shape::Cidr, self.cidrs.len() as u32 - 1)
                 }
-            }
+            };
+            let aux = if glob.is_some() || !rule.ports.is_empty() {
+                let ports_off = self.ports.len() as u32;
+                self.ports.extend_from_slice(&rule.ports);
+                self.aux.push(Aux {
+                    glob: glob.unwrap_or(u32::MAX),
+                    ports_off,
+                    ports_len: rule.ports.len() as u32,
+                });
+                self.aux.len() as u32 - 1
+            } else {
+                NO_AUX
+            };
+            self.pattern_ref.push(reference);
+            self.rules.push(Rule {
+                rank,
+                policy: pi,
+                line: rule.line,
+                id_off,
+                aux,
+                id_len,
+                shape,
+                flags,
+            });
         }
-        any.sort_by_key(|p| p.rank);
+        any.sort_by_key(|&g| self.rules[g as usize].rank);
         self.by_name.insert(spec.name.clone(), pi);
         self.policies.push(PolicyMeta {
             name: spec.name.clone(),
@@ -998,10 +1157,21 @@ impl Build {
         });
     }
 
+    /// Files `rule` under `key`; returns the index of the pair (made an entry index later).
+    fn keyed(&mut self, key: String, rule: u32) -> u32 {
+        self.keyed.push((key, rule));
+        self.keyed.len() as u32 - 1
+    }
+
     fn finish(mut self) -> Result<Engine, CompileErrors> {
-        let by_rank = |a: &Posting, b: &Posting| a.policy.cmp(&b.policy).then(a.rank.cmp(&b.rank));
+        let rules = &self.rules;
+        let order = |g: u32| {
+            rules
+                .get(g as usize)
+                .map_or((u32::MAX, u32::MAX), |r| (r.policy, r.rank))
+        };
         for v in self.ips.map.values_mut() {
-            v.sort_by(by_rank);
+            v.sort_by_key(|&g| order(g));
             v.shrink_to_fit();
         }
         self.ips.v4_lens.sort_unstable_by(|a, b| b.cmp(a));
@@ -1031,28 +1201,46 @@ impl Build {
                     ),
                 )],
             })?;
-            let mut postings = std::mem::take(&mut self.regex_postings);
-            for v in &mut postings {
-                v.sort_by(by_rank);
+            let mut lists = std::mem::take(&mut self.regex_rules);
+            for v in &mut lists {
+                v.sort_by_key(|&g| order(g));
             }
-            Some(RegexSet { regex, postings })
+            Some(RegexSet {
+                regex,
+                rules: lists,
+            })
         };
-        let mut rules = self.rules;
-        rules.shrink_to_fit();
-        let mut strings = self.strings;
-        strings.shrink_to_fit();
-        let mut ports = self.ports;
-        ports.shrink_to_fit();
+        let (table, entry_of) = SuffixTable::build(&self.keyed, order);
+        // Keyed rules point at their table entry, for showing their pattern.
+        for (g, r) in self.rules.iter().enumerate() {
+            if matches!(
+                r.shape,
+                Shape::Exact | Shape::OneLabel | Shape::Deep | Shape::Dot | Shape::Glob
+            ) {
+                if let Some(&e) = entry_of.get(self.pattern_ref[g] as usize) {
+                    self.pattern_ref[g] = e;
+                }
+            }
+        }
+        self.rules.shrink_to_fit();
+        self.ids.shrink_to_fit();
+        self.ports.shrink_to_fit();
+        self.aux.shrink_to_fit();
+        self.pattern_ref.shrink_to_fit();
         Ok(Engine {
             policies: self.policies,
             by_name: self.by_name,
-            rules,
-            table: SuffixTable::build(self.keyed),
+            rules: self.rules,
+            aux: self.aux,
+            table,
             globs: self.globs,
             ips: self.ips,
             regexes,
-            ports,
-            strings,
+            ports: self.ports,
+            ids: self.ids,
+            pattern_ref: self.pattern_ref,
+            regex_sources: self.regex_sources,
+            cidrs: self.cidrs,
             warnings: self.warnings,
         })
     }

@@ -2,55 +2,40 @@
 //!
 //! Every name pattern except `*` and `~regex` has a literal suffix of whole labels
 //! (`**.stripe.com` → `stripe.com`, `api-*.kadath.io` → `kadath.io`). A lookup walks the query
-//! once from the right, producing the hash of every label suffix incrementally, and probes the
-//! table for each. A hit yields postings — (policy, rank, rule, shape) — sorted by policy then
-//! rank, so a lookup for one policy can stop at the first posting that satisfies it.
+//! once from the right, producing the hash of every label suffix incrementally, loads all their
+//! home slots together (so the cache misses overlap), and then checks the hits. A hit yields the
+//! rules filed under that key, sorted by policy then rank, so a lookup for one policy stops at
+//! the first rule that satisfies it.
 //!
-//! The table stores a 32-bit fingerprint next to each entry index in an 8-byte slot, so a miss
-//! is usually decided without touching the key bytes.
+//! Layout, chosen for few cache lines per lookup and little memory per rule: 8-byte slots
+//! (32-bit fingerprint + entry index), 12-byte entries (key offset, length, rule count, rule or
+//! rule-list offset), key bytes in one arena. The rules themselves live in the engine.
 
-/// How the query must relate to a posting's key, by `depth` = labels left of the suffix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Shape {
-    /// depth == 0
-    Exact,
-    /// depth == 1
-    OneLabel,
-    /// depth >= 1
-    Deep,
-    /// depth >= 0
-    Dot,
-    /// depth == head length, each head label glob-matches
-    Glob,
-}
-
-/// One rule's entry under a key (or in the `*`, regex and CIDR lists).
+/// The rules filed under one key: a single rule inline, or a slice of the list arena.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Posting {
-    pub policy: u32,
-    /// Smaller wins; computed per policy from its precedence mode.
-    pub rank: u32,
-    /// Global rule index.
-    pub rule: u32,
-    /// Index into the engine's glob heads when `shape` is `Glob`.
-    pub glob: u32,
-    pub shape: Shape,
-    /// Bit set of `Via::bit()`; all four bits when the rule has no `via`.
-    pub via_mask: u8,
-    pub deny: bool,
-    pub has_ports: bool,
+pub(crate) enum Hit<'t> {
+    One(u32),
+    Many(&'t [u32]),
 }
 
-/// A key and its postings. Most keys have one posting, kept inline so a hit touches one line
-/// fewer.
+impl Hit<'_> {
+    /// The rule indices, sorted by policy then rank.
+    #[inline(always)]
+    pub(crate) fn rules(&self) -> &[u32] {
+        match self {
+            Hit::One(r) => core::slice::from_ref(r),
+            Hit::Many(list) => list,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     key_off: u32,
-    key_len: u32,
-    post_off: u32,
-    post_len: u32,
-    first: Posting,
+    /// Low 8 bits: key length (≤ 253); high 24 bits: number of rules.
+    len_count: u32,
+    /// The rule itself when there is one, else the offset of the list in `lists`.
+    rule_or_list: u32,
 }
 
 const SEED: u64 = 0xcbf2_9ce4_8422_2325;
@@ -60,7 +45,7 @@ fn step(h: u64, b: u8) -> u64 {
     (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
 }
 
-/// Avalanche so that both the slot index (low bits) and fingerprint (high bits) are well mixed.
+/// Avalanche so that the slot index (high bits) and the fingerprint (low bits) are well mixed.
 #[inline(always)]
 fn finish(mut h: u64) -> u64 {
     h ^= h >> 33;
@@ -78,63 +63,76 @@ fn key_hash(key: &[u8]) -> u64 {
 /// The suffix table, built once and then read-only.
 #[derive(Debug, Default)]
 pub(crate) struct SuffixTable {
+    /// `fingerprint << 32 | (entry + 1)`; 0 is empty.
     slots: Vec<u64>,
-    mask: usize,
     entries: Vec<Entry>,
     keys: Vec<u8>,
-    postings: Vec<Posting>,
+    lists: Vec<u32>,
     /// No key has more labels than this: longer suffixes need not be probed.
     max_labels: u32,
 }
 
 impl SuffixTable {
-    /// Builds the table from (key, posting) pairs in any order.
-    pub(crate) fn build(mut items: Vec<(String, Posting)>) -> SuffixTable {
-        items.sort_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then(a.1.policy.cmp(&b.1.policy))
-                .then(a.1.rank.cmp(&b.1.rank))
+    /// Builds the table from (key, rule) pairs. `order` gives each rule's (policy, rank), the
+    /// order of rules under one key. Returns the table and, per input pair, its entry index.
+    pub(crate) fn build(
+        items: &[(String, u32)],
+        order: impl Fn(u32) -> (u32, u32),
+    ) -> (SuffixTable, Vec<u32>) {
+        let mut idx: Vec<usize> = (0..items.len()).collect();
+        idx.sort_by(|&a, &b| {
+            items[a]
+                .0
+                .cmp(&items[b].0)
+                .then_with(|| order(items[a].1).cmp(&order(items[b].1)))
         });
         let mut t = SuffixTable::default();
-        let distinct =
-            items.windows(2).filter(|w| w[0].0 != w[1].0).count() + usize::from(!items.is_empty());
-        // Load factor at most 1/2 keeps probe runs short.
-        let cap = (distinct * 2).next_power_of_two().max(16);
+        let distinct = idx
+            .windows(2)
+            .filter(|w| items[w[0]].0 != items[w[1]].0)
+            .count()
+            + usize::from(!items.is_empty());
+        // Load factor at most 2/3: probe runs stay within a cache line or two.
+        let cap = (distinct + distinct / 2).max(16);
         t.slots = vec![0; cap];
-        t.mask = cap - 1;
         t.entries.reserve_exact(distinct);
-        t.postings.reserve_exact(items.len());
+        let mut entry_of = vec![0u32; items.len()];
         let mut i = 0;
-        while i < items.len() {
-            let key = items[i].0.clone();
-            let start = t.postings.len();
-            while i < items.len() && items[i].0 == key {
-                t.postings.push(items[i].1);
+        while i < idx.len() {
+            let key = &items[idx[i]].0;
+            let start = i;
+            while i < idx.len() && items[idx[i]].0 == *key {
+                entry_of[idx[i]] = t.entries.len() as u32;
                 i += 1;
             }
+            let count = (i - start) as u32;
+            let rule_or_list = if count == 1 {
+                items[idx[start]].1
+            } else {
+                let off = t.lists.len() as u32;
+                t.lists.extend(idx[start..i].iter().map(|&k| items[k].1));
+                off
+            };
             let labels = key.bytes().filter(|&b| b == b'.').count() as u32 + 1;
             t.max_labels = t.max_labels.max(labels);
             let entry = Entry {
                 key_off: t.keys.len() as u32,
-                key_len: key.len() as u32,
-                post_off: start as u32,
-                post_len: (t.postings.len() - start) as u32,
-                first: t.postings[start],
+                len_count: (count << 8) | key.len() as u32,
+                rule_or_list,
             };
-            if entry.post_len == 1 {
-                t.postings.truncate(start);
-            }
             t.keys.extend_from_slice(key.as_bytes());
             let h = key_hash(key.as_bytes());
-            let slot = ((h >> 32) << 32) | (t.entries.len() as u64 + 1);
+            let slot = (u64::from(h as u32) << 32) | (t.entries.len() as u64 + 1);
             t.entries.push(entry);
-            let mut idx = h as usize & t.mask;
-            while t.slots[idx] != 0 {
-                idx = (idx + 1) & t.mask;
+            let mut s = home(h, cap);
+            while t.slots[s] != 0 {
+                s = if s + 1 == cap { 0 } else { s + 1 };
             }
-            t.slots[idx] = slot;
+            t.slots[s] = slot;
         }
-        t
+        t.keys.shrink_to_fit();
+        t.lists.shrink_to_fit();
+        (t, entry_of)
     }
 
     /// Approximate heap bytes.
@@ -142,44 +140,67 @@ impl SuffixTable {
         self.slots.capacity() * 8
             + self.entries.capacity() * core::mem::size_of::<Entry>()
             + self.keys.capacity()
-            + self.postings.capacity() * core::mem::size_of::<Posting>()
+            + self.lists.capacity() * 4
+    }
+
+    /// The key of an entry (for showing a rule's pattern).
+    pub(crate) fn key(&self, entry: u32) -> &str {
+        self.entries
+            .get(entry as usize)
+            .and_then(|e| {
+                let start = e.key_off as usize;
+                self.keys.get(start..start + (e.len_count & 0xff) as usize)
+            })
+            .and_then(|k| core::str::from_utf8(k).ok())
+            .unwrap_or("")
     }
 
     /// Looks `suffix` up, given its hash and the content of its home slot (already loaded).
     #[inline(always)]
-    fn probe(&self, hash: u64, mut slot: u64, suffix: &[u8]) -> Option<&[Posting]> {
-        let fp = hash >> 32;
-        let mut idx = hash as usize & self.mask;
+    fn probe(&self, hash: u64, mut slot: u64, suffix: &[u8]) -> Option<Hit<'_>> {
+        let fp = u64::from(hash as u32);
+        let cap = self.slots.len();
+        let mut s = home(hash, cap);
         loop {
             if slot == 0 {
                 return None;
             }
             if slot >> 32 == fp {
                 let e = self.entries.get((slot as u32 as usize).wrapping_sub(1))?;
+                let start = e.key_off as usize;
                 let key = self
                     .keys
-                    .get(e.key_off as usize..(e.key_off + e.key_len) as usize)?;
+                    .get(start..start + (e.len_count & 0xff) as usize)?;
                 if key == suffix {
-                    return if e.post_len == 1 {
-                        Some(core::slice::from_ref(&e.first))
+                    let count = e.len_count >> 8;
+                    return if count == 1 {
+                        Some(Hit::One(e.rule_or_list))
                     } else {
-                        self.postings
-                            .get(e.post_off as usize..(e.post_off + e.post_len) as usize)
+                        let off = e.rule_or_list as usize;
+                        self.lists.get(off..off + count as usize).map(Hit::Many)
                     };
                 }
             }
-            idx = (idx + 1) & self.mask;
-            slot = *self.slots.get(idx)?;
+            s = if s + 1 == cap { 0 } else { s + 1 };
+            slot = *self.slots.get(s)?;
         }
     }
 
-    /// Calls `visit(depth, suffix_start, postings)` for every label suffix of `name` present in
+    #[inline(always)]
+    fn home_slot(&self, hash: u64) -> u64 {
+        self.slots
+            .get(home(hash, self.slots.len()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Calls `visit(depth, suffix_start, hit)` for every label suffix of `name` present in
     /// the table, shortest suffix first. `depth` is the number of labels left of the suffix.
     ///
     /// All suffix hashes are computed first and their home slots loaded together, so the cache
     /// misses of the probes overlap instead of queueing one behind the other.
     #[inline]
-    pub(crate) fn walk(&self, name: &[u8], mut visit: impl FnMut(u32, usize, &[Posting])) {
+    pub(crate) fn walk(&self, name: &[u8], mut visit: impl FnMut(u32, usize, Hit<'_>)) {
         const BATCH: usize = 16;
         if self.entries.is_empty() {
             return;
@@ -210,15 +231,11 @@ impl SuffixTable {
         }
         let mut slots = [0u64; BATCH];
         for (slot, &(hash, _)) in slots.iter_mut().zip(&hashes[..n]) {
-            *slot = self
-                .slots
-                .get(hash as usize & self.mask)
-                .copied()
-                .unwrap_or(0);
+            *slot = self.home_slot(hash);
         }
         for (k, (&(hash, start), &slot)) in hashes[..n].iter().zip(&slots).enumerate() {
-            if let Some(p) = self.probe(hash, slot, &name[start..]) {
-                visit(total - 1 - k as u32, start, p);
+            if let Some(hit) = self.probe(hash, slot, &name[start..]) {
+                visit(total - 1 - k as u32, start, hit);
             }
         }
         if n == BATCH && n < wanted {
@@ -229,63 +246,63 @@ impl SuffixTable {
                 let b = name[i];
                 if b == b'.' {
                     let hash = finish(h);
-                    let slot = self
-                        .slots
-                        .get(hash as usize & self.mask)
-                        .copied()
-                        .unwrap_or(0);
                     labels += 1;
-                    if let Some(p) = self.probe(hash, slot, &name[i + 1..]) {
-                        visit(total - labels, i + 1, p);
+                    if let Some(hit) = self.probe(hash, self.home_slot(hash), &name[i + 1..]) {
+                        visit(total - labels, i + 1, hit);
                     }
                 }
                 h = step(h, b);
             }
             if i == 0 && (labels as usize) < wanted {
                 let hash = finish(h);
-                let slot = self
-                    .slots
-                    .get(hash as usize & self.mask)
-                    .copied()
-                    .unwrap_or(0);
-                if let Some(p) = self.probe(hash, slot, name) {
-                    visit(0, 0, p);
+                if let Some(hit) = self.probe(hash, self.home_slot(hash), name) {
+                    visit(0, 0, hit);
                 }
             }
         }
     }
 }
 
-/// The postings of one policy inside a key's postings (sorted by policy, then rank).
+/// Maps a hash onto `0..cap` with a multiply (no power-of-two capacity needed).
 #[inline(always)]
-pub(crate) fn for_policy(postings: &[Posting], policy: u32) -> &[Posting] {
-    if postings.len() == 1 {
-        return if postings[0].policy == policy {
-            postings
-        } else {
-            &[]
-        };
-    }
-    let start = postings.partition_point(|p| p.policy < policy);
-    let end = postings.partition_point(|p| p.policy <= policy);
-    &postings[start..end]
+fn home(hash: u64, cap: usize) -> usize {
+    ((u128::from(hash) * cap as u128) >> 64) as usize
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn post(rule: u32) -> Posting {
-        Posting {
-            policy: 0,
-            rank: rule,
-            rule,
-            glob: 0,
-            shape: Shape::Dot,
-            via_mask: 0xf,
-            deny: false,
-            has_ports: false,
-        }
+    fn table(keys: &[String]) -> SuffixTable {
+        let items: Vec<(String, u32)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i as u32))
+            .collect();
+        SuffixTable::build(&items, |r| (0, r)).0
+    }
+
+    fn rule_of(hit: Hit<'_>) -> u32 {
+        hit.rules()[0]
+    }
+
+    #[test]
+    fn walk_finds_every_suffix() {
+        let t = table(&[
+            "io".into(),
+            "kadath.io".into(),
+            "api.kadath.io".into(),
+            "leng.com".into(),
+        ]);
+        let mut seen = Vec::new();
+        t.walk(b"x.api.kadath.io", |d, s, h| seen.push((d, s, rule_of(h))));
+        assert_eq!(seen, vec![(3, 13, 0), (2, 6, 1), (1, 2, 2)]);
+        seen.clear();
+        t.walk(b"xkadath.io", |d, s, h| seen.push((d, s, rule_of(h))));
+        assert_eq!(seen, vec![(1, 8, 0)]);
+        seen.clear();
+        t.walk(b"kadath.io", |d, s, h| seen.push((d, s, rule_of(h))));
+        assert_eq!(seen, vec![(1, 7, 0), (0, 0, 1)]);
     }
 
     #[test]
@@ -293,80 +310,50 @@ mod tests {
         // 20 labels: more suffixes than one batch of probes.
         let labels: Vec<String> = (0..20).map(|i| format!("l{i}")).collect();
         let name = labels.join(".");
-        let items = (0..20)
-            .map(|k| (labels[k..].join("."), post(k as u32)))
-            .collect();
-        let t = SuffixTable::build(items);
+        let keys: Vec<String> = (0..20).map(|k| labels[k..].join(".")).collect();
+        let t = table(&keys);
         let mut seen = Vec::new();
-        t.walk(name.as_bytes(), |d, s, p| {
+        t.walk(name.as_bytes(), |d, s, h| {
             assert_eq!(&name[s..], labels[d as usize..].join("."));
-            seen.push(p[0].rule);
+            seen.push(rule_of(h));
         });
         assert_eq!(seen, (0..20).rev().collect::<Vec<u32>>());
     }
 
     #[test]
-    fn walk_finds_every_suffix() {
-        let t = SuffixTable::build(vec![
-            ("io".into(), post(0)),
-            ("kadath.io".into(), post(1)),
-            ("api.kadath.io".into(), post(2)),
-            ("leng.com".into(), post(3)),
-        ]);
-        let mut seen = Vec::new();
-        t.walk(b"x.api.kadath.io", |d, s, p| seen.push((d, s, p[0].rule)));
-        assert_eq!(seen, vec![(3, 13, 0), (2, 6, 1), (1, 2, 2)]);
-        seen.clear();
-        t.walk(b"xkadath.io", |d, s, p| seen.push((d, s, p[0].rule)));
-        assert_eq!(seen, vec![(1, 8, 0)]);
-        seen.clear();
-        t.walk(b"kadath.io", |d, s, p| seen.push((d, s, p[0].rule)));
-        assert_eq!(seen, vec![(1, 7, 0), (0, 0, 1)]);
+    fn many_rules_under_one_key_keep_their_order() {
+        let items = vec![
+            ("a.io".to_string(), 5),
+            ("a.io".to_string(), 1),
+            ("b.io".to_string(), 2),
+            ("a.io".to_string(), 3),
+        ];
+        // Order by rank = rule index, all one policy.
+        let (t, entry_of) = SuffixTable::build(&items, |r| (0, r));
+        let mut got = Vec::new();
+        t.walk(b"a.io", |_, _, h| got.extend_from_slice(h.rules()));
+        assert_eq!(got, vec![1, 3, 5]);
+        assert_eq!(t.key(entry_of[2]), "b.io");
+        assert_eq!(t.key(entry_of[0]), "a.io");
     }
-}
-#[cfg(test)]
-mod probe_stats {
-    use super::*;
+
     #[test]
-    fn stats() {
-        let list = std::fs::read_to_string("/work/shared/data/disposable-domains.txt").unwrap();
-        let items: Vec<(String, Posting)> = list
-            .lines()
-            .enumerate()
-            .map(|(i, n)| (n.to_string(), tests_post(i as u32)))
+    fn a_full_table_of_real_looking_keys() {
+        // Every key is found, and near misses are not.
+        let keys: Vec<String> = (0..5000)
+            .map(|i| format!("host{i}.example{}.com", i % 7))
             .collect();
-        let t = SuffixTable::build(items);
-        let mut total = 0usize;
-        let mut maxd = 0usize;
-        for (i, &s) in t.slots.iter().enumerate() {
-            if s == 0 {
-                continue;
-            }
-            let e = t.entries[(s as u32 - 1) as usize];
-            let key = &t.keys[e.key_off as usize..(e.key_off + e.key_len) as usize];
-            let home = key_hash(key) as usize & t.mask;
-            let d = (i + t.slots.len() - home) & t.mask;
-            total += d;
-            maxd = maxd.max(d);
-        }
-        eprintln!(
-            "entries {} slots {} avg displacement {:.2} max {}",
-            t.entries.len(),
-            t.slots.len(),
-            total as f64 / t.entries.len() as f64,
-            maxd
-        );
-    }
-    fn tests_post(rule: u32) -> Posting {
-        Posting {
-            policy: 0,
-            rank: rule,
-            rule,
-            glob: 0,
-            shape: Shape::Dot,
-            via_mask: 0xf,
-            deny: false,
-            has_ports: false,
+        let t = table(&keys);
+        for (i, k) in keys.iter().enumerate() {
+            let mut hit = None;
+            t.walk(k.as_bytes(), |d, _, h| {
+                if d == 0 {
+                    hit = Some(rule_of(h));
+                }
+            });
+            assert_eq!(hit, Some(i as u32), "{k}");
+            let miss = format!("x{k}");
+            t.walk(miss.as_bytes(), |d, _, _| assert_ne!(d, 0, "{miss}"));
         }
     }
 }
