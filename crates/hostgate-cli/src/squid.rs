@@ -7,7 +7,9 @@
 //! Request: `[CHANNEL-ID] NAME [PORT] [METHOD-OR-VIA]`, each value URL-escaped by Squid (its
 //! default `%`-quoting), `-` for a value Squid does not have. The third value is an HTTP method
 //! (`CONNECT` → via `connect`, any other method → via `http`) or a via word (`tls`, `http`,
-//! `connect`, `dns`); without it `--via` applies. Extra values are refused.
+//! `connect`, `dns`); without it `--via` applies. Squid then appends the `acl` line's arguments
+//! (`%DATA`), `-` when there are none: trailing `-` values are ignored, any other extra value is
+//! refused.
 //!
 //! Answer: `[CHANNEL-ID] OK|ERR message="…" rule=ID reason=R` — `OK` means the policy allows the
 //! name (the ACL matches), `ERR` means it denies. `message=` shows in Squid's logs (`%ea`) and
@@ -131,7 +133,9 @@ impl Helper<'_> {
             Some((n, rest)) => (*n, rest),
             None => return Err("empty request"),
         };
-        if rest.len() > 2 {
+        // Squid appends the `acl` line's arguments (`%DATA`), `-` when there are none; this
+        // helper takes none.
+        if rest.iter().skip(2).any(|t| *t != b"-") {
             return Err("too many values (expected NAME [PORT] [METHOD-OR-VIA])");
         }
         let name = unescape(name).ok_or("bad %-escape in the name")?;
@@ -268,6 +272,9 @@ mod tests {
         assert!(ask(true, "8 files.stripe.com 80 CONNECT\n").starts_with("8 ERR "));
         assert!(ask(true, "9 files.stripe.com 443 GET\n").starts_with("9 ERR "));
         assert!(ask(true, "10 files.stripe.com 443 connect\r\n").starts_with("10 OK "));
+        // What Squid really sends: the empty %DATA as a trailing `-`.
+        assert!(ask(true, "11 files.stripe.com 443 CONNECT -\n").starts_with("11 OK "));
+        assert!(ask(true, "12 api.kadath.io - -\n").starts_with("12 OK "));
     }
 
     #[test]
@@ -285,6 +292,7 @@ mod tests {
             "api.kadath.io 99999\n",
             "api.kadath.io 443 bogus\n",
             "api.kadath.io 443 CONNECT extra\n",
+            "api.kadath.io 443 CONNECT - x\n",
             "api%zzkadath.io\n",
             "api.kadath.io 0\n",
         ] {
