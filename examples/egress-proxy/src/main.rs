@@ -1,0 +1,251 @@
+//! A small egress proxy built on hostgate, meant to be read in one sitting.
+//!
+//! For every connection it reads the first bytes (a TLS ClientHello, an HTTP/1 request head or a
+//! CONNECT request), pulls out the destination name, asks the policy, and then either splices the
+//! connection to its upstream or closes it. Upstream addresses come from a static map given on the
+//! command line (`--upstream NAME=IP:PORT`), so it needs no DNS. One log line per connection.
+//!
+//! SIGHUP re-reads the policy file: a new engine is compiled and swapped in atomically
+//! (`arc-swap`). Connections already decided keep going; a policy that does not compile is
+//! refused with its error and the old one stays in force.
+//!
+//! ```text
+//! egress-proxy --listen 127.0.0.1:8443 --policy egress.policy \
+//!     --upstream api.kadath.io=10.0.0.7:443 --upstream www.kadath.io=10.0.0.8:80
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use clap::Parser;
+use hostgate::inspect::{check_fronting, http, inspect, Limits, Outcome, Status};
+use hostgate::{Engine, PolicyId, Query, Via};
+use tokio::io::{copy_bidirectional, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::time::timeout;
+
+#[derive(Parser)]
+#[command(about = "Egress proxy example: allow or close each connection by its destination name")]
+struct Args {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Policy file (re-read on SIGHUP)
+    #[arg(long)]
+    policy: PathBuf,
+    /// Policy to ask [default: `default`, else the file's first]
+    #[arg(long)]
+    policy_name: Option<String>,
+    /// Where an allowed name goes: NAME=IP:PORT (repeatable)
+    #[arg(long = "upstream", value_parser = parse_upstream)]
+    upstreams: Vec<(String, SocketAddr)>,
+    /// How long a client may take to send enough bytes to name its destination
+    #[arg(long, default_value_t = 5000)]
+    peek_timeout_ms: u64,
+}
+
+fn parse_upstream(s: &str) -> Result<(String, SocketAddr), String> {
+    let (name, addr) = s.split_once('=').ok_or("expected NAME=IP:PORT")?;
+    let name = hostgate::normalize(name).map_err(|e| format!("bad name {name:?}: {e}"))?;
+    let addr = addr
+        .parse()
+        .map_err(|e| format!("bad address {addr:?}: {e}"))?;
+    Ok((name.as_str().to_string(), addr))
+}
+
+/// The policy in force: an engine and the policy to ask. Swapped whole on reload.
+struct Policy {
+    engine: Engine,
+    id: PolicyId,
+}
+
+fn load(args: &Args) -> Result<Policy, String> {
+    let file = args.policy.display().to_string();
+    let text = std::fs::read_to_string(&args.policy).map_err(|e| format!("{file}: {e}"))?;
+    let engine = Engine::compile(&text).map_err(|errs| errs.render(&file))?;
+    let id = match &args.policy_name {
+        Some(n) => engine
+            .policy(n)
+            .ok_or(format!("{file}: no policy named `{n}`"))?,
+        None => engine.policy("default").unwrap_or(PolicyId::from_index(0)),
+    };
+    Ok(Policy { engine, id })
+}
+
+struct Shared {
+    policy: ArcSwap<Policy>,
+    upstreams: HashMap<String, SocketAddr>,
+    peek_timeout: Duration,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let policy = match load(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprint!("egress-proxy: policy refused:\n{e}");
+            std::process::exit(2);
+        }
+    };
+    let shared = Arc::new(Shared {
+        policy: ArcSwap::from_pointee(policy),
+        upstreams: args.upstreams.iter().cloned().collect(),
+        peek_timeout: Duration::from_millis(args.peek_timeout_ms),
+    });
+    let listener = match TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("egress-proxy: cannot listen on {}: {e}", args.listen);
+            std::process::exit(2);
+        }
+    };
+    eprintln!("egress-proxy: listening on {}", args.listen);
+
+    // SIGHUP: compile the file again; swap only when it compiles.
+    let reload = shared.clone();
+    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match load(&args) {
+                Ok(p) => {
+                    reload.policy.store(Arc::new(p));
+                    eprintln!("egress-proxy: policy reloaded");
+                }
+                Err(e) => eprint!("egress-proxy: reload refused, old policy kept:\n{e}"),
+            }
+        }
+    });
+
+    loop {
+        let (client, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("egress-proxy: accept: {e}");
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let line = handle(client, &shared).await;
+            println!("peer={peer} {line}");
+        });
+    }
+}
+
+/// Decides one connection and, when allowed, splices it. Returns its log line.
+async fn handle(mut client: TcpStream, shared: &Shared) -> String {
+    // One snapshot per connection: a reload in the middle does not change this connection.
+    let policy = shared.policy.load_full();
+    let mut buf = Vec::with_capacity(1024);
+    let first = match read_until_named(&mut client, &mut buf, shared.peek_timeout).await {
+        Ok(()) => inspect(&buf),
+        Err(why) => return format!("name=- verdict=deny reason=no-name rule=- ({why})"),
+    };
+    let verdict = policy.engine.check_inspection(policy.id, &first, None);
+    let name = first.name.map(|n| n.as_str().to_string());
+    let mut line = format!(
+        "proto={} via={} name={} verdict={} reason={} rule={}",
+        first.protocol,
+        first.via.map_or("-", |v| v.as_str()),
+        name.as_deref().unwrap_or("-"),
+        verdict.action,
+        verdict.reason,
+        verdict.rule.map_or("-", |r| r.id),
+    );
+    if let Some(e) = first.error {
+        line.push_str(&format!(" error=\"{e}\""));
+    }
+    let Some(name) = name.filter(|_| verdict.is_allow()) else {
+        return line; // Denied: dropping `client` closes it.
+    };
+    let Some(&upstream) = shared.upstreams.get(&name) else {
+        return line + " closed=no-upstream";
+    };
+
+    // A CONNECT is answered here and its head is not forwarded; what follows is the tunnel, whose
+    // TLS name (if any) must be the same host: no domain fronting through an allowed CONNECT.
+    let connect_port = first.port;
+    if first.via == Some(Via::Connect) {
+        let head_len = match http::parse_request_head(&buf, &Limits::default()) {
+            Outcome::Complete(h) => h.len,
+            _ => return line + " closed=bad-connect",
+        };
+        buf.drain(..head_len);
+        if client
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .await
+            .is_err()
+        {
+            return line + " closed=client-gone";
+        }
+        if let Err(why) = read_until_named(&mut client, &mut buf, shared.peek_timeout).await {
+            return line + &format!(" closed=tunnel-{why}");
+        }
+        let inner = inspect(&buf);
+        if inner.protocol == hostgate::inspect::Protocol::Tls {
+            let connect = hostgate::normalize(&name).ok();
+            if inner.name.is_none()
+                || check_fronting(connect.as_ref(), inner.name.as_ref(), None).is_err()
+            {
+                let sni = inner.name.map_or("-".into(), |n| n.as_str().to_string());
+                return line + &format!(" closed=fronting sni={sni}");
+            }
+            // The tunnelled name must pass the policy as TLS too.
+            let q = Query::new(&name).via(Via::Tls);
+            let q = connect_port.map_or(q, |p| q.port(p));
+            if !policy.engine.check(policy.id, &q).is_allow() {
+                return line + " closed=sni-denied";
+            }
+        }
+    }
+
+    let mut server = match TcpStream::connect(upstream).await {
+        Ok(s) => s,
+        Err(e) => return line + &format!(" closed=upstream-error ({e})"),
+    };
+    if server.write_all(&buf).await.is_err() {
+        return line + " closed=upstream-write";
+    }
+    drop(policy); // The engine may be replaced while the bytes flow; we no longer need it.
+    match copy_bidirectional(&mut client, &mut server).await {
+        Ok((up, down)) => {
+            line + &format!(
+                " upstream={upstream} bytes_up={} bytes_down={down}",
+                up + buf.len() as u64
+            )
+        }
+        Err(e) => line + &format!(" upstream={upstream} error=\"{e}\""),
+    }
+}
+
+/// Reads into `buf` until the bytes name a destination (or are refused), within `limit`.
+/// A connection that never says enough is closed, not let through.
+async fn read_until_named(
+    c: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    limit: Duration,
+) -> Result<(), &'static str> {
+    let work = async {
+        loop {
+            if !buf.is_empty() && inspect(buf).status != Status::NeedMore {
+                return Ok(());
+            }
+            if buf.len() > 64 * 1024 {
+                return Err("too-large");
+            }
+            let mut chunk = [0u8; 4096];
+            match c.read(&mut chunk).await {
+                Ok(0) => return Err("eof"),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(_) => return Err("read-error"),
+            }
+        }
+    };
+    timeout(limit, work).await.unwrap_or(Err("timeout"))
+}

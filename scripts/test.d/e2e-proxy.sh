@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# End to end: the example egress proxy (examples/egress-proxy) in front of a local HTTP server
+# and a local TLS server, driven by curl, openssl s_client and a Python keep-alive client, all on
+# 127.0.0.1.
+#
+#  1. HTTP Host, TLS SNI and CONNECT: allowed names get the upstream's response, denied ones are
+#     closed (even though they have an upstream); an allowed CONNECT carrying a denied SNI is
+#     closed; one log line per connection names the rule;
+#  2. SIGHUP reload while 4 clients loop on an allowed name: every one of their requests
+#     succeeds; the new policy applies to new connections (a name becomes allowed, another
+#     denied) while a connection opened before the reload keeps working;
+#  3. a policy that does not compile is refused on SIGHUP with its FILE:LINE:COL error and the
+#     old policy stays in force.
+# Leaves nothing running (trap).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+START=$SECONDS
+for tool in curl openssl python3; do
+    command -v "$tool" >/dev/null || { echo "e2e-proxy: needs $tool" >&2; exit 1; }
+done
+
+cargo build -q -p egress-proxy
+BIN="${CARGO_TARGET_DIR:-target}/debug/egress-proxy"
+
+WORK=$(mktemp -d /tmp/hostgate-e2e-proxy.XXXXXX)
+PIDS=()
+cleanup() {
+    local rc=$?
+    touch "$WORK/stop" 2>/dev/null || true
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    if [ "$rc" -ne 0 ]; then
+        echo "e2e-proxy: FAILED; proxy stderr and log tail:" >&2
+        tail -n 20 "$WORK/proxy.err" "$WORK/proxy.log" 2>/dev/null >&2 || true
+    fi
+    [ -n "${KEEP_WORK:-}" ] && echo "e2e-proxy: kept $WORK" || rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+PROXY_PORT=$(free_port); HTTP_PORT=$(free_port); TLS_PORT=$(free_port)
+while [ "$HTTP_PORT" = "$PROXY_PORT" ] || [ "$TLS_PORT" = "$PROXY_PORT" ] || [ "$TLS_PORT" = "$HTTP_PORT" ]; do
+    HTTP_PORT=$(free_port); TLS_PORT=$(free_port)
+done
+
+mkdir -p "$WORK/www"
+echo "hello from the upstream" > "$WORK/www/index.html"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=secure.test \
+    -keyout "$WORK/upstream.key" -out "$WORK/upstream.crt" 2>/dev/null
+POLICY="$WORK/egress.policy"
+cat > "$POLICY" <<'EOF'
+default deny
+allow web.test                     id web
+allow keep.test                    id keep
+allow secure.test                  id secure
+deny  denied.test                  id denied-site
+EOF
+
+# Upstreams (HTTP/1.1 keep-alive), plain and TLS.
+cat > "$WORK/upstream.py" <<'EOF'
+import http.server, ssl, sys, functools
+port, work, tls = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "tls"
+class H(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(H, directory=work + "/www"))
+if tls:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(work + "/upstream.crt", work + "/upstream.key")
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+EOF
+python3 "$WORK/upstream.py" "$HTTP_PORT" "$WORK" http >"$WORK/http.log" 2>&1 &
+PIDS+=($!)
+python3 "$WORK/upstream.py" "$TLS_PORT" "$WORK" tls >"$WORK/tls.log" 2>&1 &
+PIDS+=($!)
+
+H="127.0.0.1:$HTTP_PORT"
+"$BIN" --listen "127.0.0.1:$PROXY_PORT" --policy "$POLICY" --peek-timeout-ms 3000 \
+    --upstream "web.test=$H" --upstream "keep.test=$H" --upstream "later.test=$H" \
+    --upstream "denied.test=$H" --upstream "secure.test=127.0.0.1:$TLS_PORT" \
+    >"$WORK/proxy.log" 2>"$WORK/proxy.err" &
+PROXY_PID=$!
+PIDS+=("$PROXY_PID")
+
+wait_port() {
+    for _ in $(seq 100); do
+        if python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "e2e-proxy: port $1 never opened" >&2; return 1
+}
+wait_port "$HTTP_PORT"; wait_port "$TLS_PORT"; wait_port "$PROXY_PORT"
+
+PASS=0
+expect() { # expect WHAT WANT GOT
+    if [ "$2" = "$3" ]; then PASS=$((PASS + 1)); echo "  ok   $1: $3"
+    else echo "  FAIL $1: want $2, got $3" >&2; exit 1; fi
+}
+direct() { # direct SCHEME NAME: HTTP status via the proxy as if NAME resolved to it, 000 if closed
+    curl -s -k -o /dev/null -w '%{http_code}' --max-time 10 \
+        --resolve "$2:$PROXY_PORT:127.0.0.1" "$1://$2:$PROXY_PORT/" || true
+}
+s_client() { # s_client ARGS...: "through" when the upstream's page came back, else "closed"
+    local out
+    out=$(printf 'GET / HTTP/1.1\r\nHost: secure.test\r\nConnection: close\r\n\r\n' \
+        | timeout 10 openssl s_client -quiet "$@" 2>/dev/null | head -c 2000 || true)
+    case "$out" in *"hello from the upstream"*) echo through ;; *) echo closed ;; esac
+}
+wait_log() { # wait_log FILE PATTERN COUNT: until PATTERN appears COUNT times (5 s at most)
+    for _ in $(seq 50); do
+        [ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -ge "$3" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+echo "e2e-proxy: proxy on 127.0.0.1:$PROXY_PORT, http upstream :$HTTP_PORT, tls upstream :$TLS_PORT"
+expect "HTTP Host allowed"                 200 "$(direct http web.test)"
+expect "HTTP Host denied (has an upstream)" 000 "$(direct http denied.test)"
+expect "HTTP Host unlisted"                000 "$(direct http later.test)"
+expect "TLS SNI allowed (curl)"            200 "$(direct https secure.test)"
+expect "TLS SNI denied (curl)"             000 "$(direct https denied.test)"
+expect "TLS SNI allowed (s_client)"        through "$(s_client -connect "127.0.0.1:$PROXY_PORT" -servername secure.test)"
+expect "TLS without SNI (s_client)"        closed "$(s_client -connect "127.0.0.1:$PROXY_PORT" -noservername)"
+code=$(curl -s -k -o /dev/null -w '%{http_code}' --max-time 10 -x "http://127.0.0.1:$PROXY_PORT" https://secure.test/ || true)
+expect "CONNECT allowed (curl -x)"         200 "$code"
+code=$(curl -s -k -o /dev/null -w '%{http_code}' --max-time 10 -x "http://127.0.0.1:$PROXY_PORT" https://denied.test/ || true)
+expect "CONNECT denied (curl -x)"          000 "$code"
+expect "CONNECT allowed, SNI denied"       closed "$(s_client -proxy "127.0.0.1:$PROXY_PORT" -connect secure.test:443 -servername denied.test)"
+wait_log "$WORK/proxy.log" "verdict=deny" 5 || true
+grep -q "proto=http via=http name=web.test verdict=allow reason=matched rule=web upstream=" "$WORK/proxy.log" && r=yes || r=no
+expect "log line: allowed HTTP names its rule" yes "$r"
+grep -q "proto=tls via=tls name=denied.test verdict=deny reason=matched rule=denied-site" "$WORK/proxy.log" && r=yes || r=no
+expect "log line: denied TLS names its rule" yes "$r"
+grep -q "proto=http via=connect name=secure.test verdict=allow reason=matched rule=secure closed=fronting sni=denied.test" "$WORK/proxy.log" && r=yes || r=no
+expect "log line: fronting closed" yes "$r"
+
+# --- Reload under load ---
+# A keep-alive connection opened before the reload, to a name the new policy denies.
+python3 - "$PROXY_PORT" "$WORK" >"$WORK/keepalive.out" 2>&1 <<'EOF' &
+import socket, sys, time, os
+port, work = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port), 5)
+f = s.makefile("rb")
+def get():
+    s.sendall(b"GET / HTTP/1.1\r\nHost: keep.test\r\n\r\n")
+    status = f.readline()
+    length = 0
+    while True:
+        line = f.readline()
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+        if line in (b"\r\n", b""):
+            break
+    f.read(length)
+    return status.split()[1:2] == [b"200"]
+first = get()
+open(work + "/keepalive.ready", "w").close()
+for _ in range(100):  # wait (10 s at most) for the reload to happen
+    if os.path.exists(work + "/keepalive.go"):
+        break
+    time.sleep(0.1)
+print("first=%s second=%s" % (first, get()))
+EOF
+KEEP_PID=$!
+PIDS+=("$KEEP_PID")
+for _ in $(seq 50); do [ -f "$WORK/keepalive.ready" ] && break; sleep 0.1; done
+[ -f "$WORK/keepalive.ready" ] || { echo "e2e-proxy: keep-alive client never connected" >&2; exit 1; }
+
+# Load: 4 clients, each a bounded loop of requests to web.test until told to stop.
+load() {
+    local n=0
+    while [ ! -f "$WORK/stop" ] && [ "$n" -lt 400 ]; do
+        direct http web.test >>"$WORK/load.$1"; echo >>"$WORK/load.$1"
+        n=$((n + 1))
+    done
+}
+LOADERS=()
+for i in 1 2 3 4; do load "$i" & LOADERS+=($!); PIDS+=($!); done
+sleep 1
+
+cat > "$POLICY.new" <<'EOF'
+default deny
+allow web.test                     id web
+allow later.test                   id later
+deny  keep.test                    id keep-now-denied
+allow secure.test                  id secure
+deny  denied.test                  id denied-site
+EOF
+mv "$POLICY.new" "$POLICY"
+kill -HUP "$PROXY_PID"
+wait_log "$WORK/proxy.err" "policy reloaded" 1 && r=yes || r=no
+expect "SIGHUP: new policy compiled and swapped" yes "$r"
+expect "after reload: newly allowed name"   200 "$(direct http later.test)"
+expect "after reload: newly denied name (new connection)" 000 "$(direct http keep.test)"
+touch "$WORK/keepalive.go"
+wait "$KEEP_PID" || true
+expect "after reload: connection opened before it still served" "first=True second=True" "$(cat "$WORK/keepalive.out")"
+sleep 0.5
+
+printf 'allow web.test\nallow ***.broken.test\n' > "$POLICY.new"
+mv "$POLICY.new" "$POLICY"
+kill -HUP "$PROXY_PID"
+wait_log "$WORK/proxy.err" "reload refused" 1 && r=yes || r=no
+expect "SIGHUP with a bad policy: refused" yes "$r"
+grep -q "$POLICY:2:[0-9]*: " "$WORK/proxy.err" && r=yes || r=no
+expect "refusal shows FILE:LINE:COL" yes "$r"
+echo "  ..   $(grep -m1 -o "$POLICY:2:.*" "$WORK/proxy.err" | sed "s#$WORK/##")"
+expect "old policy kept: allowed stays allowed" 200 "$(direct http later.test)"
+expect "old policy kept: denied stays denied"   000 "$(direct http denied.test)"
+sleep 0.5
+
+touch "$WORK/stop"
+for pid in "${LOADERS[@]}"; do wait "$pid" || true; done
+total=$(cat "$WORK"/load.* | grep -c . || true)
+good=$(cat "$WORK"/load.* | grep -c '^200$' || true)
+[ "$total" -ge 20 ] || { echo "  FAIL load loop made only $total requests" >&2; exit 1; }
+expect "requests during the reloads that succeeded" "$total/$total" "$good/$total"
+
+kill -0 "$PROXY_PID" 2>/dev/null && r=running || r=gone
+expect "proxy still running" running "$r"
+
+echo "e2e-proxy: took $((SECONDS - START))s"
+echo "e2e-proxy: $PASS passed, 0 failed"
