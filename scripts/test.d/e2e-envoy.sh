@@ -4,7 +4,8 @@
 # server, driven by curl and openssl s_client, all on 127.0.0.1.
 #
 #  1. TLS with an allowed SNI gets the upstream's response; a denied SNI, or no SNI, is closed;
-#  2. plain HTTP with an allowed Host gets a response; a denied Host is closed;
+#  2. plain HTTP with an allowed Host gets a response; a denied Host is closed; a head split
+#     over segments is waited for; one that never ends is closed at the byte cap;
 #  3. the access log shows name, verdict and rule for passed and closed connections;
 #  4. a policy that does not compile makes Envoy refuse the config, printing hostgate's
 #     FILE:LINE:COL message, and exit with an error (no crash) — in --mode validate and when
@@ -143,6 +144,20 @@ print("through" if b"hello from the upstream" in s.makefile("rb").read() else "c
 EOF
 )
 expect "HTTP head in three segments"         through "$split"
+# A request head that never ends: denied once max_bytes are peeked, long before the timeout.
+big=$(python3 - "$ENVOY_PORT" <<'EOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+t = time.time()
+try:
+    s.sendall(b"GET / HTTP/1.1\r\nHost: allowed.test\r\nX-Pad: " + b"a" * 40000)
+    data = s.recv(100)
+except OSError:
+    data = b""
+print("closed" if not data and time.time() - t < 4 else "open")
+EOF
+)
+expect "endless request head closed at the cap" closed "$big"
 
 # Access log lines are written when connections end; give Envoy its flush interval.
 for _ in $(seq 60); do
