@@ -637,7 +637,7 @@ fn http_connect_gives_name_and_required_port() {
         http::Malformed::MissingPort
     );
     assert_eq!(
-        http_err(b"CONNECT /x HTTP/1.1\r\nHost: api.example\r\n\r\n"),
+        http_err(b"CONNECT /x:443 HTTP/1.1\r\nHost: api.example\r\n\r\n"),
         http::Malformed::InvalidName(InvalidName::BadCharacter)
     );
     assert_eq!(

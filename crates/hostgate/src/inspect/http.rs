@@ -214,11 +214,46 @@ pub struct RequestHead<'a> {
     pub len: usize,
 }
 
-/// RFC 9110 `tchar`.
+/// RFC 9110 `tchar`, as a table: header names are checked byte by byte.
+static TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = matches!(b as u8,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+            | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z');
+        b += 1;
+    }
+    t
+};
+
+#[inline]
 fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
-        | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+    TCHAR[usize::from(b)]
+}
+
+/// The first `\n`, eight bytes at a time (SWAR): the head scan is the hot loop.
+#[inline]
+fn find_lf(hay: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = hay.chunks_exact(8);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ (LO * u64::from(b'\n'));
+        let found = x.wrapping_sub(LO) & !x & HI;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|p| at + p)
 }
 
 /// Parses the HTTP/1.x request head at the start of `buf`.
@@ -295,7 +330,7 @@ fn scan<'a>(
     let mut host: Option<&[u8]> = None;
     loop {
         let rest = window.get(pos..).unwrap_or(&[]);
-        let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+        let Some(nl) = find_lf(rest) else {
             if buf.len() >= limits.http_head {
                 return Err(Malformed::TooLarge);
             }
@@ -358,7 +393,15 @@ fn request_line_target(line: &[u8], method_len: usize) -> Result<(&[u8], Version
 }
 
 /// NUL and control bytes other than HTAB are refused anywhere in the head.
+#[inline]
 fn check_bytes(line: &[u8]) -> Result<(), Malformed> {
+    // Branch-free over the whole line (vectorizes); the slow loop only runs to name the error.
+    let bad = line.iter().fold(false, |acc, &b| {
+        acc | ((b < 0x20) & (b != b'\t')) | (b == 0x7f)
+    });
+    if !bad {
+        return Ok(());
+    }
     for &b in line {
         if b < 0x20 || b == 0x7f {
             return Err(match b {
@@ -385,7 +428,8 @@ fn header(line: &[u8]) -> Result<Option<&[u8]>, Malformed> {
     if matches!(name.last(), Some(b' ' | b'\t')) {
         return Err(Malformed::SpaceBeforeColon);
     }
-    if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+    // Branch-free: header names are short and almost always valid.
+    if name.is_empty() || !name.iter().fold(true, |ok, &b| ok & is_tchar(b)) {
         return Err(Malformed::BadHeader);
     }
     if !name.eq_ignore_ascii_case(b"host") {
@@ -395,68 +439,103 @@ fn header(line: &[u8]) -> Result<Option<&[u8]>, Malformed> {
     Ok(Some(value.trim_ascii()))
 }
 
-/// Turns a syntactically valid head into the destination.
+/// Turns a syntactically valid head into the destination. Names are normalized once, straight
+/// into the result (a `Name` is large: copies show up in profiles).
 fn resolve(raw: RawHead<'_>) -> Outcome<RequestHead<'_>, Malformed> {
-    match resolve_inner(&raw) {
-        Ok((form, dest)) => {
-            let (name, port, source) = match dest {
-                Some((name, port, source)) => (Some(name), port, Some(source)),
-                None => (None, None, None),
-            };
-            let head = RequestHead {
-                method: raw.method,
-                target: raw.target,
-                form,
-                version: raw.version,
-                name,
-                port,
-                source,
-                host: raw.host,
-                len: raw.len,
-            };
-            if head.name.is_some() {
-                Outcome::Complete(head)
-            } else {
-                Outcome::NoName(Some(head))
-            }
+    let (form, dest) = match destination(&raw) {
+        Ok(d) => d,
+        Err(e) => return Outcome::Malformed(e),
+    };
+    let mut head = RequestHead {
+        method: raw.method,
+        target: raw.target,
+        form,
+        version: raw.version,
+        name: None,
+        port: None,
+        source: None,
+        host: raw.host,
+        len: raw.len,
+    };
+    let Some(dest) = dest else {
+        return Outcome::NoName(Some(head));
+    };
+    let name = match normalize_host(dest.host) {
+        Ok(n) => n,
+        Err(e) => return Outcome::Malformed(Malformed::InvalidName(e)),
+    };
+    if let Some(check) = dest.check {
+        // The Host header must name the target's destination.
+        match normalize_host(check.host) {
+            Ok(h) if h == name && check.port.map_or(true, |p| Some(p) == dest.port) => {}
+            Ok(_) => return Outcome::Malformed(Malformed::HostMismatch),
+            Err(e) => return Outcome::Malformed(Malformed::InvalidName(e)),
         }
-        Err(e) => Outcome::Malformed(e),
     }
+    head.port = dest.port;
+    head.source = Some(dest.source);
+    Outcome::Complete(RequestHead {
+        name: Some(name),
+        ..head
+    })
 }
 
-type Destination = Option<(Name, Option<u16>, NameSource)>;
+/// Where the name is, before normalization.
+struct Dest<'a> {
+    host: &'a [u8],
+    port: Option<u16>,
+    source: NameSource,
+    /// The Host header to compare with, for a target that names the destination itself.
+    check: Option<Authority<'a>>,
+}
 
-fn resolve_inner(raw: &RawHead<'_>) -> Result<(TargetForm, Destination), Malformed> {
+/// An authority split into host and port; the host is not normalized yet.
+#[derive(Clone, Copy)]
+struct Authority<'a> {
+    host: &'a [u8],
+    port: Option<u16>,
+}
+
+fn destination<'a>(raw: &RawHead<'a>) -> Result<(TargetForm, Option<Dest<'a>>), Malformed> {
     if raw.version == Version::Http11 && raw.host.is_none() {
         return Err(Malformed::MissingHost);
     }
     let host = match raw.host {
-        Some(h) if !h.is_empty() => Some(parse_authority(h)?),
+        Some(h) if !h.is_empty() => Some(split_authority(h)?),
         _ => None,
     };
+    let from_host = |h: Option<Authority<'a>>| {
+        h.map(|h| Dest {
+            host: h.host,
+            port: h.port,
+            source: NameSource::Host,
+            check: None,
+        })
+    };
     if raw.method == b"CONNECT" {
-        let (name, port) = parse_authority(raw.target)?;
-        let port = port.ok_or(Malformed::MissingPort)?;
-        agree(host, name, port)?;
-        return Ok((
-            TargetForm::Authority,
-            Some((name, Some(port), NameSource::Connect)),
-        ));
+        let target = split_authority(raw.target)?;
+        let port = target.port.ok_or(Malformed::MissingPort)?;
+        // A Host without a port means the CONNECT port.
+        let check = host.map(|h| Authority {
+            host: h.host,
+            port: Some(h.port.unwrap_or(port)),
+        });
+        let dest = Dest {
+            host: target.host,
+            port: Some(port),
+            source: NameSource::Connect,
+            check,
+        };
+        return Ok((TargetForm::Authority, Some(dest)));
     }
     if raw.target.first() == Some(&b'/') {
-        return Ok((
-            TargetForm::Origin,
-            host.map(|(n, p)| (n, p, NameSource::Host)),
-        ));
+        return Ok((TargetForm::Origin, from_host(host)));
     }
     if raw.target == b"*" {
         if raw.method != b"OPTIONS" {
             return Err(Malformed::BadTarget);
         }
-        return Ok((
-            TargetForm::Asterisk,
-            host.map(|(n, p)| (n, p, NameSource::Host)),
-        ));
+        return Ok((TargetForm::Asterisk, from_host(host)));
     }
     let sep = raw
         .target
@@ -476,27 +555,33 @@ fn resolve_inner(raw: &RawHead<'_>) -> Result<(TargetForm, Destination), Malform
         .iter()
         .position(|&b| matches!(b, b'/' | b'?' | b'#'))
         .unwrap_or(rest.len());
-    let (name, port) = parse_authority(rest.get(..end).unwrap_or(&[]))?;
-    let port = port.unwrap_or(default_port);
+    let target = split_authority(rest.get(..end).unwrap_or(&[]))?;
     // Host without a port means the scheme's default port.
-    let host = host.map(|(n, p)| (n, Some(p.unwrap_or(default_port))));
-    agree(host, name, port)?;
-    Ok((
-        TargetForm::Absolute,
-        Some((name, Some(port), NameSource::Target)),
-    ))
+    let check = host.map(|h| Authority {
+        host: h.host,
+        port: Some(h.port.unwrap_or(default_port)),
+    });
+    let dest = Dest {
+        host: target.host,
+        port: Some(target.port.unwrap_or(default_port)),
+        source: NameSource::Target,
+        check,
+    };
+    Ok((TargetForm::Absolute, Some(dest)))
 }
 
-/// The Host header, when there is one, must name the target's destination.
-fn agree(host: Option<(Name, Option<u16>)>, name: Name, port: u16) -> Result<(), Malformed> {
-    match host {
-        Some((h, p)) if h != name || p.is_some_and(|p| p != port) => Err(Malformed::HostMismatch),
-        _ => Ok(()),
+/// A Host is ASCII (RFC 3986 reg-name): non-ASCII is refused, not IDNA-converted.
+#[inline(always)]
+fn normalize_host(host: &[u8]) -> Result<Name, InvalidName> {
+    if !host.is_ascii() {
+        return Err(InvalidName::BadCharacter);
     }
+    // Returned as is: mapping the error would copy the large `Name`.
+    normalize(host)
 }
 
-/// `host[:port]` or `[v6][:port]`; userinfo is refused, the host normalized.
-fn parse_authority(auth: &[u8]) -> Result<(Name, Option<u16>), Malformed> {
+/// `host[:port]` or `[v6][:port]`; userinfo is refused.
+fn split_authority(auth: &[u8]) -> Result<Authority<'_>, Malformed> {
     if auth.contains(&b'@') {
         return Err(Malformed::Userinfo);
     }
@@ -525,16 +610,11 @@ fn parse_authority(auth: &[u8]) -> Result<(Name, Option<u16>), Malformed> {
             None => (auth, None),
         }
     };
-    if !host.is_ascii() {
-        // A Host is ASCII (RFC 3986 reg-name): non-ASCII is refused, not IDNA-converted.
-        return Err(Malformed::InvalidName(InvalidName::BadCharacter));
-    }
-    let name = normalize(host).map_err(Malformed::InvalidName)?;
     let port = match port {
         None => None,
         Some(p) => Some(parse_port(p)?),
     };
-    Ok((name, port))
+    Ok(Authority { host, port })
 }
 
 fn parse_port(p: &[u8]) -> Result<u16, Malformed> {
@@ -547,5 +627,25 @@ fn parse_port(p: &[u8]) -> Result<u16, Malformed> {
     match u16::try_from(v) {
         Ok(0) | Err(_) => Err(Malformed::BadPort),
         Ok(port) => Ok(port),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_lf;
+
+    #[test]
+    fn find_lf_matches_a_plain_search() {
+        let mut buf = vec![b'a'; 40];
+        assert_eq!(find_lf(&buf), None);
+        for at in 0..40 {
+            buf[at] = b'\n';
+            for start in 0..=at {
+                let want = buf[start..].iter().position(|&b| b == b'\n');
+                assert_eq!(find_lf(&buf[start..]), want, "{at} {start}");
+            }
+            buf[at] = 0x8a; // a high byte must not look like LF
+        }
+        assert_eq!(find_lf(&buf), None);
     }
 }

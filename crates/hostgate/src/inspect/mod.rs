@@ -105,7 +105,7 @@ impl<T: Named, E> Outcome<T, E> {
     /// let o = http::parse_request_head(b"GET / HTTP/1.0\r\nHost: a.example\r\n\r\n", &Limits::default());
     /// assert_eq!(o.name().unwrap().as_str(), "a.example");
     /// ```
-    pub fn name(&self) -> Option<Name> {
+    pub fn name(&self) -> Option<&Name> {
         match self {
             Outcome::Complete(t) => t.name(),
             _ => None,
@@ -140,22 +140,22 @@ impl<T, E> Outcome<T, E> {
 /// ```
 pub trait Named {
     /// The normalized name, if any.
-    fn name(&self) -> Option<Name>;
+    fn name(&self) -> Option<&Name>;
 }
 
 impl Named for tls::ClientHello<'_> {
-    fn name(&self) -> Option<Name> {
-        self.server_name
+    fn name(&self) -> Option<&Name> {
+        self.server_name.as_ref()
     }
 }
 impl Named for http::RequestHead<'_> {
-    fn name(&self) -> Option<Name> {
-        self.name
+    fn name(&self) -> Option<&Name> {
+        self.name.as_ref()
     }
 }
 impl Named for dns::Question {
-    fn name(&self) -> Option<Name> {
-        self.name
+    fn name(&self) -> Option<&Name> {
+        self.name.as_ref()
     }
 }
 

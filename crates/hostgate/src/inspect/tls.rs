@@ -359,6 +359,81 @@ impl PartialEq<&str> for AlpnProtocol<'_> {
     }
 }
 
+/// Reads the big-endian, length-prefixed fields of a handshake message. Two readers: [`Bytes`]
+/// for a hello in one record (the common case, kept small so it stays in registers) and
+/// [`Cursor`] for one spread over records; the body parser is generic over both.
+trait Reader<'a>: Copy {
+    fn is_empty(&self) -> bool;
+    fn len(&self) -> usize;
+    fn u8(&mut self) -> Option<u8>;
+    fn u16(&mut self) -> Option<u16>;
+    fn skip(&mut self, n: usize) -> Option<()>;
+    /// The next `n` bytes as their own reader; this one moves past them.
+    fn sub(&mut self, n: usize) -> Option<Self>;
+    /// Copies everything left into `out`; `None` if it does not fit.
+    fn copy_to(&mut self, out: &mut [u8]) -> Option<usize>;
+    fn into_cursor(self) -> Cursor<'a>;
+
+    #[inline]
+    fn vec8(&mut self) -> Option<Self> {
+        let n = self.u8()?;
+        self.sub(usize::from(n))
+    }
+
+    #[inline]
+    fn vec16(&mut self) -> Option<Self> {
+        let n = self.u16()?;
+        self.sub(usize::from(n))
+    }
+}
+
+/// A hello within one record: a plain slice.
+#[derive(Clone, Copy, Debug)]
+struct Bytes<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> for Bytes<'a> {
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    #[inline]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    #[inline]
+    fn u8(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+    #[inline]
+    fn u16(&mut self) -> Option<u16> {
+        let (&[a, b], rest) = self.0.split_first_chunk::<2>()?;
+        self.0 = rest;
+        Some(u16::from_be_bytes([a, b]))
+    }
+    #[inline]
+    fn skip(&mut self, n: usize) -> Option<()> {
+        self.0 = self.0.get(n..)?;
+        Some(())
+    }
+    #[inline]
+    fn sub(&mut self, n: usize) -> Option<Self> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(Bytes(head))
+    }
+    fn copy_to(&mut self, out: &mut [u8]) -> Option<usize> {
+        let n = self.0.len();
+        out.get_mut(..n)?.copy_from_slice(self.0);
+        self.0 = &[];
+        Some(n)
+    }
+    fn into_cursor(self) -> Cursor<'a> {
+        Cursor::new(self.0, &[], self.0.len())
+    }
+}
+
 /// A reader over the handshake bytes, which may be spread over several records.
 ///
 /// `head` is the unread part of the current record's payload (cut to `left`), `tail` the
@@ -372,21 +447,23 @@ pub(crate) struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    #[inline]
     fn new(head: &'a [u8], tail: &'a [u8], left: usize) -> Self {
         let head = head.get(..left.min(head.len())).unwrap_or(&[]);
         Cursor { head, tail, left }
     }
 
-    fn is_empty(&self) -> bool {
-        self.left == 0
-    }
-
-    fn len(&self) -> usize {
-        self.left
-    }
-
     /// Moves into the next record when the current one is used up.
+    #[inline]
     fn refill(&mut self) -> Option<()> {
+        if self.head.is_empty() {
+            return self.next_record();
+        }
+        Some(())
+    }
+
+    #[cold]
+    fn next_record(&mut self) -> Option<()> {
         while self.head.is_empty() {
             if self.left == 0 {
                 return None;
@@ -399,6 +476,31 @@ impl<'a> Cursor<'a> {
         Some(())
     }
 
+    /// The next `n` bytes as one slice, when they lie in the current record.
+    #[inline]
+    fn take_contiguous(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.left {
+            return None;
+        }
+        let (bytes, rest) = self.head.split_at_checked(n)?;
+        self.head = rest;
+        self.left -= n;
+        Some(bytes)
+    }
+}
+
+impl<'a> Reader<'a> for Cursor<'a> {
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.left == 0
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.left
+    }
+
+    #[inline]
     fn u8(&mut self) -> Option<u8> {
         self.refill()?;
         let (&b, rest) = self.head.split_first()?;
@@ -407,6 +509,7 @@ impl<'a> Cursor<'a> {
         Some(b)
     }
 
+    #[inline]
     fn u16(&mut self) -> Option<u16> {
         if let Some((&[a, b], rest)) = self.head.split_first_chunk::<2>() {
             self.head = rest;
@@ -416,9 +519,16 @@ impl<'a> Cursor<'a> {
         Some(u16::from_be_bytes([self.u8()?, self.u8()?]))
     }
 
+    #[inline]
     fn skip(&mut self, mut n: usize) -> Option<()> {
         if n > self.left {
             return None;
+        }
+        if let Some(rest) = self.head.get(n..) {
+            // The common case: within the current record.
+            self.head = rest;
+            self.left -= n;
+            return Some(());
         }
         while n > 0 {
             self.refill()?;
@@ -431,34 +541,14 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next `n` bytes as their own reader; this one moves past them.
-    fn sub(&mut self, n: usize) -> Option<Cursor<'a>> {
+    #[inline]
+    fn sub(&mut self, n: usize) -> Option<Self> {
         if n > self.left {
             return None;
         }
         let child = Cursor::new(self.head, self.tail, n);
         self.skip(n)?;
         Some(child)
-    }
-
-    fn vec8(&mut self) -> Option<Cursor<'a>> {
-        let n = self.u8()?;
-        self.sub(usize::from(n))
-    }
-
-    fn vec16(&mut self) -> Option<Cursor<'a>> {
-        let n = self.u16()?;
-        self.sub(usize::from(n))
-    }
-
-    /// The next `n` bytes as one slice, when they lie in the current record.
-    fn take_contiguous(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.left {
-            return None;
-        }
-        let (bytes, rest) = self.head.split_at_checked(n)?;
-        self.head = rest;
-        self.left -= n;
-        Some(bytes)
     }
 
     /// Copies everything left into `out`; `None` if it does not fit.
@@ -476,19 +566,8 @@ impl<'a> Cursor<'a> {
         Some(n)
     }
 
-    /// Every byte left satisfies `f`.
-    fn all(mut self, f: impl Fn(u8) -> bool) -> bool {
-        while self.left > 0 {
-            if self.refill().is_none() {
-                return false;
-            }
-            if !self.head.iter().all(|&b| f(b)) {
-                return false;
-            }
-            self.left -= self.head.len();
-            self.head = &[];
-        }
-        true
+    fn into_cursor(self) -> Cursor<'a> {
+        self
     }
 }
 
@@ -551,11 +630,7 @@ pub fn parse_client_hello<'a>(
         Err(Stop::NeedMore(at_least)) => return Outcome::NeedMore { at_least },
         Err(Stop::Malformed(e)) => return Outcome::Malformed(e),
     };
-    match parse_body(buf, &span) {
-        Ok(hello) if hello.server_name.is_some() => Outcome::Complete(hello),
-        Ok(hello) => Outcome::NoName(Some(hello)),
-        Err(e) => Outcome::Malformed(e),
-    }
+    parse_body(buf, &span)
 }
 
 /// Where a complete hello lies: its records end at `end`.
@@ -646,15 +721,85 @@ fn locate(buf: &[u8], limits: &Limits) -> Result<Span, Stop> {
 }
 
 /// Parses the handshake message whose records are `buf[..span.end]`.
-fn parse_body<'a>(buf: &'a [u8], span: &Span) -> Result<ClientHello<'a>, Malformed> {
-    let records = buf.get(..span.end).ok_or(Malformed::Truncated)?;
-    let (first_len, after) = record_payload_len(records).ok_or(Malformed::Truncated)?;
-    let (first, tail) = after
-        .split_at_checked(first_len)
-        .ok_or(Malformed::Truncated)?;
-    let mut hs = Cursor::new(first, tail, span.total);
-    hs.skip(4).ok_or(Malformed::Truncated)?; // type and length, checked by `locate`
-    let mut body = hs;
+fn parse_body<'a>(buf: &'a [u8], span: &Span) -> Outcome<ClientHello<'a>, Malformed> {
+    let split = buf
+        .get(..span.end)
+        .and_then(record_payload_len)
+        .and_then(|(first_len, after)| after.split_at_checked(first_len));
+    let Some((first, tail)) = split else {
+        return Outcome::Malformed(Malformed::Truncated);
+    };
+    let hello = ClientHello {
+        server_name: None,
+        alpn: Alpn::default(),
+        ech: false,
+        legacy_version: 0,
+        max_version: 0,
+        records: span.records,
+        len: span.end,
+    };
+    // Type and length were checked by `locate`.
+    if span.records == 1 {
+        let Some(body) = first.get(4..span.total) else {
+            return Outcome::Malformed(Malformed::Truncated);
+        };
+        match parse_fields(Bytes(body), hello) {
+            Ok((hello, sni)) => finish(hello, sni.map(|b| b.0)),
+            Err(e) => Outcome::Malformed(e),
+        }
+    } else {
+        let mut body = Cursor::new(first, tail, span.total);
+        if body.skip(4).is_none() {
+            return Outcome::Malformed(Malformed::Truncated);
+        }
+        match parse_fields(body, hello) {
+            Ok((hello, None)) => Outcome::NoName(Some(hello)),
+            Ok((hello, Some(mut raw))) => {
+                // The name may cross records: copy it into an inline buffer.
+                let mut inline = [0u8; MAX_NAME_LEN + 1];
+                if raw.len() > inline.len() {
+                    return Outcome::Malformed(Malformed::InvalidServerName(InvalidName::TooLong));
+                }
+                match raw.copy_to(&mut inline) {
+                    Some(n) => finish(hello, inline.get(..n)),
+                    None => Outcome::Malformed(Malformed::Truncated),
+                }
+            }
+            Err(e) => Outcome::Malformed(e),
+        }
+    }
+}
+
+/// Validates and normalizes the SNI bytes into the result. Only printable ASCII is a host name
+/// on the wire (RFC 6066: ASCII, no IDNA U-labels); anything else is refused rather than given
+/// to IDNA. The `Name` is built straight into the outcome (it is large: no extra copies).
+#[inline(always)]
+fn finish<'a>(hello: ClientHello<'a>, raw: Option<&[u8]>) -> Outcome<ClientHello<'a>, Malformed> {
+    let Some(raw) = raw else {
+        return Outcome::NoName(Some(hello));
+    };
+    let bad = |e| Outcome::Malformed(Malformed::InvalidServerName(e));
+    // One trailing dot may come on top of the longest name.
+    if raw.len() > MAX_NAME_LEN + 1 {
+        return bad(InvalidName::TooLong);
+    }
+    if !raw.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return bad(InvalidName::BadCharacter);
+    }
+    match normalize(raw) {
+        Ok(name) => Outcome::Complete(ClientHello {
+            server_name: Some(name),
+            ..hello
+        }),
+        Err(e) => bad(e),
+    }
+}
+
+/// The ClientHello fields after the handshake header.
+fn parse_fields<'a, R: Reader<'a>>(
+    mut body: R,
+    mut hello: ClientHello<'a>,
+) -> Result<(ClientHello<'a>, Option<R>), Malformed> {
     use Malformed as M;
 
     let legacy_version = body.u16().ok_or(M::Truncated)?;
@@ -671,18 +816,11 @@ fn parse_body<'a>(buf: &'a [u8], span: &Span) -> Result<ClientHello<'a>, Malform
     if compression.is_empty() {
         return Err(M::EmptyCompression);
     }
-    let mut hello = ClientHello {
-        server_name: None,
-        alpn: Alpn::default(),
-        ech: false,
-        legacy_version,
-        max_version: legacy_version,
-        records: span.records,
-        len: span.end,
-    };
+    hello.legacy_version = legacy_version;
+    hello.max_version = legacy_version;
     if body.is_empty() {
         // A hello without extensions is well-formed (TLS 1.0 style); it just has no name.
-        return Ok(hello);
+        return Ok((hello, None));
     }
     let mut exts = body.vec16().ok_or(M::ExtensionsLength)?;
     if !body.is_empty() {
@@ -692,7 +830,7 @@ fn parse_body<'a>(buf: &'a [u8], span: &Span) -> Result<ClientHello<'a>, Malform
     let mut seen_low = [0u64; 16]; // types < 1024, one bit each
     let mut seen_high = [0u16; MAX_HIGH_EXTENSIONS];
     let mut n_high = 0usize;
-    let mut sni: Option<Cursor<'a>> = None;
+    let mut sni: Option<R> = None;
     let mut versions: Option<u16> = None;
     while !exts.is_empty() {
         let ty = exts.u16().ok_or(M::ExtensionsLength)?;
@@ -731,15 +869,12 @@ fn parse_body<'a>(buf: &'a [u8], span: &Span) -> Result<ClientHello<'a>, Malform
     if let Some(v) = versions {
         hello.max_version = v;
     }
-    if let Some(raw) = sni {
-        hello.server_name = Some(sni_name(raw)?);
-    }
-    Ok(hello)
+    Ok((hello, sni))
 }
 
 /// RFC 6066 §3, as Go reads it: a non-empty list of (type, non-empty name); other types are
 /// skipped; one `host_name` at most. Returns the `host_name` bytes.
-fn server_name(mut data: Cursor<'_>) -> Result<Option<Cursor<'_>>, Malformed> {
+fn server_name<'a, R: Reader<'a>>(mut data: R) -> Result<Option<R>, Malformed> {
     let mut list = data
         .vec16()
         .ok_or(Malformed::BadExtension(EXT_SERVER_NAME))?;
@@ -769,25 +904,7 @@ fn server_name(mut data: Cursor<'_>) -> Result<Option<Cursor<'_>>, Malformed> {
     Ok(found)
 }
 
-/// Copies the SNI bytes into an inline buffer and normalizes them. Only printable ASCII is a
-/// host name on the wire (RFC 6066: ASCII, no IDNA U-labels); anything else is refused rather
-/// than given to IDNA.
-fn sni_name(raw: Cursor<'_>) -> Result<Name, Malformed> {
-    let bad = |e| Malformed::InvalidServerName(e);
-    // One trailing dot may come on top of the longest name.
-    if raw.len() > MAX_NAME_LEN + 1 {
-        return Err(bad(InvalidName::TooLong));
-    }
-    if !raw.all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err(bad(InvalidName::BadCharacter));
-    }
-    let mut buf = [0u8; MAX_NAME_LEN + 1];
-    let mut r = raw;
-    let n = r.copy_to(&mut buf).ok_or(bad(InvalidName::TooLong))?;
-    normalize(buf.get(..n).unwrap_or(&[])).map_err(bad)
-}
-
-fn alpn(mut data: Cursor<'_>) -> Result<Alpn<'_>, Malformed> {
+fn alpn<'a, R: Reader<'a>>(mut data: R) -> Result<Alpn<'a>, Malformed> {
     let list = data.vec16().ok_or(Malformed::BadExtension(EXT_ALPN))?;
     if !data.is_empty() {
         return Err(Malformed::BadExtension(EXT_ALPN));
@@ -802,7 +919,9 @@ fn alpn(mut data: Cursor<'_>) -> Result<Alpn<'_>, Malformed> {
             return Err(Malformed::EmptyAlpnProtocol);
         }
     }
-    Ok(Alpn { list: Some(list) })
+    Ok(Alpn {
+        list: Some(list.into_cursor()),
+    })
 }
 
 fn is_grease(v: u16) -> bool {
@@ -811,7 +930,7 @@ fn is_grease(v: u16) -> bool {
 }
 
 /// The highest non-GREASE version offered.
-fn supported_versions(mut data: Cursor<'_>) -> Option<u16> {
+fn supported_versions<'a, R: Reader<'a>>(mut data: R) -> Option<u16> {
     let mut list = data.vec8()?;
     if !data.is_empty() || list.is_empty() || list.len() % 2 != 0 {
         return None;
@@ -826,7 +945,7 @@ fn supported_versions(mut data: Cursor<'_>) -> Option<u16> {
     Some(max)
 }
 
-fn pre_shared_key(mut data: Cursor<'_>) -> Option<()> {
+fn pre_shared_key<'a, R: Reader<'a>>(mut data: R) -> Option<()> {
     let mut identities = data.vec16()?;
     if identities.is_empty() {
         return None;
@@ -850,19 +969,19 @@ fn pre_shared_key(mut data: Cursor<'_>) -> Option<()> {
 }
 
 /// A non-empty list of 16-bit values with a 16-bit length, nothing after it.
-fn u16_list(mut data: Cursor<'_>) -> Option<()> {
+fn u16_list<'a, R: Reader<'a>>(mut data: R) -> Option<()> {
     let list = data.vec16()?;
     (!list.is_empty() && list.len() % 2 == 0 && data.is_empty()).then_some(())
 }
 
 /// A non-empty vector with an 8-bit length, nothing after it.
-fn nonempty_vec8(mut data: Cursor<'_>) -> Option<()> {
+fn nonempty_vec8<'a, R: Reader<'a>>(mut data: R) -> Option<()> {
     let v = data.vec8()?;
     (!v.is_empty() && data.is_empty()).then_some(())
 }
 
 /// The grammar checks Go applies to the other extensions it knows. Unknown ones are ignored.
-fn check_extension(ty: u16, mut data: Cursor<'_>) -> Option<()> {
+fn check_extension<'a, R: Reader<'a>>(ty: u16, mut data: R) -> Option<()> {
     match ty {
         EXT_STATUS_REQUEST => {
             data.u8()?;

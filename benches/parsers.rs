@@ -1,0 +1,215 @@
+//! Parser benches: SNI extraction on the captured real ClientHellos, hostgate vs tls-parser
+//! (parse + find SNI); HTTP Host extraction, hostgate vs httparse + header scan. Both sides run
+//! in the same process, and a ratio is printed at the end (timings drift between runs; ratios
+//! much less). hostgate's side also validates and normalizes the name, the baselines do not.
+//!
+//! Fixtures: `crates/hostgate/tests/fixtures/` (re-capture with `scripts/capture-fixtures.sh`).
+//! Run: `cargo bench -p hostgate-benches --bench parsers`.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use hostgate::inspect::{http, tls, Limits};
+
+fn fixtures(prefix: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/hostgate/tests/fixtures");
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .map(|p| {
+            (
+                p.file_stem().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// hostgate: the SNI's length (0 when none), so the work cannot be optimized away.
+fn ours_sni(buf: &[u8], limits: &Limits) -> usize {
+    tls::parse_client_hello(buf, limits)
+        .name()
+        .map_or(0, |n| n.as_bytes().len())
+}
+
+/// tls-parser: parse the record, the hello, its extensions, and find the host_name.
+fn tls_parser_sni(buf: &[u8]) -> usize {
+    use tls_parser::{
+        parse_tls_client_hello_extensions, parse_tls_plaintext, SNIType, TlsExtension, TlsMessage,
+        TlsMessageHandshake,
+    };
+    let Ok((_, record)) = parse_tls_plaintext(buf) else {
+        return 0;
+    };
+    for msg in &record.msg {
+        if let TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)) = msg {
+            let Some(Ok((_, exts))) = ch.ext.map(parse_tls_client_hello_extensions) else {
+                return 0;
+            };
+            for e in exts {
+                if let TlsExtension::SNI(list) = e {
+                    for (t, name) in list {
+                        if t == SNIType::HostName {
+                            return name.len();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    0
+}
+
+fn ours_host(buf: &[u8], limits: &Limits) -> usize {
+    http::parse_request_head(buf, limits)
+        .name()
+        .map_or(0, |n| n.as_bytes().len())
+}
+
+/// httparse: parse the head, then scan the headers for Host (absolute-form: the target).
+fn httparse_host(buf: &[u8]) -> usize {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return 0,
+    }
+    let host = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("host"))
+        .map(|h| h.value.len());
+    host.unwrap_or(0)
+}
+
+/// httparse + header scan + hostgate's normalization of the Host: the share of the gap that is
+/// normalization (which the first baseline skips).
+fn httparse_host_normalized(buf: &[u8]) -> usize {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return 0,
+    }
+    let Some(h) = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("host"))
+    else {
+        return 0;
+    };
+    let host = match h.value.iter().rposition(|&b| b == b':') {
+        Some(colon) => &h.value[..colon],
+        None => h.value,
+    };
+    hostgate::normalize(host).map_or(0, |n| n.as_bytes().len())
+}
+
+/// Mean nanoseconds per pass over `inputs`, measured for about `budget`.
+fn time_per_pass(inputs: &[Vec<u8>], budget: Duration, f: &dyn Fn(&[u8]) -> usize) -> f64 {
+    let mut passes = 0u64;
+    let start = Instant::now();
+    while start.elapsed() < budget {
+        for _ in 0..64 {
+            for b in inputs {
+                black_box(f(black_box(b)));
+            }
+        }
+        passes += 64;
+    }
+    start.elapsed().as_nanos() as f64 / passes as f64
+}
+
+/// Alternates the two sides a few times and reports the best of each, then the ratio.
+fn ratio(
+    label: &str,
+    inputs: &[Vec<u8>],
+    ours: &dyn Fn(&[u8]) -> usize,
+    base: &dyn Fn(&[u8]) -> usize,
+) {
+    let (mut best_ours, mut best_base) = (f64::MAX, f64::MAX);
+    for _ in 0..5 {
+        best_ours = best_ours.min(time_per_pass(inputs, Duration::from_millis(200), ours));
+        best_base = best_base.min(time_per_pass(inputs, Duration::from_millis(200), base));
+    }
+    let n = inputs.len() as f64;
+    println!(
+        "{label}: hostgate {:.0} ns/input, baseline {:.0} ns/input: hostgate is {:.1}x faster",
+        best_ours / n,
+        best_base / n,
+        best_base / best_ours
+    );
+}
+
+fn main() {
+    let limits = Limits::default();
+    // Only the hellos tls-parser can read (it cannot reassemble the fragmented one), so both
+    // sides do the same job.
+    let hellos: Vec<(String, Vec<u8>)> = fixtures("tls-")
+        .into_iter()
+        .filter(|(_, b)| tls_parser_sni(b) > 0)
+        .collect();
+    let heads = fixtures("http-");
+    assert!(!hellos.is_empty() && !heads.is_empty(), "no fixtures");
+    for (name, b) in &hellos {
+        assert_eq!(
+            ours_sni(b, &limits),
+            tls_parser_sni(b),
+            "{name}: the two sides disagree"
+        );
+    }
+
+    let mut c = Criterion::default().configure_from_args();
+    {
+        let mut g = c.benchmark_group("sni");
+        for (name, b) in &hellos {
+            g.bench_function(format!("hostgate/{name}"), |bench| {
+                bench.iter(|| ours_sni(black_box(b), &limits))
+            });
+            g.bench_function(format!("tls-parser/{name}"), |bench| {
+                bench.iter(|| tls_parser_sni(black_box(b)))
+            });
+        }
+        g.finish();
+    }
+    {
+        let mut g = c.benchmark_group("http-host");
+        for (name, b) in &heads {
+            g.bench_function(format!("hostgate/{name}"), |bench| {
+                bench.iter(|| ours_host(black_box(b), &limits))
+            });
+            g.bench_function(format!("httparse/{name}"), |bench| {
+                bench.iter(|| httparse_host(black_box(b)))
+            });
+        }
+        g.finish();
+    }
+    c.final_summary();
+
+    let hello_bytes: Vec<Vec<u8>> = hellos.into_iter().map(|(_, b)| b).collect();
+    let head_bytes: Vec<Vec<u8>> = heads.into_iter().map(|(_, b)| b).collect();
+    ratio(
+        "SNI extraction vs tls-parser (target >= 5x)",
+        &hello_bytes,
+        &|b| ours_sni(b, &limits),
+        &tls_parser_sni,
+    );
+    ratio(
+        "HTTP Host extraction vs httparse + header scan",
+        &head_bytes,
+        &|b| ours_host(b, &limits),
+        &httparse_host,
+    );
+    ratio(
+        "HTTP Host extraction vs httparse + header scan + normalize",
+        &head_bytes,
+        &|b| ours_host(b, &limits),
+        &httparse_host_normalized,
+    );
+}
