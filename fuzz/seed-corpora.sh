@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds the seed corpora in fuzz/corpus/<target>/ from the committed fixtures
+# (crates/hostgate/tests/fixtures/*.bin, examples/policies/*.policy) and fuzz/seeds/<target>/.
+# Idempotent: seeds are (re)written under stable names; units libFuzzer added are kept.
+set -euo pipefail
+cd "$(dirname "$0")"
+fixtures=../crates/hostgate/tests/fixtures
+policies=../examples/policies
+
+seed() { # seed TARGET NAME < bytes
+    mkdir -p "corpus/$1"
+    cat > "corpus/$1/seed-$2"
+}
+
+for f in "$fixtures"/*.bin; do
+    name=$(basename "$f" .bin)
+    case "$name" in
+        tls-*)
+            seed tls_client_hello "$name" < "$f"
+            seed tls_vs_tls_parser "$name" < "$f"
+            # inspect: mode byte 0 = stream, 1 = TLS only, 0x81 = TLS with tight caps.
+            { printf '\x00'; cat "$f"; } | seed inspect "stream-$name"
+            { printf '\x01'; cat "$f"; } | seed inspect "tls-$name"
+            { printf '\x81'; cat "$f"; } | seed inspect "tight-$name"
+            ;;
+        http-*)
+            seed http_request_head "$name" < "$f"
+            { printf '\x00'; cat "$f"; } | seed inspect "stream-$name"
+            { printf '\x02'; cat "$f"; } | seed inspect "http-$name"
+            { printf '\x0a'; cat "$f"; } | seed inspect "http443-$name"
+            ;;
+        dns-*tcp*)
+            seed dns_question "$name" < "$f"
+            { printf '\x00'; cat "$f"; } | seed inspect "stream-$name"
+            { printf '\x04'; cat "$f"; } | seed inspect "dnstcp-$name"
+            ;;
+        dns-*)
+            seed dns_question "$name" < "$f"
+            { printf '\x03'; cat "$f"; } | seed inspect "dnsudp-$name"
+            # The same datagram framed for TCP.
+            len=$(wc -c < "$f")
+            { printf "\\x$(printf %02x $((len >> 8)))\\x$(printf %02x $((len & 255)))"; cat "$f"; } \
+                | seed dns_question "framed-$name"
+            ;;
+    esac
+done
+
+for p in "$policies"/*.policy; do
+    name=$(basename "$p" .policy)
+    seed policy_compile "$name" < "$p"
+    # Each policy block on its own, too: smaller units mutate faster.
+    awk -v dir="corpus/policy_compile" -v base="seed-$name-block" '
+        /^policy / { n++ } { print > (dir "/" base n) }' "$p"
+done
+
+# Hand-made seeds, when there are any.
+if [ -d seeds ]; then
+    for d in seeds/*/; do
+        [ -d "$d" ] || continue
+        t=$(basename "$d")
+        for s in "$d"*; do
+            [ -f "$s" ] && seed "$t" "hand-$(basename "$s")" < "$s"
+        done
+    done
+fi
+
+# Targets driven by `arbitrary` start from an empty corpus; make sure the directory exists.
+mkdir -p corpus/ffi corpus/matcher_vs_reference
