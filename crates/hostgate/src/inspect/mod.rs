@@ -35,6 +35,11 @@ pub mod tls;
 
 pub use tls::Alpn;
 
+/// The user guide, `docs/inspect.md`, compiled as doctests so its examples cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../../../../docs/inspect.md")]
+pub struct GuideDoctests;
+
 /// Size caps. A ClientHello or request head larger than its cap is refused as too large, so a
 /// peer cannot make a proxy buffer without bound.
 ///

@@ -1031,9 +1031,10 @@ fn parse_sslv2<'a>(buf: &'a [u8], limits: &Limits) -> Outcome<ClientHello<'a>, M
         (Some(0), Some(2)) | (Some(3), Some(0..=3)) | (_, None) => {}
         _ => return Outcome::NotThisProtocol,
     }
-    let Some(&[hi, lo]) = buf.first_chunk::<2>() else {
+    // Decide nothing (not even too-large) before the 5-byte signature says it is SSLv2.
+    let Some(&[hi, lo, ..]) = buf.first_chunk::<5>() else {
         return Outcome::NeedMore {
-            at_least: Some(2 - buf.len()),
+            at_least: Some(5 - buf.len()),
         };
     };
     let len = usize::from(u16::from_be_bytes([hi & 0x7f, lo]));
