@@ -319,6 +319,11 @@ fn skip_record(msg: &[u8], mut pos: usize) -> Result<usize, Malformed> {
 }
 
 /// Builders of DNS queries for examples and tests.
+///
+/// ```
+/// let q = hostgate::inspect::dns::testing::query(9, b"", 2); // the root, NS
+/// assert_eq!(q.len(), 12 + 1 + 4);
+/// ```
 pub mod testing {
     /// A standard query (RD set) for `name` (dotted text; empty = root) with one question
     /// of class IN and no other records.

@@ -1067,6 +1067,14 @@ fn parse_sslv2<'a>(buf: &'a [u8], limits: &Limits) -> Outcome<ClientHello<'a>, M
 
 /// Builders of well-formed ClientHellos, for examples and tests (not a TLS implementation: the
 /// random and key share are constant).
+///
+/// ```
+/// use hostgate::inspect::{tls::testing, tls, Limits, Outcome};
+/// let hs = testing::handshake(Some(&testing::sni_extension(b"a.example")));
+/// let two_records = testing::records(&hs, 40);
+/// let Outcome::Complete(h) = tls::parse_client_hello(&two_records, &Limits::default()) else { panic!() };
+/// assert_eq!(h.records, 3);
+/// ```
 pub mod testing {
     /// Appends `body` with a big-endian length prefix of `width` bytes.
     fn put(out: &mut Vec<u8>, width: usize, body: &[u8]) {
@@ -1076,6 +1084,10 @@ pub mod testing {
     }
 
     /// One extension: type and data.
+    ///
+    /// ```
+    /// assert_eq!(hostgate::inspect::tls::testing::extension(0x1a1a, &[7]), [0x1a, 0x1a, 0, 1, 7]);
+    /// ```
     pub fn extension(ty: u16, data: &[u8]) -> Vec<u8> {
         let mut out = ty.to_be_bytes().to_vec();
         put(&mut out, 2, data);
@@ -1083,6 +1095,11 @@ pub mod testing {
     }
 
     /// A `server_name` extension with one `host_name`.
+    ///
+    /// ```
+    /// let e = hostgate::inspect::tls::testing::sni_extension(b"a.io");
+    /// assert_eq!(e, [0, 0, 0, 9, 0, 7, 0, 0, 4, b'a', b'.', b'i', b'o']);
+    /// ```
     pub fn sni_extension(name: &[u8]) -> Vec<u8> {
         let mut entry = vec![0u8];
         put(&mut entry, 2, name);
@@ -1092,6 +1109,11 @@ pub mod testing {
     }
 
     /// An ALPN extension.
+    ///
+    /// ```
+    /// let e = hostgate::inspect::tls::testing::alpn_extension(&[b"h2"]);
+    /// assert_eq!(e, [0, 16, 0, 5, 0, 3, 2, b'h', b'2']);
+    /// ```
     pub fn alpn_extension(protocols: &[&[u8]]) -> Vec<u8> {
         let mut names = Vec::new();
         for p in protocols {
@@ -1104,6 +1126,11 @@ pub mod testing {
 
     /// A ClientHello handshake message (type, length, body) with the given raw extensions
     /// block contents (`None` = no extensions block at all).
+    ///
+    /// ```
+    /// let hs = hostgate::inspect::tls::testing::handshake(None);
+    /// assert_eq!((hs[0], hs.len()), (1, 4 + 2 + 32 + 33 + 8 + 2));
+    /// ```
     pub fn handshake(extensions: Option<&[u8]>) -> Vec<u8> {
         let mut body = vec![0x03, 0x03];
         body.extend_from_slice(&[0x5a; 32]);
@@ -1119,6 +1146,11 @@ pub mod testing {
     }
 
     /// Splits a handshake message into records of at most `fragment` bytes.
+    ///
+    /// ```
+    /// let r = hostgate::inspect::tls::testing::records(&[1, 2, 3], 2);
+    /// assert_eq!(r, [0x16, 3, 1, 0, 2, 1, 2, 0x16, 3, 1, 0, 1, 3]);
+    /// ```
     pub fn records(handshake: &[u8], fragment: usize) -> Vec<u8> {
         let mut out = Vec::new();
         for chunk in handshake.chunks(fragment.max(1)) {
