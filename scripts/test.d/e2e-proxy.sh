@@ -139,7 +139,7 @@ grep -q "proto=http via=http name=web.test verdict=allow reason=matched rule=web
 expect "log line: allowed HTTP names its rule" yes "$r"
 grep -q "proto=tls via=tls name=denied.test verdict=deny reason=matched rule=denied-site" "$WORK/proxy.log" && r=yes || r=no
 expect "log line: denied TLS names its rule" yes "$r"
-grep -q "proto=http via=connect name=secure.test verdict=allow reason=matched rule=secure closed=fronting sni=denied.test" "$WORK/proxy.log" && r=yes || r=no
+grep -q "proto=http via=connect name=secure.test verdict=allow reason=matched rule=secure closed=fronting inner=denied.test" "$WORK/proxy.log" && r=yes || r=no
 expect "log line: fronting closed" yes "$r"
 
 # --- Reload under load ---

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use clap::Parser;
-use hostgate::inspect::{check_fronting, http, inspect, Limits, Outcome, Status};
+use hostgate::inspect::{check_fronting, http, inspect, Limits, Outcome, Protocol, Status};
 use hostgate::{Engine, PolicyId, Query, Via};
 use tokio::io::{copy_bidirectional, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -169,7 +169,8 @@ async fn handle(mut client: TcpStream, shared: &Shared) -> String {
     };
 
     // A CONNECT is answered here and its head is not forwarded; what follows is the tunnel, whose
-    // TLS name (if any) must be the same host: no domain fronting through an allowed CONNECT.
+    // TLS SNI or HTTP Host (if any) must be the same host: no domain fronting through an allowed
+    // CONNECT.
     let connect_port = first.port;
     if first.via == Some(Via::Connect) {
         let head_len = match http::parse_request_head(&buf, &Limits::default()) {
@@ -188,14 +189,20 @@ async fn handle(mut client: TcpStream, shared: &Shared) -> String {
             return line + &format!(" closed=tunnel-{why}");
         }
         let inner = inspect(&buf);
-        if inner.protocol == hostgate::inspect::Protocol::Tls {
-            let connect = hostgate::normalize(&name).ok();
-            if inner.name.is_none()
-                || check_fronting(connect.as_ref(), inner.name.as_ref(), None).is_err()
-            {
-                let sni = inner.name.map_or("-".into(), |n| n.as_str().to_string());
-                return line + &format!(" closed=fronting sni={sni}");
-            }
+        let (sni, host) = match inner.protocol {
+            Protocol::Tls => (inner.name.as_ref(), None),
+            Protocol::Http => (None, inner.name.as_ref()),
+            _ => (None, None), // Not TLS nor HTTP: the CONNECT verdict stands.
+        };
+        let tunnelled = matches!(inner.protocol, Protocol::Tls | Protocol::Http);
+        let connect = hostgate::normalize(&name).ok();
+        if tunnelled
+            && (inner.name.is_none() || check_fronting(connect.as_ref(), sni, host).is_err())
+        {
+            let inner_name = inner.name.map_or("-".into(), |n| n.as_str().to_string());
+            return line + &format!(" closed=fronting inner={inner_name}");
+        }
+        if inner.protocol == Protocol::Tls {
             // The tunnelled name must pass the policy as TLS too.
             let q = Query::new(&name).via(Via::Tls);
             let q = connect_port.map_or(q, |p| q.port(p));
