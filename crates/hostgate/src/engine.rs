@@ -10,7 +10,7 @@ use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 use crate::builder::{PolicySpec, RuleSpec};
 use crate::error::{CompileErrors, Diagnostic, Severity};
 use crate::matcher::SuffixTable;
-use crate::name::{normalize, Name, NameKind};
+use crate::name::{normalize, normalize_into, Name, NameKind};
 use crate::pattern::{glob_label_match, mask, max_prefix, Pattern};
 use crate::syntax;
 use crate::types::{Action, MatchedRule, PolicyId, Precedence, Query, Reason, Verdict, Via};
@@ -548,8 +548,9 @@ impl Engine {
     /// assert_eq!((v.action, v.reason), (Action::Deny, Reason::InvalidName));
     /// ```
     pub fn check(&self, policy: PolicyId, query: &Query<'_>) -> Verdict<'_> {
-        match normalize(query.name) {
-            Ok(name) => self.check_name(policy, &name, query.port, query.via),
+        let mut name = Name::EMPTY;
+        match normalize_into(query.name, &mut name) {
+            Ok(()) => self.check_name(policy, &name, query.port, query.via),
             Err(_) => Verdict::deny(policy, Reason::InvalidName),
         }
     }
@@ -813,11 +814,16 @@ impl Engine {
             NameKind::Ip(ip) => self.collect_ip(policy, ip, port, via, c),
             NameKind::Name => {
                 let bytes = name.as_bytes();
-                self.table.walk(bytes, |depth, start, hit| {
-                    self.offer_from(hit.rules(), policy, port, via, c, |r| {
-                        self.shape_holds(r, depth, bytes, start)
-                    });
-                });
+                self.table.walk(
+                    bytes,
+                    name.padded(),
+                    name.dot_bits(),
+                    |depth, start, hit| {
+                        self.offer_from(hit.rules(), policy, port, via, c, |r| {
+                            self.shape_holds(r, depth, bytes, start)
+                        });
+                    },
+                );
                 self.offer_from(&pol.any, policy, port, via, c, |_| true);
                 if pol.regex_min_rank < c.bound() {
                     self.collect_regex(policy, bytes, port, via, c);

@@ -7,9 +7,15 @@
 //! rules filed under that key, sorted by policy then rank, so a lookup for one policy stops at
 //! the first rule that satisfies it.
 //!
-//! Layout, chosen for few cache lines per lookup and little memory per rule: 8-byte slots
-//! (32-bit fingerprint + entry index), 12-byte entries (key offset, length, rule count, rule or
-//! rule-list offset), key bytes in one arena. The rules themselves live in the engine.
+//! Layout, chosen for few cache lines per lookup and little memory per rule: a one-byte tag per
+//! slot (0 = empty), so the probes of a miss — most probes — read a small array that stays in
+//! cache, eight tags per step (SWAR); and a parallel array of 28-byte entries (key inline when
+//! it fits, rule count, the rule or the offset of its rule list), read only when a tag matches.
+//! Probing runs forward without wrapping: the arrays extend past the home range as far as the
+//! longest run, plus eight empty tags, so every scan ends at an empty slot. The rules live in
+//! the engine.
+
+use crate::name::load_le;
 
 /// The rules filed under one key: a single rule inline, or a slice of the list arena.
 #[derive(Clone, Copy, Debug)]
@@ -29,20 +35,43 @@ impl Hit<'_> {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+/// Keys up to this many bytes live inside their entry: a hit then reads one line, not two.
+const INLINE_KEY: usize = 20;
+
+#[derive(Clone, Copy, Debug, Default)]
 struct Entry {
-    key_off: u32,
     /// Low 8 bits: key length (≤ 253); high 24 bits: number of rules.
     len_count: u32,
     /// The rule itself when there is one, else the offset of the list in `lists`.
     rule_or_list: u32,
+    /// The key when it fits, else its offset in `keys` (first 4 bytes, little-endian).
+    key: [u8; INLINE_KEY],
 }
 
 const SEED: u64 = 0xcbf2_9ce4_8422_2325;
+const K: u64 = 0x9e37_79b9_7f4a_7c15;
 
+/// Folds one label into the hash of the labels to its right, eight bytes at a time. A suffix's
+/// hash is the fold of its labels from the right, so a query walk gets every suffix hash in one
+/// right-to-left pass over its labels.
+///
+/// The label is `buf[start..end]`; `buf` may extend past it (the name's padded buffer), so
+/// whole words are loaded and the bytes past the label masked off.
 #[inline(always)]
-fn step(h: u64, b: u8) -> u64 {
-    (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+fn fold_label(h: u64, buf: &[u8], start: usize, end: usize) -> u64 {
+    let len = end.saturating_sub(start);
+    let mut h = (h ^ len as u64).wrapping_mul(K);
+    let mut at = start;
+    while at < end {
+        let mut w = load_le(buf, at);
+        let left = end - at;
+        if left < 8 {
+            w &= (1u64 << (8 * left)) - 1;
+        }
+        h = (h ^ w).wrapping_mul(K).rotate_left(31);
+        at += 8;
+    }
+    h
 }
 
 /// Avalanche so that the slot index (high bits) and the fingerprint (low bits) are well mixed.
@@ -57,19 +86,32 @@ fn finish(mut h: u64) -> u64 {
 
 /// The hash of a whole key, computed exactly as a query walk computes its suffix hashes.
 fn key_hash(key: &[u8]) -> u64 {
-    finish(key.iter().rev().fold(SEED, |h, &b| step(h, b)))
+    let mut h = SEED;
+    let mut end = key.len();
+    for (i, _) in key.iter().enumerate().rev().filter(|(_, &b)| b == b'.') {
+        h = fold_label(h, key, i + 1, end);
+        end = i;
+    }
+    finish(fold_label(h, key, 0, end))
 }
 
 /// The suffix table, built once and then read-only.
 #[derive(Debug, Default)]
 pub(crate) struct SuffixTable {
-    /// `fingerprint << 32 | (entry + 1)`; 0 is empty.
-    slots: Vec<u64>,
+    /// Per slot: 0 when empty, else a tag from the key's hash (1..=255).
+    tags: Vec<u8>,
+    /// Hashes map onto `0..home_range`; the arrays are longer (see the module doc).
+    home_range: usize,
+    /// Per slot: the entry (meaningful where the tag is not 0).
     entries: Vec<Entry>,
+    /// Keys longer than `INLINE_KEY`.
     keys: Vec<u8>,
     lists: Vec<u32>,
     /// No key has more labels than this: longer suffixes need not be probed.
     max_labels: u32,
+    /// Bit `n - 1` set when some key has `n` labels (n ≤ 64): suffixes of other label counts
+    /// need no probe. Keys of more than 64 labels set bit 63.
+    label_counts: u64,
 }
 
 impl SuffixTable {
@@ -92,17 +134,28 @@ impl SuffixTable {
             .filter(|w| items[w[0]].0 != items[w[1]].0)
             .count()
             + usize::from(!items.is_empty());
-        // Load factor at most 2/3: probe runs stay within a cache line or two.
-        let cap = (distinct + distinct / 2).max(16);
-        t.slots = vec![0; cap];
-        t.entries.reserve_exact(distinct);
+        // Load factor at most 4/5: with one-byte tags a longer probe run costs little.
+        let cap = (distinct + distinct / 4).max(16);
+        t.home_range = cap;
+        t.tags = vec![0; cap + TAIL];
+        t.entries = vec![Entry::default(); cap + TAIL];
         let mut entry_of = vec![0u32; items.len()];
         let mut i = 0;
         while i < idx.len() {
             let key = &items[idx[i]].0;
+            let h = key_hash(key.as_bytes());
+            let mut s = home(h, cap);
+            while t.tags[s] != 0 {
+                s += 1;
+            }
+            // Keep TAIL empty tags after every occupied slot, so scans never run off the end.
+            if s + TAIL >= t.tags.len() {
+                t.tags.resize(s + TAIL + 1, 0);
+                t.entries.resize(s + TAIL + 1, Entry::default());
+            }
             let start = i;
             while i < idx.len() && items[idx[i]].0 == *key {
-                entry_of[idx[i]] = t.entries.len() as u32;
+                entry_of[idx[i]] = s as u32;
                 i += 1;
             }
             let count = (i - start) as u32;
@@ -115,20 +168,20 @@ impl SuffixTable {
             };
             let labels = key.bytes().filter(|&b| b == b'.').count() as u32 + 1;
             t.max_labels = t.max_labels.max(labels);
-            let entry = Entry {
-                key_off: t.keys.len() as u32,
+            t.label_counts |= label_bit(labels);
+            let mut entry = Entry {
                 len_count: (count << 8) | key.len() as u32,
                 rule_or_list,
+                key: [0; INLINE_KEY],
             };
-            t.keys.extend_from_slice(key.as_bytes());
-            let h = key_hash(key.as_bytes());
-            let slot = (u64::from(h as u32) << 32) | (t.entries.len() as u64 + 1);
-            t.entries.push(entry);
-            let mut s = home(h, cap);
-            while t.slots[s] != 0 {
-                s = if s + 1 == cap { 0 } else { s + 1 };
+            if key.len() <= INLINE_KEY {
+                entry.key[..key.len()].copy_from_slice(key.as_bytes());
+            } else {
+                entry.key[..4].copy_from_slice(&(t.keys.len() as u32).to_le_bytes());
+                t.keys.extend_from_slice(key.as_bytes());
             }
-            t.slots[s] = slot;
+            t.tags[s] = tag(h);
+            t.entries[s] = entry;
         }
         t.keys.shrink_to_fit();
         t.lists.shrink_to_fit();
@@ -137,41 +190,70 @@ impl SuffixTable {
 
     /// Approximate heap bytes.
     pub(crate) fn heap_size(&self) -> usize {
-        self.slots.capacity() * 8
+        self.tags.capacity()
             + self.entries.capacity() * core::mem::size_of::<Entry>()
             + self.keys.capacity()
             + self.lists.capacity() * 4
+    }
+
+    /// The key bytes of an entry.
+    #[inline(always)]
+    fn key_bytes<'a>(&'a self, e: &'a Entry) -> Option<&'a [u8]> {
+        let len = (e.len_count & 0xff) as usize;
+        if len <= INLINE_KEY {
+            e.key.get(..len)
+        } else {
+            let [a, b, c, d, ..] = e.key;
+            let start = u32::from_le_bytes([a, b, c, d]) as usize;
+            self.keys.get(start..start + len)
+        }
     }
 
     /// The key of an entry (for showing a rule's pattern).
     pub(crate) fn key(&self, entry: u32) -> &str {
         self.entries
             .get(entry as usize)
-            .and_then(|e| {
-                let start = e.key_off as usize;
-                self.keys.get(start..start + (e.len_count & 0xff) as usize)
-            })
+            .and_then(|e| self.key_bytes(e))
             .and_then(|k| core::str::from_utf8(k).ok())
             .unwrap_or("")
     }
 
-    /// Looks `suffix` up, given its hash and the content of its home slot (already loaded).
+    /// Eight tags from slot `s` on, as one little-endian word (slot `s` in the low byte).
     #[inline(always)]
-    fn probe(&self, hash: u64, mut slot: u64, suffix: &[u8]) -> Option<Hit<'_>> {
-        let fp = u64::from(hash as u32);
-        let cap = self.slots.len();
-        let mut s = home(hash, cap);
+    fn tag_word(&self, s: usize) -> u64 {
+        match self
+            .tags
+            .get(s..s + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        {
+            Some(w) => u64::from_le_bytes(w),
+            // Only past the padded end, which a scan never reaches; 0 means "empty".
+            None => 0,
+        }
+    }
+
+    /// Looks `suffix` up, given its hash and the first tag word at its home (already loaded).
+    #[inline(always)]
+    fn probe(&self, hash: u64, mut word: u64, suffix: &[u8]) -> Option<Hit<'_>> {
+        const LO: u64 = 0x0101_0101_0101_0101;
+        let want = LO * u64::from(tag(hash));
+        let mut s = home(hash, self.home_range);
         loop {
-            if slot == 0 {
-                return None;
-            }
-            if slot >> 32 == fp {
-                let e = self.entries.get((slot as u32 as usize).wrapping_sub(1))?;
-                let start = e.key_off as usize;
-                let key = self
-                    .keys
-                    .get(start..start + (e.len_count & 0xff) as usize)?;
-                if key == suffix {
+            let empty = zero_bytes(word);
+            // Only slots before the first empty one belong to this probe run.
+            let before = if empty == 0 {
+                u64::MAX
+            } else {
+                (empty & empty.wrapping_neg()) - 1
+            };
+            let mut candidates = zero_bytes(word ^ want) & before;
+            while candidates != 0 {
+                let slot = s + (candidates.trailing_zeros() / 8) as usize;
+                candidates &= candidates - 1;
+                let Some(e) = self.entries.get(slot) else {
+                    continue;
+                };
+                if self.key_bytes(e) == Some(suffix) {
                     let count = e.len_count >> 8;
                     return if count == 1 {
                         Some(Hit::One(e.rule_or_list))
@@ -181,86 +263,130 @@ impl SuffixTable {
                     };
                 }
             }
-            s = if s + 1 == cap { 0 } else { s + 1 };
-            slot = *self.slots.get(s)?;
+            if empty != 0 {
+                return None;
+            }
+            s += 8;
+            word = self.tag_word(s);
         }
     }
 
     #[inline(always)]
-    fn home_slot(&self, hash: u64) -> u64 {
-        self.slots
-            .get(home(hash, self.slots.len()))
-            .copied()
-            .unwrap_or(0)
+    fn home_word(&self, hash: u64) -> u64 {
+        self.tag_word(home(hash, self.home_range))
     }
 
     /// Calls `visit(depth, suffix_start, hit)` for every label suffix of `name` present in
     /// the table, shortest suffix first. `depth` is the number of labels left of the suffix.
+    /// `dots` marks the dot positions of `name` (from [`crate::Name`]); `padded` is the name's
+    /// whole buffer (`name` is its first bytes), so label words can be loaded whole.
     ///
     /// All suffix hashes are computed first and their home slots loaded together, so the cache
     /// misses of the probes overlap instead of queueing one behind the other.
     #[inline]
-    pub(crate) fn walk(&self, name: &[u8], mut visit: impl FnMut(u32, usize, Hit<'_>)) {
+    pub(crate) fn walk(
+        &self,
+        name: &[u8],
+        padded: &[u8],
+        dots: &[u64; 4],
+        mut visit: impl FnMut(u32, usize, Hit<'_>),
+    ) {
         const BATCH: usize = 16;
-        if self.entries.is_empty() {
+        if self.max_labels == 0 {
             return;
         }
-        let total = name.iter().filter(|&&b| b == b'.').count() as u32 + 1;
+        let total = dots.iter().map(|w| w.count_ones()).sum::<u32>() + 1;
         let wanted = total.min(self.max_labels) as usize;
-        let mut hashes = [(0u64, 0usize); BATCH];
-        let mut n = 0usize;
         let mut h = SEED;
-        let mut i = name.len();
-        while i > 0 && n < wanted {
-            i -= 1;
-            let b = name[i];
-            if b == b'.' {
-                if n == BATCH {
-                    // Leave this dot for the one-at-a-time loop below.
-                    i += 1;
-                    break;
+        let mut end = name.len();
+        let mut labels = Labels::new(dots);
+        let mut done = 0usize;
+        // Batches of up to 16 suffixes (more only for names of more than 16 labels).
+        while done < wanted {
+            let batch = (wanted - done).min(BATCH);
+            let mut hashes = [(0u64, 0usize); BATCH];
+            for slot in hashes.iter_mut().take(batch) {
+                let start = labels.next().map_or(0, |dot| dot + 1);
+                h = fold_label(h, padded, start, end);
+                *slot = (finish(h), start);
+                end = start.saturating_sub(1);
+            }
+            let mut words = [0u64; BATCH];
+            for (k, (word, &(hash, _))) in words.iter_mut().zip(&hashes[..batch]).enumerate() {
+                // A suffix of this many labels can only be a key if some key has that many.
+                if self.label_counts & label_bit((done + k) as u32 + 1) != 0 {
+                    *word = self.home_word(hash);
                 }
-                hashes[n] = (finish(h), i + 1);
-                n += 1;
             }
-            h = step(h, b);
-        }
-        if i == 0 && n < wanted && n < BATCH {
-            hashes[n] = (finish(h), 0);
-            n += 1;
-        }
-        let mut slots = [0u64; BATCH];
-        for (slot, &(hash, _)) in slots.iter_mut().zip(&hashes[..n]) {
-            *slot = self.home_slot(hash);
-        }
-        for (k, (&(hash, start), &slot)) in hashes[..n].iter().zip(&slots).enumerate() {
-            if let Some(hit) = self.probe(hash, slot, &name[start..]) {
-                visit(total - 1 - k as u32, start, hit);
-            }
-        }
-        if n == BATCH && n < wanted {
-            // More labels than one batch: finish the walk one probe at a time.
-            let mut labels = n as u32;
-            while i > 0 && (labels as usize) < wanted {
-                i -= 1;
-                let b = name[i];
-                if b == b'.' {
-                    let hash = finish(h);
-                    labels += 1;
-                    if let Some(hit) = self.probe(hash, self.home_slot(hash), &name[i + 1..]) {
-                        visit(total - labels, i + 1, hit);
+            for (k, (&(hash, start), &word)) in hashes[..batch].iter().zip(&words).enumerate() {
+                if word != 0 {
+                    if let Some(hit) = self.probe(hash, word, &name[start..]) {
+                        visit(total - 1 - (done + k) as u32, start, hit);
                     }
                 }
-                h = step(h, b);
             }
-            if i == 0 && (labels as usize) < wanted {
-                let hash = finish(h);
-                if let Some(hit) = self.probe(hash, self.home_slot(hash), name) {
-                    visit(0, 0, hit);
-                }
-            }
+            done += batch;
         }
     }
+}
+
+/// Dot positions from the highest down.
+struct Labels<'a> {
+    dots: &'a [u64; 4],
+    word: usize,
+    bits: u64,
+}
+
+impl<'a> Labels<'a> {
+    fn new(dots: &'a [u64; 4]) -> Self {
+        Labels {
+            dots,
+            word: 3,
+            bits: dots[3],
+        }
+    }
+}
+
+impl Iterator for Labels<'_> {
+    type Item = usize;
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        loop {
+            if self.bits != 0 {
+                let bit = 63 - self.bits.leading_zeros() as usize;
+                self.bits &= !(1u64 << bit);
+                return Some(self.word * 64 + bit);
+            }
+            if self.word == 0 {
+                return None;
+            }
+            self.word -= 1;
+            self.bits = self.dots[self.word];
+        }
+    }
+}
+
+/// Slots probed past the home range, at most, before an empty one (see `build`).
+const TAIL: usize = 8;
+
+/// The high bit of every zero byte of `v` is set, and of no byte below the first zero byte.
+/// (Bytes above the first zero may be flagged wrongly; callers only look below it, or re-check.)
+#[inline(always)]
+fn zero_bytes(v: u64) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    v.wrapping_sub(LO) & !v & HI
+}
+
+/// The one-byte tag of a hash; never 0 (which marks an empty slot).
+#[inline(always)]
+fn tag(hash: u64) -> u8 {
+    (hash as u8).max(1)
+}
+
+#[inline(always)]
+fn label_bit(labels: u32) -> u64 {
+    1u64 << (labels.clamp(1, 64) - 1)
 }
 
 /// Maps a hash onto `0..cap` with a multiply (no power-of-two capacity needed).
@@ -282,6 +408,14 @@ mod tests {
         SuffixTable::build(&items, |r| (0, r)).0
     }
 
+    fn dots(name: &[u8]) -> [u64; 4] {
+        let mut bits = [0u64; 4];
+        for (i, _) in name.iter().enumerate().filter(|(_, &b)| b == b'.') {
+            bits[i / 64] |= 1 << (i % 64);
+        }
+        bits
+    }
+
     fn rule_of(hit: Hit<'_>) -> u32 {
         hit.rules()[0]
     }
@@ -295,13 +429,28 @@ mod tests {
             "leng.com".into(),
         ]);
         let mut seen = Vec::new();
-        t.walk(b"x.api.kadath.io", |d, s, h| seen.push((d, s, rule_of(h))));
+        t.walk(
+            b"x.api.kadath.io",
+            b"x.api.kadath.io",
+            &dots(b"x.api.kadath.io"),
+            |d, s, h| seen.push((d, s, rule_of(h))),
+        );
         assert_eq!(seen, vec![(3, 13, 0), (2, 6, 1), (1, 2, 2)]);
         seen.clear();
-        t.walk(b"xkadath.io", |d, s, h| seen.push((d, s, rule_of(h))));
+        t.walk(
+            b"xkadath.io",
+            b"xkadath.io",
+            &dots(b"xkadath.io"),
+            |d, s, h| seen.push((d, s, rule_of(h))),
+        );
         assert_eq!(seen, vec![(1, 8, 0)]);
         seen.clear();
-        t.walk(b"kadath.io", |d, s, h| seen.push((d, s, rule_of(h))));
+        t.walk(
+            b"kadath.io",
+            b"kadath.io",
+            &dots(b"kadath.io"),
+            |d, s, h| seen.push((d, s, rule_of(h))),
+        );
         assert_eq!(seen, vec![(1, 7, 0), (0, 0, 1)]);
     }
 
@@ -313,10 +462,15 @@ mod tests {
         let keys: Vec<String> = (0..20).map(|k| labels[k..].join(".")).collect();
         let t = table(&keys);
         let mut seen = Vec::new();
-        t.walk(name.as_bytes(), |d, s, h| {
-            assert_eq!(&name[s..], labels[d as usize..].join("."));
-            seen.push(rule_of(h));
-        });
+        t.walk(
+            name.as_bytes(),
+            name.as_bytes(),
+            &dots(name.as_bytes()),
+            |d, s, h| {
+                assert_eq!(&name[s..], labels[d as usize..].join("."));
+                seen.push(rule_of(h));
+            },
+        );
         assert_eq!(seen, (0..20).rev().collect::<Vec<u32>>());
     }
 
@@ -331,7 +485,9 @@ mod tests {
         // Order by rank = rule index, all one policy.
         let (t, entry_of) = SuffixTable::build(&items, |r| (0, r));
         let mut got = Vec::new();
-        t.walk(b"a.io", |_, _, h| got.extend_from_slice(h.rules()));
+        t.walk(b"a.io", b"a.io", &dots(b"a.io"), |_, _, h| {
+            got.extend_from_slice(h.rules())
+        });
         assert_eq!(got, vec![1, 3, 5]);
         assert_eq!(t.key(entry_of[2]), "b.io");
         assert_eq!(t.key(entry_of[0]), "a.io");
@@ -346,14 +502,24 @@ mod tests {
         let t = table(&keys);
         for (i, k) in keys.iter().enumerate() {
             let mut hit = None;
-            t.walk(k.as_bytes(), |d, _, h| {
-                if d == 0 {
-                    hit = Some(rule_of(h));
-                }
-            });
+            t.walk(
+                k.as_bytes(),
+                k.as_bytes(),
+                &dots(k.as_bytes()),
+                |d, _, h| {
+                    if d == 0 {
+                        hit = Some(rule_of(h));
+                    }
+                },
+            );
             assert_eq!(hit, Some(i as u32), "{k}");
             let miss = format!("x{k}");
-            t.walk(miss.as_bytes(), |d, _, _| assert_ne!(d, 0, "{miss}"));
+            t.walk(
+                miss.as_bytes(),
+                miss.as_bytes(),
+                &dots(miss.as_bytes()),
+                |d, _, _| assert_ne!(d, 0, "{miss}"),
+            );
         }
     }
 }

@@ -15,6 +15,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub const MAX_NAME_LEN: usize = 253;
 /// The longest valid label, in bytes.
 pub const MAX_LABEL_LEN: usize = 63;
+/// The name buffer's size: 253 rounded up to whole words.
+const BUF_LEN: usize = 256;
 /// Inputs longer than this are rejected before any IDNA work, to bound the cost of hostile input.
 const MAX_INPUT_LEN: usize = 1024;
 
@@ -106,8 +108,13 @@ pub enum NameKind {
 /// ```
 #[derive(Clone, Copy)]
 pub struct Name {
-    buf: [u8; MAX_NAME_LEN],
+    /// 256 bytes, not 253: whole 8-byte words can be loaded and stored past the name's end.
+    buf: [u8; BUF_LEN],
     len: u8,
+    /// Number of dots (labels − 1) for a host name; 0 for an IP.
+    dots: u8,
+    /// Bit `i` set when byte `i` is a dot (host names only): the matcher walks labels with it.
+    dot_bits: [u64; 4],
     kind: NameKind,
 }
 
@@ -164,6 +171,34 @@ impl Name {
         s.split(move |c| !is_ip && c == '.')
     }
 
+    /// An empty placeholder, filled in by `normalize_into`.
+    pub(crate) const EMPTY: Name = Name {
+        buf: [0; BUF_LEN],
+        len: 0,
+        dots: 0,
+        dot_bits: [0; 4],
+        kind: NameKind::Name,
+    };
+
+    /// The whole buffer: the name, then bytes of no meaning up to 256.
+    pub(crate) fn padded(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Positions of the dots, as a bitmap over the bytes.
+    pub(crate) fn dot_bits(&self) -> &[u64; 4] {
+        &self.dot_bits
+    }
+
+    /// Number of labels (1 for an IP).
+    ///
+    /// ```
+    /// assert_eq!(hostgate::normalize("a.b.c").unwrap().label_count(), 3);
+    /// ```
+    pub fn label_count(&self) -> u32 {
+        u32::from(self.dots) + 1
+    }
+
     /// Builds the `Name` for an IP address.
     ///
     /// ```
@@ -173,9 +208,8 @@ impl Name {
     pub fn from_ip(ip: IpAddr) -> Name {
         let ip = canonical_ip(ip);
         let mut name = Name {
-            buf: [0; MAX_NAME_LEN],
-            len: 0,
             kind: NameKind::Ip(ip),
+            ..Name::EMPTY
         };
         let mut sink = BufSink {
             buf: &mut name.buf,
@@ -212,7 +246,7 @@ impl fmt::Display for Name {
 
 /// A `fmt::Write` sink over a fixed buffer; overflowing it is an error, never a reallocation.
 struct BufSink<'a> {
-    buf: &'a mut [u8; MAX_NAME_LEN],
+    buf: &'a mut [u8; BUF_LEN],
     len: usize,
 }
 
@@ -252,10 +286,26 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
 /// assert_eq!(normalize("1.2.3").unwrap_err(), InvalidName::AmbiguousNumeric);
 /// ```
 pub fn normalize(input: impl AsRef<[u8]>) -> Result<Name, InvalidName> {
-    normalize_bytes(input.as_ref())
+    let mut name = Name::EMPTY;
+    normalize_into(input.as_ref(), &mut name).map(|()| name)
 }
 
-fn normalize_bytes(input: &[u8]) -> Result<Name, InvalidName> {
+/// [`normalize`] into a caller's buffer: the lookup path uses it so that the common case
+/// writes the name once, in place, and never moves it.
+pub(crate) fn normalize_into(input: &[u8], out: &mut Name) -> Result<(), InvalidName> {
+    if input.len() <= MAX_INPUT_LEN {
+        let body = input.strip_suffix(b".").unwrap_or(input);
+        if !body.is_empty() && body.last() != Some(&b'.') {
+            if let Some(done) = fast_ascii(body, out) {
+                return done;
+            }
+        }
+    }
+    *out = normalize_slow(input)?;
+    Ok(())
+}
+
+fn normalize_slow(input: &[u8]) -> Result<Name, InvalidName> {
     if input.len() > MAX_INPUT_LEN {
         return Err(InvalidName::TooLong);
     }
@@ -273,14 +323,7 @@ fn normalize_bytes(input: &[u8]) -> Result<Name, InvalidName> {
         let v6: Ipv6Addr = text.parse().map_err(|_| InvalidName::BadIpLiteral)?;
         return Ok(Name::from_ip(IpAddr::V6(v6)));
     }
-    let mut name = Name {
-        buf: [0; MAX_NAME_LEN],
-        len: 0,
-        kind: NameKind::Name,
-    };
-    if let Some(done) = fast_ascii(body, &mut name) {
-        return done.map(|()| name);
-    }
+    let mut name = Name::EMPTY;
     if body.is_ascii() {
         if body.contains(&b':') {
             // ASCII-only, so from_utf8 cannot fail.
@@ -310,56 +353,112 @@ fn normalize_bytes(input: &[u8]) -> Result<Name, InvalidName> {
     Ok(name)
 }
 
-/// Lowercase value of each byte allowed in a name (and `.`), or 0.
-static CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = match c {
-            b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' => c,
-            b'A'..=b'Z' => c + 32,
-            _ => 0,
-        };
-        b += 1;
-    }
-    t
-};
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
 
-/// The common case in one pass: plain ASCII host names. Returns `None` when the input needs
-/// the general path (IP literals with `:` or `[`, non-ASCII, odd bytes, overlong input), which
-/// then decides; the answer is the same either way, only faster here.
+/// High bit set in each byte of `w` (all bytes < 0x80) that is ≥ `c`.
+#[inline(always)]
+fn ge(w: u64, c: u8) -> u64 {
+    w.wrapping_add(LO * u64::from(0x80 - c)) & HI
+}
+
+/// High bit set in each byte of `w` equal to `c` (exact, any byte values).
+#[inline(always)]
+fn eq(w: u64, c: u8) -> u64 {
+    let t = w ^ (LO * u64::from(c));
+    !((t & !HI).wrapping_add(!HI) | t) & HI
+}
+
+/// Up to eight bytes of `bytes` from `at` as a little-endian word, zero-padded; a fixed-size
+/// load when eight are there (no `memcpy` call on the hot path).
+#[inline(always)]
+pub(crate) fn load_le(bytes: &[u8], at: usize) -> u64 {
+    match bytes.get(at..at + 8) {
+        Some(w) => u64::from_le_bytes(w.try_into().unwrap_or([0; 8])),
+        None => {
+            let mut w = 0u64;
+            for (k, &b) in bytes.get(at..).unwrap_or(&[]).iter().enumerate().take(8) {
+                w |= u64::from(b) << (8 * k);
+            }
+            w
+        }
+    }
+}
+
+/// The common case, eight bytes at a time: plain ASCII host names. Returns `None` when the
+/// input needs the general path (IP literals with `:` or `[`, non-ASCII, odd bytes), which then
+/// decides; the answer is the same either way, only faster here.
+///
+/// The input is first copied into the name's 256-byte buffer, then lowercased and checked in
+/// place one whole word at a time; bytes past the end are masked out of every check.
 #[inline]
 fn fast_ascii(body: &[u8], name: &mut Name) -> Option<Result<(), InvalidName>> {
-    if body.len() > MAX_NAME_LEN {
+    let n = body.len();
+    if n > MAX_NAME_LEN {
         return None;
     }
-    let mut label_len = 0usize;
-    let mut last_start = 0usize;
-    for (i, (&b, dst)) in body.iter().zip(name.buf.iter_mut()).enumerate() {
-        let c = CLASS[b as usize];
-        if c == 0 {
-            return None;
-        }
-        *dst = c;
-        if c == b'.' {
-            if label_len == 0 {
-                return Some(Err(InvalidName::EmptyLabel));
-            }
-            label_len = 0;
-            last_start = i + 1;
+    name.buf.get_mut(..n)?.copy_from_slice(body);
+    let mut dot_bits = [0u64; 4];
+    let mut i = 0;
+    while i < n {
+        let word: &mut [u8; 8] = name.buf.get_mut(i..i + 8)?.try_into().ok()?;
+        let w = u64::from_le_bytes(*word);
+        // Bytes past the end (of whatever value) count as valid.
+        let live = if n - i >= 8 {
+            HI
         } else {
-            label_len += 1;
-            if label_len > MAX_LABEL_LEN {
-                return Some(Err(InvalidName::LabelTooLong));
+            HI & ((1u64 << ((n - i) * 8)) - 1)
+        };
+        if w & live != 0 {
+            return None; // non-ASCII: IDNA
+        }
+        let w = w & !HI;
+        let upper = ge(w, b'A') & !ge(w, b'Z' + 1);
+        let lower = w | (upper >> 2);
+        let letters = ge(lower, b'a') & !ge(lower, b'z' + 1);
+        let digits = ge(lower, b'0') & !ge(lower, b'9' + 1);
+        let dots = eq(lower, b'.');
+        let valid = letters | digits | dots | eq(lower, b'-') | eq(lower, b'_');
+        if valid & live != live {
+            return None; // colons, brackets, bad bytes: the general path says which
+        }
+        *word = lower.to_le_bytes();
+        let mut d = dots & live;
+        while d != 0 {
+            let at = i + (d.trailing_zeros() / 8) as usize;
+            dot_bits[at / 64] |= 1 << (at % 64);
+            d &= d - 1;
+        }
+        i += 8;
+    }
+    // Label lengths, from the dot positions.
+    let mut label_start = 0usize;
+    let mut count = 0u8;
+    for (word, &bits) in dot_bits.iter().enumerate() {
+        let mut bits = bits;
+        while bits != 0 {
+            let at = word * 64 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            match at - label_start {
+                0 => return Some(Err(InvalidName::EmptyLabel)),
+                len if len > MAX_LABEL_LEN => return Some(Err(InvalidName::LabelTooLong)),
+                _ => {}
             }
+            label_start = at + 1;
+            count += 1;
         }
     }
-    if label_len == 0 {
-        return Some(Err(InvalidName::EmptyLabel));
+    match n - label_start {
+        0 => return Some(Err(InvalidName::EmptyLabel)),
+        len if len > MAX_LABEL_LEN => return Some(Err(InvalidName::LabelTooLong)),
+        _ => {}
     }
-    name.len = body.len() as u8;
-    if is_numeric_label(&name.buf[last_start..body.len()]) {
+    name.len = n as u8;
+    name.dots = count;
+    name.dot_bits = dot_bits;
+    name.kind = NameKind::Name;
+    let last = name.buf.get(label_start..n).unwrap_or(&[]);
+    if last.first().is_some_and(u8::is_ascii_digit) && is_numeric_label(last) {
         // Rare: dotted quads and ambiguous numerics take the general path.
         return Some(validate(name));
     }
@@ -400,13 +499,17 @@ fn validate(name: &mut Name) -> Result<(), InvalidName> {
         return Err(InvalidName::TooLong);
     }
     let mut label_len = 0usize;
-    for &b in bytes {
+    let mut dots = 0u8;
+    let mut dot_bits = [0u64; 4];
+    for (i, &b) in bytes.iter().enumerate() {
         match b {
             b'.' => {
                 if label_len == 0 {
                     return Err(InvalidName::EmptyLabel);
                 }
                 label_len = 0;
+                dots = dots.saturating_add(1);
+                dot_bits[i / 64] |= 1 << (i % 64);
             }
             b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => {
                 label_len += 1;
@@ -431,6 +534,8 @@ fn validate(name: &mut Name) -> Result<(), InvalidName> {
             Err(_) => Err(InvalidName::AmbiguousNumeric),
         };
     }
+    name.dots = dots;
+    name.dot_bits = dot_bits;
     Ok(())
 }
 
