@@ -111,39 +111,58 @@ fn httparse_host_normalized(buf: &[u8]) -> usize {
     hostgate::normalize(host).map_or(0, |n| n.as_bytes().len())
 }
 
-/// Mean nanoseconds per pass over `inputs`, measured for about `budget`.
+/// This thread's on-CPU time in nanoseconds (`/proc/thread-self/schedstat`), so time stolen
+/// by other load on the shared cores does not count; `None` where it is not available.
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Nanoseconds (on-CPU when available, else wall) per pass over `inputs`, for about `budget`.
 fn time_per_pass(inputs: &[Vec<u8>], budget: Duration, f: &dyn Fn(&[u8]) -> usize) -> f64 {
     let mut passes = 0u64;
+    let cpu0 = thread_cpu_ns();
     let start = Instant::now();
     while start.elapsed() < budget {
-        for _ in 0..64 {
+        for _ in 0..32 {
             for b in inputs {
                 black_box(f(black_box(b)));
             }
         }
-        passes += 64;
+        passes += 32;
     }
-    start.elapsed().as_nanos() as f64 / passes as f64
+    let wall = start.elapsed().as_nanos() as f64;
+    let spent = match (cpu0, thread_cpu_ns()) {
+        (Some(a), Some(b)) if b > a => (b - a) as f64,
+        _ => wall,
+    };
+    spent / passes as f64
 }
 
-/// Alternates the two sides a few times and reports the best of each, then the ratio.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Alternates the two sides in short slices and reports the median of each, then the ratio.
 fn ratio(
     label: &str,
     inputs: &[Vec<u8>],
     ours: &dyn Fn(&[u8]) -> usize,
     base: &dyn Fn(&[u8]) -> usize,
 ) {
-    let (mut best_ours, mut best_base) = (f64::MAX, f64::MAX);
-    for _ in 0..5 {
-        best_ours = best_ours.min(time_per_pass(inputs, Duration::from_millis(200), ours));
-        best_base = best_base.min(time_per_pass(inputs, Duration::from_millis(200), base));
+    let (mut o, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..21 {
+        o.push(time_per_pass(inputs, Duration::from_millis(40), ours));
+        b.push(time_per_pass(inputs, Duration::from_millis(40), base));
     }
+    let (o, b) = (median(o), median(b));
     let n = inputs.len() as f64;
     println!(
         "{label}: hostgate {:.0} ns/input, baseline {:.0} ns/input: hostgate is {:.1}x faster",
-        best_ours / n,
-        best_base / n,
-        best_base / best_ours
+        o / n,
+        b / n,
+        b / o
     );
 }
 

@@ -22,7 +22,7 @@
 use core::fmt;
 
 use super::{Limits, Outcome};
-use crate::name::{normalize, InvalidName, Name};
+use crate::name::{normalize_into, InvalidName, Name};
 use crate::types::Via;
 
 /// Longest method token accepted; longer means "not HTTP" (registered methods are ≤ 17 bytes).
@@ -460,24 +460,46 @@ fn resolve(raw: RawHead<'_>) -> Outcome<RequestHead<'_>, Malformed> {
     let Some(dest) = dest else {
         return Outcome::NoName(Some(head));
     };
-    let name = match normalize_host(dest.host) {
-        Ok(n) => n,
-        Err(e) => return Outcome::Malformed(Malformed::InvalidName(e)),
-    };
-    if let Some(check) = dest.check {
-        // The Host header must name the target's destination.
-        match normalize_host(check.host) {
-            Ok(h) if h == name && check.port.map_or(true, |p| Some(p) == dest.port) => {}
-            Ok(_) => return Outcome::Malformed(Malformed::HostMismatch),
-            Err(e) => return Outcome::Malformed(Malformed::InvalidName(e)),
-        }
-    }
     head.port = dest.port;
     head.source = Some(dest.source);
-    Outcome::Complete(RequestHead {
-        name: Some(name),
+    // The name is normalized in place, into the result, and `out` is returned from one place
+    // only, so the large `Name` is never moved.
+    let mut out = Outcome::Complete(RequestHead {
+        name: Some(Name::EMPTY),
         ..head
-    })
+    });
+    if let Outcome::Complete(RequestHead {
+        name: Some(name), ..
+    }) = &mut out
+    {
+        if let Err(e) = fill_name(name, &dest) {
+            out = Outcome::Malformed(e);
+        }
+    }
+    out
+}
+
+/// Normalizes the destination into `name` and checks that the Host header, when it must be
+/// compared, names the same destination.
+fn fill_name(name: &mut Name, dest: &Dest<'_>) -> Result<(), Malformed> {
+    normalize_host_into(dest.host, name).map_err(Malformed::InvalidName)?;
+    let Some(check) = dest.check else {
+        return Ok(());
+    };
+    if check.port.is_some_and(|p| Some(p) != dest.port) {
+        return Err(Malformed::HostMismatch);
+    }
+    // Equal bytes up to ASCII case normalize to the same name: the second normalization is
+    // only needed when they differ.
+    if check.host.eq_ignore_ascii_case(dest.host) {
+        return Ok(());
+    }
+    let mut host = Name::EMPTY;
+    normalize_host_into(check.host, &mut host).map_err(Malformed::InvalidName)?;
+    if host != *name {
+        return Err(Malformed::HostMismatch);
+    }
+    Ok(())
 }
 
 /// Where the name is, before normalization.
@@ -571,13 +593,11 @@ fn destination<'a>(raw: &RawHead<'a>) -> Result<(TargetForm, Option<Dest<'a>>), 
 }
 
 /// A Host is ASCII (RFC 3986 reg-name): non-ASCII is refused, not IDNA-converted.
-#[inline(always)]
-fn normalize_host(host: &[u8]) -> Result<Name, InvalidName> {
+fn normalize_host_into(host: &[u8], out: &mut Name) -> Result<(), InvalidName> {
     if !host.is_ascii() {
         return Err(InvalidName::BadCharacter);
     }
-    // Returned as is: mapping the error would copy the large `Name`.
-    normalize(host)
+    normalize_into(host, out)
 }
 
 /// `host[:port]` or `[v6][:port]`; userinfo is refused.

@@ -24,7 +24,7 @@
 use core::fmt;
 
 use super::{Limits, Outcome};
-use crate::name::{normalize, InvalidName, Name, MAX_NAME_LEN};
+use crate::name::{normalize_into, InvalidName, Name, MAX_NAME_LEN};
 
 const RECORD_HANDSHAKE: u8 = 0x16;
 const RECORD_HEADER: usize = 5;
@@ -786,13 +786,22 @@ fn finish<'a>(hello: ClientHello<'a>, raw: Option<&[u8]>) -> Outcome<ClientHello
     if !raw.iter().all(|b| (0x21..=0x7e).contains(b)) {
         return bad(InvalidName::BadCharacter);
     }
-    match normalize(raw) {
-        Ok(name) => Outcome::Complete(ClientHello {
-            server_name: Some(name),
-            ..hello
-        }),
-        Err(e) => bad(e),
+    // Normalized in place, into the result: a `Name` is large and copies show in profiles.
+    let mut out = Outcome::Complete(ClientHello {
+        server_name: Some(Name::EMPTY),
+        ..hello
+    });
+    if let Outcome::Complete(ClientHello {
+        server_name: Some(name),
+        ..
+    }) = &mut out
+    {
+        if let Err(e) = normalize_into(raw, name) {
+            // One return of `out` only, so it is built in the caller's slot.
+            out = bad(e);
+        }
     }
+    out
 }
 
 /// The ClientHello fields after the handshake header.
