@@ -615,6 +615,21 @@ fn http_absolute_form_names_the_target_and_host_must_agree() {
         assert_eq!(http_err(bad), http::Malformed::HostMismatch);
         assert_eq!(inspect(bad).status, Status::Malformed);
     }
+    for empty_host in [
+        &b"GET http://a.example/ HTTP/1.1\r\nHost:\r\n\r\n"[..],
+        b"CONNECT a.example:443 HTTP/1.1\r\nHost: \r\n\r\n",
+    ] {
+        assert_eq!(http_err(empty_host), http::Malformed::HostMismatch);
+    }
+    // An empty Host with an origin-form target: well-formed, no name.
+    assert!(matches!(
+        req(b"GET / HTTP/1.1\r\nHost:\r\n\r\n"),
+        Outcome::NoName(Some(_))
+    ));
+    assert_eq!(
+        inspect(b"CONNECT a.example:443 HTTP/1.1\r\n").via,
+        Some(Via::Connect)
+    );
     assert_eq!(
         http_err(b"GET ftp://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n"),
         http::Malformed::UnsupportedScheme

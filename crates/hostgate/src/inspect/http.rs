@@ -524,6 +524,14 @@ fn destination<'a>(raw: &RawHead<'a>) -> Result<(TargetForm, Option<Dest<'a>>), 
     }
     let host = match raw.host {
         Some(h) if !h.is_empty() => Some(split_authority(h)?),
+        // RFC 9112 §3.2: a target with an authority needs that authority in Host, not an empty
+        // Host; refused like any other disagreement.
+        Some(_)
+            if raw.method == b"CONNECT"
+                || raw.target.first() != Some(&b'/') && raw.target != b"*" =>
+        {
+            return Err(Malformed::HostMismatch)
+        }
         _ => None,
     };
     let from_host = |h: Option<Authority<'a>>| {

@@ -546,11 +546,16 @@ fn inspect_http<'a>(buf: &'a [u8], limits: &Limits) -> Option<Inspection<'a>> {
             i.port = h.port;
             if let Some(source) = h.source {
                 i.via = Some(source.via());
-            } else if h.method == b"CONNECT" {
-                i.via = Some(Via::Connect);
             }
         },
     )
+    .map(|mut i| {
+        // Known from the method alone, even before the head is complete.
+        if buf.starts_with(b"CONNECT ") {
+            i.via = Some(Via::Connect);
+        }
+        i
+    })
 }
 
 fn inspect_dns(buf: &[u8], transport: dns::Transport) -> Inspection<'_> {
