@@ -105,6 +105,20 @@ fn no_parse_path_allocates() {
     );
     assert!(sink > 0);
 
+    // The one-call inspect + check does not allocate either.
+    let engine =
+        hostgate::Engine::compile("allow .example.com\nallow 192.0.2.0/24 via tls\n").unwrap();
+    let policy = engine.policy("default").unwrap();
+    let mut allowed = 0;
+    let n = allocations(|| {
+        for buf in &inputs {
+            let (_, v) = engine.inspect_check(policy, buf, Some(443));
+            allowed += v.is_allow() as usize;
+        }
+    });
+    assert_eq!(n, 0, "inspect_check allocated {n} times");
+    assert!(allowed > 0);
+
     // The counter works: an allocation while armed is seen.
     let seen = allocations(|| {
         std::hint::black_box(vec![1u8; 10]);
