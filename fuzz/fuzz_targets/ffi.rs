@@ -11,6 +11,7 @@ use std::ffi::{c_char, CStr};
 use std::ptr::{null, null_mut};
 
 use arbitrary::{Result, Unstructured};
+use hostgate::inspect::{Inspection, Protocol, Status};
 use hostgate::{Engine, PolicyId, Query, Via};
 use hostgate_ffi::{
     hostgate_action, hostgate_action_name, hostgate_check, hostgate_check_batch,
@@ -20,6 +21,11 @@ use hostgate_ffi::{
     hostgate_error_line, hostgate_error_message, hostgate_query, hostgate_reason,
     hostgate_reason_name, hostgate_result, hostgate_result_name, hostgate_verdict,
     hostgate_version, hostgate_via_name,
+};
+use hostgate_ffi::{
+    hostgate_inspect, hostgate_inspect_check, hostgate_inspection, hostgate_name_kind,
+    hostgate_protocol, hostgate_status, HOSTGATE_ALPN_CAPACITY, HOSTGATE_ERROR_CAPACITY,
+    HOSTGATE_NAME_CAPACITY,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -81,14 +87,14 @@ fn same_verdict(engine: &Engine, policy: u32, v: &hostgate_verdict, want: &hostg
     assert_eq!((v.action, v.reason, v.policy), (action, reason, policy));
     match want.rule {
         Some(r) => {
-            assert_eq!((v.rule, v.line), (r.index as i32, r.line));
+            assert_eq!((v.rule, v.line), (r.index() as i32, r.line()));
             // SAFETY: rule_id points into the live engine, rule_id_len bytes.
             let id = unsafe { slice(v.rule_id, v.rule_id_len) };
-            assert_eq!(id, r.id.as_bytes());
+            assert_eq!(id, r.id().to_string().as_bytes());
             let info = engine
-                .rule(PolicyId::from_index(policy), r.index)
+                .rule(PolicyId::from_index(policy), r.index())
                 .expect("the deciding rule exists");
-            assert_eq!(info.id, r.id);
+            assert_eq!(info.id, r.id());
         }
         None => {
             assert_eq!((v.rule, v.line, v.rule_id_len), (-1, 0, 0));
@@ -178,7 +184,192 @@ fn check_errors(err: *const hostgate_ffi::hostgate_error, rust: Option<&[hostgat
     }
 }
 
+/// Bytes to inspect: arbitrary, or a well-formed ClientHello / request head around an
+/// arbitrary name and ALPN list (so complete inspections, long names and ALPN truncation are
+/// reached).
+fn stream_bytes(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
+    Ok(match u.int_in_range(0..=3)? {
+        0 => {
+            let sni: &[u8] = if u.ratio(1, 2)? {
+                *u.choose(NAMES)?
+            } else {
+                u.arbitrary()?
+            };
+            let n = u.int_in_range(0..=40)?;
+            let mut alpn: Vec<Vec<u8>> = Vec::with_capacity(n);
+            for _ in 0..n {
+                let len = u.int_in_range(1..=40)?;
+                alpn.push(vec![b'a' + (len as u8 % 26); len]);
+            }
+            let refs: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
+            let mut hello = hostgate::inspect::tls::testing::client_hello(
+                (!sni.is_empty()).then_some(sni),
+                &refs,
+                u.arbitrary()?,
+            );
+            // Sometimes cut it: a need-more inspection.
+            if u.ratio(1, 4)? {
+                let k = u.int_in_range(0..=hello.len())?;
+                hello.truncate(k);
+            }
+            hello
+        }
+        1 => {
+            let host: &[u8] = if u.ratio(1, 2)? {
+                *u.choose(NAMES)?
+            } else {
+                u.arbitrary()?
+            };
+            let connect: bool = u.arbitrary()?;
+            let mut req = Vec::new();
+            if connect {
+                req.extend_from_slice(b"CONNECT ");
+                req.extend_from_slice(host);
+                req.extend_from_slice(b":443 HTTP/1.1\r\nHost: ");
+                req.extend_from_slice(host);
+                req.extend_from_slice(b":443\r\n\r\n");
+            } else {
+                req.extend_from_slice(b"GET / HTTP/1.1\r\nHost: ");
+                req.extend_from_slice(host);
+                req.extend_from_slice(b"\r\n\r\n");
+            }
+            req
+        }
+        _ => u.arbitrary::<&[u8]>()?.to_vec(),
+    })
+}
+
+/// A C string in a fixed array: NUL-terminated inside it; returns the bytes before the NUL.
+fn fixed_cstr(a: &[c_char]) -> Vec<u8> {
+    let end = a
+        .iter()
+        .position(|&c| c == 0)
+        .expect("a fixed string without its NUL");
+    a[..end].iter().map(|&c| c as u8).collect()
+}
+
+/// The C inspection says what the Rust one says.
+fn same_inspection(c: &hostgate_inspection, r: &Inspection<'_>) {
+    let protocol = match r.protocol {
+        Protocol::Tls => hostgate_protocol::Tls,
+        Protocol::Http => hostgate_protocol::Http,
+        Protocol::Dns => hostgate_protocol::Dns,
+        Protocol::Unknown => hostgate_protocol::Unknown,
+    };
+    let status = match r.status {
+        Status::Complete => hostgate_status::Complete,
+        Status::NeedMore => hostgate_status::NeedMore,
+        Status::NoName => hostgate_status::NoName,
+        Status::Malformed => hostgate_status::Malformed,
+        Status::Unrecognized => hostgate_status::Unrecognized,
+    };
+    assert_eq!((c.protocol, c.status), (protocol, status));
+    assert_eq!(c.via as u32, r.via.map_or(0, |v| v as u32 + 1));
+    let name = fixed_cstr(&c.name);
+    match &r.name {
+        Some(n) => {
+            assert_eq!(name, n.as_bytes());
+            assert_eq!(c.name_len as usize, n.as_bytes().len());
+            let kind = match n.ip() {
+                None => hostgate_name_kind::Name,
+                Some(std::net::IpAddr::V4(_)) => hostgate_name_kind::Ipv4,
+                Some(std::net::IpAddr::V6(_)) => hostgate_name_kind::Ipv6,
+            };
+            assert_eq!(c.name_kind, kind);
+        }
+        None => {
+            assert!(name.is_empty() && c.name_len == 0);
+            assert_eq!(c.name_kind, hostgate_name_kind::None);
+        }
+    }
+    assert_eq!(c.port, r.port.unwrap_or(0));
+    assert_eq!(c.qtype, r.qtype.unwrap_or(0));
+    assert_eq!(c.ech, u8::from(r.ech));
+    assert_eq!(c.need, r.need.map_or(0, |n| n as u64));
+    // ALPN: whole protocols in wire format, a prefix of the list, flagged when cut.
+    let used = c.alpn_len as usize;
+    assert!(used <= HOSTGATE_ALPN_CAPACITY);
+    let mut got: Vec<&[u8]> = Vec::new();
+    let mut at = 0;
+    while at < used {
+        let n = usize::from(c.alpn[at]);
+        assert!(at + 1 + n <= used, "an ALPN entry runs past alpn_len");
+        got.push(&c.alpn[at + 1..at + 1 + n]);
+        at += 1 + n;
+    }
+    assert_eq!(got.len(), usize::from(c.alpn_count));
+    let want: Vec<Vec<u8>> = r.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    assert!(got.len() <= want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(*g, w.as_slice());
+    }
+    assert_eq!(
+        c.alpn_truncated == 1,
+        got.len() < want.len(),
+        "alpn_truncated is wrong"
+    );
+    let error = fixed_cstr(&c.error);
+    match &r.error {
+        Some(e) => {
+            let text = e.to_string().replace('\0', "?");
+            let n = text.len().min(HOSTGATE_ERROR_CAPACITY - 1);
+            assert_eq!(error, &text.as_bytes()[..n]);
+        }
+        None => assert!(error.is_empty()),
+    }
+    let _ = HOSTGATE_NAME_CAPACITY;
+}
+
+/// A recognizable "not written" inspection.
+fn blank_inspection() -> hostgate_inspection {
+    hostgate_inspection {
+        protocol: hostgate_protocol::Unknown,
+        status: hostgate_status::Unrecognized,
+        via: hostgate_ffi::hostgate_via::Any,
+        name_kind: hostgate_name_kind::None,
+        name_len: 4242,
+        name: [0; HOSTGATE_NAME_CAPACITY],
+        port: 0,
+        qtype: 0,
+        ech: 0,
+        alpn_truncated: 0,
+        alpn_count: 0,
+        alpn_len: 0,
+        alpn: [0; HOSTGATE_ALPN_CAPACITY],
+        need: 0,
+        error: [0; HOSTGATE_ERROR_CAPACITY],
+    }
+}
+
 fn run(u: &mut Unstructured<'_>) -> Result<()> {
+    // Inspection needs no engine.
+    if u.ratio(1, 3)? {
+        let buf = stream_bytes(u)?;
+        let mut out = blank_inspection();
+        let ptr = if buf.is_empty() && u.ratio(1, 2)? {
+            null()
+        } else {
+            buf.as_ptr()
+        };
+        // SAFETY: `buf` is `buf.len()` readable bytes; `out` is writable.
+        let r = unsafe { hostgate_inspect(ptr, buf.len(), &mut out) };
+        assert_eq!(r, hostgate_result::Ok);
+        same_inspection(&out, &hostgate::inspect::inspect(&buf));
+        // SAFETY: NULL cases, rejected before any access.
+        unsafe {
+            assert_eq!(
+                hostgate_inspect(buf.as_ptr(), buf.len(), null_mut()),
+                hostgate_result::NullArgument
+            );
+            if !buf.is_empty() {
+                assert_eq!(
+                    hostgate_inspect(null(), buf.len(), &mut out),
+                    hostgate_result::NullArgument
+                );
+            }
+        }
+    }
+
     // The policy text: a known one (maybe cut or with bytes appended) or arbitrary bytes.
     let mut text: Vec<u8> = if u.ratio(3, 4)? {
         u.choose(POLICIES)?.as_bytes().to_vec()
@@ -272,7 +463,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 if u.is_empty() {
                     break;
                 }
-                match u.int_in_range(0..=6)? {
+                match u.int_in_range(0..=7)? {
                     0 => {
                         // Policy by name: a real one or arbitrary bytes.
                         let bytes: &[u8] = if u.ratio(1, 2)? && count > 0 {
@@ -546,6 +737,67 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                         ] {
                             assert!(cstr(s).to_bytes().iter().all(|b| b.is_ascii_graphic()));
                         }
+                    }
+                    6 => {
+                        // Inspect and check in one call, with and without the inspection.
+                        let i = policy_index(u, count)?;
+                        let buf = stream_bytes(u)?;
+                        let port: u16 = u.arbitrary()?;
+                        let mut insp = blank_inspection();
+                        let mut out = hostgate_verdict {
+                            action: hostgate_action::Allow,
+                            reason: hostgate_reason::NoName,
+                            policy: u32::MAX,
+                            rule: 12345,
+                            line: 777,
+                            rule_id: null(),
+                            rule_id_len: 99,
+                        };
+                        let want_insp: bool = u.arbitrary()?;
+                        let insp_ptr = if want_insp {
+                            &mut insp as *mut _
+                        } else {
+                            null_mut()
+                        };
+                        let r = hostgate_inspect_check(
+                            e,
+                            i,
+                            buf.as_ptr(),
+                            buf.len(),
+                            port,
+                            insp_ptr,
+                            &mut out,
+                        );
+                        let pid = PolicyId::from_index(i);
+                        if engine.policy_name(pid).is_some() {
+                            assert_eq!(r, hostgate_result::Ok);
+                            let (ri, rv) =
+                                engine.inspect_check(pid, &buf, (port != 0).then_some(port));
+                            same_verdict(engine, i, &out, &rv);
+                            if want_insp {
+                                same_inspection(&insp, &ri);
+                            } else {
+                                assert_eq!(insp.name_len, 4242);
+                            }
+                        } else {
+                            assert_eq!(r, hostgate_result::UnknownPolicy);
+                            assert_eq!(
+                                (out.policy, out.rule, insp.name_len),
+                                (u32::MAX, 12345, 4242)
+                            );
+                        }
+                        assert_eq!(
+                            hostgate_inspect_check(
+                                e,
+                                i,
+                                buf.as_ptr(),
+                                buf.len(),
+                                port,
+                                null_mut(),
+                                null_mut()
+                            ),
+                            hostgate_result::NullArgument
+                        );
                     }
                     _ => {
                         // The NULL cases of every function that accepts NULL.

@@ -14,7 +14,7 @@ use hostgate::inspect::{
     Status,
 };
 use hostgate::{Action, Engine, PolicyId, Reason, Via};
-use hostgate_fuzz::{check_name, skip_known_incremental, split_points};
+use hostgate_fuzz::{check_name, split_points};
 use libfuzzer_sys::fuzz_target;
 
 const POLICY: &str = "\
@@ -208,8 +208,7 @@ fuzz_target!(|data: &[u8]| {
 
     // Incremental consistency: a decided prefix is the full buffer's answer (a UDP datagram is
     // never a prefix of anything).
-    let known = skip_known_incremental(buf) && matches!(expect, Expect::Stream | Expect::Tls);
-    if expect != Expect::DnsUdp && !known {
+    if expect != Expect::DnsUdp {
         let full = key(&i);
         for k in split_points(buf) {
             let p = inspect_with(&buf[..k], expect, &limits);

@@ -4,7 +4,7 @@
 #![no_main]
 
 use hostgate::inspect::{tls, Limits, Outcome};
-use hostgate_fuzz::{check_incremental, check_name, decided, skip_known_incremental, split_points};
+use hostgate_fuzz::{check_incremental, check_name, decided, split_points};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -38,15 +38,13 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(out.name().is_some(), matches!(out, Outcome::Complete(_)));
 
     // Stable decisions and sound need-more bounds (the SSLv2 form has no length to check).
-    if !skip_known_incremental(data) {
-        check_incremental(
-            "tls",
-            data,
-            &split_points(data),
-            |b| tls::parse_client_hello(b, &limits),
-            |h| Some(h.len),
-        );
-    }
+    check_incremental(
+        "tls",
+        data,
+        &split_points(data),
+        |b| tls::parse_client_hello(b, &limits),
+        |h| Some(h.len),
+    );
 
     // A tighter cap, taken from the input: the same answer, or TooLarge.
     let cap = data.len().saturating_sub(data.len() / 3).max(4);

@@ -139,18 +139,3 @@ pub fn check_name(what: &str, name: &Name) {
         "{what}: normalizing {text:?} again changes it"
     );
 }
-
-/// Open bugs already reported (with a failing, ignored test in
-/// `crates/hostgate/tests/regressions.rs`), which a long campaign may want to step around so it
-/// can go deeper: set `HOSTGATE_FUZZ_SKIP_KNOWN=1`. CI and `run.sh` do not set it, so the
-/// smoke run keeps failing until the bug is fixed; remove the entry with the fix.
-///
-/// - SSLv2-compatible path (first byte ≥ 0x80): the length is judged before the signature
-///   bytes 2..=4 are there, so a 2–4 byte prefix can be `TooLarge`/`BadSslV2` while the full
-///   buffer is not-this-protocol (`sslv2_length_is_not_judged_before_the_signature_bytes`).
-pub fn skip_known_incremental(buf: &[u8]) -> bool {
-    use std::sync::OnceLock;
-    static SKIP: OnceLock<bool> = OnceLock::new();
-    let skip = *SKIP.get_or_init(|| std::env::var_os("HOSTGATE_FUZZ_SKIP_KNOWN").is_some());
-    skip && buf.first().is_some_and(|&b| b & 0x80 != 0)
-}

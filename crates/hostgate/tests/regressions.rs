@@ -1,0 +1,47 @@
+//! Regression tests for inputs found by the fuzz targets in `fuzz/` (see `fuzz/README.md`).
+//! Each test keeps the minimized input inline, says which target found it and what property
+//! broke.
+
+use hostgate::inspect::{inspect, tls, Limits, Outcome, Protocol, Status};
+
+/// The outcome of a prefix is either need-more or the full buffer's own outcome: a decision
+/// never changes as more bytes arrive (the incremental contract of `hostgate::inspect`).
+fn assert_prefixes_consistent(buf: &[u8]) {
+    let limits = Limits::default();
+    let full = format!("{:?}", tls::parse_client_hello(buf, &limits));
+    for k in 0..buf.len() {
+        let p = tls::parse_client_hello(&buf[..k], &limits);
+        if !matches!(p, Outcome::NeedMore { .. }) {
+            assert_eq!(format!("{p:?}"), full, "prefix of {k} bytes of {buf:02x?}");
+        }
+    }
+}
+
+/// Found by `tls_client_hello` and `inspect` (incremental consistency). A first byte with the
+/// high bit set takes the SSLv2-compatible path, which decided `TooLarge` (or `BadSslV2`) from
+/// the 2-byte length alone; one byte later the message-type check says not-this-protocol. In
+/// `inspect` the same two bytes gave TLS/malformed while the full buffer is unrecognized (or DNS
+/// over TCP with a length ≥ 0x8000).
+/// Fixed in the parser (af9db4d: nothing is decided before the 5-byte signature).
+#[test]
+fn sslv2_length_is_not_judged_before_the_signature_bytes() {
+    // 0x6816 = 26646 bytes > the 16 KiB cap: TooLarge from 2 bytes; byte 2 is not 1 (CLIENT-HELLO).
+    assert_prefixes_consistent(&[0xe8, 0x16, 0x30, 0x03, 0x01]);
+    // Length 0: BadSslV2 from 2 bytes; byte 2 is not 1.
+    assert_prefixes_consistent(&[0x80, 0x00, 0x30, 0x03, 0x01]);
+    // Bytes 2 and 3 pass (CLIENT-HELLO, major 0), TooLarge from 4 bytes; byte 4 is not 2.
+    assert_prefixes_consistent(&[0xe8, 0x03, 0x01, 0x00, 0xd1]);
+
+    // Not TLS: handed on to DNS-over-TCP detection (a 0xe816-byte message, header not there yet).
+    let full = inspect(&[0xe8, 0x16, 0x30, 0x03, 0x01]);
+    assert_eq!(
+        (full.protocol, full.status),
+        (Protocol::Unknown, Status::NeedMore)
+    );
+    let two = inspect(&[0xe8, 0x16]);
+    assert_ne!(
+        two.status,
+        Status::Malformed,
+        "two bytes are refused as malformed TLS, the full buffer is not TLS at all: {two:?}"
+    );
+}
