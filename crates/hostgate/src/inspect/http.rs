@@ -374,13 +374,16 @@ fn request_line_target(line: &[u8], method_len: usize) -> Result<(&[u8], Version
     let after_method = line
         .get(method_len + 1..)
         .ok_or(Malformed::BadRequestLine)?;
+    // The version is the short last field: find its space from the end, then check the
+    // whole target at once (a space inside it is refused there).
     let sp = after_method
         .iter()
-        .position(|&b| b == b' ')
+        .rposition(|&b| b == b' ')
         .ok_or(Malformed::BadRequestLine)?;
     let (target, version) = after_method.split_at(sp);
     let version = version.get(1..).unwrap_or(&[]);
-    if target.is_empty() || !target.iter().all(|&b| b.is_ascii_graphic()) {
+    let graphic = target.iter().fold(true, |ok, &b| ok & b.is_ascii_graphic());
+    if target.is_empty() || !graphic {
         return Err(Malformed::BadTarget);
     }
     let version = match version {
@@ -610,7 +613,8 @@ fn normalize_host_into(host: &[u8], out: &mut Name) -> Result<(), InvalidName> {
 
 /// `host[:port]` or `[v6][:port]`; userinfo is refused.
 fn split_authority(auth: &[u8]) -> Result<Authority<'_>, Malformed> {
-    if auth.contains(&b'@') {
+    // A plain loop: authorities are short, and `contains` would call out to memchr.
+    if auth.iter().any(|&b| b == b'@') {
         return Err(Malformed::Userinfo);
     }
     let (host, port) = if auth.first() == Some(&b'[') {
@@ -629,7 +633,7 @@ fn split_authority(auth: &[u8]) -> Result<Authority<'_>, Malformed> {
             Some(c) => {
                 let (host, port) = auth.split_at(c);
                 let port = port.get(1..).unwrap_or(&[]);
-                if port.contains(&b':') {
+                if port.iter().any(|&b| b == b':') {
                     // An unbracketed IPv6 address, or garbage: never guess where the port is.
                     return Err(Malformed::InvalidName(InvalidName::BadIpLiteral));
                 }
