@@ -1074,7 +1074,7 @@ fn verify(ctx: &SizeCtx, rules: &[Rule], sample: &Stream) -> f64 {
         let qs = String::from_utf8_lossy(q);
         let v = ctx.engine.check(ctx.policy, &Query::new(q));
         assert_ne!(v.reason, Reason::InvalidName, "query {qs} is valid");
-        let h = v.rule.map(|r| r.index);
+        let h = v.rule.map(|r| r.index());
         assert_eq!(
             v.action == Action::Allow,
             h.is_some(),

@@ -715,7 +715,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                             (Some(_), None) => assert_eq!(r, hostgate_result::UnknownRule),
                             (Some(_), Some(info)) => {
                                 assert_eq!(r, hostgate_result::Ok);
-                                assert_eq!(slice(p, n), info.id.as_bytes());
+                                assert_eq!(slice(p, n), info.id.to_string().as_bytes());
                             }
                         }
                         if r != hostgate_result::Ok {

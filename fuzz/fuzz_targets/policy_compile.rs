@@ -90,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
                         info.line,
                         widths.len()
                     );
-                    assert!(!info.id.is_empty());
+                    assert!(!info.id.to_string().is_empty());
                 }
                 assert!(engine.rule(id, n).is_none());
                 for (k, probe) in probes.iter().enumerate() {
@@ -103,9 +103,9 @@ fuzz_target!(|data: &[u8]| {
                     if let Some(rule) = v.rule {
                         assert_eq!(v.reason, Reason::Matched);
                         let info = engine
-                            .rule(id, rule.index)
+                            .rule(id, rule.index())
                             .expect("the deciding rule exists");
-                        assert_eq!((info.line, info.id), (rule.line, rule.id));
+                        assert_eq!((info.line, info.id), (rule.line(), rule.id()));
                     } else {
                         assert_ne!(v.reason, Reason::Matched);
                     }

@@ -96,7 +96,9 @@ impl Checker<'_> {
             Format::Text => {
                 let name = name_with_normalized(input, &normalized);
                 let why = match (verdict.reason, verdict.rule, &normalized.0) {
-                    (Reason::Matched, Some(r), _) => format!("matched {} (line {})", r.id, r.line),
+                    (Reason::Matched, Some(r), _) => {
+                        format!("matched {} (line {})", r.id(), r.line())
+                    }
                     (Reason::InvalidName, _, Err(e)) => format!("invalid-name: {e}"),
                     (reason, _, _) => reason.as_str().to_owned(),
                 };

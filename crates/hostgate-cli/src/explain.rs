@@ -29,14 +29,14 @@ pub struct ExplainArgs {
 struct ExplainRecord<'a> {
     #[serde(flatten)]
     check: Record<'a>,
-    matches: Vec<MatchRecord<'a>>,
+    matches: Vec<MatchRecord>,
     why: &'a str,
 }
 
 #[derive(Serialize)]
-struct MatchRecord<'a> {
+struct MatchRecord {
     index: u32,
-    id: &'a str,
+    id: String,
     line: u32,
     action: &'static str,
     pattern: String,
@@ -45,12 +45,12 @@ struct MatchRecord<'a> {
     decides: bool,
 }
 
-impl<'a> From<&ExplainedRule<'a>> for MatchRecord<'a> {
-    fn from(m: &ExplainedRule<'a>) -> Self {
+impl From<&ExplainedRule<'_>> for MatchRecord {
+    fn from(m: &ExplainedRule<'_>) -> Self {
         let r = &m.rule;
         MatchRecord {
             index: r.index,
-            id: r.id,
+            id: r.id.to_string(),
             line: r.line,
             action: r.action.as_str(),
             pattern: r.pattern.clone(),
@@ -102,7 +102,7 @@ pub fn run(args: ExplainArgs) -> Result<(), Failure> {
             let _ = writeln!(s, "query:    {port}, {via}");
             let v = &ex.verdict;
             let decided = match (v.reason, v.rule) {
-                (Reason::Matched, Some(r)) => format!("by rule {} (line {})", r.id, r.line),
+                (Reason::Matched, Some(r)) => format!("by rule {} (line {})", r.id(), r.line()),
                 (Reason::Default, _) => "by the policy default".to_owned(),
                 (Reason::InvalidName, _) => "because invalid names are always denied".to_owned(),
                 (reason, _) => format!("({reason})"),

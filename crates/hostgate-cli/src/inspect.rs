@@ -83,7 +83,7 @@ struct VerdictFields<'a> {
     verdict: &'static str,
     reason: &'static str,
     policy: &'a str,
-    rule: Option<&'a str>,
+    rule: Option<String>,
     line: Option<u32>,
 }
 
@@ -158,8 +158,8 @@ fn render(
                     verdict: v.action.as_str(),
                     reason: v.reason.as_str(),
                     policy: l.policy_name(),
-                    rule: v.rule.map(|r| r.id),
-                    line: v.rule.map(|r| r.line),
+                    rule: v.rule.map(|r| r.id().to_string()),
+                    line: v.rule.map(|r| r.line()),
                 }),
             };
             serde_json::to_string(&record).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
@@ -198,7 +198,7 @@ fn render(
             if let Some((_, v)) = verdict {
                 s.push_str(&format!(" => {} {}", v.action, v.reason));
                 if let Some(r) = v.rule {
-                    s.push_str(&format!(" {} (line {})", r.id, r.line));
+                    s.push_str(&format!(" {} (line {})", r.id(), r.line()));
                 }
             }
             s

@@ -41,7 +41,7 @@ pub struct Record<'a> {
     pub verdict: &'static str,
     pub reason: &'static str,
     pub policy: &'a str,
-    pub rule: Option<&'a str>,
+    pub rule: Option<String>,
     pub line: Option<u32>,
 }
 
@@ -60,8 +60,8 @@ impl<'a> Record<'a> {
             verdict: verdict.action.as_str(),
             reason: verdict.reason.as_str(),
             policy,
-            rule: verdict.rule.map(|r| r.id),
-            line: verdict.rule.map(|r| r.line),
+            rule: verdict.rule.map(|r| r.id().to_string()),
+            line: verdict.rule.map(|r| r.line()),
         }
     }
 }

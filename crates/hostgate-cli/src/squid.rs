@@ -118,10 +118,11 @@ impl Helper<'_> {
         if let Some(rule) = v.rule {
             message.push_str(&format!(
                 " rule {} (policy {policy}, line {})",
-                rule.id, rule.line
+                rule.id(),
+                rule.line()
             ));
             extra.push_str(" rule=");
-            extra.push_str(&quote(rule.id));
+            extra.push_str(&quote(&rule.id().to_string()));
         } else {
             message.push_str(&format!(" (policy {policy})"));
         }

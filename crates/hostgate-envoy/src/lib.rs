@@ -188,7 +188,7 @@ impl Config {
 
     fn decision(&self, i: &Inspection<'_>, v: &Verdict<'_>) -> Decision {
         let name = i.name.as_ref().map(|n| n.as_str().to_string());
-        let rule = v.rule.map(|r| r.id.to_string());
+        let rule = v.rule.map(|r| r.id().to_string());
         let mut details = format!("hostgate: {} {}", v.action, v.reason);
         if let Some(n) = &name {
             details.push_str(&format!(" name {n}"));

@@ -52,6 +52,36 @@ use types::{via_from_c, UNKNOWN};
 /// when no thread uses it any more.
 pub struct hostgate_engine {
     engine: Engine,
+    /// Every rule's id text, per policy, made once at compile time: the core derives
+    /// `POLICY:LINE` ids on demand, but C needs a pointer that lives as long as the engine.
+    ids: Vec<Vec<Box<str>>>,
+}
+
+impl hostgate_engine {
+    fn new(engine: Engine) -> Self {
+        let ids = engine
+            .policies()
+            .map(|(p, _)| {
+                (0..engine.rule_count(p))
+                    .map(|i| {
+                        engine
+                            .rule(p, i)
+                            .map(|r| r.id.to_string().into_boxed_str())
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .collect();
+        hostgate_engine { engine, ids }
+    }
+
+    /// The id text of rule `index` of `policy`.
+    pub(crate) fn rule_id(&self, policy: u32, index: u32) -> Option<&str> {
+        self.ids
+            .get(policy as usize)?
+            .get(index as usize)
+            .map(|s| &**s)
+    }
 }
 
 /// Why `hostgate_engine_compile` failed: every error in the policy text, each with a line and a
@@ -254,7 +284,7 @@ pub unsafe extern "C" fn hostgate_engine_compile(
         };
         match Engine::compile(text) {
             Ok(engine) => {
-                let boxed = Box::into_raw(Box::new(hostgate_engine { engine }));
+                let boxed = Box::into_raw(Box::new(hostgate_engine::new(engine)));
                 // SAFETY: `out` is non-NULL (checked) and the caller guarantees it is writable.
                 unsafe { out.write(boxed) };
                 hostgate_result::Ok
@@ -393,10 +423,9 @@ pub unsafe extern "C" fn hostgate_engine_rule_id(
         let Ok(index) = u32::try_from(rule) else {
             return hostgate_result::UnknownRule;
         };
-        let Some(info) = e.engine.rule(policy, index) else {
+        let Some(id) = e.rule_id(policy.index(), index) else {
             return hostgate_result::UnknownRule;
         };
-        let id: &str = info.id;
         // SAFETY: both out-pointers are non-NULL (checked) and the caller guarantees they are
         // writable.
         unsafe {
@@ -443,7 +472,7 @@ pub unsafe extern "C" fn hostgate_check(
             port: (port != 0).then_some(port),
             via,
         };
-        let verdict = hostgate_verdict::from_verdict(&e.engine.check(policy, &query));
+        let verdict = hostgate_verdict::from_verdict(e, &e.engine.check(policy, &query));
         // SAFETY: `out` is non-NULL (checked) and the caller guarantees it is writable.
         unsafe { out.write(verdict) };
         hostgate_result::Ok
@@ -509,7 +538,7 @@ pub unsafe extern "C" fn hostgate_check_batch(
                 port: (q.port != 0).then_some(q.port),
                 via: via_from_c(q.via).unwrap_or(None),
             };
-            let verdict = hostgate_verdict::from_verdict(&e.engine.check(policy, &query));
+            let verdict = hostgate_verdict::from_verdict(e, &e.engine.check(policy, &query));
             // SAFETY: `out` is non-NULL and the caller guarantees `count` writable verdicts;
             // `i < count`. `write` does not read the (possibly uninitialized) old value.
             unsafe { out.add(i).write(verdict) };
@@ -579,7 +608,7 @@ pub unsafe extern "C" fn hostgate_inspect_check(
         let (inspection, verdict) =
             e.engine
                 .inspect_check(policy, buf, (port != 0).then_some(port));
-        let verdict = hostgate_verdict::from_verdict(&verdict);
+        let verdict = hostgate_verdict::from_verdict(e, &verdict);
         let inspection =
             (!insp.is_null()).then(|| hostgate_inspection::from_inspection(&inspection));
         // SAFETY: `out` is non-NULL (checked) and `insp` is written only when non-NULL; the

@@ -143,14 +143,18 @@ pub struct hostgate_verdict {
 }
 
 impl hostgate_verdict {
-    pub(crate) fn from_verdict(v: &Verdict<'_>) -> hostgate_verdict {
+    pub(crate) fn from_verdict(e: &crate::hostgate_engine, v: &Verdict<'_>) -> hostgate_verdict {
         let (rule, line, rule_id, rule_id_len) = match v.rule {
-            Some(r) => (
-                i32::try_from(r.index).unwrap_or(i32::MAX),
-                r.line,
-                r.id.as_ptr().cast::<c_char>(),
-                r.id.len(),
-            ),
+            Some(r) => {
+                let index = r.index();
+                let id = e.rule_id(v.policy.index(), index).unwrap_or("");
+                (
+                    i32::try_from(index).unwrap_or(i32::MAX),
+                    r.line(),
+                    id.as_ptr().cast::<c_char>(),
+                    id.len(),
+                )
+            }
             None => (-1, 0, std::ptr::null(), 0),
         };
         hostgate_verdict {

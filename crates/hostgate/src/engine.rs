@@ -13,7 +13,7 @@ use crate::matcher::SuffixTable;
 use crate::name::{normalize, normalize_into, Name, NameKind};
 use crate::pattern::{glob_label_match, mask, max_prefix, Pattern};
 use crate::syntax;
-use crate::types::{Action, MatchedRule, PolicyId, Precedence, Query, Reason, Verdict, Via};
+use crate::types::{Action, PolicyId, Precedence, Query, Reason, Verdict, Via};
 
 /// Compiled-size limit for one `~regex` (bytes of NFA).
 const REGEX_NFA_LIMIT: usize = 1 << 20;
@@ -168,7 +168,8 @@ pub struct Engine {
 /// ```
 /// let e = hostgate::Engine::compile("allow **.Stripe.com port 443 via tls\n").unwrap();
 /// let r = e.rule(e.policy("default").unwrap(), 0).unwrap();
-/// assert_eq!((r.pattern.as_str(), r.line, r.id), ("**.stripe.com", 1, "default:1"));
+/// assert_eq!((r.pattern.as_str(), r.line), ("**.stripe.com", 1));
+/// assert_eq!(r.id, "default:1");
 /// assert_eq!(r.ports, &[(443, 443)]);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,7 +177,7 @@ pub struct RuleInfo<'e> {
     /// Position in the policy, in file order, from 0.
     pub index: u32,
     /// The id (`POLICY:LINE` when none was given).
-    pub id: &'e str,
+    pub id: RuleId<'e>,
     /// Source line (0 for built rules).
     pub line: u32,
     /// Allow or deny.
@@ -220,6 +221,145 @@ pub struct Explanation<'e> {
     pub why: String,
 }
 
+/// The rule that decided a verdict. Its index, id and line are read from the engine only when
+/// asked for: a lookup itself touches just the table entry that matched.
+///
+/// ```
+/// let e = hostgate::Engine::compile("allow a.io\ndeny api.leng.com id block-leng\n").unwrap();
+/// let p = e.policy("default").unwrap();
+/// let r = e.check(p, &hostgate::Query::new("api.leng.com")).rule.unwrap();
+/// assert_eq!((r.index(), r.line()), (1, 2));
+/// assert_eq!(r.id(), "block-leng");
+/// let r = e.check(p, &hostgate::Query::new("a.io")).rule.unwrap();
+/// assert_eq!(r.id().to_string(), "default:1");
+/// ```
+#[derive(Clone, Copy)]
+pub struct MatchedRule<'e> {
+    engine: &'e Engine,
+    /// Global rule index.
+    rule: u32,
+}
+
+impl<'e> MatchedRule<'e> {
+    /// The rule's position in its policy, in file order, from 0.
+    pub fn index(&self) -> u32 {
+        let e = self.engine;
+        let first = e
+            .rules
+            .get(self.rule as usize)
+            .and_then(|r| e.policies.get(r.policy as usize))
+            .map_or(0, |p| p.first_rule);
+        self.rule - first
+    }
+
+    /// The rule's `id`, or `POLICY:LINE` when it has none (`POLICY#INDEX` for built rules).
+    pub fn id(&self) -> RuleId<'e> {
+        self.engine.id_of(self.rule)
+    }
+
+    /// The rule's line in the policy text (0 for rules added with the builder).
+    pub fn line(&self) -> u32 {
+        self.engine
+            .rules
+            .get(self.rule as usize)
+            .map_or(0, |r| r.line)
+    }
+}
+
+impl PartialEq for MatchedRule<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        core::ptr::eq(self.engine, other.engine) && self.rule == other.rule
+    }
+}
+
+impl Eq for MatchedRule<'_> {}
+
+impl core::fmt::Debug for MatchedRule<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MatchedRule")
+            .field("index", &self.index())
+            .field("id", &self.id())
+            .field("line", &self.line())
+            .finish()
+    }
+}
+
+/// A rule's id: the one written with `id`, or derived from where the rule is. Displays as the
+/// text (`block-leng`, `default:12`, `web#3`) and compares with `&str` without allocating.
+///
+/// ```
+/// let e = hostgate::Engine::compile("policy web\nallow a.io\n").unwrap();
+/// let r = e.check(e.policy("web").unwrap(), &hostgate::Query::new("a.io")).rule.unwrap();
+/// assert_eq!(r.id(), "web:2");
+/// assert_eq!(format!("{}", r.id()), "web:2");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RuleId<'e> {
+    /// Written in the policy (`id NAME`).
+    Named(&'e str),
+    /// None written: `POLICY:LINE`.
+    Line {
+        /// The policy's name.
+        policy: &'e str,
+        /// The rule's line.
+        line: u32,
+    },
+    /// None written and no line (a built rule): `POLICY#INDEX`.
+    Index {
+        /// The policy's name.
+        policy: &'e str,
+        /// The rule's index in its policy.
+        index: u32,
+    },
+}
+
+impl RuleId<'_> {
+    /// The written id, when there is one.
+    ///
+    /// ```
+    /// assert_eq!(hostgate::RuleId::Named("x").named(), Some("x"));
+    /// ```
+    pub fn named(&self) -> Option<&str> {
+        match self {
+            RuleId::Named(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl core::fmt::Display for RuleId<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RuleId::Named(s) => f.write_str(s),
+            RuleId::Line { policy, line } => write!(f, "{policy}:{line}"),
+            RuleId::Index { policy, index } => write!(f, "{policy}#{index}"),
+        }
+    }
+}
+
+impl PartialEq<str> for RuleId<'_> {
+    fn eq(&self, other: &str) -> bool {
+        let (policy, sep, n) = match self {
+            RuleId::Named(s) => return *s == other,
+            RuleId::Line { policy, line } => (policy, ':', line),
+            RuleId::Index { policy, index } => (policy, '#', index),
+        };
+        other
+            .strip_prefix(*policy)
+            .and_then(|rest| rest.strip_prefix(sep))
+            .is_some_and(|digits| {
+                !digits.starts_with('0') && digits.parse::<u32>().ok() == Some(*n)
+                    || (digits == "0" && *n == 0)
+            })
+    }
+}
+
+impl PartialEq<&str> for RuleId<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self == *other
+    }
+}
+
 thread_local! {
     /// Scratch for the regex set; allocated once per thread, so lookups do not allocate.
     static PATTERN_SET: RefCell<PatternSet> = RefCell::new(PatternSet::new(0));
@@ -229,21 +369,21 @@ thread_local! {
 trait Collector {
     /// Ranks at or above this cannot improve the answer.
     fn bound(&self) -> u32;
-    fn offer(&mut self, rank: u32, rule: u32);
+    fn offer(&mut self, rank: u32, rule: u32, deny: bool);
 }
 
-/// (rank, rule) of the best match so far.
-struct Best(Option<(u32, u32)>);
+/// (rank, rule, deny) of the best match so far.
+struct Best(Option<(u32, u32, bool)>);
 
 impl Collector for Best {
     #[inline(always)]
     fn bound(&self) -> u32 {
-        self.0.map_or(u32::MAX, |(rank, _)| rank)
+        self.0.map_or(u32::MAX, |(rank, _, _)| rank)
     }
     #[inline(always)]
-    fn offer(&mut self, rank: u32, rule: u32) {
+    fn offer(&mut self, rank: u32, rule: u32, deny: bool) {
         if rank < self.bound() {
-            self.0 = Some((rank, rule));
+            self.0 = Some((rank, rule, deny));
         }
     }
 }
@@ -254,7 +394,7 @@ impl Collector for All {
     fn bound(&self) -> u32 {
         u32::MAX
     }
-    fn offer(&mut self, rank: u32, rule: u32) {
+    fn offer(&mut self, rank: u32, rule: u32, _deny: bool) {
         self.0.push((rank, rule));
     }
 }
@@ -400,11 +540,31 @@ impl Engine {
         Some(self.rule_info(p.first_rule + index))
     }
 
-    fn id_of(&self, r: &Rule) -> &str {
-        let start = r.id_off as usize;
-        self.ids
-            .get(start..start + usize::from(r.id_len))
-            .unwrap_or("")
+    fn id_of(&self, global: u32) -> RuleId<'_> {
+        let Some(r) = self.rules.get(global as usize) else {
+            return RuleId::Named("");
+        };
+        let policy = self.policies.get(r.policy as usize);
+        if r.id_len > 0 {
+            let start = r.id_off as usize;
+            return RuleId::Named(
+                self.ids
+                    .get(start..start + usize::from(r.id_len))
+                    .unwrap_or(""),
+            );
+        }
+        let name = policy.map_or("", |p| p.name.as_str());
+        if r.line > 0 {
+            RuleId::Line {
+                policy: name,
+                line: r.line,
+            }
+        } else {
+            RuleId::Index {
+                policy: name,
+                index: global - policy.map_or(0, |p| p.first_rule),
+            }
+        }
     }
 
     fn aux_of(&self, r: &Rule) -> Option<&Aux> {
@@ -461,7 +621,7 @@ impl Engine {
         let Some(r) = self.rules.get(global as usize) else {
             return RuleInfo {
                 index: 0,
-                id: "",
+                id: RuleId::Named(""),
                 line: 0,
                 action: Action::Deny,
                 pattern: String::new(),
@@ -476,7 +636,7 @@ impl Engine {
         let via_mask = r.flags & ALL_VIA;
         RuleInfo {
             index: global - first,
-            id: self.id_of(r),
+            id: self.id_of(global),
             line: r.line,
             action: if r.deny() {
                 Action::Deny
@@ -578,7 +738,7 @@ impl Engine {
         let mut best = Best(None);
         self.collect(policy.0, pol, name, port, via, &mut best);
         match best.0 {
-            Some((_, rule)) => self.matched(policy, rule),
+            Some((_, rule, deny)) => self.matched(policy, rule, deny),
             None => Verdict {
                 action: pol.default,
                 reason: Reason::Default,
@@ -703,26 +863,15 @@ impl Engine {
         format!("{head}; {reason}")
     }
 
-    fn matched(&self, policy: PolicyId, global: u32) -> Verdict<'_> {
-        let Some(r) = self.rules.get(global as usize) else {
-            return Verdict::deny(policy, Reason::Default);
-        };
-        let first = self
-            .policies
-            .get(r.policy as usize)
-            .map_or(0, |p| p.first_rule);
+    #[inline(always)]
+    fn matched(&self, policy: PolicyId, global: u32, deny: bool) -> Verdict<'_> {
         Verdict {
-            action: if r.deny() {
-                Action::Deny
-            } else {
-                Action::Allow
-            },
+            action: if deny { Action::Deny } else { Action::Allow },
             reason: Reason::Matched,
             policy,
             rule: Some(MatchedRule {
-                index: global - first,
-                id: self.id_of(r),
-                line: r.line,
+                engine: self,
+                rule: global,
             }),
         }
     }
@@ -783,7 +932,7 @@ impl Engine {
                 break;
             }
             if shape_ok(r) && self.conditions_hold(r, port, via) {
-                c.offer(r.rank, g);
+                c.offer(r.rank, g, r.deny());
                 if c.bound() != u32::MAX {
                     // Sorted by rank: nothing later in this list can do better.
                     break;
@@ -1073,15 +1222,17 @@ impl Build {
             if !rule.ports.is_empty() {
                 flags |= HAS_PORTS;
             }
+            // Only explicit ids are stored; `POLICY:LINE` is derived when asked for.
             let id_off = self.ids.len() as u32;
-            match &rule.id {
-                Some(id) => self.ids.push_str(id),
-                None if rule.line > 0 => {
-                    self.ids.push_str(&format!("{}:{}", spec.name, rule.line));
+            if let Some(id) = &rule.id {
+                // Ids are tokens of one line; cap them so the length fits (never split a char).
+                let mut end = id.len().min(usize::from(u16::MAX));
+                while !id.is_char_boundary(end) {
+                    end -= 1;
                 }
-                None => self.ids.push_str(&format!("{}#{ri}", spec.name)),
+                self.ids.push_str(&id[..end]);
             }
-            let id_len = u16::try_from(self.ids.len() - id_off as usize).unwrap_or(u16::MAX);
+            let id_len = u16::try_from(self.ids.len() - id_off as usize).unwrap_or(0);
             let mut glob = None;
             let (shape, reference) = match pattern {
                 Pattern::Exact(k) => (Shape::Exact, self.keyed(k, global)),

@@ -21,11 +21,11 @@
 //!
 //! let v = engine.check(policy, &Query::new("checkout.stripe.com").port(443).via(Via::Tls));
 //! assert_eq!(v.action, Action::Allow);
-//! assert_eq!(v.rule.unwrap().line, 3);
+//! assert_eq!(v.rule.unwrap().line(), 3);
 //!
 //! let v = engine.check(policy, &Query::new("API.LENG.COM."));
 //! assert_eq!(v.action, Action::Deny);
-//! assert_eq!(v.rule.unwrap().id, "block-leng");
+//! assert_eq!(v.rule.unwrap().id(), "block-leng");
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -41,8 +41,8 @@ mod syntax;
 mod types;
 
 pub use builder::{EngineBuilder, PolicySpec, RuleSpec};
-pub use engine::{Engine, ExplainedRule, Explanation, RuleInfo};
+pub use engine::{Engine, ExplainedRule, Explanation, MatchedRule, RuleId, RuleInfo};
 pub use error::{CompileErrors, Diagnostic, Severity};
 pub use name::{normalize, InvalidName, Name, NameKind, MAX_LABEL_LEN, MAX_NAME_LEN};
 pub use pattern::Pattern;
-pub use types::{Action, MatchedRule, PolicyId, Precedence, Query, Reason, Verdict, Via};
+pub use types::{Action, PolicyId, Precedence, Query, Reason, Verdict, Via};

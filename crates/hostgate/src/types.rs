@@ -3,6 +3,8 @@
 use core::fmt;
 use core::str::FromStr;
 
+use crate::engine::MatchedRule;
+
 /// Allow or deny.
 ///
 /// ```
@@ -272,24 +274,6 @@ impl<'a> Query<'a> {
     }
 }
 
-/// The rule that decided a verdict.
-///
-/// ```
-/// let e = hostgate::Engine::compile("deny api.leng.com id block-leng\n").unwrap();
-/// let v = e.check(e.policy("default").unwrap(), &hostgate::Query::new("api.leng.com"));
-/// let r = v.rule.unwrap();
-/// assert_eq!((r.index, r.id, r.line), (0, "block-leng", 1));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MatchedRule<'e> {
-    /// The rule's position in its policy, in file order, from 0.
-    pub index: u32,
-    /// The rule's `id`, or `POLICY:LINE` when it has none.
-    pub id: &'e str,
-    /// The rule's line in the policy text (0 for rules added with the builder).
-    pub line: u32,
-}
-
 /// The answer: allow or deny, why, in which policy, and which rule when one matched.
 ///
 /// ```
@@ -298,6 +282,7 @@ pub struct MatchedRule<'e> {
 /// let p = e.policy("default").unwrap();
 /// let v = e.check(p, &Query::new("api.stripe.com").port(443));
 /// assert_eq!((v.action, v.reason), (Action::Allow, Reason::Matched));
+/// assert_eq!(v.rule.unwrap().id(), "default:1");
 /// let v = e.check(p, &Query::new("stripe.com").port(443));
 /// assert_eq!((v.action, v.reason, v.rule), (Action::Deny, Reason::Default, None));
 /// ```
@@ -309,7 +294,8 @@ pub struct Verdict<'e> {
     pub reason: Reason,
     /// The policy that was asked.
     pub policy: PolicyId,
-    /// The deciding rule, when `reason` is [`Reason::Matched`].
+    /// The deciding rule, when `reason` is [`Reason::Matched`]: its index, id and line are read
+    /// from the engine when asked for, so a lookup touches no more memory than it must.
     pub rule: Option<MatchedRule<'e>>,
 }
 

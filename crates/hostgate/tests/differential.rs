@@ -156,9 +156,9 @@ fn engine_key(v: &Verdict<'_>) -> Key {
     (
         v.action,
         v.reason,
-        v.rule.map(|r| r.index),
-        v.rule.map(|r| r.line),
-        v.rule.map(|r| r.id.to_owned()),
+        v.rule.map(|r| r.index()),
+        v.rule.map(|r| r.line()),
+        v.rule.map(|r| r.id().to_string()),
     )
 }
 

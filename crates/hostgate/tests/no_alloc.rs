@@ -184,8 +184,8 @@ fn lookups_allocate_nothing() {
     let egress = policies[0];
     let v = engine.check(egress, &Query::new("api.leng.com"));
     assert_eq!(
-        (v.action, v.rule.map(|r| r.id)),
-        (Action::Deny, Some("block-leng"))
+        (v.action, v.rule.map(|r| r.id().to_string())),
+        (Action::Deny, Some("block-leng".to_string()))
     );
     let v = engine.check(egress, &Query::new("bücher.example"));
     assert_eq!((v.action, v.reason), (Action::Allow, Reason::Matched));

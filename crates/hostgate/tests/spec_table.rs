@@ -36,7 +36,7 @@ fn outcome(action: Action, reason: Reason, line: Option<u32>) -> Result<E, Strin
 }
 
 fn engine_outcome(v: &Verdict<'_>) -> Result<E, String> {
-    outcome(v.action, v.reason, v.rule.map(|r| r.line))
+    outcome(v.action, v.reason, v.rule.map(|r| r.line()))
 }
 
 /// One query row: name, port, via, expected outcome.
@@ -487,7 +487,10 @@ fn rule_options_in_any_order() {
     let e = Engine::compile(text).unwrap();
     let p = e.policy("default").unwrap();
     let v = e.check(p, &Query::new("b.io").port(80).via(Via::Http));
-    assert_eq!(v.rule.map(|r| (r.index, r.id)), Some((1, "second")));
+    assert_eq!(
+        v.rule.map(|r| (r.index(), r.id().to_string())),
+        Some((1, "second".to_string()))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -651,13 +654,13 @@ fn many_policies_in_one_file() {
     // Index and id are per policy.
     let v = e.check(e.policy("egress").unwrap(), &Query::new("b.io"));
     assert_eq!(
-        v.rule.map(|r| (r.index, r.id, r.line)),
-        Some((0, "egress:4", 4))
+        v.rule.map(|r| (r.index(), r.id().to_string(), r.line())),
+        Some((0, "egress:4".to_string(), 4))
     );
     let v = e.check(e.policy("other").unwrap(), &Query::new("b.io"));
     assert_eq!(
-        v.rule.map(|r| (r.index, r.id, r.line)),
-        Some((1, "other:8", 8))
+        v.rule.map(|r| (r.index(), r.id().to_string(), r.line())),
+        Some((1, "other:8".to_string(), 8))
     );
 }
 
@@ -688,7 +691,7 @@ fn ids_default_to_policy_colon_line() {
     let p = e.policy("p").unwrap();
     let rule = |pol, name: &str| {
         let v = e.check(pol, &Query::new(name));
-        v.rule.map(|r| (r.index, r.id.to_owned(), r.line))
+        v.rule.map(|r| (r.index(), r.id().to_string(), r.line()))
     };
     assert_eq!(rule(d, "a.io"), Some((0, "my-a".to_owned(), 1)));
     assert_eq!(rule(d, "b.io"), Some((1, "default:4".to_owned(), 4)));

@@ -156,7 +156,7 @@ async fn handle(mut client: TcpStream, shared: &Shared) -> String {
         name.as_deref().unwrap_or("-"),
         verdict.action,
         verdict.reason,
-        verdict.rule.map_or("-", |r| r.id),
+        verdict.rule.map_or("-".to_string(), |r| r.id().to_string()),
     );
     if let Some(e) = first.error {
         line.push_str(&format!(" error=\"{e}\""));
