@@ -398,7 +398,7 @@ fn request_line_target(line: &[u8], method_len: usize) -> Result<(&[u8], Version
 /// NUL and control bytes other than HTAB are refused anywhere in the head.
 #[inline]
 fn check_bytes(line: &[u8]) -> Result<(), Malformed> {
-    // Branch-free over the whole line (vectorizes); the slow loop only runs to name the error.
+    // Branch-free over the whole line; the slow loop only runs to name the error.
     let bad = line.iter().fold(false, |acc, &b| {
         acc | ((b < 0x20) & (b != b'\t')) | (b == 0x7f)
     });
@@ -613,8 +613,8 @@ fn normalize_host_into(host: &[u8], out: &mut Name) -> Result<(), InvalidName> {
 
 /// `host[:port]` or `[v6][:port]`; userinfo is refused.
 fn split_authority(auth: &[u8]) -> Result<Authority<'_>, Malformed> {
-    // A plain loop: authorities are short, and `contains` would call out to memchr.
-    if auth.iter().any(|&b| b == b'@') {
+    // Branch-free folds, no memchr call: authorities are short and this runs on every request.
+    if auth.iter().fold(false, |seen, &b| seen | (b == b'@')) {
         return Err(Malformed::Userinfo);
     }
     let (host, port) = if auth.first() == Some(&b'[') {
@@ -629,11 +629,12 @@ fn split_authority(auth: &[u8]) -> Result<Authority<'_>, Malformed> {
             _ => return Err(Malformed::InvalidName(InvalidName::BadIpLiteral)),
         }
     } else {
-        match auth.iter().position(|&b| b == b':') {
+        // The port is short: look for its colon from the end.
+        match auth.iter().rposition(|&b| b == b':') {
             Some(c) => {
                 let (host, port) = auth.split_at(c);
                 let port = port.get(1..).unwrap_or(&[]);
-                if port.iter().any(|&b| b == b':') {
+                if host.iter().fold(false, |seen, &b| seen | (b == b':')) {
                     // An unbracketed IPv6 address, or garbage: never guess where the port is.
                     return Err(Malformed::InvalidName(InvalidName::BadIpLiteral));
                 }
