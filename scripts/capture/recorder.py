@@ -9,6 +9,7 @@ Nothing is ever sent back, so the client never gets past its first flight.
 Usage: recorder.py tcp|udp PORTFILE OUT [--idle S] [--timeout S]
 The chosen port is written to PORTFILE once listening (port 0 = let the kernel choose).
 """
+import os
 import socket
 import sys
 import time
@@ -36,7 +37,6 @@ def main():
     with open(portfile + ".tmp", "w") as f:
         f.write(str(sock.getsockname()[1]))
     # Rename so the reader never sees a half-written port.
-    import os
     os.rename(portfile + ".tmp", portfile)
     if proto == "udp":
         data, _ = sock.recvfrom(65535)
