@@ -23,8 +23,13 @@ impl Fixture {
     }
 }
 
+/// The committed fixtures, or `HOSTGATE_FIXTURES_DIR` (to test a fresh capture made with
+/// `scripts/capture-fixtures.sh DIR`).
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    match std::env::var_os("HOSTGATE_FIXTURES_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
+    }
 }
 
 /// Every `NAME.bin` with its `NAME.expect`, sorted by name.
