@@ -9,7 +9,7 @@ use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 
 use crate::builder::{PolicySpec, RuleSpec};
 use crate::error::{CompileErrors, Diagnostic, Severity};
-use crate::matcher::SuffixTable;
+use crate::matcher::{Hit, RuleKey, SuffixTable};
 use crate::name::{normalize, normalize_into, Name, NameKind};
 use crate::pattern::{glob_label_match, mask, max_prefix, Pattern};
 use crate::syntax;
@@ -74,6 +74,54 @@ impl Rule {
     fn deny(&self) -> bool {
         self.flags & DENY != 0
     }
+}
+
+/// The matcher's 16 bits of per-rule data: shape in the high byte, flags in the low.
+fn pack_meta(shape: Shape, flags: u8) -> u16 {
+    (u16::from(shape as u8) << 8) | u16::from(flags)
+}
+
+#[inline(always)]
+fn unpack_meta(meta: u16) -> (Shape, u8) {
+    let shape = match (meta >> 8) as u8 {
+        0 => Shape::Exact,
+        1 => Shape::OneLabel,
+        2 => Shape::Deep,
+        3 => Shape::Dot,
+        4 => Shape::Glob,
+        5 => Shape::Any,
+        6 => Shape::Regex,
+        _ => Shape::Cidr,
+    };
+    (shape, meta as u8)
+}
+
+/// Port and source conditions, from a rule's flags; `port_in` tests its port ranges.
+#[inline(always)]
+fn conditions(
+    flags: u8,
+    port: Option<u16>,
+    via: Option<Via>,
+    port_in: impl FnOnce(u16) -> bool,
+) -> bool {
+    let deny = flags & DENY != 0;
+    if flags & HAS_VIA != 0 {
+        match via {
+            Some(v) if flags & ALL_VIA & v.bit() == 0 => return false,
+            Some(_) => {}
+            // Unknown source: only a deny may rely on it (fail closed).
+            None if !deny => return false,
+            None => {}
+        }
+    }
+    if flags & HAS_PORTS != 0 {
+        return match port {
+            Some(p) => port_in(p),
+            // A port-less query (DNS): reachable on some port, so allows match, denies not.
+            None => !deny,
+        };
+    }
+    true
 }
 
 /// The rare extras of a rule: its glob head and its port ranges.
@@ -879,27 +927,9 @@ impl Engine {
     /// Port and source conditions of a rule (its pattern already matched).
     #[inline(always)]
     fn conditions_hold(&self, r: &Rule, port: Option<u16>, via: Option<Via>) -> bool {
-        let mask = r.flags & ALL_VIA;
-        if r.flags & HAS_VIA != 0 {
-            match via {
-                Some(v) if mask & v.bit() == 0 => return false,
-                Some(_) => {}
-                // Unknown source: only a deny may rely on it (fail closed).
-                None if !r.deny() => return false,
-                None => {}
-            }
-        }
-        if r.flags & HAS_PORTS != 0 {
-            let Some(port) = port else {
-                // A port-less query (DNS): reachable on some port, so allows match, denies not.
-                return !r.deny();
-            };
-            return self
-                .ports_of(r)
-                .iter()
-                .any(|&(lo, hi)| lo <= port && port <= hi);
-        }
-        true
+        conditions(r.flags, port, via, |p| {
+            self.ports_of(r).iter().any(|&(lo, hi)| lo <= p && p <= hi)
+        })
     }
 
     /// Offers the rules of `list` (sorted by policy, then rank) that belong to `policy`, match
@@ -967,10 +997,18 @@ impl Engine {
                     bytes,
                     name.padded(),
                     name.dot_bits(),
-                    |depth, start, hit| {
-                        self.offer_from(hit.rules(), policy, port, via, c, |r| {
-                            self.shape_holds(r, depth, bytes, start)
-                        });
+                    |depth, start, hit| match hit {
+                        Hit::One(g, key) => {
+                            self.offer_one(g, key, policy, port, via, c, |shape| {
+                                let rule = || self.rules.get(g as usize);
+                                self.shape_holds(shape, rule, depth, bytes, start)
+                            });
+                        }
+                        Hit::Many(list) => {
+                            self.offer_from(list, policy, port, via, c, |r| {
+                                self.shape_holds(r.shape, || Some(r), depth, bytes, start)
+                            });
+                        }
                     },
                 );
                 self.offer_from(&pol.any, policy, port, via, c, |_| true);
@@ -981,15 +1019,26 @@ impl Engine {
         }
     }
 
+    /// Whether a keyed rule's shape accepts a query with `depth` labels left of the key.
+    /// `rule` is only read for globs (their head lives in the rule's extras).
     #[inline(always)]
-    fn shape_holds(&self, r: &Rule, depth: u32, name: &[u8], suffix_start: usize) -> bool {
-        match r.shape {
+    fn shape_holds<'r>(
+        &'r self,
+        shape: Shape,
+        rule: impl FnOnce() -> Option<&'r Rule>,
+        depth: u32,
+        name: &[u8],
+        suffix_start: usize,
+    ) -> bool {
+        match shape {
             Shape::Exact => depth == 0,
             Shape::OneLabel => depth == 1,
             Shape::Deep => depth >= 1,
             Shape::Dot => true,
             Shape::Glob => {
-                let Some(head) = self.aux_of(r).and_then(|a| self.globs.get(a.glob as usize))
+                let Some(head) = rule()
+                    .and_then(|r| self.aux_of(r))
+                    .and_then(|a| self.globs.get(a.glob as usize))
                 else {
                     return false;
                 };
@@ -1003,6 +1052,36 @@ impl Engine {
                     .all(|(pat, label)| glob_label_match(pat, label))
             }
             Shape::Any | Shape::Regex | Shape::Cidr => false,
+        }
+    }
+
+    /// `offer_from` for a key filed by one rule, deciding from the entry's copy of the rule's
+    /// key; the rule itself is read only for port ranges and glob heads.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn offer_one(
+        &self,
+        global: u32,
+        key: RuleKey,
+        policy: u32,
+        port: Option<u16>,
+        via: Option<Via>,
+        c: &mut impl Collector,
+        shape_ok: impl FnOnce(Shape) -> bool,
+    ) {
+        if key.policy != policy || key.rank >= c.bound() {
+            return;
+        }
+        let (shape, flags) = unpack_meta(key.meta);
+        if !shape_ok(shape) {
+            return;
+        }
+        let rule = || self.rules.get(global as usize);
+        let ports_ok = |p: u16| {
+            rule().is_some_and(|r| self.ports_of(r).iter().any(|&(lo, hi)| lo <= p && p <= hi))
+        };
+        if conditions(flags, port, via, ports_ok) {
+            c.offer(key.rank, global, flags & DENY != 0);
         }
     }
 
@@ -1367,7 +1446,20 @@ impl Build {
                 rules: lists,
             })
         };
-        let (table, entry_of) = SuffixTable::build(&self.keyed, order);
+        let (table, entry_of) = SuffixTable::build(&self.keyed, |g| {
+            rules.get(g as usize).map_or(
+                RuleKey {
+                    policy: u32::MAX,
+                    rank: u32::MAX,
+                    meta: 0,
+                },
+                |r| RuleKey {
+                    policy: r.policy,
+                    rank: r.rank,
+                    meta: pack_meta(r.shape, r.flags),
+                },
+            )
+        });
         // Keyed rules point at their table entry, for showing their pattern.
         for (g, r) in self.rules.iter().enumerate() {
             if matches!(

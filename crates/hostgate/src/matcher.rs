@@ -17,22 +17,22 @@
 
 use crate::name::load_le;
 
-/// The rules filed under one key: a single rule inline, or a slice of the list arena.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Hit<'t> {
-    One(u32),
-    Many(&'t [u32]),
+/// What a lookup needs to know of a rule before reading the rule itself: its policy, its rank,
+/// and 16 bits the engine interprets (shape and flags). Kept in the entry of a key filed by one
+/// rule, so such a hit reads one cache line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RuleKey {
+    pub policy: u32,
+    pub rank: u32,
+    pub meta: u16,
 }
 
-impl Hit<'_> {
-    /// The rule indices, sorted by policy then rank.
-    #[inline(always)]
-    pub(crate) fn rules(&self) -> &[u32] {
-        match self {
-            Hit::One(r) => core::slice::from_ref(r),
-            Hit::Many(list) => list,
-        }
-    }
+/// The rules filed under one key: a single rule with its key inline, or a slice of the list
+/// arena (sorted by policy, then rank).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Hit<'t> {
+    One(u32, RuleKey),
+    Many(&'t [u32]),
 }
 
 /// Keys up to this many bytes live inside their entry: a hit then reads one line, not two.
@@ -44,6 +44,8 @@ struct Entry {
     len_count: u32,
     /// The rule itself when there is one, else the offset of the list in `lists`.
     rule_or_list: u32,
+    /// The rule's key when there is one rule.
+    info: RuleKey,
     /// The key when it fits, else its offset in `keys` (first 4 bytes, little-endian).
     key: [u8; INLINE_KEY],
 }
@@ -119,8 +121,12 @@ impl SuffixTable {
     /// order of rules under one key. Returns the table and, per input pair, its entry index.
     pub(crate) fn build(
         items: &[(String, u32)],
-        order: impl Fn(u32) -> (u32, u32),
+        info: impl Fn(u32) -> RuleKey,
     ) -> (SuffixTable, Vec<u32>) {
+        let order = |r: u32| {
+            let k = info(r);
+            (k.policy, k.rank)
+        };
         let mut idx: Vec<usize> = (0..items.len()).collect();
         idx.sort_by(|&a, &b| {
             items[a]
@@ -172,6 +178,11 @@ impl SuffixTable {
             let mut entry = Entry {
                 len_count: (count << 8) | key.len() as u32,
                 rule_or_list,
+                info: if count == 1 {
+                    info(rule_or_list)
+                } else {
+                    RuleKey::default()
+                },
                 key: [0; INLINE_KEY],
             };
             if key.len() <= INLINE_KEY {
@@ -183,6 +194,9 @@ impl SuffixTable {
             t.tags[s] = tag(h);
             t.entries[s] = entry;
         }
+        // The arrays may have grown past the home range while inserting; give back the slack.
+        t.tags.shrink_to_fit();
+        t.entries.shrink_to_fit();
         t.keys.shrink_to_fit();
         t.lists.shrink_to_fit();
         (t, entry_of)
@@ -256,7 +270,7 @@ impl SuffixTable {
                 if self.key_bytes(e) == Some(suffix) {
                     let count = e.len_count >> 8;
                     return if count == 1 {
-                        Some(Hit::One(e.rule_or_list))
+                        Some(Hit::One(e.rule_or_list, e.info))
                     } else {
                         let off = e.rule_or_list as usize;
                         self.lists.get(off..off + count as usize).map(Hit::Many)
@@ -405,7 +419,12 @@ mod tests {
             .enumerate()
             .map(|(i, k)| (k.clone(), i as u32))
             .collect();
-        SuffixTable::build(&items, |r| (0, r)).0
+        SuffixTable::build(&items, |r| RuleKey {
+            policy: 0,
+            rank: r,
+            meta: 0,
+        })
+        .0
     }
 
     fn dots(name: &[u8]) -> [u64; 4] {
@@ -417,7 +436,17 @@ mod tests {
     }
 
     fn rule_of(hit: Hit<'_>) -> u32 {
-        hit.rules()[0]
+        match hit {
+            Hit::One(r, _) => r,
+            Hit::Many(list) => list[0],
+        }
+    }
+
+    fn rules_of(hit: Hit<'_>) -> Vec<u32> {
+        match hit {
+            Hit::One(r, _) => vec![r],
+            Hit::Many(list) => list.to_vec(),
+        }
     }
 
     #[test]
@@ -483,10 +512,14 @@ mod tests {
             ("a.io".to_string(), 3),
         ];
         // Order by rank = rule index, all one policy.
-        let (t, entry_of) = SuffixTable::build(&items, |r| (0, r));
+        let (t, entry_of) = SuffixTable::build(&items, |r| RuleKey {
+            policy: 0,
+            rank: r,
+            meta: 0,
+        });
         let mut got = Vec::new();
         t.walk(b"a.io", b"a.io", &dots(b"a.io"), |_, _, h| {
-            got.extend_from_slice(h.rules())
+            got.extend(rules_of(h))
         });
         assert_eq!(got, vec![1, 3, 5]);
         assert_eq!(t.key(entry_of[2]), "b.io");
