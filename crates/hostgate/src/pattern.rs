@@ -159,6 +159,16 @@ impl Pattern {
             let suffix = literal_suffix(rest, 1, text)?;
             return Ok((Pattern::Dot(suffix), None));
         }
+        // The common `*.x`, without the general glob machinery.
+        if let Some(rest) = body.strip_prefix("*.") {
+            if !rest.contains('*') && !rest.is_empty() {
+                if let Ok(n) = normalize(rest) {
+                    if n.kind() == NameKind::Name {
+                        return Ok((Pattern::OneLabel(n.as_str().to_owned()), None));
+                    }
+                }
+            }
+        }
         if !body.contains('*') {
             return match normalize(body) {
                 Ok(n) => match n.kind() {

@@ -17,8 +17,33 @@ struct Token<'a> {
 }
 
 /// Splits a line into tokens, dropping a `#` comment that starts a token.
-fn tokenize(line: &str) -> Vec<Token<'_>> {
-    let mut tokens = Vec::new();
+fn tokenize<'a>(line: &'a str, tokens: &mut Vec<Token<'a>>) {
+    tokens.clear();
+    if line.is_ascii() {
+        // Bytes are characters: no decoding, columns are byte offsets.
+        let bytes = line.as_bytes();
+        // The same white space as `char::is_whitespace` for ASCII (which includes \x0b).
+        let space = |b: u8| b.is_ascii_whitespace() || b == 0x0b;
+        let mut i = 0;
+        while i < bytes.len() {
+            if space(bytes[i]) {
+                i += 1;
+                continue;
+            }
+            if bytes[i] == b'#' {
+                return;
+            }
+            let start = i;
+            while i < bytes.len() && !space(bytes[i]) {
+                i += 1;
+            }
+            tokens.push(Token {
+                text: &line[start..i],
+                column: start as u32 + 1,
+            });
+        }
+        return;
+    }
     let mut start: Option<(usize, u32)> = None;
     let mut column = 0u32;
     for (i, c) in line.char_indices() {
@@ -32,7 +57,7 @@ fn tokenize(line: &str) -> Vec<Token<'_>> {
             }
         } else if start.is_none() {
             if c == '#' {
-                return tokens;
+                return;
             }
             start = Some((i, column));
         }
@@ -43,7 +68,6 @@ fn tokenize(line: &str) -> Vec<Token<'_>> {
             column: col,
         });
     }
-    tokens
 }
 
 /// Per-policy bookkeeping used only while parsing.
@@ -76,17 +100,24 @@ pub(crate) fn parse(text: &str) -> (Vec<PolicySpec>, Vec<Diagnostic>) {
     let mut implicit_used = false;
     let mut seen_policy = false;
     let mut policy_lines: Vec<(String, u32)> = Vec::new();
+    // One token buffer for every line: most policies are many short lines.
+    let mut tokens: Vec<Token<'_>> = Vec::with_capacity(16);
 
     for (idx, raw) in text.lines().enumerate() {
         let line_no = u32::try_from(idx + 1).unwrap_or(u32::MAX);
-        let tokens = tokenize(raw);
+        tokenize(raw, &mut tokens);
         let Some(first) = tokens.first() else {
             continue;
         };
         if !seen_policy && first.text != "policy" {
             implicit_used = true;
         }
-        let end_column = raw.chars().count() as u32 + 1;
+        // Only error paths need it; ASCII lines (nearly all) need no character count.
+        let end_column = if raw.is_ascii() {
+            raw.len() as u32 + 1
+        } else {
+            raw.chars().count() as u32 + 1
+        };
         let mut e = |column: u32, msg: String, help: Option<String>| {
             errors.push(Diagnostic::error(line_no, column, msg).with_help(help));
         };
