@@ -756,7 +756,7 @@ impl Engine {
     /// assert_eq!((v.action, v.reason), (Action::Deny, Reason::InvalidName));
     /// ```
     pub fn check(&self, policy: PolicyId, query: &Query<'_>) -> Verdict<'_> {
-        let mut name = Name::EMPTY;
+        let mut name = Name::empty();
         match normalize_into(query.name, &mut name) {
             Ok(()) => self.check_name(policy, &name, query.port, query.via),
             Err(_) => Verdict::deny(policy, Reason::InvalidName),

@@ -64,19 +64,19 @@ fn fold_label(h: u64, buf: &[u8], start: usize, end: usize) -> u64 {
     let len = end.saturating_sub(start);
     let mut h = (h ^ len as u64).wrapping_mul(K);
     let mut at = start;
-    while at < end {
-        let mut w = load_le(buf, at);
-        let left = end - at;
-        if left < 8 {
-            w &= (1u64 << (8 * left)) - 1;
-        }
-        h = (h ^ w).wrapping_mul(K).rotate_left(31);
+    while at + 8 <= end {
+        h = (h ^ load_le(buf, at)).wrapping_mul(K).rotate_left(31);
         at += 8;
+    }
+    if at < end {
+        // The last, partial word: only this label's bytes count.
+        let w = load_le(buf, at) & ((1u64 << (8 * (end - at))) - 1);
+        h = (h ^ w).wrapping_mul(K).rotate_left(31);
     }
     h
 }
 
-/// Avalanche so that the slot index (high bits) and the fingerprint (low bits) are well mixed.
+/// Avalanche so that the slot index (high bits) and the tag (low bits) are well mixed.
 #[inline(always)]
 fn finish(mut h: u64) -> u64 {
     h ^= h >> 33;
@@ -305,7 +305,7 @@ impl SuffixTable {
         dots: &[u64; 4],
         mut visit: impl FnMut(u32, usize, Hit<'_>),
     ) {
-        const BATCH: usize = 16;
+        const BATCH: usize = 8;
         if self.max_labels == 0 {
             return;
         }
@@ -313,9 +313,9 @@ impl SuffixTable {
         let wanted = total.min(self.max_labels) as usize;
         let mut h = SEED;
         let mut end = name.len();
-        let mut labels = Labels::new(dots);
+        let mut labels = Labels::new(dots, name.len());
         let mut done = 0usize;
-        // Batches of up to 16 suffixes (more only for names of more than 16 labels).
+        // Batches of up to 8 suffixes (more only for names of more than 8 labels).
         while done < wanted {
             let batch = (wanted - done).min(BATCH);
             let mut hashes = [(0u64, 0usize); BATCH];
@@ -352,11 +352,13 @@ struct Labels<'a> {
 }
 
 impl<'a> Labels<'a> {
-    fn new(dots: &'a [u64; 4]) -> Self {
+    /// Starts at the word holding the name's last byte: most names fit in the first word.
+    fn new(dots: &'a [u64; 4], len: usize) -> Self {
+        let word = (len.saturating_sub(1) / 64).min(3);
         Labels {
             dots,
-            word: 3,
-            bits: dots[3],
+            word,
+            bits: dots[word],
         }
     }
 }

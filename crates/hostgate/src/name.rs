@@ -190,6 +190,19 @@ impl Name {
         &self.dot_bits
     }
 
+    /// An empty placeholder built in place (zeroing, not a copy of a constant): the lookup path
+    /// makes one per query.
+    #[inline(always)]
+    pub(crate) fn empty() -> Name {
+        Name {
+            buf: [0; BUF_LEN],
+            len: 0,
+            dots: 0,
+            dot_bits: [0; 4],
+            kind: NameKind::Name,
+        }
+    }
+
     /// Number of labels (1 for an IP).
     ///
     /// ```
