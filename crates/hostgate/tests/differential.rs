@@ -5,7 +5,7 @@
 //!
 //! A few hundred cases by default; `PROPTEST_CASES=N` raises it.
 
-use hostgate::{Action, Engine, Query, Reason, Verdict, Via};
+use hostgate::{Engine, Query, Verdict, Via};
 use hostgate_reference::ast::{
     DomainAst, GlobLabelAst, IpAst, PatternAst, PolicyAst, PolicyBlock, PortAst, RuleAst, LABELS,
     REGEXES, TLDS,
@@ -149,23 +149,6 @@ fn random_name() -> impl Strategy<Value = Vec<u8>> {
 // ---------------------------------------------------------------------------------------------
 // The comparison
 
-/// (action, reason, rule index, line, id) — what both sides must agree on.
-type Key = (Action, Reason, Option<u32>, Option<u32>, Option<String>);
-
-fn engine_key(v: &Verdict<'_>) -> Key {
-    (
-        v.action,
-        v.reason,
-        v.rule.map(|r| r.index()),
-        v.rule.map(|r| r.line()),
-        v.rule.map(|r| r.id().to_string()),
-    )
-}
-
-fn ref_key(v: &RefVerdict) -> Key {
-    (v.action, v.reason, v.rule_index, v.line, v.id.clone())
-}
-
 /// A tiny deterministic generator for picking (port, via) combinations per name.
 struct Mix(u64);
 
@@ -243,7 +226,8 @@ fn compare(ast: &PolicyAst, extra: &[Vec<u8>], seed: u64, combos: usize) -> Resu
             let want = reference
                 .check(policy, q.name, q.port, q.via)
                 .expect("policy exists");
-            if engine_key(&v) != ref_key(&want) {
+            let got = RefVerdict::from_engine(&v);
+            if got != want {
                 return Err(format!(
                     "disagreement in policy {policy:?} for {:?} (bytes {:?}) port {:?} via {:?}\n  \
                      engine:    {:?}\n  reference: {:?}\n  normalized: {:?}\n---\n{text}",
@@ -251,8 +235,8 @@ fn compare(ast: &PolicyAst, extra: &[Vec<u8>], seed: u64, combos: usize) -> Resu
                     q.name,
                     q.port,
                     q.via,
-                    engine_key(&v),
-                    ref_key(&want),
+                    got,
+                    want,
                     hostgate::normalize(q.name).map(|n| n.as_str().to_owned()),
                 ));
             }
