@@ -54,17 +54,15 @@ const HAS_VIA: u8 = 1 << 6;
 const ALL_VIA: u8 = 0b1111;
 const NO_AUX: u32 = u32::MAX;
 
-/// Everything a lookup needs about one rule, in 24 bytes: matching a key, its conditions, its
+/// Everything a lookup needs about one rule, in 20 bytes: matching a key, its conditions, its
 /// rank, and the verdict's rule fields.
 #[derive(Clone, Copy, Debug)]
 struct Rule {
     rank: u32,
     policy: u32,
     line: u32,
-    id_off: u32,
     /// Index into `Engine::aux` for globs and port-limited rules, else `NO_AUX`.
     aux: u32,
-    id_len: u16,
     shape: Shape,
     flags: u8,
 }
@@ -201,8 +199,10 @@ pub struct Engine {
     ips: IpTable,
     regexes: Option<RegexSet>,
     ports: Vec<(u16, u16)>,
-    /// Rule ids, one arena.
+    /// Explicit rule ids, one arena.
     ids: String,
+    /// (rule, offset, length) of each explicit id, by rule: the cold side of `Rule`.
+    named_ids: Vec<(u32, u32, u32)>,
     /// Cold, for showing patterns: per rule, the table entry (keyed shapes), the regex source
     /// or the CIDR it came from.
     pattern_ref: Vec<u32>,
@@ -593,13 +593,10 @@ impl Engine {
             return RuleId::Named("");
         };
         let policy = self.policies.get(r.policy as usize);
-        if r.id_len > 0 {
-            let start = r.id_off as usize;
-            return RuleId::Named(
-                self.ids
-                    .get(start..start + usize::from(r.id_len))
-                    .unwrap_or(""),
-            );
+        if let Ok(k) = self.named_ids.binary_search_by_key(&global, |&(g, _, _)| g) {
+            let (_, off, len) = self.named_ids[k];
+            let start = off as usize;
+            return RuleId::Named(self.ids.get(start..start + len as usize).unwrap_or(""));
         }
         let name = policy.map_or("", |p| p.name.as_str());
         if r.line > 0 {
@@ -715,6 +712,7 @@ impl Engine {
             + self.rules.capacity() * core::mem::size_of::<Rule>()
             + self.aux.capacity() * core::mem::size_of::<Aux>()
             + self.ids.capacity()
+            + self.named_ids.capacity() * 12
             + self.ports.capacity() * 4
             + self.pattern_ref.capacity() * 4
             + self.cidrs.capacity() * core::mem::size_of::<(IpAddr, u8)>()
@@ -1165,6 +1163,7 @@ struct Build {
     regex_rules: Vec<Vec<u32>>,
     ports: Vec<(u16, u16)>,
     ids: String,
+    named_ids: Vec<(u32, u32, u32)>,
     warnings: Vec<Diagnostic>,
 }
 
@@ -1301,17 +1300,13 @@ impl Build {
             if !rule.ports.is_empty() {
                 flags |= HAS_PORTS;
             }
-            // Only explicit ids are stored; `POLICY:LINE` is derived when asked for.
-            let id_off = self.ids.len() as u32;
+            // Only explicit ids are stored, beside the rules (most rules have none);
+            // `POLICY:LINE` is derived when asked for.
             if let Some(id) = &rule.id {
-                // Ids are tokens of one line; cap them so the length fits (never split a char).
-                let mut end = id.len().min(usize::from(u16::MAX));
-                while !id.is_char_boundary(end) {
-                    end -= 1;
-                }
-                self.ids.push_str(&id[..end]);
+                let off = self.ids.len() as u32;
+                self.ids.push_str(id);
+                self.named_ids.push((global, off, id.len() as u32));
             }
-            let id_len = u16::try_from(self.ids.len() - id_off as usize).unwrap_or(0);
             let mut glob = None;
             let (shape, reference) = match pattern {
                 Pattern::Exact(k) => (Shape::Exact, self.keyed(k, global)),
@@ -1373,9 +1368,7 @@ impl Build {
                 rank,
                 policy: pi,
                 line: rule.line,
-                id_off,
                 aux,
-                id_len,
                 shape,
                 flags,
             });
@@ -1473,6 +1466,7 @@ impl Build {
         }
         self.rules.shrink_to_fit();
         self.ids.shrink_to_fit();
+        self.named_ids.shrink_to_fit();
         self.ports.shrink_to_fit();
         self.aux.shrink_to_fit();
         self.pattern_ref.shrink_to_fit();
@@ -1487,6 +1481,7 @@ impl Build {
             regexes,
             ports: self.ports,
             ids: self.ids,
+            named_ids: self.named_ids,
             pattern_ref: self.pattern_ref,
             regex_sources: self.regex_sources,
             cidrs: self.cidrs,
