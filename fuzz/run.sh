@@ -43,8 +43,10 @@ for t in "${targets[@]}"; do
         dns_question) opts=(-max_len=1024 -dict=dict/dns.dict) ;;
         inspect) opts=(-max_len=20000 -dict=target/inspect.dict) ;;
         policy_compile) opts=(-max_len=65536 -dict=dict/policy.dict) ;;
-        matcher_vs_reference) opts=(-max_len=4096) ;;
-        ffi) opts=(-max_len=8192 -dict=dict/policy.dict) ;;
+        # Structured targets: libFuzzer's slow growth of the input length (-len_control) would
+        # keep them on a few dozen bytes, i.e. tiny policies, for minutes; start at full size.
+        matcher_vs_reference) opts=(-max_len=4096 -len_control=0) ;;
+        ffi) opts=(-max_len=8192 -len_control=0 -dict=dict/policy.dict) ;;
         *) opts=() ;;
     esac
     mkdir -p "corpus/$t" "artifacts/$t"

@@ -64,5 +64,11 @@ if [ -d seeds ]; then
     done
 fi
 
-# Targets driven by `arbitrary` start from an empty corpus; make sure the directory exists.
-mkdir -p corpus/ffi corpus/matcher_vs_reference
+# Targets driven by `arbitrary::Unstructured` read any bytes as choices: the fixtures and the
+# example policy give them varied, full-length starting points (larger policies, longer runs
+# of operations) instead of the empty input.
+for f in "$fixtures"/*.bin "$policies"/*.policy; do
+    name=$(basename "$f")
+    seed ffi "$name" < "$f"
+    seed matcher_vs_reference "$name" < "$f"
+done
