@@ -15,6 +15,8 @@ use crate::pattern::{glob_label_match, mask, max_prefix, Pattern};
 use crate::syntax;
 use crate::types::{Action, PolicyId, Precedence, Query, Reason, Verdict, Via};
 
+/// The most rules one engine holds (exclusive).
+const MAX_RULES: usize = 1 << 24;
 /// Compiled-size limit for one `~regex` (bytes of NFA).
 const REGEX_NFA_LIMIT: usize = 1 << 20;
 /// Nesting limit for `~regex` syntax.
@@ -396,8 +398,10 @@ impl PartialEq<str> for RuleId<'_> {
             .strip_prefix(*policy)
             .and_then(|rest| rest.strip_prefix(sep))
             .is_some_and(|digits| {
-                !digits.starts_with('0') && digits.parse::<u32>().ok() == Some(*n)
-                    || (digits == "0" && *n == 0)
+                // Exactly the decimal digits Display would write: no sign, no leading zero.
+                digits.bytes().all(|b| b.is_ascii_digit())
+                    && (!digits.starts_with('0') || digits == "0")
+                    && digits.parse::<u32>().ok() == Some(*n)
             })
     }
 }
@@ -466,6 +470,16 @@ impl Engine {
         specs: Vec<PolicySpec>,
         mut errors: Vec<Diagnostic>,
     ) -> Result<Engine, CompileErrors> {
+        // Table entries count rules in 24 bits and rules are indexed by u32: refuse absurd sizes.
+        let total: usize = specs.iter().map(|p| p.rules.len()).sum();
+        if total >= MAX_RULES {
+            errors.push(Diagnostic::error(
+                0,
+                0,
+                format!("{total} rules: at most {} are supported", MAX_RULES - 1),
+            ));
+            return Err(CompileErrors { errors });
+        }
         let mut b = Build::default();
         let mut seen_names: HashMap<&str, usize> = HashMap::new();
         for (pi, spec) in specs.iter().enumerate() {
@@ -1113,22 +1127,34 @@ impl Engine {
         let Some(set) = &self.regexes else {
             return;
         };
-        PATTERN_SET.with(|cell| {
-            let Ok(mut patset) = cell.try_borrow_mut() else {
-                return;
-            };
-            if patset.capacity() < set.rules.len() {
-                *patset = PatternSet::new(set.rules.len());
-            }
+        let mut run = |patset: &mut PatternSet| {
             patset.clear();
             let input = Input::new(name).anchored(Anchored::Yes);
-            set.regex.which_overlapping_matches(&input, &mut patset);
+            set.regex.which_overlapping_matches(&input, patset);
             for pid in patset.iter() {
                 if let Some(list) = set.rules.get(pid.as_usize()) {
                     self.offer_from(list, policy, port, via, c, |_| true);
                 }
             }
-        });
+        };
+        let n = set.rules.len();
+        let done = PATTERN_SET
+            .try_with(|cell| match cell.try_borrow_mut() {
+                Ok(mut patset) => {
+                    if patset.capacity() < n {
+                        *patset = PatternSet::new(n);
+                    }
+                    run(&mut patset);
+                    true
+                }
+                Err(_) => false,
+            })
+            .unwrap_or(false);
+        if !done {
+            // The thread's scratch is gone (thread-local destructors) or in use (re-entry):
+            // use a fresh one rather than skip regex rules, which could fail open.
+            run(&mut PatternSet::new(n));
+        }
     }
 }
 
@@ -1492,9 +1518,7 @@ impl Build {
 
 /// Checks a builder rule for what the text parser would have refused.
 fn builder_rule_problem(rule: &RuleSpec) -> Option<String> {
-    if rule.line != 0 {
-        return None;
-    }
+    // Text rules were already checked by the parser; built ones (whatever their `line`) not.
     if let Some((lo, hi)) = rule.ports.iter().find(|(lo, hi)| *lo == 0 || lo > hi) {
         return Some(format!(
             "bad port range {lo}-{hi} (ports are 1-65535, low ≤ high)"
@@ -1516,27 +1540,75 @@ fn builder_rule_problem(rule: &RuleSpec) -> Option<String> {
 
 /// Compiles one rule's regex alone, so that its errors point at its rule.
 fn check_regex(re: &str) -> Result<(), String> {
+    // The source must stand on its own: `a)|(b` would escape the `(?:…)\z` wrapper below.
+    let hir = regex_syntax::ParserBuilder::new()
+        .nest_limit(REGEX_NEST_LIMIT)
+        .build()
+        .parse(re)
+        .map_err(|e| {
+            let text = e.to_string();
+            format!(
+                "invalid regex: {}",
+                text.lines().last().unwrap_or("syntax error").trim()
+            )
+        })?;
     if let Err(e) = regex_builder().build(&anchored_source(re)) {
         return Err(format!("invalid regex: {}", regex_error_text(&e)));
     }
     // A regex whose shortest match is longer than any name can never match.
-    if let Ok(hir) = regex_syntax::ParserBuilder::new()
-        .nest_limit(REGEX_NEST_LIMIT)
-        .build()
-        .parse(re)
-    {
-        if let Some(min) = hir.properties().minimum_len() {
-            if min > crate::name::MAX_NAME_LEN {
-                return Err(format!(
-                    "regex can never match: its shortest match is {min} bytes, names are at most 253"
-                ));
-            }
-        }
-        if hir.properties().maximum_len() == Some(0) {
-            return Err("regex can never match: it only matches the empty string".into());
+    if let Some(min) = hir.properties().minimum_len() {
+        if min > crate::name::MAX_NAME_LEN {
+            return Err(format!(
+                "regex can never match: its shortest match is {min} bytes, names are at most 253"
+            ));
         }
     }
+    if hir.properties().maximum_len() == Some(0) {
+        return Err("regex can never match: it only matches the empty string".into());
+    }
+    if matches_some_name(re) == Some(false) {
+        return Err(
+            "regex can never match: normalized names are lowercase [a-z0-9_-] labels and dots"
+                .into(),
+        );
+    }
     Ok(())
+}
+
+/// Whether the anchored regex accepts some string over the name alphabet (`[a-z0-9_.-]`):
+/// a search of its DFA that follows only those bytes. `None` when the DFA is too large to
+/// build within the limit (the check is then skipped; matching stays linear-time either way).
+fn matches_some_name(re: &str) -> Option<bool> {
+    use regex_automata::dfa::{dense, Automaton};
+    use regex_automata::util::start;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-_.";
+    let dfa = dense::Builder::new()
+        .configure(
+            dense::Config::new()
+                .dfa_size_limit(Some(REGEX_NFA_LIMIT))
+                .determinize_size_limit(Some(REGEX_NFA_LIMIT)),
+        )
+        .syntax(regex_automata::util::syntax::Config::new().nest_limit(REGEX_NEST_LIMIT))
+        .build(&anchored_source(re))
+        .ok()?;
+    let first = dfa
+        .start_state(&start::Config::new().anchored(Anchored::Yes))
+        .ok()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut queue = vec![first];
+    seen.insert(first);
+    while let Some(state) = queue.pop() {
+        if dfa.is_match_state(state) || dfa.is_match_state(dfa.next_eoi_state(state)) {
+            return Some(true);
+        }
+        for &b in ALPHABET {
+            let next = dfa.next_state(state, b);
+            if !dfa.is_dead_state(next) && seen.insert(next) {
+                queue.push(next);
+            }
+        }
+    }
+    Some(false)
 }
 
 fn regex_error_text(e: &regex_automata::meta::BuildError) -> String {
@@ -1578,5 +1650,16 @@ mod tests {
         assert!(errs.errors()[0].message.contains("limit"), "{errs}");
         let errs = Engine::compile("allow ~(a{100}){100}\n").unwrap_err();
         assert!(errs.errors()[0].message.contains("never match"), "{errs}");
+        // Names are lowercase: an uppercase literal, or a space, can never match.
+        for never in ["~API\\.x\\.io", "~a\\x20b", "~[A-Z]+"] {
+            let errs = Engine::compile(&format!("allow {never}\n")).unwrap_err();
+            assert!(
+                errs.errors()[0].message.contains("never match"),
+                "{never}: {errs}"
+            );
+        }
+        assert!(Engine::compile("allow ~(?i)API\\.x\\.io\n").is_ok());
+        // The source must be a regex on its own: it cannot close the implicit anchor group.
+        assert!(Engine::compile("allow ~a\\.io)|(zz\n").is_err());
     }
 }

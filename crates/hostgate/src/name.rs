@@ -171,15 +171,6 @@ impl Name {
         s.split(move |c| !is_ip && c == '.')
     }
 
-    /// An empty placeholder, filled in by `normalize_into`.
-    pub(crate) const EMPTY: Name = Name {
-        buf: [0; BUF_LEN],
-        len: 0,
-        dots: 0,
-        dot_bits: [0; 4],
-        kind: NameKind::Name,
-    };
-
     /// The whole buffer: the name, then bytes of no meaning up to 256.
     pub(crate) fn padded(&self) -> &[u8] {
         &self.buf
@@ -222,12 +213,9 @@ impl Name {
         let ip = canonical_ip(ip);
         let mut name = Name {
             kind: NameKind::Ip(ip),
-            ..Name::EMPTY
+            ..Name::empty()
         };
-        let mut sink = BufSink {
-            buf: &mut name.buf,
-            len: 0,
-        };
+        let mut sink = BufSink::new(&mut name.buf);
         // An address's text is at most 45 bytes, so the sink cannot overflow.
         let _ = fmt::write(&mut sink, format_args!("{ip}"));
         name.len = sink.len as u8;
@@ -258,19 +246,34 @@ impl fmt::Display for Name {
 }
 
 /// A `fmt::Write` sink over a fixed buffer; overflowing it is an error, never a reallocation.
+///
+/// It never reports an error: idna 1.1 turns a sink error during Punycode encoding into an
+/// `unreachable!` panic, so an overflow is recorded in `overflow` and checked afterwards.
 struct BufSink<'a> {
     buf: &'a mut [u8; BUF_LEN],
     len: usize,
+    overflow: bool,
+}
+
+impl<'a> BufSink<'a> {
+    fn new(buf: &'a mut [u8; BUF_LEN]) -> Self {
+        BufSink {
+            buf,
+            len: 0,
+            overflow: false,
+        }
+    }
 }
 
 impl fmt::Write for BufSink<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
-        if end > MAX_NAME_LEN {
-            return Err(fmt::Error);
+        match self.len.checked_add(s.len()) {
+            Some(end) if end <= MAX_NAME_LEN && !self.overflow => {
+                self.buf[self.len..end].copy_from_slice(s.as_bytes());
+                self.len = end;
+            }
+            _ => self.overflow = true,
         }
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
         Ok(())
     }
 }
@@ -299,7 +302,7 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
 /// assert_eq!(normalize("1.2.3").unwrap_err(), InvalidName::AmbiguousNumeric);
 /// ```
 pub fn normalize(input: impl AsRef<[u8]>) -> Result<Name, InvalidName> {
-    let mut name = Name::EMPTY;
+    let mut name = Name::empty();
     normalize_into(input.as_ref(), &mut name).map(|()| name)
 }
 
@@ -336,7 +339,7 @@ fn normalize_slow(input: &[u8]) -> Result<Name, InvalidName> {
         let v6: Ipv6Addr = text.parse().map_err(|_| InvalidName::BadIpLiteral)?;
         return Ok(Name::from_ip(IpAddr::V6(v6)));
     }
-    let mut name = Name::EMPTY;
+    let mut name = Name::empty();
     if body.is_ascii() {
         if body.contains(&b':') {
             // ASCII-only, so from_utf8 cannot fail.
@@ -352,11 +355,11 @@ fn normalize_slow(input: &[u8]) -> Result<Name, InvalidName> {
         }
         name.len = body.len() as u8;
     } else {
-        let mut sink = BufSink {
-            buf: &mut name.buf,
-            len: 0,
-        };
+        let mut sink = BufSink::new(&mut name.buf);
         idna_to_ascii(body, &mut sink)?;
+        if sink.overflow {
+            return Err(InvalidName::TooLong);
+        }
         name.len = sink.len as u8;
         if name.len == 0 {
             return Err(InvalidName::Empty);
@@ -493,13 +496,8 @@ fn idna_to_ascii(body: &[u8], sink: &mut BufSink<'_>) -> Result<(), InvalidName>
         None,
     ) {
         Ok(idna::uts46::ProcessingSuccess::WroteToSink) => Ok(()),
-        // Passthrough means the input was already ASCII, which this path never sees; treat it
-        // as the ASCII case would by copying it.
-        Ok(idna::uts46::ProcessingSuccess::Passthrough) => {
-            let text = core::str::from_utf8(body).map_err(|_| InvalidName::NotUtf8)?;
-            fmt::Write::write_str(sink, &text.to_ascii_lowercase())
-                .map_err(|_| InvalidName::TooLong)
-        }
+        // Only for ASCII input, which never comes here; refuse rather than guess.
+        Ok(idna::uts46::ProcessingSuccess::Passthrough) => Err(InvalidName::Idna),
         Err(ProcessingError::SinkError) => Err(InvalidName::TooLong),
         Err(ProcessingError::ValidityError) => Err(InvalidName::Idna),
     }
@@ -620,6 +618,15 @@ mod tests {
             );
         }
         assert_eq!(ok("1.2.3.com"), "1.2.3.com");
+    }
+
+    #[test]
+    fn long_idna_input_is_too_long_not_a_panic() {
+        // Punycode output past 253 bytes: the sink must not make idna panic.
+        let long = format!("ü{}", "a".repeat(250));
+        assert_eq!(normalize(&long).unwrap_err(), InvalidName::TooLong);
+        let many = format!("{}.example", "ü".repeat(60));
+        assert!(normalize(&many).is_err());
     }
 
     #[test]

@@ -135,10 +135,17 @@ impl Pattern {
                 "`*` alone matches every name".into(),
             ));
         }
-        // One trailing dot is allowed, as in names.
+        // One trailing dot is allowed, as in names; two are an empty label.
         let body = text.strip_suffix('.').unwrap_or(text);
+        if body.ends_with('.') {
+            return Err(err(
+                char_offset(text, text.len() - 1),
+                "invalid name in pattern: empty label",
+            ));
+        }
         if let Some(rest) = body.strip_prefix("**.") {
             let suffix = literal_suffix(rest, 3, text)?;
+            never_too_long(&suffix)?;
             return Ok((Pattern::Deep(suffix), None));
         }
         if body.starts_with("**") {
@@ -164,6 +171,7 @@ impl Pattern {
             if !rest.contains('*') && !rest.is_empty() {
                 if let Ok(n) = normalize(rest) {
                     if n.kind() == NameKind::Name {
+                        never_too_long(n.as_str())?;
                         return Ok((Pattern::OneLabel(n.as_str().to_owned()), None));
                     }
                 }
@@ -222,6 +230,17 @@ pub(crate) fn max_prefix(ip: IpAddr) -> u8 {
 
 fn char_offset(text: &str, byte: usize) -> usize {
     text.get(..byte).map_or(0, |s| s.chars().count())
+}
+
+/// `*.K` and `**.K` need at least `x.K`: refuse a K that leaves no room for one more label.
+fn never_too_long(suffix: &str) -> Result<(), PatternError> {
+    if suffix.len() + 2 > MAX_NAME_LEN {
+        return Err(err(
+            0,
+            "pattern can never match: its shortest match is longer than 253 bytes",
+        ));
+    }
+    Ok(())
 }
 
 /// Normalizes the literal suffix of `**.x` / `.x` / globs; `start` is its byte offset in `text`.
@@ -414,7 +433,7 @@ fn parse_glob(text: &str, body: &str) -> Result<(Pattern, Option<PatternError>),
                 }
                 Ok(_) => return Err(err(at(i), "invalid label in pattern")),
                 // A lone numeric label is fine inside a name (only the last label is special).
-                Err(InvalidName::AmbiguousNumeric) => (*label).to_owned(),
+                Err(InvalidName::AmbiguousNumeric) => label.to_ascii_lowercase(),
                 Err(e) => return Err(name_error(label, at(i), e)),
             }
         };

@@ -468,7 +468,7 @@ fn resolve(raw: RawHead<'_>) -> Outcome<RequestHead<'_>, Malformed> {
     // The name is normalized in place, into the result, and `out` is returned from one place
     // only, so the large `Name` is never moved.
     let mut out = Outcome::Complete(RequestHead {
-        name: Some(Name::EMPTY),
+        name: Some(Name::empty()),
         ..head
     });
     if let Outcome::Complete(RequestHead {
@@ -497,7 +497,7 @@ fn fill_name(name: &mut Name, dest: &Dest<'_>) -> Result<(), Malformed> {
     if check.host.eq_ignore_ascii_case(dest.host) {
         return Ok(());
     }
-    let mut host = Name::EMPTY;
+    let mut host = Name::empty();
     normalize_host_into(check.host, &mut host).map_err(Malformed::InvalidName)?;
     if host != *name {
         return Err(Malformed::HostMismatch);

@@ -788,7 +788,7 @@ fn finish<'a>(hello: ClientHello<'a>, raw: Option<&[u8]>) -> Outcome<ClientHello
     }
     // Normalized in place, into the result: a `Name` is large and copies show in profiles.
     let mut out = Outcome::Complete(ClientHello {
-        server_name: Some(Name::EMPTY),
+        server_name: Some(Name::empty()),
         ..hello
     });
     if let Outcome::Complete(ClientHello {
