@@ -45,3 +45,28 @@ fn sslv2_length_is_not_judged_before_the_signature_bytes() {
         "two bytes are refused as malformed TLS, the full buffer is not TLS at all: {two:?}"
     );
 }
+
+/// Found by `ffi` (through `hostgate_check_batch`, where the C boundary turned it into
+/// `HOSTGATE_RESULT_PANIC`; from Rust it is a panic in `normalize`, so in `Engine::check` and
+/// `inspect`). A non-ASCII name whose A-label form does not fit the 253-byte name buffer: the
+/// fixed-size sink refuses a write while idna 1.1 is punycode-encoding a label, and idna turns
+/// that sink error into `unreachable!("Punycode overflows should not be possible ...")`
+/// (uts46.rs, `From<PunycodeEncodeError> for ProcessingError`). A too-long name must be
+/// `InvalidName`, never a panic. Fixed in 4a9aeb7 (the sink records the overflow and never
+/// fails a write).
+#[test]
+fn idna_output_past_the_name_buffer_is_invalid_not_a_panic() {
+    for prefix in [240usize, 244, 246, 250] {
+        let name = format!("{}.b\u{fc}cher", "a".repeat(prefix));
+        let r = std::panic::catch_unwind(|| hostgate::normalize(&name));
+        assert!(
+            matches!(r, Ok(Err(_))),
+            "normalize of a {}-byte IDNA name: {r:?}",
+            name.len()
+        );
+        let e = hostgate::Engine::compile("allow *\n").unwrap();
+        let p = e.policy("default").unwrap();
+        let v = std::panic::catch_unwind(|| e.check(p, &hostgate::Query::new(&name)).reason);
+        assert_eq!(v.ok(), Some(hostgate::Reason::InvalidName));
+    }
+}
