@@ -44,5 +44,5 @@ pub use builder::{EngineBuilder, PolicySpec, RuleSpec};
 pub use engine::{Engine, ExplainedRule, Explanation, MatchedRule, RuleId, RuleInfo};
 pub use error::{CompileErrors, Diagnostic, Severity};
 pub use name::{normalize, InvalidName, Name, NameKind, MAX_LABEL_LEN, MAX_NAME_LEN};
-pub use pattern::Pattern;
+pub use pattern::{Pattern, PatternError};
 pub use types::{Action, PolicyId, Precedence, Query, Reason, Verdict, Via};
