@@ -389,12 +389,21 @@ pub unsafe extern "C" fn hostgate_engine_policy_name(
         };
         // SAFETY: both out-pointers are non-NULL (checked) and the caller guarantees they are
         // writable.
-        unsafe {
-            ptr.write(name.as_ptr().cast());
-            len.write(name.len());
-        }
+        unsafe { write_str_out(ptr, len, name) };
         hostgate_result::Ok
     })
+}
+
+/// Hands out a borrowed string as pointer + length (not NUL-terminated).
+///
+/// # Safety
+/// `ptr` and `len` must be non-NULL and writable.
+unsafe fn write_str_out(ptr: *mut *const c_char, len: *mut usize, s: &str) {
+    // SAFETY: the caller guarantees both pointers are non-NULL and writable.
+    unsafe {
+        ptr.write(s.as_ptr().cast());
+        len.write(s.len());
+    }
 }
 
 /// The id of rule `rule` (a `hostgate_verdict.rule`) of policy `policy`: `*ptr` receives a
@@ -428,10 +437,7 @@ pub unsafe extern "C" fn hostgate_engine_rule_id(
         };
         // SAFETY: both out-pointers are non-NULL (checked) and the caller guarantees they are
         // writable.
-        unsafe {
-            ptr.write(id.as_ptr().cast());
-            len.write(id.len());
-        }
+        unsafe { write_str_out(ptr, len, id) };
         hostgate_result::Ok
     })
 }

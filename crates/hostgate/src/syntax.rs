@@ -176,14 +176,13 @@ pub(crate) fn parse(text: &str) -> (Vec<PolicySpec>, Vec<Diagnostic>) {
                         )),
                     ),
                 }
-                if let Some(at) = current.precedence_line {
-                    e(
-                        first.column,
-                        format!("precedence already set on line {at}"),
-                        None,
-                    );
-                }
-                current.precedence_line = Some(line_no);
+                once(
+                    &mut current.precedence_line,
+                    "precedence",
+                    line_no,
+                    first.column,
+                    &mut e,
+                );
                 extra_tokens(&tokens, 2, &mut e);
             }
             "default" => {
@@ -199,14 +198,13 @@ pub(crate) fn parse(text: &str) -> (Vec<PolicySpec>, Vec<Diagnostic>) {
                         None,
                     ),
                 }
-                if let Some(at) = current.default_line {
-                    e(
-                        first.column,
-                        format!("default already set on line {at}"),
-                        None,
-                    );
-                }
-                current.default_line = Some(line_no);
+                once(
+                    &mut current.default_line,
+                    "default",
+                    line_no,
+                    first.column,
+                    &mut e,
+                );
                 extra_tokens(&tokens, 2, &mut e);
             }
             "allow" | "deny" => {
@@ -228,6 +226,20 @@ pub(crate) fn parse(text: &str) -> (Vec<PolicySpec>, Vec<Diagnostic>) {
         done.push(current.spec);
     }
     (done, errors)
+}
+
+/// A setting allowed once per policy: report a repeat, remember where it was set.
+fn once(
+    seen: &mut Option<u32>,
+    what: &str,
+    line: u32,
+    column: u32,
+    e: &mut impl FnMut(u32, String, Option<String>),
+) {
+    if let Some(at) = *seen {
+        e(column, format!("{what} already set on line {at}"), None);
+    }
+    *seen = Some(line);
 }
 
 fn extra_tokens(
