@@ -1353,6 +1353,21 @@ fn main() {
 
         let random = make_queries(&rules, holdout, set.random_len, &mut rng);
         let hot = random.prefix(4096);
+        if let Ok(dir) = std::env::var("HOSTGATE_BENCH_DUMP") {
+            // For profiling outside criterion (callgrind, perf): the exact policy and queries.
+            let dir = PathBuf::from(dir);
+            std::fs::create_dir_all(&dir).expect("create dump dir");
+            std::fs::write(dir.join(format!("{label}.policy")), policy_text(&rules))
+                .expect("write policy");
+            let names: Vec<&[u8]> = (0..random.len()).map(|i| random.get(i)).collect();
+            std::fs::write(dir.join(format!("{label}.queries")), names.join(&b'\n'))
+                .expect("write queries");
+            log(format!(
+                "{label}: policy and queries written to {}",
+                dir.display()
+            ));
+            continue;
+        }
         let regex_meta = regex.as_ref().map(|(_, dt, mem)| (*dt, *mem));
         let ctx = SizeCtx {
             label: label.clone(),
