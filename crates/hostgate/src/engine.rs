@@ -9,8 +9,8 @@ use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 
 use crate::builder::{PolicySpec, RuleSpec};
 use crate::error::{CompileErrors, Diagnostic, Severity};
-use crate::matcher::{Hit, RuleKey, SuffixTable};
-use crate::name::{normalize, normalize_into, Name, NameKind};
+use crate::matcher::{Hit, SuffixTable};
+use crate::name::{fast_body, normalize, normalize_into, scan_ascii, Name, NameKind};
 use crate::pattern::{glob_label_match, mask, max_prefix, Pattern};
 use crate::syntax;
 use crate::types::{Action, PolicyId, Precedence, Query, Reason, Verdict, Via};
@@ -146,6 +146,27 @@ struct PolicyMeta {
     regex_min_rank: u32,
 }
 
+impl PolicyMeta {
+    /// Whether global rule `g` is one of this policy's.
+    #[inline(always)]
+    fn owns(&self, g: u32) -> bool {
+        g.wrapping_sub(self.first_rule) < self.rule_count
+    }
+
+    /// The rank of this policy's rule `g` (see `Build::policy`): computed from its position
+    /// where the precedence allows, so the matcher need not store it; `stored` otherwise.
+    #[inline(always)]
+    fn rank_of(&self, g: u32, deny: bool, stored: impl FnOnce() -> u32) -> u32 {
+        let i = g.wrapping_sub(self.first_rule);
+        match self.precedence {
+            Precedence::FirstMatch => i,
+            Precedence::DenyOverrides if deny => i,
+            Precedence::DenyOverrides => i + self.rule_count,
+            Precedence::MostSpecific => stored(),
+        }
+    }
+}
+
 /// The `~regex` rules of every policy in one multi-pattern regex, identical sources shared.
 #[derive(Debug)]
 struct RegexSet {
@@ -171,6 +192,15 @@ impl IpTable {
             IpAddr::V6(v6) => (len.wrapping_add(64), u128::from(v6)),
         }
     }
+}
+
+/// A valid lowercase host name, as the matcher reads it.
+#[derive(Clone, Copy)]
+struct Host<'a> {
+    bytes: &'a [u8],
+    labels: u32,
+    /// Bit `i` set when byte `i` is a dot.
+    dots: &'a [u64; 4],
 }
 
 /// Glob heads (labels left of the literal suffix), bytes per label.
@@ -642,7 +672,7 @@ impl Engine {
     /// The pattern's normalized text, rebuilt from where the rule is filed (cold path).
     fn pattern_text(&self, global: u32, r: &Rule) -> String {
         let reference = self.pattern_ref.get(global as usize).copied().unwrap_or(0);
-        let key = || self.table.key(reference).to_owned();
+        let key = || self.table.key(reference);
         match r.shape {
             Shape::Exact => key(),
             Shape::OneLabel => format!("*.{}", key()),
@@ -768,10 +798,56 @@ impl Engine {
     /// assert_eq!((v.action, v.reason), (Action::Deny, Reason::InvalidName));
     /// ```
     pub fn check(&self, policy: PolicyId, query: &Query<'_>) -> Verdict<'_> {
+        // The common case — an ASCII host name already in lowercase — is validated in place and
+        // matched straight from the caller's bytes: nothing is copied.
+        if let Some(body) = fast_body(query.name) {
+            match scan_ascii(body) {
+                Some(Ok(scan)) if !scan.upper => {
+                    let host = Host {
+                        bytes: body,
+                        labels: u32::from(scan.dots) + 1,
+                        dots: &scan.dot_bits,
+                    };
+                    return self.check_host(policy, host, query.port, query.via);
+                }
+                Some(Err(_)) => return Verdict::deny(policy, Reason::InvalidName),
+                _ => {}
+            }
+        }
         let mut name = Name::empty();
         match normalize_into(query.name, &mut name) {
             Ok(()) => self.check_name(policy, &name, query.port, query.via),
             Err(_) => Verdict::deny(policy, Reason::InvalidName),
+        }
+    }
+
+    /// [`Engine::check_name`] for a valid lowercase host name.
+    #[inline(always)]
+    fn check_host(
+        &self,
+        policy: PolicyId,
+        host: Host<'_>,
+        port: Option<u16>,
+        via: Option<Via>,
+    ) -> Verdict<'_> {
+        let Some(pol) = self.policies.get(policy.0 as usize) else {
+            return Verdict::deny(policy, Reason::Default);
+        };
+        let mut best = Best(None);
+        self.collect_host(pol, host, port, via, &mut best);
+        self.decide(policy, pol, best)
+    }
+
+    #[inline(always)]
+    fn decide(&self, policy: PolicyId, pol: &PolicyMeta, best: Best) -> Verdict<'_> {
+        match best.0 {
+            Some((_, rule, deny)) => self.matched(policy, rule, deny),
+            None => Verdict {
+                action: pol.default,
+                reason: Reason::Default,
+                policy,
+                rule: None,
+            },
         }
     }
 
@@ -796,16 +872,8 @@ impl Engine {
             return Verdict::deny(policy, Reason::Default);
         };
         let mut best = Best(None);
-        self.collect(policy.0, pol, name, port, via, &mut best);
-        match best.0 {
-            Some((_, rule, deny)) => self.matched(policy, rule, deny),
-            None => Verdict {
-                action: pol.default,
-                reason: Reason::Default,
-                policy,
-                rule: None,
-            },
-        }
+        self.collect(pol, name, port, via, &mut best);
+        self.decide(policy, pol, best)
     }
 
     /// Checks many queries against one policy, writing `out[i]` for `queries[i]`.
@@ -862,7 +930,7 @@ impl Engine {
             };
         };
         let mut all = All(Vec::new());
-        self.collect(policy.0, pol, &name, query.port, query.via, &mut all);
+        self.collect(pol, &name, query.port, query.via, &mut all);
         let decider = all.0.iter().min().map(|&(_, rule)| rule);
         let mut rules: Vec<u32> = all.0.iter().map(|&(_, rule)| rule).collect();
         rules.sort_unstable();
@@ -944,22 +1012,23 @@ impl Engine {
         })
     }
 
-    /// Offers the rules of `list` (sorted by policy, then rank) that belong to `policy`, match
+    /// Offers the rules of `list` (sorted by policy, then rank) that belong to `pol`, match
     /// (per `shape_ok`) and meet their conditions; stops at the first, which ranks best.
     #[inline(always)]
     fn offer_from(
         &self,
         list: &[u32],
-        policy: u32,
+        pol: &PolicyMeta,
         port: Option<u16>,
         via: Option<Via>,
         c: &mut impl Collector,
         shape_ok: impl Fn(&Rule) -> bool,
     ) {
+        // A policy's rules are numbered contiguously, so the list holds them as one run.
         let list = if list.len() > 1 {
-            let start = list.partition_point(|&g| self.policy_of(g) < policy);
-            let end = list.partition_point(|&g| self.policy_of(g) <= policy);
-            &list[start..end]
+            let start = list.partition_point(|&g| g < pol.first_rule);
+            let end = list.partition_point(|&g| g < pol.first_rule + pol.rule_count);
+            list.get(start..end).unwrap_or(&[])
         } else {
             list
         };
@@ -967,7 +1036,7 @@ impl Engine {
             let Some(r) = self.rules.get(g as usize) else {
                 continue;
             };
-            if r.policy != policy {
+            if !pol.owns(g) {
                 continue;
             }
             if r.rank >= c.bound() {
@@ -983,18 +1052,10 @@ impl Engine {
         }
     }
 
-    #[inline(always)]
-    fn policy_of(&self, global: u32) -> u32 {
-        self.rules
-            .get(global as usize)
-            .map_or(u32::MAX, |r| r.policy)
-    }
-
-    /// Offers every matching rule of `policy` to `c` (pruned by `c.bound()`).
+    /// Offers every matching rule of the policy to `c` (pruned by `c.bound()`).
     #[inline]
     fn collect(
         &self,
-        policy: u32,
         pol: &PolicyMeta,
         name: &Name,
         port: Option<u16>,
@@ -1002,32 +1063,52 @@ impl Engine {
         c: &mut impl Collector,
     ) {
         match name.kind() {
-            NameKind::Ip(ip) => self.collect_ip(policy, ip, port, via, c),
+            NameKind::Ip(ip) => self.collect_ip(pol, ip, port, via, c),
             NameKind::Name => {
-                let bytes = name.as_bytes();
-                self.table.walk(
-                    bytes,
-                    name.padded(),
-                    name.dot_bits(),
-                    |depth, start, hit| match hit {
-                        Hit::One(g, key) => {
-                            self.offer_one(g, key, policy, port, via, c, |shape| {
-                                let rule = || self.rules.get(g as usize);
-                                self.shape_holds(shape, rule, depth, bytes, start)
-                            });
-                        }
-                        Hit::Many(list) => {
-                            self.offer_from(list, policy, port, via, c, |r| {
-                                self.shape_holds(r.shape, || Some(r), depth, bytes, start)
-                            });
-                        }
-                    },
-                );
-                self.offer_from(&pol.any, policy, port, via, c, |_| true);
-                if pol.regex_min_rank < c.bound() {
-                    self.collect_regex(policy, bytes, port, via, c);
-                }
+                let host = Host {
+                    bytes: name.as_bytes(),
+                    labels: name.label_count(),
+                    dots: name.dot_bits(),
+                };
+                self.collect_host(pol, host, port, via, c)
             }
+        }
+    }
+
+    /// [`Engine::collect`] for a valid lowercase host name.
+    #[inline(always)]
+    fn collect_host(
+        &self,
+        pol: &PolicyMeta,
+        host: Host<'_>,
+        port: Option<u16>,
+        via: Option<Via>,
+        c: &mut impl Collector,
+    ) {
+        let bytes = host.bytes;
+        self.table.walk(
+            bytes,
+            host.labels,
+            host.dots,
+            |depth, start, hit| match hit {
+                Hit::One(g, meta) => {
+                    self.offer_one(g, meta, pol, port, via, c, |shape| {
+                        let rule = || self.rules.get(g as usize);
+                        self.shape_holds(shape, rule, depth, bytes, start)
+                    });
+                }
+                Hit::Many(list) => {
+                    self.offer_from(list, pol, port, via, c, |r| {
+                        self.shape_holds(r.shape, || Some(r), depth, bytes, start)
+                    });
+                }
+            },
+        );
+        if !pol.any.is_empty() {
+            self.offer_from(&pol.any, pol, port, via, c, |_| true);
+        }
+        if pol.regex_min_rank < c.bound() {
+            self.collect_regex(pol, bytes, port, via, c);
         }
     }
 
@@ -1067,39 +1148,42 @@ impl Engine {
         }
     }
 
-    /// `offer_from` for a key filed by one rule, deciding from the entry's copy of the rule's
-    /// key; the rule itself is read only for port ranges and glob heads.
+    /// `offer_from` for a key filed by one rule, deciding from the matcher's copy of the rule's
+    /// shape and flags; the rule itself is read only for port ranges, glob heads and
+    /// most-specific ranks.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn offer_one(
         &self,
         global: u32,
-        key: RuleKey,
-        policy: u32,
+        meta: u16,
+        pol: &PolicyMeta,
         port: Option<u16>,
         via: Option<Via>,
         c: &mut impl Collector,
         shape_ok: impl FnOnce(Shape) -> bool,
     ) {
-        if key.policy != policy || key.rank >= c.bound() {
+        if !pol.owns(global) {
             return;
         }
-        let (shape, flags) = unpack_meta(key.meta);
-        if !shape_ok(shape) {
-            return;
-        }
+        let (shape, flags) = unpack_meta(meta);
+        let deny = flags & DENY != 0;
         let rule = || self.rules.get(global as usize);
+        let rank = pol.rank_of(global, deny, || rule().map_or(u32::MAX, |r| r.rank));
+        if rank >= c.bound() || !shape_ok(shape) {
+            return;
+        }
         let ports_ok = |p: u16| {
             rule().is_some_and(|r| self.ports_of(r).iter().any(|&(lo, hi)| lo <= p && p <= hi))
         };
         if conditions(flags, port, via, ports_ok) {
-            c.offer(key.rank, global, flags & DENY != 0);
+            c.offer(rank, global, deny);
         }
     }
 
     fn collect_ip(
         &self,
-        policy: u32,
+        pol: &PolicyMeta,
         ip: IpAddr,
         port: Option<u16>,
         via: Option<Via>,
@@ -1111,14 +1195,14 @@ impl Engine {
         };
         for &len in lens {
             if let Some(list) = self.ips.map.get(&IpTable::key(ip, len)) {
-                self.offer_from(list, policy, port, via, c, |_| true);
+                self.offer_from(list, pol, port, via, c, |_| true);
             }
         }
     }
 
     fn collect_regex(
         &self,
-        policy: u32,
+        pol: &PolicyMeta,
         name: &[u8],
         port: Option<u16>,
         via: Option<Via>,
@@ -1133,7 +1217,7 @@ impl Engine {
             set.regex.which_overlapping_matches(&input, patset);
             for pid in patset.iter() {
                 if let Some(list) = set.rules.get(pid.as_usize()) {
-                    self.offer_from(list, policy, port, via, c, |_| true);
+                    self.offer_from(list, pol, port, via, c, |_| true);
                 }
             }
         };
@@ -1465,19 +1549,10 @@ impl Build {
                 rules: lists,
             })
         };
-        let (table, entry_of) = SuffixTable::build(&self.keyed, |g| {
-            rules.get(g as usize).map_or(
-                RuleKey {
-                    policy: u32::MAX,
-                    rank: u32::MAX,
-                    meta: 0,
-                },
-                |r| RuleKey {
-                    policy: r.policy,
-                    rank: r.rank,
-                    meta: pack_meta(r.shape, r.flags),
-                },
-            )
+        let (table, entry_of) = SuffixTable::build(&self.keyed, order, |g| {
+            rules
+                .get(g as usize)
+                .map_or(0, |r| pack_meta(r.shape, r.flags))
         });
         // Keyed rules point at their table entry, for showing their pattern.
         for (g, r) in self.rules.iter().enumerate() {

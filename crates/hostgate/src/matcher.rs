@@ -1,236 +1,347 @@
-//! The shared name matcher: one open-addressing hash table keyed by literal label suffixes.
+//! The shared name matcher: a hashed trie of label suffixes in one open-addressing table.
 //!
 //! Every name pattern except `*` and `~regex` has a literal suffix of whole labels
-//! (`**.stripe.com` → `stripe.com`, `api-*.kadath.io` → `kadath.io`). A lookup walks the query
-//! once from the right, producing the hash of every label suffix incrementally, loads all their
-//! home slots together (so the cache misses overlap), and then checks the hits. A hit yields the
-//! rules filed under that key, sorted by policy then rank, so a lookup for one policy stops at
-//! the first rule that satisfies it.
+//! (`**.stripe.com` → `stripe.com`, `api-*.kadath.io` → `kadath.io`), its key. The table holds a
+//! node for every key and for every suffix of a key (`stripe.com` also files `com`), each node
+//! storing its first label and the slot of its parent. A lookup walks the query from the right,
+//! one label at a time: it hashes the label into the hash of the suffix to its right (see
+//! [`LabelWords`]), finds the node whose parent is the node found one step before and whose
+//! label is this one, and
+//! reports the rules filed there. A suffix that is not a node ends the walk: no longer suffix can
+//! be a key. Comparing a parent slot and one short label, instead of a whole key, keeps the nodes
+//! small (24 bytes, labels of up to 12 bytes inline), so more of the table stays in cache.
 //!
-//! Layout, chosen for few cache lines per lookup and little memory per rule: a one-byte tag per
-//! slot (0 = empty), so the probes of a miss — most probes — read a small array that stays in
-//! cache, eight tags per step (SWAR); and a parallel array of 28-byte entries (key inline when
-//! it fits, rule count, the rule or the offset of its rule list), read only when a tag matches.
-//! Probing runs forward without wrapping: the arrays extend past the home range as far as the
-//! longest run, plus eight empty tags, so every scan ends at an empty slot. The rules live in
-//! the engine.
+//! Layout: a one-byte tag per slot (0 = empty), so the probes of a miss read a small array that
+//! stays in cache, eight tags per step (SWAR); and a parallel array of nodes, read only when a
+//! tag matches. Probing runs forward without wrapping: the arrays extend past the home range as
+//! far as the longest run, plus eight empty tags, so every scan ends at an empty slot. The rules
+//! live in the engine; a node names one rule, or a list of them sorted by policy then rank.
 
-use crate::name::load_le;
+use crate::name::{head_word, word_ending};
 
-/// What a lookup needs to know of a rule before reading the rule itself: its policy, its rank,
-/// and 16 bits the engine interprets (shape and flags). Kept in the entry of a key filed by one
-/// rule, so such a hit reads one cache line.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct RuleKey {
-    pub policy: u32,
-    pub rank: u32,
-    pub meta: u16,
-}
-
-/// The rules filed under one key: a single rule with its key inline, or a slice of the list
-/// arena (sorted by policy, then rank).
+/// The rules filed under one key: a single rule with its matcher bits (shape and flags, which
+/// the engine interprets) inline, or a slice of the list arena (sorted by policy, then rank).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Hit<'t> {
-    One(u32, RuleKey),
+    One(u32, u16),
     Many(&'t [u32]),
 }
 
-/// Keys up to this many bytes live inside their entry: a hit then reads one line, not two.
-const INLINE_KEY: usize = 20;
+/// Labels up to this many bytes live inside their node: a hit then reads one line.
+const INLINE_LABEL: usize = 12;
 
-#[derive(Clone, Copy, Debug, Default)]
-struct Entry {
-    /// Low 8 bits: key length (≤ 253); high 24 bits: number of rules.
-    len_count: u32,
-    /// The rule itself when there is one, else the offset of the list in `lists`.
+/// `Node::info` bits: label length in the low 6, the rule's meta in bits 8..24, and these.
+const MANY: u32 = 1 << 30;
+const NO_RULE: u32 = 1 << 31;
+/// `Node::parent` of a last-label node (`com`).
+const ROOT: u32 = u32::MAX;
+
+/// One node: 24 bytes.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+struct Node {
+    /// The label's [`LabelWords`] `low` word when the label is inline, else its offset in
+    /// `SuffixTable::labels`.
+    low: u64,
+    /// The slot of the node for the suffix one label shorter, or `ROOT`.
+    parent: u32,
+    /// The rule, or (with `MANY`) the offset of its list in `lists`: a count, then the rules.
     rule_or_list: u32,
-    /// The rule's key when there is one rule.
-    info: RuleKey,
-    /// The key when it fits, else its offset in `keys` (first 4 bytes, little-endian).
-    key: [u8; INLINE_KEY],
+    info: u32,
+    /// The `high` word of an inline label (at most 4 bytes for labels of up to 12).
+    high: u32,
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Node {
+            low: 0,
+            parent: ROOT,
+            rule_or_list: 0,
+            info: NO_RULE,
+            high: 0,
+        }
+    }
 }
 
 const SEED: u64 = 0xcbf2_9ce4_8422_2325;
 const K: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// Folds one label into the hash of the labels to its right, eight bytes at a time. A suffix's
-/// hash is the fold of its labels from the right, so a query walk gets every suffix hash in one
-/// right-to-left pass over its labels.
-///
-/// The label is `buf[start..end]`; `buf` may extend past it (the name's padded buffer), so
-/// whole words are loaded and the bytes past the label masked off.
+/// The high and low halves of a 128-bit product, folded: one multiply that mixes every input
+/// bit into the whole word.
 #[inline(always)]
-fn fold_label(h: u64, buf: &[u8], start: usize, end: usize) -> u64 {
-    let len = end.saturating_sub(start);
-    let mut h = (h ^ len as u64).wrapping_mul(K);
-    let mut at = start;
-    while at + 8 <= end {
-        h = (h ^ load_le(buf, at)).wrapping_mul(K).rotate_left(31);
-        at += 8;
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// One label of a name read as words, aligned to the label's end: `low` holds its last eight
+/// bytes (all of it when it is shorter, in the low bytes, zeros above), `high` the up to eight
+/// bytes before those. These words are both what is hashed and what is compared with a node's
+/// inline label, so a probe loads each byte of the name once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LabelWords {
+    low: u64,
+    high: u64,
+}
+
+impl LabelWords {
+    /// The label `name[start..end]` (`head` is the name's [`head_word`]).
+    #[inline(always)]
+    fn read(name: &[u8], head: u64, start: usize, end: usize) -> LabelWords {
+        let len = end - start;
+        let last = word_ending(name, end, head);
+        if len <= 8 {
+            LabelWords {
+                low: last >> (8 * (8 - len)),
+                high: 0,
+            }
+        } else {
+            let before = word_ending(name, end - 8, head);
+            LabelWords {
+                low: last,
+                high: if len >= 16 {
+                    before
+                } else {
+                    before >> (8 * (16 - len))
+                },
+            }
+        }
     }
-    if at < end {
-        // The last, partial word: only this label's bytes count.
-        let w = load_le(buf, at) & ((1u64 << (8 * (end - at))) - 1);
-        h = (h ^ w).wrapping_mul(K).rotate_left(31);
+}
+
+/// The hash of a label suffix: the hash of the suffix one label shorter (`SEED` for none)
+/// with this label folded in. Labels of more than 16 bytes fold their remaining words too.
+#[inline(always)]
+fn fold_label(h: u64, words: LabelWords, name: &[u8], head: u64, start: usize, end: usize) -> u64 {
+    let len = end - start;
+    let mut h = fold_mul(h ^ words.low, (words.high ^ K).wrapping_add(len as u64));
+    if len > 16 {
+        // Rare: long labels, eight bytes at a time from their end.
+        let mut at = end - 16;
+        while at > start {
+            let w = word_ending(name, at, head);
+            let w = if at - start >= 8 {
+                w
+            } else {
+                w >> (8 * (8 - (at - start)))
+            };
+            h = fold_mul(h ^ w, K);
+            at = at.saturating_sub(8);
+        }
     }
     h
 }
 
-/// Avalanche so that the slot index (high bits) and the tag (low bits) are well mixed.
-#[inline(always)]
-fn finish(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
-
-/// The hash of a whole key, computed exactly as a query walk computes its suffix hashes.
-fn key_hash(key: &[u8]) -> u64 {
+/// Calls `f(hash, words, start, end)` for each label `key[start..end]` of a key, right to
+/// left, with the hash of the suffix it starts, computed exactly as a query walk does.
+fn for_each_label(key: &[u8], mut f: impl FnMut(u64, LabelWords, usize, usize)) {
+    let head = head_word(key);
     let mut h = SEED;
     let mut end = key.len();
-    for (i, _) in key.iter().enumerate().rev().filter(|(_, &b)| b == b'.') {
-        h = fold_label(h, key, i + 1, end);
-        end = i;
+    loop {
+        let start = key[..end]
+            .iter()
+            .rposition(|&b| b == b'.')
+            .map_or(0, |d| d + 1);
+        let words = LabelWords::read(key, head, start, end);
+        h = fold_label(h, words, key, head, start, end);
+        f(h, words, start, end);
+        if start == 0 {
+            return;
+        }
+        end = start - 1;
     }
-    finish(fold_label(h, key, 0, end))
 }
 
 /// The suffix table, built once and then read-only.
 #[derive(Debug, Default)]
 pub(crate) struct SuffixTable {
-    /// Per slot: 0 when empty, else a tag from the key's hash (1..=255).
+    /// Per slot: 0 when empty, else a tag from the suffix's hash (1..=255).
     tags: Vec<u8>,
     /// Hashes map onto `0..home_range`; the arrays are longer (see the module doc).
     home_range: usize,
-    /// Per slot: the entry (meaningful where the tag is not 0).
-    entries: Vec<Entry>,
-    /// Keys longer than `INLINE_KEY`.
-    keys: Vec<u8>,
+    /// Per slot: the node (meaningful where the tag is not 0).
+    nodes: Vec<Node>,
+    /// Labels longer than `INLINE_LABEL`.
+    labels: Vec<u8>,
     lists: Vec<u32>,
     /// No key has more labels than this: longer suffixes need not be probed.
     max_labels: u32,
-    /// Bit `n - 1` set when some key has `n` labels (n ≤ 64): suffixes of other label counts
-    /// need no probe. Keys of more than 64 labels set bit 63.
-    label_counts: u64,
 }
 
 impl SuffixTable {
     /// Builds the table from (key, rule) pairs. `order` gives each rule's (policy, rank), the
-    /// order of rules under one key. Returns the table and, per input pair, its entry index.
+    /// order of rules under one key; `meta` its 16 matcher bits. Keys are valid lowercase host
+    /// names. Returns the table and, per input pair, its node (see [`SuffixTable::key`]).
     pub(crate) fn build(
         items: &[(String, u32)],
-        info: impl Fn(u32) -> RuleKey,
+        order: impl Fn(u32) -> (u32, u32),
+        meta: impl Fn(u32) -> u16,
     ) -> (SuffixTable, Vec<u32>) {
-        let order = |r: u32| {
-            let k = info(r);
-            (k.policy, k.rank)
-        };
-        let mut idx: Vec<usize> = (0..items.len()).collect();
-        idx.sort_by(|&a, &b| {
-            items[a]
-                .0
-                .cmp(&items[b].0)
-                .then_with(|| order(items[a].1).cmp(&order(items[b].1)))
-        });
+        // Size the table by the number of distinct suffixes, counted by their hashes (a hash
+        // collision could only undercount by a node or two, which the load factor absorbs).
+        let mut hashes: Vec<u64> = Vec::with_capacity(items.len() * 3);
+        for (key, _) in items {
+            for_each_label(key.as_bytes(), |h, _, _, _| hashes.push(h));
+        }
+        hashes.sort_unstable();
+        hashes.dedup();
+        let distinct = hashes.len();
+        drop(hashes);
         let mut t = SuffixTable::default();
-        let distinct = idx
-            .windows(2)
-            .filter(|w| items[w[0]].0 != items[w[1]].0)
-            .count()
-            + usize::from(!items.is_empty());
         // Load factor about 0.85: with one-byte tags scanned eight at a time a longer probe run
-        // costs little, and entries are most of the engine's memory.
+        // costs little, and nodes are most of the engine's memory.
         let cap = (distinct + distinct * 3 / 17).max(16);
         t.home_range = cap;
         t.tags = vec![0; cap + TAIL];
-        t.entries = vec![Entry::default(); cap + TAIL];
-        let mut entry_of = vec![0u32; items.len()];
-        let mut i = 0;
-        while i < idx.len() {
-            let key = &items[idx[i]].0;
-            let h = key_hash(key.as_bytes());
-            let mut s = home(h, cap);
-            while t.tags[s] != 0 {
-                s += 1;
-            }
-            // Keep TAIL empty tags after every occupied slot, so scans never run off the end.
-            if s + TAIL >= t.tags.len() {
-                t.tags.resize(s + TAIL + 1, 0);
-                t.entries.resize(s + TAIL + 1, Entry::default());
-            }
-            let start = i;
-            while i < idx.len() && items[idx[i]].0 == *key {
-                entry_of[idx[i]] = s as u32;
-                i += 1;
-            }
-            let count = (i - start) as u32;
-            let rule_or_list = if count == 1 {
-                items[idx[start]].1
-            } else {
-                let off = t.lists.len() as u32;
-                t.lists.extend(idx[start..i].iter().map(|&k| items[k].1));
-                off
+        t.nodes = vec![Node::default(); cap + TAIL];
+        // Insert every key's suffixes, shortest first, finding or adding each node; rules are
+        // visited in (policy, rank) order so each node's rules come out in that order.
+        let mut idx: Vec<usize> = (0..items.len()).collect();
+        idx.sort_by_key(|&i| order(items[i].1));
+        let mut node_of = vec![0u32; items.len()];
+        let mut filed: Vec<(u32, u32)> = Vec::with_capacity(items.len());
+        for &i in &idx {
+            let key = items[i].0.as_bytes();
+            let mut parent = ROOT;
+            for_each_label(key, |h, words, start, end| {
+                parent = t.find_or_insert(h, parent, words, key, start, end);
+            });
+            node_of[i] = parent;
+            filed.push((parent, items[i].1));
+            t.max_labels = t
+                .max_labels
+                .max(key.iter().filter(|&&b| b == b'.').count() as u32 + 1);
+        }
+        // Stable: each node's rules stay in (policy, rank) order.
+        filed.sort_by_key(|&(node, _)| node);
+        for group in filed.chunk_by(|a, b| a.0 == b.0) {
+            let Some(node) = t.nodes.get_mut(group[0].0 as usize) else {
+                continue;
             };
-            let labels = key.bytes().filter(|&b| b == b'.').count() as u32 + 1;
-            t.max_labels = t.max_labels.max(labels);
-            t.label_counts |= label_bit(labels);
-            let mut entry = Entry {
-                len_count: (count << 8) | key.len() as u32,
-                rule_or_list,
-                info: if count == 1 {
-                    info(rule_or_list)
-                } else {
-                    RuleKey::default()
-                },
-                key: [0; INLINE_KEY],
-            };
-            if key.len() <= INLINE_KEY {
-                entry.key[..key.len()].copy_from_slice(key.as_bytes());
+            node.info &= !NO_RULE;
+            if let [(_, rule)] = group {
+                node.info |= u32::from(meta(*rule)) << 8;
+                node.rule_or_list = *rule;
             } else {
-                entry.key[..4].copy_from_slice(&(t.keys.len() as u32).to_le_bytes());
-                t.keys.extend_from_slice(key.as_bytes());
+                node.info |= MANY;
+                node.rule_or_list = t.lists.len() as u32;
+                t.lists.push(group.len() as u32);
+                t.lists.extend(group.iter().map(|&(_, rule)| rule));
             }
-            t.tags[s] = tag(h);
-            t.entries[s] = entry;
         }
         // The arrays may have grown past the home range while inserting; give back the slack.
         t.tags.shrink_to_fit();
-        t.entries.shrink_to_fit();
-        t.keys.shrink_to_fit();
+        t.nodes.shrink_to_fit();
+        t.labels.shrink_to_fit();
         t.lists.shrink_to_fit();
-        (t, entry_of)
+        (t, node_of)
+    }
+
+    /// The slot of the node for `key[start..]` under `parent`, added (without rules) if new.
+    fn find_or_insert(
+        &mut self,
+        hash: u64,
+        parent: u32,
+        words: LabelWords,
+        key: &[u8],
+        start: usize,
+        end: usize,
+    ) -> u32 {
+        if let Some(slot) = self.probe(hash, parent, words, key, start, end) {
+            return slot as u32;
+        }
+        let mut s = home(hash, self.home_range);
+        while self.tags[s] != 0 {
+            s += 1;
+        }
+        // Keep TAIL empty tags after every occupied slot, so scans never run off the end.
+        if s + TAIL >= self.tags.len() {
+            self.tags.resize(s + TAIL + 1, 0);
+            self.nodes.resize(s + TAIL + 1, Node::default());
+        }
+        let label = &key[start..end];
+        let mut node = Node {
+            parent,
+            info: NO_RULE | label.len() as u32,
+            ..Node::default()
+        };
+        if label.len() <= INLINE_LABEL {
+            node.low = words.low;
+            node.high = words.high as u32;
+        } else {
+            node.low = self.labels.len() as u64;
+            self.labels.extend_from_slice(label);
+        }
+        self.tags[s] = tag(hash);
+        self.nodes[s] = node;
+        s as u32
     }
 
     /// Approximate heap bytes.
     pub(crate) fn heap_size(&self) -> usize {
         self.tags.capacity()
-            + self.entries.capacity() * core::mem::size_of::<Entry>()
-            + self.keys.capacity()
+            + self.nodes.capacity() * core::mem::size_of::<Node>()
+            + self.labels.capacity()
             + self.lists.capacity() * 4
     }
 
-    /// The key bytes of an entry.
-    #[inline(always)]
-    fn key_bytes<'a>(&'a self, e: &'a Entry) -> Option<&'a [u8]> {
-        let len = (e.len_count & 0xff) as usize;
-        if len <= INLINE_KEY {
-            e.key.get(..len)
+    /// The first label of a node.
+    fn label_bytes(&self, n: &Node) -> Vec<u8> {
+        let len = (n.info & 0x3f) as usize;
+        if len <= INLINE_LABEL {
+            // Undo `LabelWords::read`: `high` holds the first len - 8 bytes, `low` the rest.
+            let mut bytes: Vec<u8> = u64::from(n.high).to_le_bytes().to_vec();
+            bytes.truncate(len.saturating_sub(8));
+            let low = n.low.to_le_bytes();
+            bytes.extend_from_slice(&low[..len.min(8)]);
+            bytes
         } else {
-            let [a, b, c, d, ..] = e.key;
-            let start = u32::from_le_bytes([a, b, c, d]) as usize;
-            self.keys.get(start..start + len)
+            let start = n.low as usize;
+            self.labels.get(start..start + len).unwrap_or(&[]).to_vec()
         }
     }
 
-    /// The key of an entry (for showing a rule's pattern).
-    pub(crate) fn key(&self, entry: u32) -> &str {
-        self.entries
-            .get(entry as usize)
-            .and_then(|e| self.key_bytes(e))
-            .and_then(|k| core::str::from_utf8(k).ok())
-            .unwrap_or("")
+    /// Whether `node` is the suffix whose first label is `name[start..end]` (read as `words`)
+    /// under `parent`.
+    #[inline(always)]
+    fn is_node(
+        &self,
+        node: &Node,
+        parent: u32,
+        words: LabelWords,
+        name: &[u8],
+        start: usize,
+        end: usize,
+    ) -> bool {
+        let len = end - start;
+        if node.parent != parent || (node.info & 0x3f) as usize != len {
+            return false;
+        }
+        if len <= INLINE_LABEL {
+            return node.low == words.low && u64::from(node.high) == words.high;
+        }
+        let off = node.low as usize;
+        self.labels.get(off..off + len) == name.get(start..end)
+    }
+
+    /// The key of a node (for showing a rule's pattern): its labels, up the parents.
+    pub(crate) fn key(&self, node: u32) -> String {
+        let mut key = String::new();
+        let mut at = node;
+        // A node's parent was placed before it, so the chain ends; bound it anyway.
+        for _ in 0..=self.max_labels {
+            let Some(n) = self.nodes.get(at as usize) else {
+                break;
+            };
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(core::str::from_utf8(&self.label_bytes(n)).unwrap_or(""));
+            at = n.parent;
+        }
+        key
     }
 
     /// Eight tags from slot `s` on, as one little-endian word (slot `s` in the low byte).
@@ -247,13 +358,23 @@ impl SuffixTable {
         }
     }
 
-    /// Looks `suffix` up, given its hash and the first tag word at its home (already loaded).
+    /// The slot of the node for `name[start..]` (first label `name[start..end]`) under
+    /// `parent`, given the suffix's hash.
     #[inline(always)]
-    fn probe(&self, hash: u64, mut word: u64, suffix: &[u8]) -> Option<Hit<'_>> {
+    fn probe(
+        &self,
+        hash: u64,
+        parent: u32,
+        words: LabelWords,
+        name: &[u8],
+        start: usize,
+        end: usize,
+    ) -> Option<usize> {
         const LO: u64 = 0x0101_0101_0101_0101;
         let want = LO * u64::from(tag(hash));
         let mut s = home(hash, self.home_range);
         loop {
+            let word = self.tag_word(s);
             let empty = zero_bytes(word);
             // Only slots before the first empty one belong to this probe run.
             let before = if empty == 0 {
@@ -265,82 +386,62 @@ impl SuffixTable {
             while candidates != 0 {
                 let slot = s + (candidates.trailing_zeros() / 8) as usize;
                 candidates &= candidates - 1;
-                let Some(e) = self.entries.get(slot) else {
-                    continue;
-                };
-                if self.key_bytes(e) == Some(suffix) {
-                    let count = e.len_count >> 8;
-                    return if count == 1 {
-                        Some(Hit::One(e.rule_or_list, e.info))
-                    } else {
-                        let off = e.rule_or_list as usize;
-                        self.lists.get(off..off + count as usize).map(Hit::Many)
-                    };
+                if let Some(n) = self.nodes.get(slot) {
+                    if self.is_node(n, parent, words, name, start, end) {
+                        return Some(slot);
+                    }
                 }
             }
             if empty != 0 {
                 return None;
             }
             s += 8;
-            word = self.tag_word(s);
         }
     }
 
+    /// The rules filed at a node.
     #[inline(always)]
-    fn home_word(&self, hash: u64) -> u64 {
-        self.tag_word(home(hash, self.home_range))
+    fn hit(&self, n: &Node) -> Option<Hit<'_>> {
+        if n.info & (NO_RULE | MANY) == 0 {
+            Some(Hit::One(n.rule_or_list, (n.info >> 8) as u16))
+        } else if n.info & NO_RULE != 0 {
+            None
+        } else {
+            let off = n.rule_or_list as usize;
+            let count = *self.lists.get(off)? as usize;
+            self.lists.get(off + 1..off + 1 + count).map(Hit::Many)
+        }
     }
 
-    /// Calls `visit(depth, suffix_start, hit)` for every label suffix of `name` present in
-    /// the table, shortest suffix first. `depth` is the number of labels left of the suffix.
-    /// `dots` marks the dot positions of `name` (from [`crate::Name`]); `padded` is the name's
-    /// whole buffer (`name` is its first bytes), so label words can be loaded whole.
-    ///
-    /// All suffix hashes are computed first and their home slots loaded together, so the cache
-    /// misses of the probes overlap instead of queueing one behind the other.
+    /// Calls `visit(depth, suffix_start, hit)` for every label suffix of `name` that is a key,
+    /// shortest suffix first. `depth` is the number of labels left of the suffix. `name` is a
+    /// valid lowercase host name of `labels` labels; `dots` marks its dot positions.
     #[inline]
     pub(crate) fn walk(
         &self,
         name: &[u8],
-        padded: &[u8],
+        labels: u32,
         dots: &[u64; 4],
         mut visit: impl FnMut(u32, usize, Hit<'_>),
     ) {
-        const BATCH: usize = 8;
-        if self.max_labels == 0 {
-            return;
-        }
-        let total = dots.iter().map(|w| w.count_ones()).sum::<u32>() + 1;
-        let wanted = total.min(self.max_labels) as usize;
-        let mut h = SEED;
+        let head = head_word(name);
+        let mut starts = Labels::new(dots, name.len());
+        let mut parent = ROOT;
+        let mut hash = SEED;
         let mut end = name.len();
-        let mut labels = Labels::new(dots, name.len());
-        let mut done = 0usize;
-        // Batches of up to 8 suffixes (more only for names of more than 8 labels).
-        while done < wanted {
-            let batch = (wanted - done).min(BATCH);
-            let mut hashes = [(0u64, 0usize); BATCH];
-            for slot in hashes.iter_mut().take(batch) {
-                let start = labels.next().map_or(0, |dot| dot + 1);
-                h = fold_label(h, padded, start, end);
-                *slot = (finish(h), start);
-                end = start.saturating_sub(1);
+        for k in 0..labels.min(self.max_labels) {
+            let start = starts.next().map_or(0, |dot| dot + 1);
+            let words = LabelWords::read(name, head, start, end);
+            hash = fold_label(hash, words, name, head, start, end);
+            let Some(slot) = self.probe(hash, parent, words, name, start, end) else {
+                // No key ends with this suffix.
+                return;
+            };
+            if let Some(hit) = self.nodes.get(slot).and_then(|n| self.hit(n)) {
+                visit(labels - 1 - k, start, hit);
             }
-            let mut words = [0u64; BATCH];
-            for (k, (word, &(hash, _))) in words.iter_mut().zip(&hashes[..batch]).enumerate() {
-                // A suffix of this many labels can only be a key if some key has that many.
-                if self.label_counts & label_bit((done + k) as u32 + 1) != 0 {
-                    *word = self.home_word(hash);
-                }
-            }
-            for (k, (&(hash, start), &word)) in hashes[..batch].iter().zip(&words).enumerate() {
-                if word != 0 {
-                    if let Some(hit) = self.probe(hash, word, &name[start..]) {
-                        visit(total - 1 - (done + k) as u32, start, hit);
-                    }
-                }
-            }
-            done += batch;
+            parent = slot as u32;
+            end = start.saturating_sub(1);
         }
     }
 }
@@ -401,11 +502,6 @@ fn tag(hash: u64) -> u8 {
     (hash as u8).max(1)
 }
 
-#[inline(always)]
-fn label_bit(labels: u32) -> u64 {
-    1u64 << (labels.clamp(1, 64) - 1)
-}
-
 /// Maps a hash onto `0..cap` with a multiply (no power-of-two capacity needed).
 #[inline(always)]
 fn home(hash: u64, cap: usize) -> usize {
@@ -422,12 +518,11 @@ mod tests {
             .enumerate()
             .map(|(i, k)| (k.clone(), i as u32))
             .collect();
-        SuffixTable::build(&items, |r| RuleKey {
-            policy: 0,
-            rank: r,
-            meta: 0,
-        })
-        .0
+        SuffixTable::build(&items, |r| (0, r), |_| 0).0
+    }
+
+    fn label_count(name: &[u8]) -> u32 {
+        name.iter().filter(|&&b| b == b'.').count() as u32 + 1
     }
 
     fn dots(name: &[u8]) -> [u64; 4] {
@@ -463,7 +558,7 @@ mod tests {
         let mut seen = Vec::new();
         t.walk(
             b"x.api.kadath.io",
-            b"x.api.kadath.io",
+            label_count(b"x.api.kadath.io"),
             &dots(b"x.api.kadath.io"),
             |d, s, h| seen.push((d, s, rule_of(h))),
         );
@@ -471,7 +566,7 @@ mod tests {
         seen.clear();
         t.walk(
             b"xkadath.io",
-            b"xkadath.io",
+            label_count(b"xkadath.io"),
             &dots(b"xkadath.io"),
             |d, s, h| seen.push((d, s, rule_of(h))),
         );
@@ -479,7 +574,7 @@ mod tests {
         seen.clear();
         t.walk(
             b"kadath.io",
-            b"kadath.io",
+            label_count(b"kadath.io"),
             &dots(b"kadath.io"),
             |d, s, h| seen.push((d, s, rule_of(h))),
         );
@@ -496,7 +591,7 @@ mod tests {
         let mut seen = Vec::new();
         t.walk(
             name.as_bytes(),
-            name.as_bytes(),
+            label_count(name.as_bytes()),
             &dots(name.as_bytes()),
             |d, s, h| {
                 assert_eq!(&name[s..], labels[d as usize..].join("."));
@@ -515,13 +610,9 @@ mod tests {
             ("a.io".to_string(), 3),
         ];
         // Order by rank = rule index, all one policy.
-        let (t, entry_of) = SuffixTable::build(&items, |r| RuleKey {
-            policy: 0,
-            rank: r,
-            meta: 0,
-        });
+        let (t, entry_of) = SuffixTable::build(&items, |r| (0, r), |_| 0);
         let mut got = Vec::new();
-        t.walk(b"a.io", b"a.io", &dots(b"a.io"), |_, _, h| {
+        t.walk(b"a.io", label_count(b"a.io"), &dots(b"a.io"), |_, _, h| {
             got.extend(rules_of(h))
         });
         assert_eq!(got, vec![1, 3, 5]);
@@ -540,7 +631,7 @@ mod tests {
             let mut hit = None;
             t.walk(
                 k.as_bytes(),
-                k.as_bytes(),
+                label_count(k.as_bytes()),
                 &dots(k.as_bytes()),
                 |d, _, h| {
                     if d == 0 {
@@ -552,10 +643,61 @@ mod tests {
             let miss = format!("x{k}");
             t.walk(
                 miss.as_bytes(),
-                miss.as_bytes(),
+                label_count(miss.as_bytes()),
                 &dots(miss.as_bytes()),
                 |d, _, _| assert_ne!(d, 0, "{miss}"),
             );
         }
+    }
+
+    #[test]
+    fn labels_of_every_length_and_shared_parents() {
+        // Label lengths around the word and inline limits (8, 12, 16), under two parents, and
+        // the same labels as parents of other keys: every key found at the right depth, its
+        // text given back by `key`, and one-byte changes or another parent not found.
+        let mut keys = Vec::new();
+        for len in 1..=40 {
+            let label: String = (0..len)
+                .map(|i| (b'a' + (i * 7 + len) as u8 % 26) as char)
+                .collect();
+            keys.push(format!("{label}.example.com"));
+            keys.push(format!("{label}.example.org"));
+            keys.push(format!("x.{label}.net"));
+        }
+        let items: Vec<(String, u32)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i as u32))
+            .collect();
+        let (t, node_of) = SuffixTable::build(&items, |r| (0, r), |_| 0);
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(t.key(node_of[i]), *k);
+            let mut found = None;
+            t.walk(
+                k.as_bytes(),
+                label_count(k.as_bytes()),
+                &dots(k.as_bytes()),
+                |d, s, h| {
+                    if d == 0 {
+                        assert_eq!(s, 0);
+                        found = Some(rule_of(h));
+                    }
+                },
+            );
+            assert_eq!(found, Some(i as u32), "{k}");
+            let mut bytes = k.clone().into_bytes();
+            bytes[0] = if bytes[0] == b'z' { b'y' } else { b'z' };
+            t.walk(&bytes, label_count(&bytes), &dots(&bytes), |d, _, _| {
+                assert_ne!(d, 0, "{}", String::from_utf8_lossy(&bytes))
+            });
+        }
+        // A label filed under .example.com is not found under .example.net.
+        let other = keys[30].replace(".example.com", ".example.net");
+        t.walk(
+            other.as_bytes(),
+            label_count(other.as_bytes()),
+            &dots(other.as_bytes()),
+            |_, _, _| panic!("{other} matched"),
+        );
     }
 }

@@ -171,11 +171,6 @@ impl Name {
         s.split(move |c| !is_ip && c == '.')
     }
 
-    /// The whole buffer: the name, then bytes of no meaning up to 256.
-    pub(crate) fn padded(&self) -> &[u8] {
-        &self.buf
-    }
-
     /// Positions of the dots, as a bitmap over the bytes.
     pub(crate) fn dot_bits(&self) -> &[u64; 4] {
         &self.dot_bits
@@ -309,12 +304,9 @@ pub fn normalize(input: impl AsRef<[u8]>) -> Result<Name, InvalidName> {
 /// [`normalize`] into a caller's buffer: the lookup path uses it so that the common case
 /// writes the name once, in place, and never moves it.
 pub(crate) fn normalize_into(input: &[u8], out: &mut Name) -> Result<(), InvalidName> {
-    if input.len() <= MAX_INPUT_LEN {
-        let body = input.strip_suffix(b".").unwrap_or(input);
-        if !body.is_empty() && body.last() != Some(&b'.') {
-            if let Some(done) = fast_ascii(body, out) {
-                return done;
-            }
+    if let Some(body) = fast_body(input) {
+        if let Some(done) = fast_ascii(body, out) {
+            return done;
         }
     }
     *out = normalize_slow(input)?;
@@ -401,59 +393,110 @@ pub(crate) fn load_le(bytes: &[u8], at: usize) -> u64 {
     }
 }
 
-/// The common case, eight bytes at a time: plain ASCII host names. Returns `None` when the
-/// input needs the general path (IP literals with `:` or `[`, non-ASCII, odd bytes), which then
-/// decides; the answer is the same either way, only faster here.
-///
-/// The input is first copied into the name's 256-byte buffer, then lowercased and checked in
-/// place one whole word at a time; bytes past the end are masked out of every check.
+/// What the ASCII fast path learns about a name by reading it once, without writing it
+/// anywhere: where its dots are, and whether it has uppercase letters.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scan {
+    /// Bit `i` set when byte `i` is a dot.
+    pub(crate) dot_bits: [u64; 4],
+    pub(crate) dots: u8,
+    /// Some byte is `A`–`Z`: the name must be lowercased before it is matched.
+    pub(crate) upper: bool,
+}
+
+/// The part of `input` the fast path can take: at most 1,024 bytes, one trailing dot stripped,
+/// not empty and not ending in a dot (every other case is for the general path to judge).
+#[inline(always)]
+pub(crate) fn fast_body(input: &[u8]) -> Option<&[u8]> {
+    if input.len() > MAX_INPUT_LEN {
+        return None;
+    }
+    let body = input.strip_suffix(b".").unwrap_or(input);
+    (!body.is_empty() && body.last() != Some(&b'.')).then_some(body)
+}
+
+/// The first `min(8, len)` bytes of `bytes`, zero-padded, as a little-endian word.
+#[inline(always)]
+pub(crate) fn head_word(bytes: &[u8]) -> u64 {
+    load_le(bytes, 0)
+}
+
+/// The eight bytes of `bytes` that end at `end`, as a little-endian word (byte `end - 1` in the
+/// high byte); positions before the start read as zero. `head` is [`head_word`] of `bytes`.
+/// Reads whole words from an unpadded slice: the matcher hashes and compares names this way,
+/// aligned to their end, so that every label suffix shares the words to its right.
+#[inline(always)]
+pub(crate) fn word_ending(bytes: &[u8], end: usize, head: u64) -> u64 {
+    match end.checked_sub(8).and_then(|at| bytes.get(at..end)) {
+        Some(w) => u64::from_le_bytes(w.try_into().unwrap_or([0; 8])),
+        // end < 8: the head's first `end` bytes, moved to the top.
+        None => head.checked_shl(8 * (8 - end.min(8)) as u32).unwrap_or(0),
+    }
+}
+
+/// The common case: plain ASCII host names, eight bytes at a time, read-only. Returns `None`
+/// when the input needs the general path (IP literals and numeric last labels, non-ASCII,
+/// colons, brackets, other odd bytes), which then decides; the answer is the same either way,
+/// only faster here. `body` comes from [`fast_body`].
 #[inline]
-fn fast_ascii(body: &[u8], name: &mut Name) -> Option<Result<(), InvalidName>> {
+pub(crate) fn scan_ascii(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
     let n = body.len();
     if n > MAX_NAME_LEN {
         return None;
     }
-    name.buf.get_mut(..n)?.copy_from_slice(body);
     let mut dot_bits = [0u64; 4];
-    let mut i = 0;
-    while i < n {
-        let word: &mut [u8; 8] = name.buf.get_mut(i..i + 8)?.try_into().ok()?;
-        let w = u64::from_le_bytes(*word);
-        // Bytes past the end (of whatever value) count as valid.
-        let live = if n - i >= 8 {
-            HI
-        } else {
-            HI & ((1u64 << ((n - i) * 8)) - 1)
-        };
+    let mut upper_any = 0u64;
+    // Checks one word whose bytes start at `at`; `live` marks the bytes that belong to the name.
+    // Returns false when a byte needs the general path.
+    let mut word = |w: u64, live: u64, at: usize| -> bool {
         if w & live != 0 {
-            return None; // non-ASCII: IDNA
+            return false; // non-ASCII: IDNA
         }
-        let w = w & !HI;
         let upper = ge(w, b'A') & !ge(w, b'Z' + 1);
         let lower = w | (upper >> 2);
         let letters = ge(lower, b'a') & !ge(lower, b'z' + 1);
         let digits = ge(lower, b'0') & !ge(lower, b'9' + 1);
-        let dots = eq(lower, b'.');
+        let dots = eq(lower, b'.') & live;
         let valid = letters | digits | dots | eq(lower, b'-') | eq(lower, b'_');
         if valid & live != live {
-            return None; // colons, brackets, bad bytes: the general path says which
+            return false;
         }
-        *word = lower.to_le_bytes();
-        let mut d = dots & live;
-        while d != 0 {
-            let at = i + (d.trailing_zeros() / 8) as usize;
-            dot_bits[at / 64] |= 1 << (at % 64);
-            d &= d - 1;
+        upper_any |= upper & live;
+        // One bit per dot byte (bit k for byte k), then placed at the word's position.
+        let m = ((dots >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+        let (wi, bit) = (at / 64, at % 64);
+        if let Some(d) = dot_bits.get_mut(wi) {
+            *d |= m << bit;
         }
-        i += 8;
+        if bit > 56 {
+            if let Some(d) = dot_bits.get_mut(wi + 1) {
+                *d |= m >> (64 - bit);
+            }
+        }
+        true
+    };
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 <= n {
+            if !word(load_le(body, i), HI, i) {
+                return None;
+            }
+            i += 8;
+        }
+        // The tail as the last eight bytes: re-checking a few bytes is harmless.
+        if i < n && !word(load_le(body, n - 8), HI, n - 8) {
+            return None;
+        }
+    } else if !word(load_le(body, 0), HI & ((1u64 << (8 * n)) - 1), 0) {
+        return None;
     }
     // Label lengths, from the dot positions.
     let mut label_start = 0usize;
     let mut count = 0u8;
-    for (word, &bits) in dot_bits.iter().enumerate() {
+    for (wi, &bits) in dot_bits.iter().enumerate() {
         let mut bits = bits;
         while bits != 0 {
-            let at = word * 64 + bits.trailing_zeros() as usize;
+            let at = wi * 64 + bits.trailing_zeros() as usize;
             bits &= bits - 1;
             match at - label_start {
                 0 => return Some(Err(InvalidName::EmptyLabel)),
@@ -469,15 +512,43 @@ fn fast_ascii(body: &[u8], name: &mut Name) -> Option<Result<(), InvalidName>> {
         len if len > MAX_LABEL_LEN => return Some(Err(InvalidName::LabelTooLong)),
         _ => {}
     }
-    name.len = n as u8;
-    name.dots = count;
-    name.dot_bits = dot_bits;
-    name.kind = NameKind::Name;
-    let last = name.buf.get(label_start..n).unwrap_or(&[]);
-    if last.first().is_some_and(u8::is_ascii_digit) && is_numeric_label(last) {
-        // Rare: dotted quads and ambiguous numerics take the general path.
-        return Some(validate(name));
+    if body.get(label_start).is_some_and(u8::is_ascii_digit) {
+        let last = body.get(label_start..).unwrap_or(&[]);
+        if is_numeric_label(last) {
+            // Rare: dotted quads and ambiguous numerics take the general path.
+            return None;
+        }
     }
+    Some(Ok(Scan {
+        dot_bits,
+        dots: count,
+        upper: upper_any != 0,
+    }))
+}
+
+/// The ASCII fast path of [`normalize`]: [`scan_ascii`], then the name written lowercase into
+/// its buffer.
+#[inline]
+fn fast_ascii(body: &[u8], name: &mut Name) -> Option<Result<(), InvalidName>> {
+    let scan = match scan_ascii(body)? {
+        Ok(scan) => scan,
+        Err(e) => return Some(Err(e)),
+    };
+    let n = body.len();
+    name.buf.get_mut(..n)?.copy_from_slice(body);
+    if scan.upper {
+        let mut i = 0;
+        while i < n {
+            let word: &mut [u8; 8] = name.buf.get_mut(i..i + 8)?.try_into().ok()?;
+            let w = u64::from_le_bytes(*word);
+            *word = (w | ((ge(w, b'A') & !ge(w, b'Z' + 1)) >> 2)).to_le_bytes();
+            i += 8;
+        }
+    }
+    name.len = n as u8;
+    name.dots = scan.dots;
+    name.dot_bits = scan.dot_bits;
+    name.kind = NameKind::Name;
     Some(Ok(()))
 }
 
