@@ -56,12 +56,12 @@ const HAS_VIA: u8 = 1 << 6;
 const ALL_VIA: u8 = 0b1111;
 const NO_AUX: u32 = u32::MAX;
 
-/// Everything a lookup needs about one rule, in 20 bytes: matching a key, its conditions, its
-/// rank, and the verdict's rule fields.
+/// Everything a lookup needs about one rule, in 16 bytes: matching a key, its conditions, its
+/// rank, and the verdict's rule fields. (Its policy follows from its index: each policy's
+/// rules are numbered contiguously, see [`policy_index`].)
 #[derive(Clone, Copy, Debug)]
 struct Rule {
     rank: u32,
-    policy: u32,
     line: u32,
     /// Index into `Engine::aux` for globs and port-limited rules, else `NO_AUX`.
     aux: u32,
@@ -83,17 +83,18 @@ fn pack_meta(shape: Shape, flags: u8) -> u16 {
 
 #[inline(always)]
 fn unpack_meta(meta: u16) -> (Shape, u8) {
-    let shape = match (meta >> 8) as u8 {
-        0 => Shape::Exact,
-        1 => Shape::OneLabel,
-        2 => Shape::Deep,
-        3 => Shape::Dot,
-        4 => Shape::Glob,
-        5 => Shape::Any,
-        6 => Shape::Regex,
-        _ => Shape::Cidr,
-    };
-    (shape, meta as u8)
+    // A table, not a `match`: that compiles to an indirect jump, which mispredicts.
+    const SHAPES: [Shape; 8] = [
+        Shape::Exact,
+        Shape::OneLabel,
+        Shape::Deep,
+        Shape::Dot,
+        Shape::Glob,
+        Shape::Any,
+        Shape::Regex,
+        Shape::Cidr,
+    ];
+    (SHAPES[usize::from(meta >> 8) & 7], meta as u8)
 }
 
 /// Port and source conditions, from a rule's flags; `port_in` tests its port ranges.
@@ -144,6 +145,12 @@ struct PolicyMeta {
     /// The smallest rank of any `~regex` rule (u32::MAX when none): the regex set only runs
     /// when it could beat the best rank found so far.
     regex_min_rank: u32,
+}
+
+/// The index of the policy that global rule `g` belongs to.
+fn policy_index(policies: &[PolicyMeta], g: u32) -> usize {
+    // Policies number their rules contiguously, in order; empty ones own no index.
+    policies.partition_point(|p| p.first_rule + p.rule_count <= g)
 }
 
 impl PolicyMeta {
@@ -325,9 +332,8 @@ impl<'e> MatchedRule<'e> {
     pub fn index(&self) -> u32 {
         let e = self.engine;
         let first = e
-            .rules
-            .get(self.rule as usize)
-            .and_then(|r| e.policies.get(r.policy as usize))
+            .policies
+            .get(policy_index(&e.policies, self.rule))
             .map_or(0, |p| p.first_rule);
         self.rule - first
     }
@@ -636,7 +642,7 @@ impl Engine {
         let Some(r) = self.rules.get(global as usize) else {
             return RuleId::Named("");
         };
-        let policy = self.policies.get(r.policy as usize);
+        let policy = self.policies.get(policy_index(&self.policies, global));
         if let Ok(k) = self.named_ids.binary_search_by_key(&global, |&(g, _, _)| g) {
             let (_, off, len) = self.named_ids[k];
             let start = off as usize;
@@ -720,7 +726,7 @@ impl Engine {
         };
         let first = self
             .policies
-            .get(r.policy as usize)
+            .get(policy_index(&self.policies, global))
             .map_or(0, |p| p.first_rule);
         let via_mask = r.flags & ALL_VIA;
         RuleInfo {
@@ -1086,29 +1092,45 @@ impl Engine {
         c: &mut impl Collector,
     ) {
         let bytes = host.bytes;
-        self.table.walk(
-            bytes,
-            host.labels,
-            host.dots,
-            |depth, start, hit| match hit {
-                Hit::One(g, meta) => {
-                    self.offer_one(g, meta, pol, port, via, c, |shape| {
-                        let rule = || self.rules.get(g as usize);
-                        self.shape_holds(shape, rule, depth, bytes, start)
-                    });
-                }
-                Hit::Many(list) => {
-                    self.offer_from(list, pol, port, via, c, |r| {
-                        self.shape_holds(r.shape, || Some(r), depth, bytes, start)
-                    });
-                }
-            },
-        );
+        self.table
+            .walk(bytes, host.labels, host.dots, |depth, start, hit| {
+                self.offer_hit(hit, depth, bytes, start, pol, port, via, c);
+            });
         if !pol.any.is_empty() {
             self.offer_from(&pol.any, pol, port, via, c, |_| true);
         }
         if pol.regex_min_rank < c.bound() {
             self.collect_regex(pol, bytes, port, via, c);
+        }
+    }
+
+    /// Offers the rules filed under a key that is a suffix of the query (`depth` labels left
+    /// of it, starting at `start`).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn offer_hit(
+        &self,
+        hit: Hit<'_>,
+        depth: u32,
+        bytes: &[u8],
+        start: usize,
+        pol: &PolicyMeta,
+        port: Option<u16>,
+        via: Option<Via>,
+        c: &mut impl Collector,
+    ) {
+        match hit {
+            Hit::One(g, meta) => {
+                self.offer_one(g, meta, pol, port, via, c, |shape| {
+                    let rule = || self.rules.get(g as usize);
+                    self.shape_holds(shape, rule, depth, bytes, start)
+                });
+            }
+            Hit::Many(list) => {
+                self.offer_from(list, pol, port, via, c, |r| {
+                    self.shape_holds(r.shape, || Some(r), depth, bytes, start)
+                });
+            }
         }
     }
 
@@ -1123,11 +1145,13 @@ impl Engine {
         name: &[u8],
         suffix_start: usize,
     ) -> bool {
+        // Which depths the plain shapes accept, as bits for depth 0, 1 and 2 or more: a table,
+        // not a branch per shape (lookups mix shapes at random, so branches mispredict).
+        const ACCEPTS: [u8; 8] = [0b001, 0b010, 0b110, 0b111, 0, 0, 0, 0];
+        if shape != Shape::Glob {
+            return ACCEPTS[shape as usize & 7] >> depth.min(2) & 1 != 0;
+        }
         match shape {
-            Shape::Exact => depth == 0,
-            Shape::OneLabel => depth == 1,
-            Shape::Deep => depth >= 1,
-            Shape::Dot => true,
             Shape::Glob => {
                 let Some(head) = rule()
                     .and_then(|r| self.aux_of(r))
@@ -1144,7 +1168,7 @@ impl Engine {
                     .zip(left.split(|&b| b == b'.'))
                     .all(|(pat, label)| glob_label_match(pat, label))
             }
-            Shape::Any | Shape::Regex | Shape::Cidr => false,
+            _ => false,
         }
     }
 
@@ -1476,7 +1500,6 @@ impl Build {
             self.pattern_ref.push(reference);
             self.rules.push(Rule {
                 rank,
-                policy: pi,
                 line: rule.line,
                 aux,
                 shape,
@@ -1504,10 +1527,11 @@ impl Build {
 
     fn finish(mut self) -> Result<Engine, CompileErrors> {
         let rules = &self.rules;
+        let policies = &self.policies;
         let order = |g: u32| {
-            rules
-                .get(g as usize)
-                .map_or((u32::MAX, u32::MAX), |r| (r.policy, r.rank))
+            rules.get(g as usize).map_or((u32::MAX, u32::MAX), |r| {
+                (policy_index(policies, g) as u32, r.rank)
+            })
         };
         for v in self.ips.map.values_mut() {
             v.sort_by_key(|&g| order(g));

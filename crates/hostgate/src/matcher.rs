@@ -115,20 +115,29 @@ impl LabelWords {
 #[inline(always)]
 fn fold_label(h: u64, words: LabelWords, name: &[u8], head: u64, start: usize, end: usize) -> u64 {
     let len = end - start;
-    let mut h = fold_mul(h ^ words.low, (words.high ^ K).wrapping_add(len as u64));
+    let h = fold_mul(h ^ words.low, (words.high ^ K).wrapping_add(len as u64));
     if len > 16 {
-        // Rare: long labels, eight bytes at a time from their end.
-        let mut at = end - 16;
-        while at > start {
-            let w = word_ending(name, at, head);
-            let w = if at - start >= 8 {
-                w
-            } else {
-                w >> (8 * (8 - (at - start)))
-            };
-            h = fold_mul(h ^ w, K);
-            at = at.saturating_sub(8);
-        }
+        fold_long_label(h, name, head, start, end)
+    } else {
+        h
+    }
+}
+
+/// The rest of a label longer than 16 bytes, eight bytes at a time from its end. Out of line:
+/// rare, and it would crowd the registers of the walk.
+#[cold]
+#[inline(never)]
+fn fold_long_label(mut h: u64, name: &[u8], head: u64, start: usize, end: usize) -> u64 {
+    let mut at = end - 16;
+    while at > start {
+        let w = word_ending(name, at, head);
+        let w = if at - start >= 8 {
+            w
+        } else {
+            w >> (8 * (8 - (at - start)))
+        };
+        h = fold_mul(h ^ w, K);
+        at = at.saturating_sub(8);
     }
     h
 }
@@ -190,9 +199,8 @@ impl SuffixTable {
         let distinct = hashes.len();
         drop(hashes);
         let mut t = SuffixTable::default();
-        // Load factor about 0.85: with one-byte tags scanned eight at a time a longer probe run
-        // costs little, and nodes are most of the engine's memory.
-        let cap = (distinct + distinct * 3 / 17).max(16);
+        // Load factor 0.75: most probes then end within their first eight tags.
+        let cap = (distinct + distinct / 3).max(16);
         t.home_range = cap;
         t.tags = vec![0; cap + TAIL];
         t.nodes = vec![Node::default(); cap + TAIL];

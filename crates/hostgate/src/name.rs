@@ -364,6 +364,13 @@ fn normalize_slow(input: &[u8]) -> Result<Name, InvalidName> {
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
+/// [`ge`] before masking: the high bit of each byte is the answer, the other bits are noise.
+/// No carry crosses bytes, since every byte of `w` is below 0x80 and `c` is at least 1.
+#[inline(always)]
+fn ge_raw(w: u64, c: u8) -> u64 {
+    w.wrapping_add(LO * u64::from(0x80 - c))
+}
+
 /// High bit set in each byte of `w` (all bytes < 0x80) that is ≥ `c`.
 #[inline(always)]
 fn ge(w: u64, c: u8) -> u64 {
@@ -441,6 +448,9 @@ pub(crate) fn word_ending(bytes: &[u8], end: usize, head: u64) -> u64 {
 #[inline]
 pub(crate) fn scan_ascii(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
     let n = body.len();
+    if (8..64).contains(&n) {
+        return scan_short(body);
+    }
     if n > MAX_NAME_LEN {
         return None;
     }
@@ -452,14 +462,20 @@ pub(crate) fn scan_ascii(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
         if w & live != 0 {
             return false; // non-ASCII: IDNA
         }
-        let upper = ge(w, b'A') & !ge(w, b'Z' + 1);
-        let lower = w | (upper >> 2);
-        let letters = ge(lower, b'a') & !ge(lower, b'z' + 1);
-        let digits = ge(lower, b'0') & !ge(lower, b'9' + 1);
-        let dots = eq(lower, b'.') & live;
-        let valid = letters | digits | dots | eq(lower, b'-') | eq(lower, b'_');
-        if valid & live != live {
-            return false;
+        // The bytes of lowercase names: `-` `.` (0x2d-0x2e), digits, `a`-`z`. Range tests
+        // share their sums; the high bit of each byte's lane holds the answer.
+        let (g2d, g2e, g2f) = (ge_raw(w, b'-'), ge_raw(w, b'.'), ge_raw(w, b'/'));
+        let (g30, g3a) = (ge_raw(w, b'0'), ge_raw(w, b'9' + 1));
+        let (g61, g7b) = (ge_raw(w, b'a'), ge_raw(w, b'z' + 1));
+        let dots = g2e & !g2f & live;
+        let common = ((g2d & !g2f) | (g30 & !g3a) | (g61 & !g7b)) & live;
+        let mut upper = 0;
+        if common != live {
+            // Rarer bytes: uppercase letters and `_`; anything else is for the general path.
+            upper = ge(w, b'A') & !ge(w, b'Z' + 1) & live;
+            if common | upper | (eq(w, b'_') & live) != live {
+                return false;
+            }
         }
         upper_any |= upper & live;
         // One bit per dot byte (bit k for byte k), then placed at the word's position.
@@ -523,6 +539,64 @@ pub(crate) fn scan_ascii(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
         dot_bits,
         dots: count,
         upper: upper_any != 0,
+    }))
+}
+
+/// The classes of the bytes of a word (all below 0x80), one high bit per byte: bytes of
+/// lowercase names (`-` `.` digits `a`-`z`), uppercase letters and `_`, and dots.
+#[inline(always)]
+fn classify(w: u64) -> (u64, u64, u64) {
+    // Range tests share their sums; the high bit of each byte's lane holds the answer.
+    let (g2d, g2e, g2f) = (ge_raw(w, b'-'), ge_raw(w, b'.'), ge_raw(w, b'/'));
+    let (g30, g3a) = (ge_raw(w, b'0'), ge_raw(w, b'9' + 1));
+    let (g61, g7b) = (ge_raw(w, b'a'), ge_raw(w, b'z' + 1));
+    let common = ((g2d & !g2f) | (g30 & !g3a) | (g61 & !g7b)) & HI;
+    let rare = (ge(w, b'A') & !ge(w, b'Z' + 1)) | eq(w, b'_');
+    (common, rare, g2e & !g2f & HI)
+}
+
+/// [`scan_ascii`] for names of 8 to 63 bytes, nearly all of them, with few branches (their
+/// mispredictions cost more than the work): a fixed number of word checks, the last ones
+/// overlapping (checking a byte twice is harmless), and label rules from one dot word.
+#[inline(always)]
+fn scan_short(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
+    let n = body.len();
+    let last = n.checked_sub(8)?;
+    let words = if n <= 32 { 4 } else { 8 };
+    let (mut seen, mut ok, mut rare, mut dots) = (0u64, HI, 0u64, 0u64);
+    for k in 0..words {
+        let at = (8 * k).min(last);
+        let w = load_le(body, at);
+        let (c, r, d) = classify(w);
+        seen |= w;
+        ok &= c | r;
+        rare |= r & !c;
+        dots |= (((d >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56) << at;
+    }
+    if seen & HI != 0 || ok != HI {
+        return None; // non-ASCII or other bytes: the general path says which
+    }
+    // An empty label: a leading dot or two dots in a row (the body never ends with a dot).
+    // No label can be longer than 63 bytes.
+    if dots & 1 != 0 || dots & (dots >> 1) != 0 {
+        return Some(Err(InvalidName::EmptyLabel));
+    }
+    let last_label = if dots == 0 {
+        0
+    } else {
+        64 - dots.leading_zeros() as usize
+    };
+    if body.get(last_label).is_some_and(u8::is_ascii_digit)
+        && is_numeric_label(body.get(last_label..).unwrap_or(&[]))
+    {
+        return None; // dotted quads and ambiguous numerics: the general path
+    }
+    // `rare` holds uppercase letters and `_`; only letters need lowercasing, but `_` is rare
+    // enough to send down the copying path too.
+    Some(Ok(Scan {
+        dot_bits: [dots, 0, 0, 0],
+        dots: dots.count_ones() as u8,
+        upper: rare != 0,
     }))
 }
 
@@ -731,5 +805,66 @@ mod tests {
         assert_eq!(normalize("a\0.com").unwrap_err(), InvalidName::BadCharacter);
         assert_eq!(ok("_dmarc.Example.com"), "_dmarc.example.com");
         assert_eq!(normalize("a*.com").unwrap_err(), InvalidName::BadCharacter);
+    }
+
+    /// The fast path must agree with the general one on everything it accepts or refuses.
+    fn fast_agrees(input: &[u8]) {
+        let slow = normalize_slow(input);
+        let Some(body) = fast_body(input) else {
+            return;
+        };
+        let mut name = Name::empty();
+        let Some(fast) = fast_ascii(body, &mut name) else {
+            return;
+        };
+        let shown = String::from_utf8_lossy(input);
+        match (fast, slow) {
+            (Ok(()), Ok(want)) => {
+                assert_eq!(name, want, "{shown}");
+                assert_eq!(name.dot_bits, want.dot_bits, "{shown}");
+                assert_eq!(name.label_count(), want.label_count(), "{shown}");
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b, "{shown}"),
+            (a, b) => panic!(
+                "{shown}: fast {a:?}, general {:?}",
+                b.map(|n| n.to_string())
+            ),
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_general_one() {
+        // Every ASCII byte at every position of names across the word and bitmap boundaries.
+        for len in [1usize, 2, 7, 8, 9, 15, 16, 17, 23, 63, 64, 65, 70, 130] {
+            let base: Vec<u8> = (0..len)
+                .map(|i| {
+                    if i % 5 == 4 {
+                        b'.'
+                    } else {
+                        b'a' + (i % 26) as u8
+                    }
+                })
+                .collect();
+            for at in 0..len {
+                for b in 0..=127u8 {
+                    let mut input = base.clone();
+                    input[at] = b;
+                    fast_agrees(&input);
+                }
+            }
+        }
+        // Random mixes of the interesting bytes.
+        let alphabet = b"aZz09-._A/:@[`{\x7f\x00";
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 80) as usize + 1;
+            let input: Vec<u8> = (0..len)
+                .map(|i| alphabet[((x >> (i % 50)) as usize + i * 7) % alphabet.len()])
+                .collect();
+            fast_agrees(&input);
+        }
     }
 }
