@@ -430,27 +430,68 @@ impl SuffixTable {
         name: &[u8],
         labels: u32,
         dots: &[u64; 4],
+        visit: impl FnMut(u32, usize, Hit<'_>),
+    ) {
+        if name.len() <= 64 {
+            // Nearly all names: their dots fit one word, and the next label start is found
+            // without a branch (`64 - leading_zeros` is the highest dot + 1, or 0 for none).
+            let mut bits = dots[0];
+            let next = || {
+                let start = 64 - bits.leading_zeros() as usize;
+                bits &= !(1u64 << (start.wrapping_sub(1) & 63));
+                start
+            };
+            self.walk_labels(name, labels, next, visit);
+        } else {
+            let mut starts = Labels::new(dots, name.len());
+            let next = || starts.next().map_or(0, |dot| dot + 1);
+            self.walk_labels(name, labels, next, visit);
+        }
+    }
+
+    /// [`SuffixTable::walk`], given `next_start()`: the start of each label from the right.
+    #[inline(always)]
+    fn walk_labels(
+        &self,
+        name: &[u8],
+        labels: u32,
+        mut next_start: impl FnMut() -> usize,
         mut visit: impl FnMut(u32, usize, Hit<'_>),
     ) {
         let head = head_word(name);
-        let mut starts = Labels::new(dots, name.len());
         let mut parent = ROOT;
         let mut hash = SEED;
         let mut end = name.len();
+        // Nodes with rules, reported after the walk: whether a node has rules is close to a
+        // coin toss per level, and a branch on it inside the walk mispredicts.
+        let mut pending = [(0u32, 0u32, 0usize); 4];
+        let mut count = 0;
+        let mut report = |pending: &[(u32, u32, usize)]| {
+            for &(slot, k, start) in pending {
+                if let Some(hit) = self.nodes.get(slot as usize).and_then(|n| self.hit(n)) {
+                    visit(labels - 1 - k, start, hit);
+                }
+            }
+        };
         for k in 0..labels.min(self.max_labels) {
-            let start = starts.next().map_or(0, |dot| dot + 1);
+            let start = next_start();
             let words = LabelWords::read(name, head, start, end);
             hash = fold_label(hash, words, name, head, start, end);
             let Some(slot) = self.probe(hash, parent, words, name, start, end) else {
                 // No key ends with this suffix.
-                return;
+                break;
             };
-            if let Some(hit) = self.nodes.get(slot).and_then(|n| self.hit(n)) {
-                visit(labels - 1 - k, start, hit);
+            let has_rules = self.nodes.get(slot).is_some_and(|n| n.info & NO_RULE == 0);
+            pending[count & 3] = (slot as u32, k, start);
+            count += usize::from(has_rules);
+            if count == pending.len() {
+                report(&pending);
+                count = 0;
             }
             parent = slot as u32;
             end = start.saturating_sub(1);
         }
+        report(&pending[..count]);
     }
 }
 
