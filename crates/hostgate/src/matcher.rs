@@ -11,11 +11,12 @@
 //! be a key. Comparing a parent slot and one short label, instead of a whole key, keeps the nodes
 //! small (24 bytes, labels of up to 12 bytes inline), so more of the table stays in cache.
 //!
-//! Layout: a one-byte tag per slot (0 = empty), so the probes of a miss read a small array that
-//! stays in cache, eight tags per step (SWAR); and a parallel array of nodes, read only when a
-//! tag matches. Probing runs forward without wrapping: the arrays extend past the home range as
-//! far as the longest run, plus eight empty tags, so every scan ends at an empty slot. The rules
-//! live in the engine; a node names one rule, or a list of them sorted by policy then rank.
+//! Layout: slots in groups of eight, a one-byte tag per slot (0 = empty) kept as one word per
+//! group, so a probe reads a small array that stays in cache and tests a group's eight tags at
+//! once (SWAR); and a parallel array of nodes, read only when a tag matches. A suffix hashes to
+//! a home group; probing runs forward group by group, without wrapping, and stops at a group
+//! with an empty slot (inserts fill the first such group). The tag array ends with an empty
+//! group, so every probe stops inside it. The rules live in the engine; a node names one rule, or a list of them sorted by policy then rank.
 
 use crate::name::{head_word, word_ending};
 
@@ -166,10 +167,11 @@ fn for_each_label(key: &[u8], mut f: impl FnMut(u64, LabelWords, usize, usize)) 
 /// The suffix table, built once and then read-only.
 #[derive(Debug, Default)]
 pub(crate) struct SuffixTable {
-    /// Per slot: 0 when empty, else a tag from the suffix's hash (1..=255).
-    tags: Vec<u8>,
-    /// Hashes map onto `0..home_range`; the arrays are longer (see the module doc).
-    home_range: usize,
+    /// Per group of eight slots, their tags (slot `8g + i` in byte `i`): 0 when empty, else a
+    /// tag from the suffix's hash (1..=255).
+    tags: Vec<u64>,
+    /// Hashes map onto groups `0..home_groups`; the arrays are longer (see the module doc).
+    home_groups: usize,
     /// Per slot: the node (meaningful where the tag is not 0).
     nodes: Vec<Node>,
     /// Labels longer than `INLINE_LABEL`.
@@ -199,11 +201,11 @@ impl SuffixTable {
         let distinct = hashes.len();
         drop(hashes);
         let mut t = SuffixTable::default();
-        // Load factor 0.75: most probes then end within their first eight tags.
-        let cap = (distinct + distinct / 3).max(16);
-        t.home_range = cap;
-        t.tags = vec![0; cap + TAIL];
-        t.nodes = vec![Node::default(); cap + TAIL];
+        // Load factor 0.75: most probes then end in their home group.
+        let groups = (distinct + distinct / 3).div_ceil(8).max(2);
+        t.home_groups = groups;
+        t.tags = vec![0; groups + 1];
+        t.nodes = vec![Node::default(); (groups + 1) * 8];
         // Insert every key's suffixes, shortest first, finding or adding each node; rules are
         // visited in (policy, rank) order so each node's rules come out in that order.
         let mut idx: Vec<usize> = (0..items.len()).collect();
@@ -260,15 +262,18 @@ impl SuffixTable {
         if let Some(slot) = self.probe(hash, parent, words, key, start, end) {
             return slot as u32;
         }
-        let mut s = home(hash, self.home_range);
-        while self.tags[s] != 0 {
-            s += 1;
+        // The first group with an empty slot from home on: where a probe stops.
+        let mut g = home(hash, self.home_groups);
+        while zero_bytes(self.tags[g]) == 0 {
+            g += 1;
         }
-        // Keep TAIL empty tags after every occupied slot, so scans never run off the end.
-        if s + TAIL >= self.tags.len() {
-            self.tags.resize(s + TAIL + 1, 0);
-            self.nodes.resize(s + TAIL + 1, Node::default());
+        // Keep an empty group last, so probes never run off the end.
+        if g + 1 == self.tags.len() {
+            self.tags.push(0);
+            self.nodes.resize(self.tags.len() * 8, Node::default());
         }
+        let free = zero_bytes(self.tags[g]).trailing_zeros() / 8;
+        let s = g * 8 + free as usize;
         let label = &key[start..end];
         let mut node = Node {
             parent,
@@ -282,14 +287,14 @@ impl SuffixTable {
             node.low = self.labels.len() as u64;
             self.labels.extend_from_slice(label);
         }
-        self.tags[s] = tag(hash);
+        self.tags[g] |= u64::from(tag(hash)) << (8 * free);
         self.nodes[s] = node;
         s as u32
     }
 
     /// Approximate heap bytes.
     pub(crate) fn heap_size(&self) -> usize {
-        self.tags.capacity()
+        self.tags.capacity() * 8
             + self.nodes.capacity() * core::mem::size_of::<Node>()
             + self.labels.capacity()
             + self.lists.capacity() * 4
@@ -352,20 +357,6 @@ impl SuffixTable {
         key
     }
 
-    /// Eight tags from slot `s` on, as one little-endian word (slot `s` in the low byte).
-    #[inline(always)]
-    fn tag_word(&self, s: usize) -> u64 {
-        match self
-            .tags
-            .get(s..s + 8)
-            .and_then(|w| <[u8; 8]>::try_from(w).ok())
-        {
-            Some(w) => u64::from_le_bytes(w),
-            // Only past the padded end, which a scan never reaches; 0 means "empty".
-            None => 0,
-        }
-    }
-
     /// The slot of the node for `name[start..]` (first label `name[start..end]`) under
     /// `parent`, given the suffix's hash.
     #[inline(always)]
@@ -380,19 +371,15 @@ impl SuffixTable {
     ) -> Option<usize> {
         const LO: u64 = 0x0101_0101_0101_0101;
         let want = LO * u64::from(tag(hash));
-        let mut s = home(hash, self.home_range);
+        let mut g = home(hash, self.home_groups);
         loop {
-            let word = self.tag_word(s);
-            let empty = zero_bytes(word);
-            // Only slots before the first empty one belong to this probe run.
-            let before = if empty == 0 {
-                u64::MAX
-            } else {
-                (empty & empty.wrapping_neg()) - 1
-            };
-            let mut candidates = zero_bytes(word ^ want) & before;
+            // Past the end only if the table is corrupt: stop as if empty.
+            let word = self.tags.get(g).copied().unwrap_or(0);
+            // Candidates may include a wrong byte or two above a zero byte; the node check
+            // settles them (an empty slot's node never matches: its label length is 0).
+            let mut candidates = zero_bytes(word ^ want);
             while candidates != 0 {
-                let slot = s + (candidates.trailing_zeros() / 8) as usize;
+                let slot = g * 8 + (candidates.trailing_zeros() / 8) as usize;
                 candidates &= candidates - 1;
                 if let Some(n) = self.nodes.get(slot) {
                     if self.is_node(n, parent, words, name, start, end) {
@@ -400,10 +387,10 @@ impl SuffixTable {
                     }
                 }
             }
-            if empty != 0 {
+            if zero_bytes(word) != 0 {
                 return None;
             }
-            s += 8;
+            g += 1;
         }
     }
 
@@ -533,11 +520,8 @@ impl Iterator for Labels<'_> {
     }
 }
 
-/// Slots probed past the home range, at most, before an empty one (see `build`).
-const TAIL: usize = 8;
-
 /// The high bit of every zero byte of `v` is set, and of no byte below the first zero byte.
-/// (Bytes above the first zero may be flagged wrongly; callers only look below it, or re-check.)
+/// (Bytes above the first zero may be flagged wrongly; callers re-check.)
 #[inline(always)]
 fn zero_bytes(v: u64) -> u64 {
     const LO: u64 = 0x0101_0101_0101_0101;
@@ -551,7 +535,8 @@ fn tag(hash: u64) -> u8 {
     (hash as u8).max(1)
 }
 
-/// Maps a hash onto `0..cap` with a multiply (no power-of-two capacity needed).
+/// Maps a hash onto `0..cap` with a multiply (no power-of-two capacity needed); this uses the
+/// hash's high bits, the tag its low byte.
 #[inline(always)]
 fn home(hash: u64, cap: usize) -> usize {
     ((u128::from(hash) * cap as u128) >> 64) as usize
