@@ -27,6 +27,14 @@ pub const LABELS: &[&str] = &[
     "münchen",
     "cdn7",
     "123",
+    // Lengths at the matcher's word and inline-label limits (8, 9, 12, 13, 16, 17, 25 bytes).
+    "abcdefgh",
+    "abcdefghi",
+    "twelve-bytes",
+    "thirteen-byte",
+    "sixteen-bytes-ab",
+    "seventeen-bytes-x",
+    "a-label-of-25-bytes-abcde",
 ];
 
 /// Last labels (never numeric, never wild).
