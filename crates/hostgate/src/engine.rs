@@ -242,7 +242,7 @@ pub struct Engine {
     ids: String,
     /// (rule, offset, length) of each explicit id, by rule: the cold side of `Rule`.
     named_ids: Vec<(u32, u32, u32)>,
-    /// Cold, for showing patterns: per rule, the table entry (keyed shapes), the regex source
+    /// Cold, for showing patterns: per rule, the table node (keyed shapes), the regex source
     /// or the CIDR it came from.
     pattern_ref: Vec<u32>,
     regex_sources: Vec<String>,
@@ -309,7 +309,7 @@ pub struct Explanation<'e> {
 }
 
 /// The rule that decided a verdict. Its index, id and line are read from the engine only when
-/// asked for: a lookup itself touches just the table entry that matched.
+/// asked for: a lookup itself touches just the table node that matched.
 ///
 /// ```
 /// let e = hostgate::Engine::compile("allow a.io\ndeny api.leng.com id block-leng\n").unwrap();
@@ -506,7 +506,8 @@ impl Engine {
         specs: Vec<PolicySpec>,
         mut errors: Vec<Diagnostic>,
     ) -> Result<Engine, CompileErrors> {
-        // Table entries count rules in 24 bits and rules are indexed by u32: refuse absurd sizes.
+        // Rules and table slots are indexed by u32; past 16M rules an engine would take gigabytes:
+        // refuse absurd sizes up front.
         let total: usize = specs.iter().map(|p| p.rules.len()).sum();
         if total >= MAX_RULES {
             errors.push(Diagnostic::error(
@@ -1519,7 +1520,7 @@ impl Build {
         });
     }
 
-    /// Files `rule` under `key`; returns the index of the pair (made an entry index later).
+    /// Files `rule` under `key`; returns the index of the pair (made a node index later).
     fn keyed(&mut self, key: String, rule: u32) -> u32 {
         self.keyed.push((key, rule));
         self.keyed.len() as u32 - 1
@@ -1573,18 +1574,18 @@ impl Build {
                 rules: lists,
             })
         };
-        let (table, entry_of) = SuffixTable::build(&self.keyed, order, |g| {
+        let (table, node_of) = SuffixTable::build(&self.keyed, order, |g| {
             rules
                 .get(g as usize)
                 .map_or(0, |r| pack_meta(r.shape, r.flags))
         });
-        // Keyed rules point at their table entry, for showing their pattern.
+        // Keyed rules point at their table node, for showing their pattern.
         for (g, r) in self.rules.iter().enumerate() {
             if matches!(
                 r.shape,
                 Shape::Exact | Shape::OneLabel | Shape::Deep | Shape::Dot | Shape::Glob
             ) {
-                if let Some(&e) = entry_of.get(self.pattern_ref[g] as usize) {
+                if let Some(&e) = node_of.get(self.pattern_ref[g] as usize) {
                     self.pattern_ref[g] = e;
                 }
             }
