@@ -804,6 +804,7 @@ impl Engine {
     /// let v = e.check(p, &Query::new("bad..name"));
     /// assert_eq!((v.action, v.reason), (Action::Deny, Reason::InvalidName));
     /// ```
+    #[inline]
     pub fn check(&self, policy: PolicyId, query: &Query<'_>) -> Verdict<'_> {
         // The common case — an ASCII host name already in lowercase — is validated in place and
         // matched straight from the caller's bytes: nothing is copied.

@@ -179,6 +179,9 @@ pub(crate) struct SuffixTable {
     lists: Vec<u32>,
     /// No key has more labels than this: longer suffixes need not be probed.
     max_labels: u32,
+    /// Some one-label key (`com`) has rules. Usually not: the walk then does not probe the
+    /// last label of a name on its own, but checks it as the parent of the next.
+    last_label_rules: bool,
 }
 
 impl SuffixTable {
@@ -241,6 +244,10 @@ impl SuffixTable {
                 t.lists.extend(group.iter().map(|&(_, rule)| rule));
             }
         }
+        t.last_label_rules = t
+            .nodes
+            .iter()
+            .any(|n| n.parent == ROOT && n.info & NO_RULE == 0);
         // The arrays may have grown past the home range while inserting; give back the slack.
         t.tags.shrink_to_fit();
         t.nodes.shrink_to_fit();
@@ -259,7 +266,7 @@ impl SuffixTable {
         start: usize,
         end: usize,
     ) -> u32 {
-        if let Some(slot) = self.probe(hash, parent, words, key, start, end) {
+        if let Some(slot) = self.probe(hash, |p| p == parent, words, key, start, end) {
             return slot as u32;
         }
         // The first group with an empty slot from home on: where a probe stops.
@@ -316,20 +323,18 @@ impl SuffixTable {
         }
     }
 
-    /// Whether `node` is the suffix whose first label is `name[start..end]` (read as `words`)
-    /// under `parent`.
+    /// Whether `node`'s first label is `name[start..end]` (read as `words`).
     #[inline(always)]
-    fn is_node(
+    fn label_is(
         &self,
         node: &Node,
-        parent: u32,
         words: LabelWords,
         name: &[u8],
         start: usize,
         end: usize,
     ) -> bool {
         let len = end - start;
-        if node.parent != parent || (node.info & 0x3f) as usize != len {
+        if (node.info & 0x3f) as usize != len {
             return false;
         }
         if len <= INLINE_LABEL {
@@ -357,13 +362,13 @@ impl SuffixTable {
         key
     }
 
-    /// The slot of the node for `name[start..]` (first label `name[start..end]`) under
-    /// `parent`, given the suffix's hash.
+    /// The slot of the node for `name[start..]` (first label `name[start..end]`) whose parent
+    /// passes `parent_ok`, given the suffix's hash.
     #[inline(always)]
     fn probe(
         &self,
         hash: u64,
-        parent: u32,
+        parent_ok: impl Fn(u32) -> bool,
         words: LabelWords,
         name: &[u8],
         start: usize,
@@ -382,7 +387,7 @@ impl SuffixTable {
                 let slot = g * 8 + (candidates.trailing_zeros() / 8) as usize;
                 candidates &= candidates - 1;
                 if let Some(n) = self.nodes.get(slot) {
-                    if self.is_node(n, parent, words, name, start, end) {
+                    if parent_ok(n.parent) && self.label_is(n, words, name, start, end) {
                         return Some(slot);
                     }
                 }
@@ -460,11 +465,42 @@ impl SuffixTable {
                 }
             }
         };
-        for k in 0..labels.min(self.max_labels) {
+        let limit = labels.min(self.max_labels);
+        let mut first = 0;
+        if !self.last_label_rules {
+            if limit < 2 {
+                // Only one-label keys could match, and none has rules.
+                return;
+            }
+            // The last label (`com`) files no rule: skip its probe and check it as the parent
+            // of the next level's node instead (top-level nodes are few and stay in cache).
+            let (start, last_end) = (next_start(), end);
+            let last = LabelWords::read(name, head, start, end);
+            hash = fold_label(hash, last, name, head, start, end);
+            end = start.saturating_sub(1);
+            let start2 = next_start();
+            let words = LabelWords::read(name, head, start2, end);
+            hash = fold_label(hash, words, name, head, start2, end);
+            let is_last = |p: u32| {
+                self.nodes.get(p as usize).is_some_and(|n| {
+                    n.parent == ROOT && self.label_is(n, last, name, start, last_end)
+                })
+            };
+            let Some(slot) = self.probe(hash, is_last, words, name, start2, end) else {
+                return;
+            };
+            let has_rules = self.nodes.get(slot).is_some_and(|n| n.info & NO_RULE == 0);
+            pending[0] = (slot as u32, 1, start2);
+            count = usize::from(has_rules);
+            parent = slot as u32;
+            end = start2.saturating_sub(1);
+            first = 2;
+        }
+        for k in first..limit {
             let start = next_start();
             let words = LabelWords::read(name, head, start, end);
             hash = fold_label(hash, words, name, head, start, end);
-            let Some(slot) = self.probe(hash, parent, words, name, start, end) else {
+            let Some(slot) = self.probe(hash, |p| p == parent, words, name, start, end) else {
                 // No key ends with this suffix.
                 break;
             };
