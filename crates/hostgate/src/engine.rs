@@ -205,7 +205,6 @@ impl IpTable {
 #[derive(Clone, Copy)]
 struct Host<'a> {
     bytes: &'a [u8],
-    labels: u32,
     /// Bit `i` set when byte `i` is a dot.
     dots: &'a [u64; 4],
 }
@@ -813,7 +812,6 @@ impl Engine {
                 Some(Ok(scan)) if !scan.upper => {
                     let host = Host {
                         bytes: body,
-                        labels: u32::from(scan.dots) + 1,
                         dots: &scan.dot_bits,
                     };
                     return self.check_host(policy, host, query.port, query.via);
@@ -1075,7 +1073,6 @@ impl Engine {
             NameKind::Name => {
                 let host = Host {
                     bytes: name.as_bytes(),
-                    labels: name.label_count(),
                     dots: name.dot_bits(),
                 };
                 self.collect_host(pol, host, port, via, c)
@@ -1094,10 +1091,9 @@ impl Engine {
         c: &mut impl Collector,
     ) {
         let bytes = host.bytes;
-        self.table
-            .walk(bytes, host.labels, host.dots, |depth, start, hit| {
-                self.offer_hit(hit, depth, bytes, start, pol, port, via, c);
-            });
+        self.table.walk(bytes, host.dots, |depth, start, hit| {
+            self.offer_hit(hit, depth, bytes, start, pol, port, via, c);
+        });
         if !pol.any.is_empty() {
             self.offer_from(&pol.any, pol, port, via, c, |_| true);
         }

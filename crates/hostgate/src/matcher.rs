@@ -415,12 +415,11 @@ impl SuffixTable {
 
     /// Calls `visit(depth, suffix_start, hit)` for every label suffix of `name` that is a key,
     /// shortest suffix first. `depth` is the number of labels left of the suffix. `name` is a
-    /// valid lowercase host name of `labels` labels; `dots` marks its dot positions.
+    /// valid lowercase host name; `dots` marks its dot positions.
     #[inline]
     pub(crate) fn walk(
         &self,
         name: &[u8],
-        labels: u32,
         dots: &[u64; 4],
         visit: impl FnMut(u32, usize, Hit<'_>),
     ) {
@@ -433,11 +432,11 @@ impl SuffixTable {
                 bits &= !(1u64 << (start.wrapping_sub(1) & 63));
                 start
             };
-            self.walk_labels(name, labels, next, visit);
+            self.walk_labels(name, dots, next, visit);
         } else {
             let mut starts = Labels::new(dots, name.len());
             let next = || starts.next().map_or(0, |dot| dot + 1);
-            self.walk_labels(name, labels, next, visit);
+            self.walk_labels(name, dots, next, visit);
         }
     }
 
@@ -446,7 +445,7 @@ impl SuffixTable {
     fn walk_labels(
         &self,
         name: &[u8],
-        labels: u32,
+        dots: &[u64; 4],
         mut next_start: impl FnMut() -> usize,
         mut visit: impl FnMut(u32, usize, Hit<'_>),
     ) {
@@ -456,19 +455,18 @@ impl SuffixTable {
         let mut end = name.len();
         // Nodes with rules, reported after the walk: whether a node has rules is close to a
         // coin toss per level, and a branch on it inside the walk mispredicts.
-        let mut pending = [(0u32, 0u32, 0usize); 4];
+        let mut pending = [(0u32, 0usize); 4];
         let mut count = 0;
-        let mut report = |pending: &[(u32, u32, usize)]| {
-            for &(slot, k, start) in pending {
+        let mut report = |pending: &[(u32, usize)]| {
+            for &(slot, start) in pending {
                 if let Some(hit) = self.nodes.get(slot as usize).and_then(|n| self.hit(n)) {
-                    visit(labels - 1 - k, start, hit);
+                    visit(dots_before(dots, start), start, hit);
                 }
             }
         };
-        let limit = labels.min(self.max_labels);
-        let mut first = 0;
+        let mut level = 0;
         if !self.last_label_rules {
-            if limit < 2 {
+            if dots.iter().all(|&w| w == 0) || self.max_labels < 2 {
                 // Only one-label keys could match, and none has rules.
                 return;
             }
@@ -490,13 +488,17 @@ impl SuffixTable {
                 return;
             };
             let has_rules = self.nodes.get(slot).is_some_and(|n| n.info & NO_RULE == 0);
-            pending[0] = (slot as u32, 1, start2);
+            pending[0] = (slot as u32, start2);
             count = usize::from(has_rules);
+            if start2 == 0 {
+                report(&pending[..count]);
+                return;
+            }
             parent = slot as u32;
-            end = start2.saturating_sub(1);
-            first = 2;
+            end = start2 - 1;
+            level = 2;
         }
-        for k in first..limit {
+        while level < self.max_labels {
             let start = next_start();
             let words = LabelWords::read(name, head, start, end);
             hash = fold_label(hash, words, name, head, start, end);
@@ -505,17 +507,37 @@ impl SuffixTable {
                 break;
             };
             let has_rules = self.nodes.get(slot).is_some_and(|n| n.info & NO_RULE == 0);
-            pending[count & 3] = (slot as u32, k, start);
+            pending[count & 3] = (slot as u32, start);
             count += usize::from(has_rules);
             if count == pending.len() {
                 report(&pending);
                 count = 0;
             }
+            if start == 0 {
+                break; // the whole name
+            }
             parent = slot as u32;
-            end = start.saturating_sub(1);
+            end = start - 1;
+            level += 1;
         }
         report(&pending[..count]);
     }
+}
+
+/// The number of dots before byte `at`: the labels left of a suffix starting there. Only
+/// called for suffixes that are keys, about once a lookup.
+#[inline(always)]
+fn dots_before(dots: &[u64; 4], at: usize) -> u32 {
+    let mut n = 0;
+    for (i, &w) in dots.iter().enumerate() {
+        let lo = i * 64;
+        if at >= lo + 64 {
+            n += w.count_ones();
+        } else if at > lo {
+            n += (w & ((1u64 << (at - lo)) - 1)).count_ones();
+        }
+    }
+    n
 }
 
 /// Dot positions from the highest down.
@@ -591,10 +613,6 @@ mod tests {
         SuffixTable::build(&items, |r| (0, r), |_| 0).0
     }
 
-    fn label_count(name: &[u8]) -> u32 {
-        name.iter().filter(|&&b| b == b'.').count() as u32 + 1
-    }
-
     fn dots(name: &[u8]) -> [u64; 4] {
         let mut bits = [0u64; 4];
         for (i, _) in name.iter().enumerate().filter(|(_, &b)| b == b'.') {
@@ -626,28 +644,19 @@ mod tests {
             "leng.com".into(),
         ]);
         let mut seen = Vec::new();
-        t.walk(
-            b"x.api.kadath.io",
-            label_count(b"x.api.kadath.io"),
-            &dots(b"x.api.kadath.io"),
-            |d, s, h| seen.push((d, s, rule_of(h))),
-        );
+        t.walk(b"x.api.kadath.io", &dots(b"x.api.kadath.io"), |d, s, h| {
+            seen.push((d, s, rule_of(h)))
+        });
         assert_eq!(seen, vec![(3, 13, 0), (2, 6, 1), (1, 2, 2)]);
         seen.clear();
-        t.walk(
-            b"xkadath.io",
-            label_count(b"xkadath.io"),
-            &dots(b"xkadath.io"),
-            |d, s, h| seen.push((d, s, rule_of(h))),
-        );
+        t.walk(b"xkadath.io", &dots(b"xkadath.io"), |d, s, h| {
+            seen.push((d, s, rule_of(h)))
+        });
         assert_eq!(seen, vec![(1, 8, 0)]);
         seen.clear();
-        t.walk(
-            b"kadath.io",
-            label_count(b"kadath.io"),
-            &dots(b"kadath.io"),
-            |d, s, h| seen.push((d, s, rule_of(h))),
-        );
+        t.walk(b"kadath.io", &dots(b"kadath.io"), |d, s, h| {
+            seen.push((d, s, rule_of(h)))
+        });
         assert_eq!(seen, vec![(1, 7, 0), (0, 0, 1)]);
     }
 
@@ -659,15 +668,10 @@ mod tests {
         let keys: Vec<String> = (0..20).map(|k| labels[k..].join(".")).collect();
         let t = table(&keys);
         let mut seen = Vec::new();
-        t.walk(
-            name.as_bytes(),
-            label_count(name.as_bytes()),
-            &dots(name.as_bytes()),
-            |d, s, h| {
-                assert_eq!(&name[s..], labels[d as usize..].join("."));
-                seen.push(rule_of(h));
-            },
-        );
+        t.walk(name.as_bytes(), &dots(name.as_bytes()), |d, s, h| {
+            assert_eq!(&name[s..], labels[d as usize..].join("."));
+            seen.push(rule_of(h));
+        });
         assert_eq!(seen, (0..20).rev().collect::<Vec<u32>>());
     }
 
@@ -682,9 +686,7 @@ mod tests {
         // Order by rank = rule index, all one policy.
         let (t, entry_of) = SuffixTable::build(&items, |r| (0, r), |_| 0);
         let mut got = Vec::new();
-        t.walk(b"a.io", label_count(b"a.io"), &dots(b"a.io"), |_, _, h| {
-            got.extend(rules_of(h))
-        });
+        t.walk(b"a.io", &dots(b"a.io"), |_, _, h| got.extend(rules_of(h)));
         assert_eq!(got, vec![1, 3, 5]);
         assert_eq!(t.key(entry_of[2]), "b.io");
         assert_eq!(t.key(entry_of[0]), "a.io");
@@ -699,24 +701,16 @@ mod tests {
         let t = table(&keys);
         for (i, k) in keys.iter().enumerate() {
             let mut hit = None;
-            t.walk(
-                k.as_bytes(),
-                label_count(k.as_bytes()),
-                &dots(k.as_bytes()),
-                |d, _, h| {
-                    if d == 0 {
-                        hit = Some(rule_of(h));
-                    }
-                },
-            );
+            t.walk(k.as_bytes(), &dots(k.as_bytes()), |d, _, h| {
+                if d == 0 {
+                    hit = Some(rule_of(h));
+                }
+            });
             assert_eq!(hit, Some(i as u32), "{k}");
             let miss = format!("x{k}");
-            t.walk(
-                miss.as_bytes(),
-                label_count(miss.as_bytes()),
-                &dots(miss.as_bytes()),
-                |d, _, _| assert_ne!(d, 0, "{miss}"),
-            );
+            t.walk(miss.as_bytes(), &dots(miss.as_bytes()), |d, _, _| {
+                assert_ne!(d, 0, "{miss}")
+            });
         }
     }
 
@@ -743,31 +737,23 @@ mod tests {
         for (i, k) in keys.iter().enumerate() {
             assert_eq!(t.key(node_of[i]), *k);
             let mut found = None;
-            t.walk(
-                k.as_bytes(),
-                label_count(k.as_bytes()),
-                &dots(k.as_bytes()),
-                |d, s, h| {
-                    if d == 0 {
-                        assert_eq!(s, 0);
-                        found = Some(rule_of(h));
-                    }
-                },
-            );
+            t.walk(k.as_bytes(), &dots(k.as_bytes()), |d, s, h| {
+                if d == 0 {
+                    assert_eq!(s, 0);
+                    found = Some(rule_of(h));
+                }
+            });
             assert_eq!(found, Some(i as u32), "{k}");
             let mut bytes = k.clone().into_bytes();
             bytes[0] = if bytes[0] == b'z' { b'y' } else { b'z' };
-            t.walk(&bytes, label_count(&bytes), &dots(&bytes), |d, _, _| {
+            t.walk(&bytes, &dots(&bytes), |d, _, _| {
                 assert_ne!(d, 0, "{}", String::from_utf8_lossy(&bytes))
             });
         }
         // A label filed under .example.com is not found under .example.net.
         let other = keys[30].replace(".example.com", ".example.net");
-        t.walk(
-            other.as_bytes(),
-            label_count(other.as_bytes()),
-            &dots(other.as_bytes()),
-            |_, _, _| panic!("{other} matched"),
-        );
+        t.walk(other.as_bytes(), &dots(other.as_bytes()), |_, _, _| {
+            panic!("{other} matched")
+        });
     }
 }

@@ -406,7 +406,6 @@ pub(crate) fn load_le(bytes: &[u8], at: usize) -> u64 {
 pub(crate) struct Scan {
     /// Bit `i` set when byte `i` is a dot.
     pub(crate) dot_bits: [u64; 4],
-    pub(crate) dots: u8,
     /// Some byte is `A`–`Z`: the name must be lowercased before it is matched.
     pub(crate) upper: bool,
 }
@@ -508,7 +507,6 @@ pub(crate) fn scan_ascii(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
     }
     // Label lengths, from the dot positions.
     let mut label_start = 0usize;
-    let mut count = 0u8;
     for (wi, &bits) in dot_bits.iter().enumerate() {
         let mut bits = bits;
         while bits != 0 {
@@ -520,7 +518,6 @@ pub(crate) fn scan_ascii(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
                 _ => {}
             }
             label_start = at + 1;
-            count += 1;
         }
     }
     match n - label_start {
@@ -537,7 +534,6 @@ pub(crate) fn scan_ascii(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
     }
     Some(Ok(Scan {
         dot_bits,
-        dots: count,
         upper: upper_any != 0,
     }))
 }
@@ -595,7 +591,6 @@ fn scan_short(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
     // enough to send down the copying path too.
     Some(Ok(Scan {
         dot_bits: [dots, 0, 0, 0],
-        dots: dots.count_ones() as u8,
         upper: rare != 0,
     }))
 }
@@ -620,7 +615,7 @@ fn fast_ascii(body: &[u8], name: &mut Name) -> Option<Result<(), InvalidName>> {
         }
     }
     name.len = n as u8;
-    name.dots = scan.dots;
+    name.dots = scan.dot_bits.iter().map(|w| w.count_ones()).sum::<u32>() as u8;
     name.dot_bits = scan.dot_bits;
     name.kind = NameKind::Name;
     Some(Ok(()))
