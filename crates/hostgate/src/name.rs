@@ -691,11 +691,16 @@ fn validate(name: &mut Name) -> Result<(), InvalidName> {
 }
 
 /// A label that some parser would read as a number: decimal digits, or `0x` hex.
+/// Either case of `0x`: the fast path asks before lowercasing (found by the `dns_question`
+/// fuzz target: a DNS name `0Xe` passed as a name, then lowercased to the ambiguous `0xe`).
 fn is_numeric_label(label: &[u8]) -> bool {
     if !label.is_empty() && label.iter().all(u8::is_ascii_digit) {
         return true;
     }
-    match label.strip_prefix(b"0x") {
+    match label
+        .strip_prefix(b"0x")
+        .or_else(|| label.strip_prefix(b"0X"))
+    {
         Some(rest) => rest.iter().all(u8::is_ascii_hexdigit),
         None => false,
     }
@@ -828,6 +833,20 @@ mod tests {
     }
 
     #[test]
+    fn hex_looking_last_labels_in_either_case_are_ambiguous() {
+        // Regression (dns_question fuzz target): `0Xe` lowercases to `0xe`, a hex number.
+        for s in ["0Xe", "0XE", "0xE", "a.0X1F", "host.example.0Xab", "0X"] {
+            assert_eq!(
+                normalize(s).unwrap_err(),
+                InvalidName::AmbiguousNumeric,
+                "{s}"
+            );
+            fast_agrees(s.as_bytes());
+        }
+        assert!(normalize("0Xg.com").is_ok());
+    }
+
+    #[test]
     fn fast_path_agrees_with_the_general_one() {
         // Every ASCII byte at every position of names across the word and bitmap boundaries.
         for len in [1usize, 2, 7, 8, 9, 15, 16, 17, 23, 63, 64, 65, 70, 130] {
@@ -849,7 +868,7 @@ mod tests {
             }
         }
         // Random mixes of the interesting bytes.
-        let alphabet = b"aZz09-._A/:@[`{\x7f\x00";
+        let alphabet = b"aZz09xX-._A/:@[`{\x7f\x00";
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         for _ in 0..50_000 {
             x ^= x << 13;

@@ -70,3 +70,36 @@ fn idna_output_past_the_name_buffer_is_invalid_not_a_panic() {
         assert_eq!(v.ok(), Some(hostgate::Reason::InvalidName));
     }
 }
+
+/// Found by `dns_question` (its oracle: a parser's name normalizes to itself). A DNS question
+/// for `0Xe`: the ASCII fast path of `normalize` asked whether the last label is numeric before
+/// lowercasing, and `0X` is not `0x`, so `0Xe` passed as a host name and came out as `0xe`,
+/// which is a hex number (ambiguous: refused). Fixed in `is_numeric_label` (either case of
+/// `0x`); the same input went wrong through `Engine::check`, `normalize` and every parser.
+#[test]
+fn uppercase_hex_last_label_is_ambiguous_everywhere() {
+    use hostgate::inspect::dns::{parse_query, Malformed, Transport};
+    use hostgate::InvalidName;
+    for name in ["0Xe", "a.0XFF", "www.example.0Xab"] {
+        assert_eq!(
+            hostgate::normalize(name).unwrap_err(),
+            InvalidName::AmbiguousNumeric,
+            "{name}"
+        );
+        let e = hostgate::Engine::compile("allow *\n").unwrap();
+        let p = e.policy("default").unwrap();
+        assert_eq!(
+            e.check(p, &hostgate::Query::new(name)).reason,
+            hostgate::Reason::InvalidName,
+            "{name}"
+        );
+    }
+    // A standard query (id 0x1234, RD) for `0Xe`, type A, class IN.
+    let q = [
+        0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'0', b'X', b'e', 0, 0, 1, 0, 1,
+    ];
+    match parse_query(&q, Transport::Udp) {
+        Outcome::Malformed(Malformed::InvalidName(InvalidName::AmbiguousNumeric)) => {}
+        other => panic!("DNS query for 0Xe: {other:?}"),
+    }
+}
