@@ -6,17 +6,18 @@
 //! storing its first label and the slot of its parent. A lookup walks the query from the right,
 //! one label at a time: it hashes the label into the hash of the suffix to its right (see
 //! [`LabelWords`]), finds the node whose parent is the node found one step before and whose
-//! label is this one, and
-//! reports the rules filed there. A suffix that is not a node ends the walk: no longer suffix can
-//! be a key. Comparing a parent slot and one short label, instead of a whole key, keeps the nodes
-//! small (24 bytes, labels of up to 12 bytes inline), so more of the table stays in cache.
+//! label is this one, and reports the rules filed there. A suffix that is not a node ends the
+//! walk: no longer suffix can be a key. Comparing a parent slot and one short label, instead of
+//! a whole key, keeps the nodes small (24 bytes, labels of up to 12 bytes inline), so more of
+//! the table stays in cache.
 //!
 //! Layout: slots in groups of eight, a one-byte tag per slot (0 = empty) kept as one word per
 //! group, so a probe reads a small array that stays in cache and tests a group's eight tags at
 //! once (SWAR); and a parallel array of nodes, read only when a tag matches. A suffix hashes to
 //! a home group; probing runs forward group by group, without wrapping, and stops at a group
 //! with an empty slot (inserts fill the first such group). The tag array ends with an empty
-//! group, so every probe stops inside it. The rules live in the engine; a node names one rule, or a list of them sorted by policy then rank.
+//! group, so every probe stops inside it. The rules live in the engine; a node names one rule,
+//! or a list of them sorted by policy then rank.
 
 use crate::name::{head_word, word_ending};
 
