@@ -814,7 +814,10 @@ impl Engine {
                         bytes: body,
                         dots: &scan.dot_bits,
                     };
-                    return self.check_host(policy, host, query.port, query.via);
+                    let (port, via) = (query.port, query.via);
+                    return self.verdict(policy, |pol, best| {
+                        self.collect_host(pol, host, port, via, best)
+                    });
                 }
                 Some(Err(_)) => return Verdict::deny(policy, Reason::InvalidName),
                 _ => {}
@@ -827,25 +830,18 @@ impl Engine {
         }
     }
 
-    /// [`Engine::check_name`] for a valid lowercase host name.
+    /// The verdict of `policy` from the best rule `collect` offers (an unknown policy denies).
     #[inline(always)]
-    fn check_host(
+    fn verdict(
         &self,
         policy: PolicyId,
-        host: Host<'_>,
-        port: Option<u16>,
-        via: Option<Via>,
+        collect: impl FnOnce(&PolicyMeta, &mut Best),
     ) -> Verdict<'_> {
         let Some(pol) = self.policies.get(policy.0 as usize) else {
             return Verdict::deny(policy, Reason::Default);
         };
         let mut best = Best(None);
-        self.collect_host(pol, host, port, via, &mut best);
-        self.decide(policy, pol, best)
-    }
-
-    #[inline(always)]
-    fn decide(&self, policy: PolicyId, pol: &PolicyMeta, best: Best) -> Verdict<'_> {
+        collect(pol, &mut best);
         match best.0 {
             Some((_, rule, deny)) => self.matched(policy, rule, deny),
             None => Verdict {
@@ -874,12 +870,7 @@ impl Engine {
         port: Option<u16>,
         via: Option<Via>,
     ) -> Verdict<'_> {
-        let Some(pol) = self.policies.get(policy.0 as usize) else {
-            return Verdict::deny(policy, Reason::Default);
-        };
-        let mut best = Best(None);
-        self.collect(pol, name, port, via, &mut best);
-        self.decide(policy, pol, best)
+        self.verdict(policy, |pol, best| self.collect(pol, name, port, via, best))
     }
 
     /// Checks many queries against one policy, writing `out[i]` for `queries[i]`.
