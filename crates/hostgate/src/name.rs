@@ -406,7 +406,9 @@ pub(crate) fn load_le(bytes: &[u8], at: usize) -> u64 {
 pub(crate) struct Scan {
     /// Bit `i` set when byte `i` is a dot.
     pub(crate) dot_bits: [u64; 4],
-    /// Some byte is `A`–`Z`: the name must be lowercased before it is matched.
+    /// Some byte is `A`–`Z` (or `_`): the name must be lowercased before it is matched. (`_`
+    /// needs no lowercasing, but testing for letters alone would cost every name more than
+    /// copying the rare names with `_` costs them.)
     pub(crate) upper: bool,
 }
 
@@ -461,22 +463,12 @@ pub(crate) fn scan_ascii(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
         if w & live != 0 {
             return false; // non-ASCII: IDNA
         }
-        // The bytes of lowercase names: `-` `.` (0x2d-0x2e), digits, `a`-`z`. Range tests
-        // share their sums; the high bit of each byte's lane holds the answer.
-        let (g2d, g2e, g2f) = (ge_raw(w, b'-'), ge_raw(w, b'.'), ge_raw(w, b'/'));
-        let (g30, g3a) = (ge_raw(w, b'0'), ge_raw(w, b'9' + 1));
-        let (g61, g7b) = (ge_raw(w, b'a'), ge_raw(w, b'z' + 1));
-        let dots = g2e & !g2f & live;
-        let common = ((g2d & !g2f) | (g30 & !g3a) | (g61 & !g7b)) & live;
-        let mut upper = 0;
-        if common != live {
-            // Rarer bytes: uppercase letters and `_`; anything else is for the general path.
-            upper = ge(w, b'A') & !ge(w, b'Z' + 1) & live;
-            if common | upper | (eq(w, b'_') & live) != live {
-                return false;
-            }
+        let (common, rare, dots) = classify(w);
+        if (common | rare) & live != live {
+            return false; // colons, brackets, other bytes: the general path says which
         }
-        upper_any |= upper & live;
+        upper_any |= rare & live;
+        let dots = dots & live;
         // One bit per dot byte (bit k for byte k), then placed at the word's position.
         let m = ((dots >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
         let (wi, bit) = (at / 64, at % 64);
@@ -587,8 +579,6 @@ fn scan_short(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
     {
         return None; // dotted quads and ambiguous numerics: the general path
     }
-    // `rare` holds uppercase letters and `_`; only letters need lowercasing, but `_` is rare
-    // enough to send down the copying path too.
     Some(Ok(Scan {
         dot_bits: [dots, 0, 0, 0],
         upper: rare != 0,
