@@ -320,6 +320,19 @@ fn same_inspection(c: &hostgate_inspection, r: &Inspection<'_>) {
     let _ = HOSTGATE_NAME_CAPACITY;
 }
 
+/// A recognizable "not written" verdict.
+fn blank_verdict() -> hostgate_verdict {
+    hostgate_verdict {
+        action: hostgate_action::Allow,
+        reason: hostgate_reason::NoName,
+        policy: u32::MAX,
+        rule: 12345,
+        line: 777,
+        rule_id: null(),
+        rule_id_len: 99,
+    }
+}
+
 /// A recognizable "not written" inspection.
 fn blank_inspection() -> hostgate_inspection {
     hostgate_inspection {
@@ -524,15 +537,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                         let nm = name(u)?;
                         let port: u16 = u.arbitrary()?;
                         let v = via(u)?;
-                        let mut out = hostgate_verdict {
-                            action: hostgate_action::Allow,
-                            reason: hostgate_reason::NoName,
-                            policy: u32::MAX,
-                            rule: 12345,
-                            line: 777,
-                            rule_id: null(),
-                            rule_id_len: 99,
-                        };
+                        let mut out = blank_verdict();
                         let ptr = if nm.is_empty() && u.ratio(1, 2)? {
                             null()
                         } else {
@@ -744,15 +749,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                         let buf = stream_bytes(u)?;
                         let port: u16 = u.arbitrary()?;
                         let mut insp = blank_inspection();
-                        let mut out = hostgate_verdict {
-                            action: hostgate_action::Allow,
-                            reason: hostgate_reason::NoName,
-                            policy: u32::MAX,
-                            rule: 12345,
-                            line: 777,
-                            rule_id: null(),
-                            rule_id_len: 99,
-                        };
+                        let mut out = blank_verdict();
                         let want_insp: bool = u.arbitrary()?;
                         let insp_ptr = if want_insp {
                             &mut insp as *mut _

@@ -115,30 +115,23 @@ for _ in $(seq 60); do
         && grep -q "tcp_proxy.*name=allowed.test" "$WORK/access.log" && break
     sleep 0.25
 done
-grep -q "tcp_proxy proto=tls name=allowed.test verdict=allow reason=matched rule=allowed-site sni=allowed.test" "$WORK/access.log" && r=yes || r=no
-expect "access log: TLS allowed, rule and SNI" yes "$r"
-grep -q "tcp_proxy proto=http name=allowed.test verdict=allow reason=matched rule=allowed-site" "$WORK/access.log" && r=yes || r=no
-expect "access log: HTTP allowed, rule" yes "$r"
-grep -q "listener proto=tls name=denied.test verdict=deny reason=matched rule=denied-site details=hostgate: deny matched name denied.test rule denied-site" "$WORK/access.log" && r=yes || r=no
-expect "access log: TLS denied, rule" yes "$r"
-grep -q "listener proto=http name=denied.test verdict=deny reason=matched rule=denied-site details=hostgate: deny matched name denied.test rule denied-site" "$WORK/access.log" && r=yes || r=no
-expect "access log: HTTP denied, rule" yes "$r"
-grep -q "listener proto=tls name=- verdict=deny reason=no-name rule=-" "$WORK/access.log" && r=yes || r=no
-expect "access log: TLS without SNI denied" yes "$r"
+expect_line "access log: TLS allowed, rule and SNI" "$WORK/access.log" "tcp_proxy proto=tls name=allowed.test verdict=allow reason=matched rule=allowed-site sni=allowed.test"
+expect_line "access log: HTTP allowed, rule" "$WORK/access.log" "tcp_proxy proto=http name=allowed.test verdict=allow reason=matched rule=allowed-site"
+expect_line "access log: TLS denied, rule" "$WORK/access.log" "listener proto=tls name=denied.test verdict=deny reason=matched rule=denied-site details=hostgate: deny matched name denied.test rule denied-site"
+expect_line "access log: HTTP denied, rule" "$WORK/access.log" "listener proto=http name=denied.test verdict=deny reason=matched rule=denied-site details=hostgate: deny matched name denied.test rule denied-site"
+expect_line "access log: TLS without SNI denied" "$WORK/access.log" "listener proto=tls name=- verdict=deny reason=no-name rule=-"
 
 # A policy that does not compile: Envoy refuses the config with hostgate's message.
 printf 'allow ok.test\nallow **\n' > "$WORK/bad.policy"
 config "$WORK/bad.policy" "$WORK/bad.yaml"
 rc=0; timeout 60 "$ENVOY" --mode validate -c "$WORK/bad.yaml" "${ENVOY_FLAGS[@]}" >"$WORK/validate.out" 2>&1 || rc=$?
 expect "validate: bad policy refused (exit 1)" 1 "$rc"
-grep -q "$WORK/bad.policy:2:[0-9]*: " "$WORK/validate.out" && r=yes || r=no
-expect "validate: hostgate FILE:LINE:COL message shown" yes "$r"
+expect_line "validate: hostgate FILE:LINE:COL message shown" "$WORK/validate.out" "$WORK/bad.policy:2:[0-9]*: "
 BAD_PORT=$(free_port)
 sed -i "s#port_value: $ENVOY_PORT#port_value: $BAD_PORT#" "$WORK/bad.yaml"
 rc=0; timeout 60 "$ENVOY" -c "$WORK/bad.yaml" "${ENVOY_FLAGS[@]}" >"$WORK/bad.out" 2>&1 || rc=$?
 expect "start: bad policy refused, clean exit (1)" 1 "$rc"
-grep -q "$WORK/bad.policy:2:[0-9]*: " "$WORK/bad.out" && r=yes || r=no
-expect "start: hostgate FILE:LINE:COL message shown" yes "$r"
+expect_line "start: hostgate FILE:LINE:COL message shown" "$WORK/bad.out" "$WORK/bad.policy:2:[0-9]*: "
 echo "  ..   $(grep -m1 -o "$WORK/bad.policy:2:.*" "$WORK/bad.out" | sed "s#$WORK/##")"
 
 e2e_done

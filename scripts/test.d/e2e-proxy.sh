@@ -79,12 +79,9 @@ code=$(curl -s -k -o /dev/null -w '%{http_code}' --max-time 10 -x "http://127.0.
 expect "CONNECT denied (curl -x)"          000 "$code"
 expect "CONNECT allowed, SNI denied"       closed "$(s_client -proxy "127.0.0.1:$PROXY_PORT" -connect secure.test:443 -servername denied.test)"
 wait_log "$WORK/proxy.log" "verdict=deny" 5 || true
-grep -q "proto=http via=http name=web.test verdict=allow reason=matched rule=web upstream=" "$WORK/proxy.log" && r=yes || r=no
-expect "log line: allowed HTTP names its rule" yes "$r"
-grep -q "proto=tls via=tls name=denied.test verdict=deny reason=matched rule=denied-site" "$WORK/proxy.log" && r=yes || r=no
-expect "log line: denied TLS names its rule" yes "$r"
-grep -q "proto=http via=connect name=secure.test verdict=allow reason=matched rule=secure closed=fronting inner=denied.test" "$WORK/proxy.log" && r=yes || r=no
-expect "log line: fronting closed" yes "$r"
+expect_line "log line: allowed HTTP names its rule" "$WORK/proxy.log" "proto=http via=http name=web.test verdict=allow reason=matched rule=web upstream="
+expect_line "log line: denied TLS names its rule" "$WORK/proxy.log" "proto=tls via=tls name=denied.test verdict=deny reason=matched rule=denied-site"
+expect_line "log line: fronting closed" "$WORK/proxy.log" "proto=http via=connect name=secure.test verdict=allow reason=matched rule=secure closed=fronting inner=denied.test"
 
 # --- Reload under load ---
 # A keep-alive connection opened before the reload, to a name the new policy denies.
@@ -154,8 +151,7 @@ mv "$POLICY.new" "$POLICY"
 kill -HUP "$PROXY_PID"
 wait_log "$WORK/proxy.err" "reload refused" 1 && r=yes || r=no
 expect "SIGHUP with a bad policy: refused" yes "$r"
-grep -q "$POLICY:2:[0-9]*: " "$WORK/proxy.err" && r=yes || r=no
-expect "refusal shows FILE:LINE:COL" yes "$r"
+expect_line "refusal shows FILE:LINE:COL" "$WORK/proxy.err" "$POLICY:2:[0-9]*: "
 echo "  ..   $(grep -m1 -o "$POLICY:2:.*" "$WORK/proxy.err" | sed "s#$WORK/##")"
 expect "old policy kept: allowed stays allowed" 200 "$(direct http later.test)"
 expect "old policy kept: denied stays denied"   000 "$(direct http denied.test)"

@@ -122,9 +122,7 @@ expect "denied after restart" 403 "$(status "https://denied.test:$TLS_PORT/")"
 
 # Access log: Squid writes it on the fly; give it a moment.
 sleep 1
-grep -q "allowed.test.*rule=allowed-site" "$WORK/access.log" && r=yes || r=no
-expect "access log names the allowing rule" yes "$r"
-grep -q "denied.test.*rule=denied-site" "$WORK/access.log" && r=yes || r=no
-expect "access log names the denying rule" yes "$r"
+expect_line "access log names the allowing rule" "$WORK/access.log" "allowed.test.*rule=allowed-site"
+expect_line "access log names the denying rule" "$WORK/access.log" "denied.test.*rule=denied-site"
 
 e2e_done

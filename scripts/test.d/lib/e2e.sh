@@ -123,6 +123,12 @@ expect() { # expect WHAT WANT GOT
     else echo "  FAIL $1: want $2, got $3" >&2; exit 1; fi
 }
 
+expect_line() { # expect_line WHAT FILE PATTERN: FILE has a line matching PATTERN (grep BRE)
+    local r=no
+    grep -q -- "$3" "$2" && r=yes
+    expect "$1" yes "$r"
+}
+
 e2e_done() {
     echo "$E2E_NAME: took $((SECONDS - E2E_START))s"
     echo "$E2E_NAME: $PASS passed, 0 failed"
