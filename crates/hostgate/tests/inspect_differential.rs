@@ -2,7 +2,8 @@
 //!
 //! When both extract an SNI it is the same name. Every disagreement must be one of the
 //! strictness cases the notes list: tls-parser does not reassemble records and does not check
-//! what hostgate refuses (lengths, duplicates, empty lists, name bytes, trailing data).
+//! what hostgate refuses (lengths, duplicates, empty lists, name bytes, `pre_shared_key` not
+//! last, trailing data).
 
 mod inspect_common;
 
@@ -160,6 +161,7 @@ fn is_documented_strictness(e: tls::Malformed) -> bool {
             | InvalidServerName(_)
             | EmptyAlpnList
             | EmptyAlpnProtocol
+            | PskNotLast
             | TrailingData
     )
 }
