@@ -212,37 +212,53 @@ impl SuffixTable {
         t.nodes = vec![Node::default(); (groups + 1) * 8];
         // Insert every key's suffixes, shortest first, finding or adding each node; rules are
         // visited in (policy, rank) order so each node's rules come out in that order.
-        let mut idx: Vec<usize> = (0..items.len()).collect();
-        idx.sort_by_key(|&i| order(items[i].1));
+        // Sort keys computed once (a comparison that looked the rule up would miss the cache
+        // on every call); the item index as the last field keeps equal keys in input order.
+        let mut idx: Vec<(u32, u32, u32)> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let (policy, rank) = order(item.1);
+                (policy, rank, i as u32)
+            })
+            .collect();
+        idx.sort_unstable();
         let mut node_of = vec![0u32; items.len()];
+        // (node, position in `idx`) per item: sorting these groups each node's rules and keeps
+        // them in (policy, rank) order.
         let mut filed: Vec<(u32, u32)> = Vec::with_capacity(items.len());
-        for &i in &idx {
+        for (seq, &(_, _, i)) in idx.iter().enumerate() {
+            let i = i as usize;
             let key = items[i].0.as_bytes();
             let mut parent = ROOT;
             for_each_label(key, |h, words, start, end| {
                 parent = t.find_or_insert(h, parent, words, key, start, end);
             });
             node_of[i] = parent;
-            filed.push((parent, items[i].1));
+            filed.push((parent, seq as u32));
             t.max_labels = t
                 .max_labels
                 .max(key.iter().filter(|&&b| b == b'.').count() as u32 + 1);
         }
-        // Stable: each node's rules stay in (policy, rank) order.
-        filed.sort_by_key(|&(node, _)| node);
+        filed.sort_unstable();
+        let rule_at = |seq: u32| {
+            idx.get(seq as usize)
+                .map_or(0, |&(_, _, i)| items[i as usize].1)
+        };
         for group in filed.chunk_by(|a, b| a.0 == b.0) {
             let Some(node) = t.nodes.get_mut(group[0].0 as usize) else {
                 continue;
             };
             node.info &= !NO_RULE;
-            if let [(_, rule)] = group {
-                node.info |= u32::from(meta(*rule)) << 8;
-                node.rule_or_list = *rule;
+            if let [(_, seq)] = group {
+                let rule = rule_at(*seq);
+                node.info |= u32::from(meta(rule)) << 8;
+                node.rule_or_list = rule;
             } else {
                 node.info |= MANY;
                 node.rule_or_list = t.lists.len() as u32;
                 t.lists.push(group.len() as u32);
-                t.lists.extend(group.iter().map(|&(_, rule)| rule));
+                t.lists.extend(group.iter().map(|&(_, seq)| rule_at(seq)));
             }
         }
         t.last_label_rules = t
