@@ -912,7 +912,8 @@ mod tests {
 
     #[test]
     fn fast_path_agrees_with_the_general_one() {
-        // Every ASCII byte at every position of names across the word and bitmap boundaries.
+        // Every byte value at every position of names across the word, vector and bitmap
+        // boundaries.
         for len in [
             1usize, 2, 7, 8, 9, 15, 16, 17, 23, 24, 31, 32, 33, 40, 47, 48, 49, 56, 63, 64, 65, 70,
             130,
