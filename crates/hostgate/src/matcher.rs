@@ -438,7 +438,7 @@ impl SuffixTable {
         &self,
         name: &[u8],
         dots: &[u64; 4],
-        visit: impl FnMut(u32, usize, Hit<'_>),
+        mut visit: impl FnMut(u32, usize, Hit<'_>),
     ) {
         if name.len() <= 64 {
             // Nearly all names: their dots fit one word, and the next label start is found
@@ -449,22 +449,30 @@ impl SuffixTable {
                 bits &= !(1u64 << (start.wrapping_sub(1) & 63));
                 start
             };
-            self.walk_labels(name, dots, next, visit);
+            self.walk_labels::<true>(name, dots, next, &mut visit);
         } else {
-            let mut starts = Labels::new(dots, name.len());
-            let next = || starts.next().map_or(0, |dot| dot + 1);
-            self.walk_labels(name, dots, next, visit);
+            self.walk_long(name, dots, &mut visit);
         }
     }
 
+    /// [`SuffixTable::walk`] for names of more than 64 bytes: rare, so out of line, which
+    /// keeps the common path's code (and its one call of `visit`) small enough to inline.
+    #[inline(never)]
+    fn walk_long(&self, name: &[u8], dots: &[u64; 4], visit: &mut impl FnMut(u32, usize, Hit<'_>)) {
+        let mut starts = Labels::new(dots, name.len());
+        let next = || starts.next().map_or(0, |dot| dot + 1);
+        self.walk_labels::<false>(name, dots, next, visit);
+    }
+
     /// [`SuffixTable::walk`], given `next_start()`: the start of each label from the right.
+    /// `SHORT`: the name has at most 64 bytes, so all its dots are in `dots[0]`.
     #[inline(always)]
-    fn walk_labels(
+    fn walk_labels<const SHORT: bool>(
         &self,
         name: &[u8],
         dots: &[u64; 4],
         mut next_start: impl FnMut() -> usize,
-        mut visit: impl FnMut(u32, usize, Hit<'_>),
+        visit: &mut impl FnMut(u32, usize, Hit<'_>),
     ) {
         let head = head_word(name);
         let mut parent = ROOT;
@@ -474,70 +482,104 @@ impl SuffixTable {
         // coin toss per level, and a branch on it inside the walk mispredicts.
         let mut pending = [(0u32, 0usize); 4];
         let mut count = 0;
-        let mut report = |pending: &[(u32, usize)]| {
-            for &(slot, start) in pending {
-                if let Some(hit) = self.nodes.get(slot as usize).and_then(|n| self.hit(n)) {
-                    visit(dots_before(dots, start), start, hit);
-                }
-            }
-        };
         let mut level = 0;
-        if !self.last_label_rules {
-            if dots.iter().all(|&w| w == 0) || self.max_labels < 2 {
-                // Only one-label keys could match, and none has rules.
-                return;
+        'walk: {
+            if !self.last_label_rules {
+                let no_dots = if SHORT {
+                    dots[0] == 0
+                } else {
+                    dots.iter().all(|&w| w == 0)
+                };
+                if no_dots || self.max_labels < 2 {
+                    // Only one-label keys could match, and none has rules.
+                    break 'walk;
+                }
+                // The last label (`com`) files no rule: skip its probe and check it as the
+                // parent of the next level's node instead (top-level nodes are few and stay
+                // in cache).
+                let (start, last_end) = (next_start(), end);
+                let last = LabelWords::read(name, head, start, end);
+                hash = fold_label(hash, last, name, head, start, end);
+                end = start.saturating_sub(1);
+                let start2 = next_start();
+                let words = LabelWords::read(name, head, start2, end);
+                hash = fold_label(hash, words, name, head, start2, end);
+                let is_last = |p: u32| {
+                    self.nodes.get(p as usize).is_some_and(|n| {
+                        n.parent == ROOT && self.label_is(n, last, name, start, last_end)
+                    })
+                };
+                let Some(slot) = self.probe(hash, is_last, words, name, start2, end) else {
+                    break 'walk;
+                };
+                let has_rules = self.nodes.get(slot).is_some_and(|n| n.info & NO_RULE == 0);
+                pending[0] = (slot as u32, start2);
+                count = usize::from(has_rules);
+                if start2 == 0 {
+                    break 'walk;
+                }
+                parent = slot as u32;
+                end = start2 - 1;
+                level = 2;
             }
-            // The last label (`com`) files no rule: skip its probe and check it as the parent
-            // of the next level's node instead (top-level nodes are few and stay in cache).
-            let (start, last_end) = (next_start(), end);
-            let last = LabelWords::read(name, head, start, end);
-            hash = fold_label(hash, last, name, head, start, end);
-            end = start.saturating_sub(1);
-            let start2 = next_start();
-            let words = LabelWords::read(name, head, start2, end);
-            hash = fold_label(hash, words, name, head, start2, end);
-            let is_last = |p: u32| {
-                self.nodes.get(p as usize).is_some_and(|n| {
-                    n.parent == ROOT && self.label_is(n, last, name, start, last_end)
-                })
-            };
-            let Some(slot) = self.probe(hash, is_last, words, name, start2, end) else {
-                return;
-            };
-            let has_rules = self.nodes.get(slot).is_some_and(|n| n.info & NO_RULE == 0);
-            pending[0] = (slot as u32, start2);
-            count = usize::from(has_rules);
-            if start2 == 0 {
-                report(&pending[..count]);
-                return;
+            while level < self.max_labels {
+                let start = next_start();
+                let words = LabelWords::read(name, head, start, end);
+                hash = fold_label(hash, words, name, head, start, end);
+                let Some(slot) = self.probe(hash, |p| p == parent, words, name, start, end) else {
+                    // No key ends with this suffix.
+                    break;
+                };
+                let has_rules = self.nodes.get(slot).is_some_and(|n| n.info & NO_RULE == 0);
+                pending[count & 3] = (slot as u32, start);
+                count += usize::from(has_rules);
+                if count == pending.len() {
+                    self.report_full::<SHORT>(dots, &pending, visit);
+                    count = 0;
+                }
+                if start == 0 {
+                    break; // the whole name
+                }
+                parent = slot as u32;
+                end = start - 1;
+                level += 1;
             }
-            parent = slot as u32;
-            end = start2 - 1;
-            level = 2;
         }
-        while level < self.max_labels {
-            let start = next_start();
-            let words = LabelWords::read(name, head, start, end);
-            hash = fold_label(hash, words, name, head, start, end);
-            let Some(slot) = self.probe(hash, |p| p == parent, words, name, start, end) else {
-                // No key ends with this suffix.
-                break;
-            };
-            let has_rules = self.nodes.get(slot).is_some_and(|n| n.info & NO_RULE == 0);
-            pending[count & 3] = (slot as u32, start);
-            count += usize::from(has_rules);
-            if count == pending.len() {
-                report(&pending);
-                count = 0;
+        self.report::<SHORT>(dots, pending.get(..count).unwrap_or(&[]), visit);
+    }
+
+    /// Calls `visit` for the rules of each pending `(slot, start)`.
+    #[inline(always)]
+    fn report<const SHORT: bool>(
+        &self,
+        dots: &[u64; 4],
+        pending: &[(u32, usize)],
+        visit: &mut impl FnMut(u32, usize, Hit<'_>),
+    ) {
+        for &(slot, start) in pending {
+            if let Some(hit) = self.nodes.get(slot as usize).and_then(|n| self.hit(n)) {
+                let depth = if SHORT {
+                    // Dots left of the suffix, all in the first word (`start` < 64).
+                    (dots[0] & 1u64.wrapping_shl(start as u32).wrapping_sub(1)).count_ones()
+                } else {
+                    dots_before(dots, start)
+                };
+                visit(depth, start, hit);
             }
-            if start == 0 {
-                break; // the whole name
-            }
-            parent = slot as u32;
-            end = start - 1;
-            level += 1;
         }
-        report(&pending[..count]);
+    }
+
+    /// [`SuffixTable::report`] for a full batch in the middle of a walk: a name with more than
+    /// four suffixes that carry rules. Rare, so out of line.
+    #[cold]
+    #[inline(never)]
+    fn report_full<const SHORT: bool>(
+        &self,
+        dots: &[u64; 4],
+        pending: &[(u32, usize)],
+        visit: &mut impl FnMut(u32, usize, Hit<'_>),
+    ) {
+        self.report::<SHORT>(dots, pending, visit);
     }
 }
 
@@ -690,6 +732,25 @@ mod tests {
             seen.push(rule_of(h));
         });
         assert_eq!(seen, (0..20).rev().collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn walk_of_a_long_name_past_one_batch() {
+        // Over 64 bytes (the out-of-line walk, dots in more than one word) and more suffixes
+        // with rules than one batch: each is reported once, with its depth, shortest first.
+        let labels: Vec<String> = (0..14).map(|i| format!("label-{i:02}-abcd")).collect();
+        let name = labels.join(".");
+        assert!(name.len() > 128);
+        // Every other suffix is a key.
+        let keys: Vec<String> = (0..14).step_by(2).map(|k| labels[k..].join(".")).collect();
+        let t = table(&keys);
+        let mut seen = Vec::new();
+        t.walk(name.as_bytes(), &dots(name.as_bytes()), |d, s, h| {
+            assert_eq!(&name[s..], labels[d as usize..].join("."));
+            seen.push((d, rule_of(h)));
+        });
+        let want: Vec<(u32, u32)> = (0..7).rev().map(|k| (2 * k, k)).collect();
+        assert_eq!(seen, want);
     }
 
     #[test]
