@@ -1219,7 +1219,7 @@ fn settings() -> Settings {
         random_len: if test_mode { 20_000 } else { 1_000_000 },
         rounds: if quick { 3 } else { 7 },
         pass_time: Duration::from_millis(if quick { 120 } else { 300 }),
-        builds: if quick { 1 } else { 3 },
+        builds: 3,
     }
 }
 
@@ -1326,24 +1326,34 @@ fn main() {
         ));
 
         // hostgate: compile from the policy text (parse + compile), best of `builds`.
+        // The first build of a process also pays for fresh pages; it is reported beside.
         let mut engine = None;
         let mut hg_build = Duration::MAX;
+        let mut hg_first = None;
         let mut hg_retained = 0;
         for _ in 0..set.builds {
             drop(engine.take());
             let (e, dt, kept) = measured(|| Engine::compile(&text).expect("policy compiles"));
             hg_build = hg_build.min(dt);
+            hg_first.get_or_insert(dt);
             hg_retained = kept;
             engine = Some(e);
         }
         let engine = engine.expect("built");
         let policy = engine.policy("default").expect("policy default");
         let hg_heap = engine.heap_size();
+        let first = hg_first.unwrap_or(hg_build).as_secs_f64();
         log(format!(
-            "{label}: hostgate compiled in {:.3} s, heap_size {} (allocator: {} retained)",
+            "{label}: hostgate compiled in {:.3} s (best of {}; first {first:.3} s), heap_size {} (allocator: {} retained)",
             hg_build.as_secs_f64(),
+            set.builds,
             mib(hg_heap),
             mib(hg_retained)
+        ));
+        notes.push(format!(
+            "{label}: hostgate build {:.3} s is the best of {}; the process's first took {first:.3} s",
+            hg_build.as_secs_f64(),
+            set.builds
         ));
         drop(text);
 
