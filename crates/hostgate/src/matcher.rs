@@ -394,6 +394,12 @@ impl SuffixTable {
         const LO: u64 = 0x0101_0101_0101_0101;
         let want = LO * u64::from(tag(hash));
         let mut g = home(hash, self.home_groups);
+        // Fetch the home group's nodes while its tag word is read: which slot is wanted is
+        // known only from the tags, and waiting for them before asking for the node puts two
+        // cache misses in a row on every level of the walk.
+        if let Some(group) = self.nodes.get(g * 8..g * 8 + 8) {
+            prefetch_group(group);
+        }
         loop {
             // Past the end only if the table is corrupt: stop as if empty.
             let word = self.tags.get(g).copied().unwrap_or(0);
@@ -635,6 +641,22 @@ impl Iterator for Labels<'_> {
             self.bits = self.dots[self.word];
         }
     }
+}
+
+/// Asks the processor to fetch the cache lines of a group of eight nodes (192 bytes, on three
+/// or four lines whatever its alignment). A hint: it changes no result.
+#[inline(always)]
+fn prefetch_group(group: &[Node]) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if let [a, _, b, _, _, c, _, d] = group {
+        // Bytes 0, 48..72, 120..144 and 168..192 of the group: every 64-byte line it touches.
+        safe_arch::prefetch_t0(a);
+        safe_arch::prefetch_t0(b);
+        safe_arch::prefetch_t0(c);
+        safe_arch::prefetch_t0(&d.high);
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = group;
 }
 
 /// The high bit of every zero byte of `v` is set, and of no byte below the first zero byte.
