@@ -391,7 +391,6 @@ impl SuffixTable {
         start: usize,
         end: usize,
     ) -> Option<usize> {
-        const LO: u64 = 0x0101_0101_0101_0101;
         let want = LO * u64::from(tag(hash));
         let mut g = home(hash, self.home_groups);
         // Fetch the home group's nodes while its tag word is read: which slot is wanted is
@@ -491,12 +490,7 @@ impl SuffixTable {
         let mut level = 0;
         'walk: {
             if !self.last_label_rules {
-                let no_dots = if SHORT {
-                    dots[0] == 0
-                } else {
-                    dots.iter().all(|&w| w == 0)
-                };
-                if no_dots || self.max_labels < 2 {
+                if dot_words::<SHORT>(dots).iter().all(|&w| w == 0) || self.max_labels < 2 {
                     // Only one-label keys could match, and none has rules.
                     break 'walk;
                 }
@@ -564,13 +558,7 @@ impl SuffixTable {
     ) {
         for &(slot, start) in pending {
             if let Some(hit) = self.nodes.get(slot as usize).and_then(|n| self.hit(n)) {
-                let depth = if SHORT {
-                    // Dots left of the suffix, all in the first word (`start` < 64).
-                    (dots[0] & 1u64.wrapping_shl(start as u32).wrapping_sub(1)).count_ones()
-                } else {
-                    dots_before(dots, start)
-                };
-                visit(depth, start, hit);
+                visit(dots_before(dot_words::<SHORT>(dots), start), start, hit);
             }
         }
     }
@@ -589,20 +577,29 @@ impl SuffixTable {
     }
 }
 
+/// The words of a dot bitmap that can hold dots: only the first for a name of at most 64
+/// bytes (`SHORT`), so the loops over them reduce to one word.
+#[inline(always)]
+fn dot_words<const SHORT: bool>(dots: &[u64; 4]) -> &[u64] {
+    if SHORT {
+        &dots[..1]
+    } else {
+        dots
+    }
+}
+
 /// The number of dots before byte `at`: the labels left of a suffix starting there. Only
 /// called for suffixes that are keys, about once a lookup.
 #[inline(always)]
-fn dots_before(dots: &[u64; 4], at: usize) -> u32 {
-    let mut n = 0;
-    for (i, &w) in dots.iter().enumerate() {
-        let lo = i * 64;
-        if at >= lo + 64 {
-            n += w.count_ones();
-        } else if at > lo {
-            n += (w & ((1u64 << (at - lo)) - 1)).count_ones();
-        }
-    }
-    n
+fn dots_before(dots: &[u64], at: usize) -> u32 {
+    // Per word, a mask of its bytes before `at` (0 to 64 of them), without branches.
+    dots.iter()
+        .enumerate()
+        .map(|(i, &w)| {
+            let below = at.saturating_sub(i * 64) as u32;
+            (w & u64::MAX.checked_shl(below).map_or(u64::MAX, |m| !m)).count_ones()
+        })
+        .sum()
 }
 
 /// Dot positions from the highest down.
@@ -659,12 +656,14 @@ fn prefetch_group(group: &[Node]) {
     let _ = group;
 }
 
+/// Every byte 0x01, and every byte 0x80: for testing eight tag bytes at once.
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
 /// The high bit of every zero byte of `v` is set, and of no byte below the first zero byte.
 /// (Bytes above the first zero may be flagged wrongly; callers re-check.)
 #[inline(always)]
 fn zero_bytes(v: u64) -> u64 {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
     v.wrapping_sub(LO) & !v & HI
 }
 
