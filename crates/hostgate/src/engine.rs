@@ -11,6 +11,7 @@ use crate::builder::{PolicySpec, RuleSpec};
 use crate::error::{CompileErrors, Diagnostic, Severity};
 use crate::matcher::{Hit, SuffixTable};
 use crate::name::{fast_body, normalize, normalize_into, scan_ascii, Name, NameKind};
+use crate::pages::Store;
 use crate::pattern::{glob_label_match, mask, max_prefix, Pattern};
 use crate::syntax;
 use crate::types::{Action, PolicyId, Precedence, Query, Reason, Verdict, Via};
@@ -59,17 +60,28 @@ const NO_AUX: u32 = u32::MAX;
 /// Everything a lookup needs about one rule, in 16 bytes: matching a key, its conditions, its
 /// rank, and the verdict's rule fields. (Its policy follows from its index: each policy's
 /// rules are numbered contiguously, see [`policy_index`].)
-#[derive(Clone, Copy, Debug)]
+///
+/// Plain bytes (`Pod`, the shape as its `u8`), so that a large rule array can live on huge
+/// pages (see `pages`).
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
 struct Rule {
     rank: u32,
     line: u32,
     /// Index into `Engine::aux` for globs and port-limited rules, else `NO_AUX`.
     aux: u32,
-    shape: Shape,
+    /// A `Shape`, read through [`Rule::shape`].
+    shape: u8,
     flags: u8,
+    _pad: [u8; 2],
 }
 
 impl Rule {
+    #[inline(always)]
+    fn shape(&self) -> Shape {
+        unpack_meta(u16::from(self.shape) << 8).0
+    }
+
     #[inline(always)]
     fn deny(&self) -> bool {
         self.flags & DENY != 0
@@ -230,7 +242,7 @@ type GlobHead = Vec<Vec<u8>>;
 pub struct Engine {
     policies: Vec<PolicyMeta>,
     by_name: HashMap<String, u32>,
-    rules: Vec<Rule>,
+    rules: Store<Rule>,
     aux: Vec<Aux>,
     table: SuffixTable,
     globs: Vec<GlobHead>,
@@ -679,7 +691,7 @@ impl Engine {
     fn pattern_text(&self, global: u32, r: &Rule) -> String {
         let reference = self.pattern_ref.get(global as usize).copied().unwrap_or(0);
         let key = || self.table.key(reference);
-        match r.shape {
+        match r.shape() {
             Shape::Exact => key(),
             Shape::OneLabel => format!("*.{}", key()),
             Shape::Deep => format!("**.{}", key()),
@@ -759,7 +771,7 @@ impl Engine {
     /// ```
     pub fn heap_size(&self) -> usize {
         self.table.heap_size()
-            + self.rules.capacity() * core::mem::size_of::<Rule>()
+            + self.rules.bytes()
             + self.aux.capacity() * core::mem::size_of::<Aux>()
             + self.ids.capacity()
             + self.named_ids.capacity() * 12
@@ -1117,7 +1129,7 @@ impl Engine {
             }
             Hit::Many(list) => {
                 self.offer_from(list, pol, port, via, c, |r| {
-                    self.shape_holds(r.shape, || Some(r), depth, bytes, start)
+                    self.shape_holds(r.shape(), || Some(r), depth, bytes, start)
                 });
             }
         }
@@ -1491,8 +1503,9 @@ impl Build {
                 rank,
                 line: rule.line,
                 aux,
-                shape,
+                shape: shape as u8,
                 flags,
+                _pad: [0; 2],
             });
         }
         any.sort_by_key(|&g| self.rules[g as usize].rank);
@@ -1565,12 +1578,12 @@ impl Build {
         let (table, node_of) = SuffixTable::build(&self.keyed, order, |g| {
             rules
                 .get(g as usize)
-                .map_or(0, |r| pack_meta(r.shape, r.flags))
+                .map_or(0, |r| pack_meta(r.shape(), r.flags))
         });
         // Keyed rules point at their table node, for showing their pattern.
         for (g, r) in self.rules.iter().enumerate() {
             if matches!(
-                r.shape,
+                r.shape(),
                 Shape::Exact | Shape::OneLabel | Shape::Deep | Shape::Dot | Shape::Glob
             ) {
                 if let Some(&e) = node_of.get(self.pattern_ref[g] as usize) {
@@ -1578,7 +1591,8 @@ impl Build {
                 }
             }
         }
-        self.rules.shrink_to_fit();
+        let mut rules = Store::from(self.rules);
+        rules.freeze();
         self.ids.shrink_to_fit();
         self.named_ids.shrink_to_fit();
         self.ports.shrink_to_fit();
@@ -1587,7 +1601,7 @@ impl Build {
         Ok(Engine {
             policies: self.policies,
             by_name: self.by_name,
-            rules: self.rules,
+            rules,
             aux: self.aux,
             table,
             globs: self.globs,

@@ -36,6 +36,7 @@ mod error;
 pub mod inspect;
 mod matcher;
 mod name;
+mod pages;
 mod pattern;
 mod syntax;
 mod types;

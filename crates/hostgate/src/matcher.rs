@@ -20,6 +20,7 @@
 //! or a list of them sorted by policy then rank.
 
 use crate::name::{head_word, word_ending};
+use crate::pages::Store;
 
 /// The rules filed under one key: a single rule with its matcher bits (shape and flags, which
 /// the engine interprets) inline, or a slice of the list arena (sorted by policy, then rank).
@@ -38,8 +39,8 @@ const NO_RULE: u32 = 1 << 31;
 /// `Node::parent` of a last-label node (`com`).
 const ROOT: u32 = u32::MAX;
 
-/// One node: 24 bytes.
-#[derive(Clone, Copy, Debug)]
+/// One node: 24 bytes, no padding (so it is `Pod` and can live in a mapping).
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
 struct Node {
     /// The label's [`LabelWords`] `low` word when the label is inline, else its offset in
@@ -170,14 +171,14 @@ fn for_each_label(key: &[u8], mut f: impl FnMut(u64, LabelWords, usize, usize)) 
 pub(crate) struct SuffixTable {
     /// Per group of eight slots, their tags (slot `8g + i` in byte `i`): 0 when empty, else a
     /// tag from the suffix's hash (1..=255).
-    tags: Vec<u64>,
+    tags: Store<u64>,
     /// Hashes map onto groups `0..home_groups`; the arrays are longer (see the module doc).
     home_groups: usize,
     /// Per slot: the node (meaningful where the tag is not 0).
-    nodes: Vec<Node>,
+    nodes: Store<Node>,
     /// Labels longer than `INLINE_LABEL`.
-    labels: Vec<u8>,
-    lists: Vec<u32>,
+    labels: Store<u8>,
+    lists: Store<u32>,
     /// No key has more labels than this: longer suffixes need not be probed.
     max_labels: u32,
     /// Some one-label key (`com`) has rules. Usually not: the walk then does not probe the
@@ -208,8 +209,8 @@ impl SuffixTable {
         // Load factor 0.75: most probes then end in their home group.
         let groups = (distinct + distinct / 3).div_ceil(8).max(2);
         t.home_groups = groups;
-        t.tags = vec![0; groups + 1];
-        t.nodes = vec![Node::default(); (groups + 1) * 8];
+        t.tags = Store::from(vec![0; groups + 1]);
+        t.nodes = Store::from(vec![Node::default(); (groups + 1) * 8]);
         // Insert every key's suffixes, shortest first, finding or adding each node; rules are
         // visited in (policy, rank) order so each node's rules come out in that order.
         // Sort keys computed once (a comparison that looked the rule up would miss the cache
@@ -257,19 +258,21 @@ impl SuffixTable {
             } else {
                 node.info |= MANY;
                 node.rule_or_list = t.lists.len() as u32;
-                t.lists.push(group.len() as u32);
-                t.lists.extend(group.iter().map(|&(_, seq)| rule_at(seq)));
+                let lists = t.lists.vec_mut();
+                lists.push(group.len() as u32);
+                lists.extend(group.iter().map(|&(_, seq)| rule_at(seq)));
             }
         }
         t.last_label_rules = t
             .nodes
             .iter()
             .any(|n| n.parent == ROOT && n.info & NO_RULE == 0);
-        // The arrays may have grown past the home range while inserting; give back the slack.
-        t.tags.shrink_to_fit();
-        t.nodes.shrink_to_fit();
-        t.labels.shrink_to_fit();
-        t.lists.shrink_to_fit();
+        // The arrays may have grown past the home range while inserting: give back the slack,
+        // and put the large ones on huge pages (see `pages`).
+        t.tags.freeze();
+        t.nodes.freeze();
+        t.labels.freeze();
+        t.lists.freeze();
         (t, node_of)
     }
 
@@ -293,8 +296,9 @@ impl SuffixTable {
         }
         // Keep an empty group last, so probes never run off the end.
         if g + 1 == self.tags.len() {
-            self.tags.push(0);
-            self.nodes.resize(self.tags.len() * 8, Node::default());
+            self.tags.vec_mut().push(0);
+            let slots = self.tags.len() * 8;
+            self.nodes.vec_mut().resize(slots, Node::default());
         }
         let free = zero_bytes(self.tags[g]).trailing_zeros() / 8;
         let s = g * 8 + free as usize;
@@ -309,7 +313,7 @@ impl SuffixTable {
             node.high = words.high as u32;
         } else {
             node.low = self.labels.len() as u64;
-            self.labels.extend_from_slice(label);
+            self.labels.vec_mut().extend_from_slice(label);
         }
         self.tags[g] |= u64::from(tag(hash)) << (8 * free);
         self.nodes[s] = node;
@@ -318,10 +322,7 @@ impl SuffixTable {
 
     /// Approximate heap bytes.
     pub(crate) fn heap_size(&self) -> usize {
-        self.tags.capacity() * 8
-            + self.nodes.capacity() * core::mem::size_of::<Node>()
-            + self.labels.capacity()
-            + self.lists.capacity() * 4
+        self.tags.bytes() + self.nodes.bytes() + self.labels.bytes() + self.lists.bytes()
     }
 
     /// The first label of a node.
