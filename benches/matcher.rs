@@ -1533,6 +1533,22 @@ fn main() {
     print_summary(&set, &source, &rows, &notes);
 }
 
+/// The kernel's transparent huge page mode. hostgate asks for huge pages for its large arrays
+/// (`madvise`); the baselines get them only when the mode is `always`, which then speeds them
+/// up too (on the bench VM, (0) and (1) by about 1.5x at 200k): the ratios depend on it.
+fn huge_pages_line() -> String {
+    let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+        .ok()
+        .and_then(|s| {
+            let (_, rest) = s.split_once('[')?;
+            Some(rest.split_once(']')?.0.to_string())
+        })
+        .unwrap_or_else(|| "unknown (not Linux, or no THP)".to_string());
+    format!(
+        "transparent huge pages: {mode} (hostgate advises its arrays of 2 MiB or more; the baselines get huge pages only under `always`)"
+    )
+}
+
 fn print_summary(set: &Settings, source: &str, rows: &[Row], notes: &[String]) {
     let mut out = String::new();
     let _ = writeln!(
@@ -1541,6 +1557,7 @@ fn print_summary(set: &Settings, source: &str, rows: &[Row], notes: &[String]) {
         set.rounds
     );
     let _ = writeln!(out, "data: {source}");
+    let _ = writeln!(out, "{}", huge_pages_line());
     let _ = writeln!(
         out,
         "{:<6} {:<27} {:>9} {:>9} {:>10} {:>10} {:>9} {:>10}  memory from",
