@@ -79,7 +79,7 @@ struct Rule {
 impl Rule {
     #[inline(always)]
     fn shape(&self) -> Shape {
-        unpack_meta(u16::from(self.shape) << 8).0
+        shape_from(self.shape)
     }
 
     #[inline(always)]
@@ -95,6 +95,12 @@ fn pack_meta(shape: Shape, flags: u8) -> u16 {
 
 #[inline(always)]
 fn unpack_meta(meta: u16) -> (Shape, u8) {
+    (shape_from((meta >> 8) as u8), meta as u8)
+}
+
+/// A `Shape` from its `u8`.
+#[inline(always)]
+fn shape_from(b: u8) -> Shape {
     // A table, not a `match`: that compiles to an indirect jump, which mispredicts.
     const SHAPES: [Shape; 8] = [
         Shape::Exact,
@@ -106,7 +112,7 @@ fn unpack_meta(meta: u16) -> (Shape, u8) {
         Shape::Regex,
         Shape::Cidr,
     ];
-    (SHAPES[usize::from(meta >> 8) & 7], meta as u8)
+    SHAPES[usize::from(b) & 7]
 }
 
 /// Port and source conditions, from a rule's flags; `port_in` tests its port ranges.

@@ -15,7 +15,8 @@ use core::ops::{Deref, DerefMut};
 #[cfg(all(target_os = "linux", not(miri)))]
 const HUGE: usize = 2 << 20;
 
-/// A growable array while the table is built, then (see [`Store::freeze`]) a fixed one.
+/// A growable array while the table is built, then (see [`Store::freeze`]) a read-only one.
+/// Writing to a frozen store first copies it back to the heap: nothing does after a build.
 #[derive(Debug)]
 pub(crate) struct Store<T: Pod> {
     /// The items while not mapped; empty while mapped.
@@ -24,11 +25,12 @@ pub(crate) struct Store<T: Pod> {
     mapped: Option<Mapped>,
 }
 
-/// `len` bytes at byte `start` of `map`; `start` is 2 MiB-aligned in memory.
+/// `len` bytes at byte `start` of `map`; `start` is 2 MiB-aligned in memory. Read-only, so a
+/// stray write into a built table faults instead of corrupting it.
 #[cfg(all(target_os = "linux", not(miri)))]
 #[derive(Debug)]
 struct Mapped {
-    map: memmap2::MmapMut,
+    map: memmap2::Mmap,
     start: usize,
     len: usize,
 }
@@ -92,6 +94,7 @@ impl<T: Pod> Store<T> {
         let dst = map.get_mut(start..start + len)?;
         dst.copy_from_slice(bytemuck::cast_slice(v));
         bytemuck::try_cast_slice::<u8, T>(dst).ok()?;
+        let map = map.make_read_only().ok()?;
         Some(Mapped { map, start, len })
     }
 
@@ -135,15 +138,7 @@ impl<T: Pod> Deref for Store<T> {
 impl<T: Pod> DerefMut for Store<T> {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut [T] {
-        #[cfg(all(target_os = "linux", not(miri)))]
-        if let Some(m) = &mut self.mapped {
-            return m
-                .map
-                .get_mut(m.start..m.start + m.len)
-                .and_then(|b| bytemuck::try_cast_slice_mut(b).ok())
-                .unwrap_or(&mut []);
-        }
-        &mut self.heap
+        self.vec_mut()
     }
 }
 
