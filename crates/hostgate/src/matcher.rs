@@ -286,7 +286,10 @@ impl SuffixTable {
         start: usize,
         end: usize,
     ) -> u32 {
-        if let Some(slot) = self.probe(hash, |p| p == parent, words, key, start, end) {
+        let found = self
+            .view()
+            .probe(hash, |p| p == parent, words, key, start, end);
+        if let Some(slot) = found {
             return slot as u32;
         }
         // The first group with an empty slot from home on: where a probe stops.
@@ -341,6 +344,79 @@ impl SuffixTable {
         }
     }
 
+    /// The key of a node (for showing a rule's pattern): its labels, up the parents.
+    pub(crate) fn key(&self, node: u32) -> String {
+        let mut key = String::new();
+        let mut at = node;
+        // A node's parent was placed before it, so the chain ends; bound it anyway.
+        for _ in 0..=self.max_labels {
+            let Some(n) = self.nodes.get(at as usize) else {
+                break;
+            };
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(core::str::from_utf8(&self.label_bytes(n)).unwrap_or(""));
+            at = n.parent;
+        }
+        key
+    }
+
+    /// Calls `visit(depth, suffix_start, hit)` for every label suffix of `name` that is a key,
+    /// shortest suffix first. `depth` is the number of labels left of the suffix. `name` is a
+    /// valid lowercase host name; `dots` marks its dot positions.
+    #[inline]
+    pub(crate) fn walk(
+        &self,
+        name: &[u8],
+        dots: &[u64; 4],
+        mut visit: impl FnMut(u32, usize, Hit<'_>),
+    ) {
+        if name.len() <= 64 {
+            // Nearly all names: their dots fit one word, and the next label start is found
+            // without a branch (`64 - leading_zeros` is the highest dot + 1, or 0 for none).
+            let mut bits = dots[0];
+            let next = || {
+                let start = 64 - bits.leading_zeros() as usize;
+                bits &= !(1u64 << (start.wrapping_sub(1) & 63));
+                start
+            };
+            self.view()
+                .walk_labels::<true>(name, dots, next, &mut visit);
+        } else {
+            self.view().walk_long(name, dots, &mut visit);
+        }
+    }
+
+    /// The arrays as slices, for a lookup (or an insert's probe).
+    #[inline(always)]
+    fn view(&self) -> View<'_> {
+        View {
+            tags: &self.tags,
+            nodes: &self.nodes,
+            labels: &self.labels,
+            lists: &self.lists,
+            home_groups: self.home_groups,
+            max_labels: self.max_labels,
+            last_label_rules: self.last_label_rules,
+        }
+    }
+}
+
+/// The table's arrays as plain slices, taken once per lookup: reading a frozen [`Store`]
+/// checks its mapping, which a lookup should pay for once rather than at every probe.
+#[derive(Clone, Copy, Debug)]
+struct View<'t> {
+    tags: &'t [u64],
+    nodes: &'t [Node],
+    labels: &'t [u8],
+    lists: &'t [u32],
+    home_groups: usize,
+    max_labels: u32,
+    last_label_rules: bool,
+}
+
+impl<'t> View<'t> {
     /// Whether `node`'s first label is `name[start..end]` (read as `words`).
     #[inline(always)]
     fn label_is(
@@ -360,24 +436,6 @@ impl SuffixTable {
         }
         let off = node.low as usize;
         self.labels.get(off..off + len) == name.get(start..end)
-    }
-
-    /// The key of a node (for showing a rule's pattern): its labels, up the parents.
-    pub(crate) fn key(&self, node: u32) -> String {
-        let mut key = String::new();
-        let mut at = node;
-        // A node's parent was placed before it, so the chain ends; bound it anyway.
-        for _ in 0..=self.max_labels {
-            let Some(n) = self.nodes.get(at as usize) else {
-                break;
-            };
-            if !key.is_empty() {
-                key.push('.');
-            }
-            key.push_str(core::str::from_utf8(&self.label_bytes(n)).unwrap_or(""));
-            at = n.parent;
-        }
-        key
     }
 
     /// The slot of the node for `name[start..]` (first label `name[start..end]`) whose parent
@@ -424,7 +482,7 @@ impl SuffixTable {
 
     /// The rules filed at a node.
     #[inline(always)]
-    fn hit(&self, n: &Node) -> Option<Hit<'_>> {
+    fn hit(&self, n: &Node) -> Option<Hit<'t>> {
         if n.info & (NO_RULE | MANY) == 0 {
             Some(Hit::One(n.rule_or_list, (n.info >> 8) as u16))
         } else if n.info & NO_RULE != 0 {
@@ -433,31 +491,6 @@ impl SuffixTable {
             let off = n.rule_or_list as usize;
             let count = *self.lists.get(off)? as usize;
             self.lists.get(off + 1..off + 1 + count).map(Hit::Many)
-        }
-    }
-
-    /// Calls `visit(depth, suffix_start, hit)` for every label suffix of `name` that is a key,
-    /// shortest suffix first. `depth` is the number of labels left of the suffix. `name` is a
-    /// valid lowercase host name; `dots` marks its dot positions.
-    #[inline]
-    pub(crate) fn walk(
-        &self,
-        name: &[u8],
-        dots: &[u64; 4],
-        mut visit: impl FnMut(u32, usize, Hit<'_>),
-    ) {
-        if name.len() <= 64 {
-            // Nearly all names: their dots fit one word, and the next label start is found
-            // without a branch (`64 - leading_zeros` is the highest dot + 1, or 0 for none).
-            let mut bits = dots[0];
-            let next = || {
-                let start = 64 - bits.leading_zeros() as usize;
-                bits &= !(1u64 << (start.wrapping_sub(1) & 63));
-                start
-            };
-            self.walk_labels::<true>(name, dots, next, &mut visit);
-        } else {
-            self.walk_long(name, dots, &mut visit);
         }
     }
 
