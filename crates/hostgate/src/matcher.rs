@@ -270,7 +270,7 @@ impl SuffixTable {
                 (policy, rank, i as u32)
             })
             .collect();
-        if !idx.is_sorted() {
+        if !idx.windows(2).all(|w| w[0] <= w[1]) {
             idx.sort_unstable();
         }
         let mut node_of = vec![0u32; items.len()];
