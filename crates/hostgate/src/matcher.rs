@@ -36,6 +36,9 @@ const INLINE_LABEL: usize = 12;
 
 /// `Node::info` bits: label length in the low 6, the rule's meta in bits 8..24, and these.
 const LABEL_LEN: u32 = 0x3f;
+/// Some longer suffix is a node (`stripe.com` under `com`): without it a walk stops here, a
+/// probe early, instead of probing the next label to find nothing.
+const PARENT: u32 = 1 << 29;
 const MANY: u32 = 1 << 30;
 const NO_RULE: u32 = 1 << 31;
 /// `Node::parent` of a last-label node (`com`).
@@ -307,7 +310,7 @@ impl SuffixTable {
             lists.push(rules.len() as u32);
             lists.extend_from_slice(&rules);
             if let Some(node) = t.nodes.get_mut(slot as usize) {
-                node.info = (node.info & LABEL_LEN) | MANY;
+                node.info = (node.info & (LABEL_LEN | PARENT)) | MANY;
                 node.rule_or_list = off;
             }
         }
@@ -368,6 +371,9 @@ impl SuffixTable {
         }
         self.tags[g] |= u64::from(tag(hash)) << (8 * free);
         self.nodes[s] = node;
+        if let Some(p) = self.nodes.get_mut(parent as usize) {
+            p.info |= PARENT;
+        }
         s as u32
     }
 
@@ -594,11 +600,11 @@ impl<'t> View<'t> {
                 let Some(slot) = self.probe(hash, is_last, words, name, start2, end) else {
                     break 'walk;
                 };
-                let has_rules = self.nodes.get(slot).is_some_and(|n| n.info & NO_RULE == 0);
+                let info = self.nodes.get(slot).map_or(NO_RULE, |n| n.info);
                 pending[0] = (slot as u32, start2);
-                count = usize::from(has_rules);
-                if start2 == 0 {
-                    break 'walk;
+                count = usize::from(info & NO_RULE == 0);
+                if start2 == 0 || info & PARENT == 0 {
+                    break 'walk; // the whole name, or no longer key
                 }
                 parent = slot as u32;
                 end = start2 - 1;
@@ -612,15 +618,15 @@ impl<'t> View<'t> {
                     // No key ends with this suffix.
                     break;
                 };
-                let has_rules = self.nodes.get(slot).is_some_and(|n| n.info & NO_RULE == 0);
+                let info = self.nodes.get(slot).map_or(NO_RULE, |n| n.info);
                 pending[count & 3] = (slot as u32, start);
-                count += usize::from(has_rules);
+                count += usize::from(info & NO_RULE == 0);
                 if count == pending.len() {
                     self.report_full::<SHORT>(dots, &pending, visit);
                     count = 0;
                 }
-                if start == 0 {
-                    break; // the whole name
+                if start == 0 || info & PARENT == 0 {
+                    break; // the whole name, or no longer key
                 }
                 parent = slot as u32;
                 end = start - 1;
@@ -840,6 +846,39 @@ mod tests {
             seen.push((d, s, rule_of(h)))
         });
         assert_eq!(seen, vec![(1, 7, 0), (0, 0, 1)]);
+    }
+
+    #[test]
+    fn parents_are_marked_and_leaves_end_the_walk() {
+        let keys: Vec<String> = vec![
+            "kadath.io".into(),
+            "api.kadath.io".into(),
+            "leng.com".into(),
+        ];
+        let items: Vec<(String, u32)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i as u32))
+            .collect();
+        let (t, node_of) = SuffixTable::build(&items, |r| (0, r), |_| 0);
+        let parent = |key: usize| t.nodes[node_of[key] as usize].info & PARENT != 0;
+        // kadath.io has a longer key under it; api.kadath.io and leng.com do not.
+        assert!(parent(0));
+        assert!(!parent(1));
+        assert!(!parent(2));
+        // Last-label nodes (io, com) are parents of the keys under them.
+        for n in t
+            .nodes
+            .iter()
+            .filter(|n| n.parent == ROOT && n.info & 0x3f != 0)
+        {
+            assert!(n.info & PARENT != 0, "{n:?}");
+        }
+        // A walk past a leaf still finds every key on the way.
+        let mut seen = Vec::new();
+        let name = b"a.b.api.kadath.io";
+        t.walk(name, &dots(name), |d, _, h| seen.push((d, rule_of(h))));
+        assert_eq!(seen, vec![(3, 0), (2, 1)]);
     }
 
     #[test]
