@@ -534,15 +534,15 @@ impl<'t> View<'t> {
         }
     }
 
-    /// The rules filed at a node.
+    /// The rules filed at a node, from its `info` and `rule_or_list`.
     #[inline(always)]
-    fn hit(&self, n: &Node) -> Option<Hit<'t>> {
-        if n.info & (NO_RULE | MANY) == 0 {
-            Some(Hit::One(n.rule_or_list, (n.info >> 8) as u16))
-        } else if n.info & NO_RULE != 0 {
+    fn hit(&self, info: u32, rule_or_list: u32) -> Option<Hit<'t>> {
+        if info & (NO_RULE | MANY) == 0 {
+            Some(Hit::One(rule_or_list, (info >> 8) as u16))
+        } else if info & NO_RULE != 0 {
             None
         } else {
-            let off = n.rule_or_list as usize;
+            let off = rule_or_list as usize;
             let count = *self.lists.get(off)? as usize;
             self.lists.get(off + 1..off + 1 + count).map(Hit::Many)
         }
@@ -573,7 +573,7 @@ impl<'t> View<'t> {
         let mut end = name.len();
         // Nodes with rules, reported after the walk: whether a node has rules is close to a
         // coin toss per level, and a branch on it inside the walk mispredicts.
-        let mut pending = [(0u32, 0usize); 4];
+        let mut pending = [Pending::default(); 4];
         let mut count = 0;
         let mut level = 0;
         'walk: {
@@ -600,8 +600,15 @@ impl<'t> View<'t> {
                 let Some(slot) = self.probe(hash, is_last, words, name, start2, end) else {
                     break 'walk;
                 };
-                let info = self.nodes.get(slot).map_or(NO_RULE, |n| n.info);
-                pending[0] = (slot as u32, start2);
+                let (info, rules) = self
+                    .nodes
+                    .get(slot)
+                    .map_or((NO_RULE, 0), |n| (n.info, n.rule_or_list));
+                pending[0] = Pending {
+                    info,
+                    rules,
+                    start: start2 as u32,
+                };
                 count = usize::from(info & NO_RULE == 0);
                 if start2 == 0 || info & PARENT == 0 {
                     break 'walk; // the whole name, or no longer key
@@ -618,8 +625,15 @@ impl<'t> View<'t> {
                     // No key ends with this suffix.
                     break;
                 };
-                let info = self.nodes.get(slot).map_or(NO_RULE, |n| n.info);
-                pending[count & 3] = (slot as u32, start);
+                let (info, rules) = self
+                    .nodes
+                    .get(slot)
+                    .map_or((NO_RULE, 0), |n| (n.info, n.rule_or_list));
+                pending[count & 3] = Pending {
+                    info,
+                    rules,
+                    start: start as u32,
+                };
                 count += usize::from(info & NO_RULE == 0);
                 if count == pending.len() {
                     self.report_full::<SHORT>(dots, &pending, visit);
@@ -636,16 +650,17 @@ impl<'t> View<'t> {
         self.report::<SHORT>(dots, pending.get(..count).unwrap_or(&[]), visit);
     }
 
-    /// Calls `visit` for the rules of each pending `(slot, start)`.
+    /// Calls `visit` for the rules of each pending node.
     #[inline(always)]
     fn report<const SHORT: bool>(
         &self,
         dots: &[u64; 4],
-        pending: &[(u32, usize)],
+        pending: &[Pending],
         visit: &mut impl FnMut(u32, usize, Hit<'_>),
     ) {
-        for &(slot, start) in pending {
-            if let Some(hit) = self.nodes.get(slot as usize).and_then(|n| self.hit(n)) {
+        for p in pending {
+            if let Some(hit) = self.hit(p.info, p.rules) {
+                let start = p.start as usize;
                 visit(dots_before(dot_words::<SHORT>(dots), start), start, hit);
             }
         }
@@ -658,11 +673,20 @@ impl<'t> View<'t> {
     fn report_full<const SHORT: bool>(
         &self,
         dots: &[u64; 4],
-        pending: &[(u32, usize)],
+        pending: &[Pending],
         visit: &mut impl FnMut(u32, usize, Hit<'_>),
     ) {
         self.report::<SHORT>(dots, pending, visit);
     }
+}
+
+/// A node the walk found with rules, reported after the walk: its `info` and `rule_or_list`,
+/// and where its suffix starts in the name.
+#[derive(Clone, Copy, Debug, Default)]
+struct Pending {
+    info: u32,
+    rules: u32,
+    start: u32,
 }
 
 /// The words of a dot bitmap that can hold dots: only the first for a name of at most 64
