@@ -961,6 +961,9 @@ struct Row {
     imp: Imp,
     random_ns: f64,
     hot_ns: f64,
+    /// Speed relative to (1), paired by round (see [`summary_timings`]).
+    x_random: f64,
+    x_hot: f64,
     build: Duration,
     memory: Option<usize>,
     memory_note: String,
@@ -1077,9 +1080,22 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// One implementation's summary timings: median ns per lookup, and its speed relative to (1)
+/// as the median over rounds of `t(1) / t(impl)` within the same round.
+struct Timing {
+    imp: Imp,
+    random_ns: f64,
+    hot_ns: f64,
+    x_random: f64,
+    x_hot: f64,
+}
+
 /// Interleaved timing: each round times every implementation once on the random stream, then
-/// once on the hot set. Each pass is sized to about `pass_time`. Returns medians per impl.
-fn summary_timings(ctx: &SizeCtx, rounds: usize, pass_time: Duration) -> Vec<(Imp, f64, f64)> {
+/// once on the hot set (in reverse order every other round). Each pass is sized to about
+/// `pass_time`. The ratios to (1) pair passes of the same round: on a shared VM the machine's
+/// speed drifts over seconds (a neighbour's load on the same core, or not), which moves both
+/// passes of a round alike, so the per-round ratio is steadier than a ratio of medians.
+fn summary_timings(ctx: &SizeCtx, rounds: usize, pass_time: Duration) -> Vec<Timing> {
     let imps = ctx.imps();
     let calibrate = |imp: Imp, s: &Stream| {
         // Grow the probe until it takes 20 ms (or 20k lookups): (3) takes milliseconds each.
@@ -1104,17 +1120,39 @@ fn summary_timings(ctx: &SizeCtx, rounds: usize, pass_time: Duration) -> Vec<(Im
     let mut random: Vec<Vec<f64>> = vec![Vec::new(); imps.len()];
     let mut hot: Vec<Vec<f64>> = vec![Vec::new(); imps.len()];
     for round in 0..rounds {
-        for (k, &imp) in imps.iter().enumerate() {
-            let start = round * 7919 * 131 % ctx.random.len();
-            random[k].push(pass(ctx, imp, &ctx.random, start, counts[k].0));
+        let mut order: Vec<usize> = (0..imps.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
         }
-        for (k, &imp) in imps.iter().enumerate() {
-            hot[k].push(pass(ctx, imp, &ctx.hot, 0, counts[k].1));
+        for &k in &order {
+            let start = round * 7919 * 131 % ctx.random.len();
+            random[k].push(pass(ctx, imps[k], &ctx.random, start, counts[k].0));
+        }
+        for &k in &order {
+            hot[k].push(pass(ctx, imps[k], &ctx.hot, 0, counts[k].1));
         }
     }
+    let base = imps.iter().position(|&i| i == Imp::Walk);
+    let paired = |times: &[Vec<f64>], k: usize| {
+        base.map_or(f64::NAN, |b| {
+            median(
+                times[b]
+                    .iter()
+                    .zip(&times[k])
+                    .map(|(t1, t)| t1 / t)
+                    .collect(),
+            )
+        })
+    };
     imps.iter()
         .enumerate()
-        .map(|(k, &imp)| (imp, median(random[k].clone()), median(hot[k].clone())))
+        .map(|(k, &imp)| Timing {
+            imp,
+            random_ns: median(random[k].clone()),
+            hot_ns: median(hot[k].clone()),
+            x_random: paired(&random, k),
+            x_hot: paired(&hot, k),
+        })
         .collect()
 }
 
@@ -1234,8 +1272,8 @@ fn settings() -> Settings {
         sizes,
         regex_max,
         random_len: if test_mode { 20_000 } else { 1_000_000 },
-        rounds: if quick { 3 } else { 7 },
-        pass_time: Duration::from_millis(if quick { 120 } else { 300 }),
+        rounds: if quick { 7 } else { 15 },
+        pass_time: Duration::from_millis(if quick { 80 } else { 150 }),
         builds: 3,
     }
 }
@@ -1482,8 +1520,8 @@ fn main() {
                 "{label}: summary timing ({} interleaved rounds)",
                 set.rounds
             ));
-            for (imp, random_ns, hot_ns) in summary_timings(&ctx, set.rounds, set.pass_time) {
-                let (build, memory, memory_note) = match imp {
+            for t in summary_timings(&ctx, set.rounds, set.pass_time) {
+                let (build, memory, memory_note) = match t.imp {
                     Imp::Hostgate | Imp::HostgateBatch => (
                         hg_build,
                         Some(hg_heap),
@@ -1503,9 +1541,11 @@ fn main() {
                 };
                 rows.push(Row {
                     size: label.clone(),
-                    imp,
-                    random_ns,
-                    hot_ns,
+                    imp: t.imp,
+                    random_ns: t.random_ns,
+                    hot_ns: t.hot_ns,
+                    x_random: t.x_random,
+                    x_hot: t.x_hot,
                     build,
                     memory,
                     memory_note,
@@ -1553,7 +1593,7 @@ fn print_summary(set: &Settings, source: &str, rows: &[Row], notes: &[String]) {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n=== hostgate matcher summary: ns (thread CPU time) per lookup, median of {} interleaved passes (own loop, not criterion) ===",
+        "\n=== hostgate matcher summary: ns (thread CPU time) per lookup, median of {} interleaved rounds (own loop, not criterion) ===",
         set.rounds
     );
     let _ = writeln!(out, "data: {source}");
@@ -1565,7 +1605,6 @@ fn print_summary(set: &Settings, source: &str, rows: &[Row], notes: &[String]) {
     );
     let find = |size: &str, imp: Imp| rows.iter().find(|r| r.size == size && r.imp == imp);
     for r in rows {
-        let base = find(&r.size, Imp::Walk).expect("baseline (1) row");
         let _ = writeln!(
             out,
             "{:<6} {:<27} {:>9} {:>9} {:>9.3}x {:>9.3}x {:>9.3} {:>10}  {}",
@@ -1573,8 +1612,8 @@ fn print_summary(set: &Settings, source: &str, rows: &[Row], notes: &[String]) {
             r.imp.name(),
             ns(r.random_ns),
             ns(r.hot_ns),
-            base.random_ns / r.random_ns,
-            base.hot_ns / r.hot_ns,
+            r.x_random,
+            r.x_hot,
             r.build.as_secs_f64(),
             r.memory.map_or("-".to_owned(), mib),
             r.memory_note
@@ -1582,7 +1621,7 @@ fn print_summary(set: &Settings, source: &str, rows: &[Row], notes: &[String]) {
     }
     let _ = writeln!(
         out,
-        "x(1) = speed relative to baseline (1): >1 is faster than (1). (0) is a calibration probe, not a matcher."
+        "x(1) = speed relative to baseline (1), the median over rounds of t(1) / t(impl) in the same round: >1 is faster than (1). (0) is a calibration probe, not a matcher."
     );
     for n in notes {
         let _ = writeln!(out, "note: {n}");
@@ -1619,12 +1658,8 @@ fn print_summary(set: &Settings, source: &str, rows: &[Row], notes: &[String]) {
         &|v| v <= 60.0,
     );
     let ratio = |mode: bool| {
-        hg(s).zip(walk(s)).map(|(h, w)| {
-            let x = if mode {
-                w.random_ns / h.random_ns
-            } else {
-                w.hot_ns / h.hot_ns
-            };
+        hg(s).map(|h| {
+            let x = if mode { h.x_random } else { h.x_hot };
             (x, format!("{x:.2}x"))
         })
     };
