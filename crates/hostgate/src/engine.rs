@@ -535,6 +535,10 @@ impl Engine {
             return Err(CompileErrors { errors });
         }
         let mut b = Build::default();
+        // Sized once: growing these by doubling copied and page-faulted them over and over.
+        b.rules.reserve_exact(total);
+        b.keyed.reserve_exact(total);
+        b.pattern_ref.reserve_exact(total);
         let mut seen_names: HashMap<&str, usize> = HashMap::new();
         let mut patterns = parse_patterns(&specs).into_iter();
         for (pi, spec) in specs.iter().enumerate() {

@@ -103,6 +103,12 @@ pub(crate) fn parse(text: &str) -> (Vec<PolicySpec>, Vec<Diagnostic>) {
     // One token buffer for every line: most policies are many short lines.
     let mut tokens: Vec<Token<'_>> = Vec::with_capacity(16);
 
+    // A policy's rules can be no more than the lines left: reserved when it opens (untouched
+    // capacity is only address space) and given back when it closes, so that a large policy
+    // is not copied at every doubling of its rule list.
+    let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+    current.spec.rules.reserve(lines);
+
     for (idx, raw) in text.lines().enumerate() {
         let line_no = u32::try_from(idx + 1).unwrap_or(u32::MAX);
         tokenize(raw, &mut tokens);
@@ -149,8 +155,10 @@ pub(crate) fn parse(text: &str) -> (Vec<PolicySpec>, Vec<Diagnostic>) {
                         None,
                     );
                 }
-                let previous = std::mem::replace(&mut current, Open::new(name.text, line_no));
+                let mut previous = std::mem::replace(&mut current, Open::new(name.text, line_no));
+                current.spec.rules.reserve(lines.saturating_sub(idx));
                 if seen_policy || implicit_used {
+                    previous.spec.rules.shrink_to_fit();
                     done.push(previous.spec);
                 }
                 seen_policy = true;
@@ -223,6 +231,7 @@ pub(crate) fn parse(text: &str) -> (Vec<PolicySpec>, Vec<Diagnostic>) {
         }
     }
     if seen_policy || implicit_used || done.is_empty() {
+        current.spec.rules.shrink_to_fit();
         done.push(current.spec);
     }
     (done, errors)
