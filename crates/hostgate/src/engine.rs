@@ -831,8 +831,8 @@ impl Engine {
         // The common case — an ASCII host name already in lowercase — is validated in place and
         // matched straight from the caller's bytes: nothing is copied.
         if let Some(body) = fast_body(query.name) {
-            match scan_ascii(body) {
-                Some(Ok(scan)) if !scan.upper => {
+            match scan_ascii::<true>(body) {
+                Some(Ok(scan)) => {
                     let host = Host {
                         bytes: body,
                         dots: &scan.dot_bits,

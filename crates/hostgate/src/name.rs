@@ -445,12 +445,14 @@ pub(crate) fn word_ending(bytes: &[u8], end: usize, head: u64) -> u64 {
 /// The common case: plain ASCII host names, eight bytes at a time, read-only. Returns `None`
 /// when the input needs the general path (IP literals and numeric last labels, non-ASCII,
 /// colons, brackets, other odd bytes), which then decides; the answer is the same either way,
-/// only faster here. `body` comes from [`fast_body`].
+/// only faster here. `body` comes from [`fast_body`]. `LOWER`: only lowercase names are
+/// taken (uppercase letters and `_` also go the general way), for a caller that matches the
+/// name in place; the classification is then cheaper.
 #[inline]
-pub(crate) fn scan_ascii(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
+pub(crate) fn scan_ascii<const LOWER: bool>(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
     let n = body.len();
     if (8..64).contains(&n) {
-        return scan_short(body);
+        return scan_short::<LOWER>(body);
     }
     if n > MAX_NAME_LEN {
         return None;
@@ -524,6 +526,9 @@ pub(crate) fn scan_ascii(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
             return None;
         }
     }
+    if LOWER && upper_any != 0 {
+        return None;
+    }
     Some(Ok(Scan {
         dot_bits,
         upper: upper_any != 0,
@@ -547,9 +552,9 @@ fn classify(w: u64) -> (u64, u64, u64) {
 /// mispredictions cost more than the work): the bytes' classes from [`short_classes`], then
 /// the label rules from one dot word.
 #[inline(always)]
-fn scan_short(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
+fn scan_short<const LOWER: bool>(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
     // None: non-ASCII or other bytes, for the general path to say which.
-    let (dots, rare) = short_classes(body)?;
+    let (dots, rare) = short_classes::<LOWER>(body)?;
     // An empty label: a leading dot or two dots in a row (the body never ends with a dot).
     // No label can be longer than 63 bytes.
     if dots & 1 != 0 || dots & (dots >> 1) != 0 {
@@ -576,7 +581,7 @@ fn scan_short(body: &[u8]) -> Option<Result<Scan, InvalidName>> {
 /// classifies 16 bytes at once; elsewhere [`short_classes_swar`] does 8.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
-fn short_classes(body: &[u8]) -> Option<(u64, bool)> {
+fn short_classes<const LOWER: bool>(body: &[u8]) -> Option<(u64, bool)> {
     use safe_arch::{load_unaligned_m128i, set_i64_m128i};
     let n = body.len();
     let last = n.checked_sub(8)?;
@@ -584,11 +589,14 @@ fn short_classes(body: &[u8]) -> Option<(u64, bool)> {
         // Two vectors, each two words: (0, a) and (b, n - 8), overlapping when n < 32, so
         // that every length from 8 to 32 takes the same branch-free path.
         let (a, b) = (8.min(last), n.saturating_sub(16));
-        let pair = |lo: usize, hi: usize| {
+        // A function, not a closure: a closure here was not inlined.
+        #[inline(always)]
+        fn pair<const LOWER: bool>(body: &[u8], lo: usize, hi: usize) -> (u64, u64, u64) {
             let (l, h) = (load_le(body, lo), load_le(body, hi));
-            classify16(set_i64_m128i(h as i64, l as i64))
-        };
-        let ((o0, r0, d0), (o1, r1, d1)) = (pair(0, a), pair(b, last));
+            classify16::<LOWER>(set_i64_m128i(h as i64, l as i64))
+        }
+        let ((o0, r0, d0), (o1, r1, d1)) =
+            (pair::<LOWER>(body, 0, a), pair::<LOWER>(body, b, last));
         let dots = (d0 & 0xff) | (d0 >> 8) << a | (d1 & 0xff) << b | (d1 >> 8) << last;
         (o0 & o1, r0 | r1, dots)
     } else {
@@ -596,7 +604,7 @@ fn short_classes(body: &[u8]) -> Option<(u64, bool)> {
         let mut acc = (0xffff, 0, 0);
         for at in [0, 16, 32.min(n - 16), n - 16] {
             let v: &[u8; 16] = body.get(at..at + 16)?.try_into().ok()?;
-            let (o, r, d) = classify16(load_unaligned_m128i(v));
+            let (o, r, d) = classify16::<LOWER>(load_unaligned_m128i(v));
             acc = (acc.0 & o, acc.1 | r, acc.2 | d << at);
         }
         acc
@@ -607,9 +615,11 @@ fn short_classes(body: &[u8]) -> Option<(u64, bool)> {
 /// The classes of 16 bytes, one bit per byte (bit `k` for byte `k`): bytes of names
 /// (`[A-Za-z0-9._-]`), uppercase letters and `_`, and dots. Non-ASCII bytes are negative as
 /// `i8`, so they fall in no class.
+/// With `LOWER`, only the first class is lowercase name bytes (`[a-z0-9.-]`), and no byte is
+/// rare: fewer compares, for callers that send other names the general way.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
-fn classify16(v: safe_arch::m128i) -> (u64, u64, u64) {
+fn classify16<const LOWER: bool>(v: safe_arch::m128i) -> (u64, u64, u64) {
     use safe_arch::{
         bitand_m128i, bitor_m128i, cmp_eq_mask_i8_m128i, cmp_gt_mask_i8_m128i,
         cmp_lt_mask_i8_m128i, m128i, move_mask_i8_m128i, set_splat_i8_m128i,
@@ -623,19 +633,23 @@ fn classify16(v: safe_arch::m128i) -> (u64, u64, u64) {
     };
     let is = |c: u8| cmp_eq_mask_i8_m128i(v, splat(c));
     let dot = is(b'.');
-    let rare = bitor_m128i(within(b'A', b'Z'), is(b'_'));
+    // `-` and `.` are neighbours (0x2d, 0x2e): one range.
     let common = bitor_m128i(
         bitor_m128i(within(b'a', b'z'), within(b'0', b'9')),
-        bitor_m128i(is(b'-'), dot),
+        within(b'-', b'.'),
     );
     let bits = |m: m128i| u64::from(move_mask_i8_m128i(m) as u16);
+    if LOWER {
+        return (bits(common), 0, bits(dot));
+    }
+    let rare = bitor_m128i(within(b'A', b'Z'), is(b'_'));
     (bits(bitor_m128i(common, rare)), bits(rare), bits(dot))
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 #[inline(always)]
-fn short_classes(body: &[u8]) -> Option<(u64, bool)> {
-    short_classes_swar(body)
+fn short_classes<const LOWER: bool>(body: &[u8]) -> Option<(u64, bool)> {
+    short_classes_swar(body).filter(|&(_, rare)| !(LOWER && rare))
 }
 
 /// [`short_classes`] eight bytes at a time in plain integer registers: a fixed number of word
@@ -663,7 +677,7 @@ fn short_classes_swar(body: &[u8]) -> Option<(u64, bool)> {
 /// its buffer.
 #[inline]
 fn fast_ascii(body: &[u8], name: &mut Name) -> Option<Result<(), InvalidName>> {
-    let scan = match scan_ascii(body)? {
+    let scan = match scan_ascii::<false>(body)? {
         Ok(scan) => scan,
         Err(e) => return Some(Err(e)),
     };
@@ -956,8 +970,15 @@ mod tests {
     fn classes_agree(input: &[u8]) {
         if (8..64).contains(&input.len()) {
             assert_eq!(
-                short_classes(input),
+                short_classes::<false>(input),
                 short_classes_swar(input),
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+            // The lowercase-only classes: the same, or none when a byte is uppercase or `_`.
+            assert_eq!(
+                short_classes::<true>(input),
+                short_classes_swar(input).filter(|&(_, rare)| !rare),
                 "{}",
                 String::from_utf8_lossy(input)
             );
