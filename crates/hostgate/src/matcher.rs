@@ -458,7 +458,9 @@ impl SuffixTable {
 }
 
 /// The table's arrays as plain slices, taken once per lookup: reading a frozen [`Store`]
-/// checks its mapping, which a lookup should pay for once rather than at every probe.
+/// checks its mapping, which a lookup should pay for once rather than at every probe. Its
+/// methods take it by value: inlined, its fields then stay scalars, where a reference made
+/// every lookup copy the whole view to the stack.
 #[derive(Clone, Copy, Debug)]
 struct View<'t> {
     tags: &'t [u64],
@@ -474,7 +476,7 @@ impl<'t> View<'t> {
     /// Whether `node`'s first label is `name[start..end]` (read as `words`).
     #[inline(always)]
     fn label_is(
-        &self,
+        self,
         node: &Node,
         words: LabelWords,
         name: &[u8],
@@ -496,7 +498,7 @@ impl<'t> View<'t> {
     /// passes `parent_ok`, given the suffix's hash.
     #[inline(always)]
     fn probe(
-        &self,
+        self,
         hash: u64,
         parent_ok: impl Fn(u32) -> bool,
         words: LabelWords,
@@ -536,7 +538,7 @@ impl<'t> View<'t> {
 
     /// The rules filed at a node, from its `info` and `rule_or_list`.
     #[inline(always)]
-    fn hit(&self, info: u32, rule_or_list: u32) -> Option<Hit<'t>> {
+    fn hit(self, info: u32, rule_or_list: u32) -> Option<Hit<'t>> {
         if info & (NO_RULE | MANY) == 0 {
             Some(Hit::One(rule_or_list, (info >> 8) as u16))
         } else if info & NO_RULE != 0 {
@@ -551,7 +553,7 @@ impl<'t> View<'t> {
     /// [`SuffixTable::walk`] for names of more than 64 bytes: rare, so out of line, which
     /// keeps the common path's code (and its one call of `visit`) small enough to inline.
     #[inline(never)]
-    fn walk_long(&self, name: &[u8], dots: &[u64; 4], visit: &mut impl FnMut(u32, usize, Hit<'_>)) {
+    fn walk_long(self, name: &[u8], dots: &[u64; 4], visit: &mut impl FnMut(u32, usize, Hit<'_>)) {
         let mut starts = Labels::new(dots, name.len());
         let next = || starts.next().map_or(0, |dot| dot + 1);
         self.walk_labels::<false>(name, dots, next, visit);
@@ -561,7 +563,7 @@ impl<'t> View<'t> {
     /// `SHORT`: the name has at most 64 bytes, so all its dots are in `dots[0]`.
     #[inline(always)]
     fn walk_labels<const SHORT: bool>(
-        &self,
+        self,
         name: &[u8],
         dots: &[u64; 4],
         mut next_start: impl FnMut() -> usize,
@@ -653,7 +655,7 @@ impl<'t> View<'t> {
     /// Calls `visit` for the rules of each pending node.
     #[inline(always)]
     fn report<const SHORT: bool>(
-        &self,
+        self,
         dots: &[u64; 4],
         pending: &[Pending],
         visit: &mut impl FnMut(u32, usize, Hit<'_>),
@@ -671,7 +673,7 @@ impl<'t> View<'t> {
     #[cold]
     #[inline(never)]
     fn report_full<const SHORT: bool>(
-        &self,
+        self,
         dots: &[u64; 4],
         pending: &[Pending],
         visit: &mut impl FnMut(u32, usize, Hit<'_>),
