@@ -223,8 +223,9 @@ impl IpTable {
 #[derive(Clone, Copy)]
 struct Host<'a> {
     bytes: &'a [u8],
-    /// Bit `i` set when byte `i` is a dot.
-    dots: &'a [u64; 4],
+    /// Bit `i` set when byte `i` is a dot. By value: a reference kept the scan's result in
+    /// memory, copied there every lookup.
+    dots: [u64; 4],
 }
 
 /// Glob heads (labels left of the literal suffix), bytes per label.
@@ -835,7 +836,7 @@ impl Engine {
                 Some(Ok(scan)) => {
                     let host = Host {
                         bytes: body,
-                        dots: &scan.dot_bits,
+                        dots: scan.dot_bits,
                     };
                     let (port, via) = (query.port, query.via);
                     return self.verdict(policy, |pol, best| {
@@ -1087,7 +1088,7 @@ impl Engine {
             NameKind::Name => {
                 let host = Host {
                     bytes: name.as_bytes(),
-                    dots: name.dot_bits(),
+                    dots: *name.dot_bits(),
                 };
                 self.collect_host(pol, host, port, via, c)
             }
@@ -1105,8 +1106,11 @@ impl Engine {
         c: &mut impl Collector,
     ) {
         let bytes = host.bytes;
-        self.table.walk(bytes, host.dots, |depth, start, hit| {
-            self.offer_hit(hit, depth, bytes, start, pol, port, via, c);
+        // A `move` closure holds copies of the port and source, not the addresses of locals
+        // (which made every lookup store them).
+        let visit_c = &mut *c;
+        self.table.walk(bytes, host.dots, move |depth, start, hit| {
+            self.offer_hit(hit, depth, bytes, start, pol, port, via, visit_c);
         });
         if !pol.any.is_empty() {
             self.offer_from(&pol.any, pol, port, via, c, |_| true);

@@ -423,7 +423,7 @@ impl SuffixTable {
     pub(crate) fn walk(
         &self,
         name: &[u8],
-        dots: &[u64; 4],
+        dots: [u64; 4],
         mut visit: impl FnMut(u32, usize, Hit<'_>),
     ) {
         if name.len() <= 64 {
@@ -553,8 +553,8 @@ impl<'t> View<'t> {
     /// [`SuffixTable::walk`] for names of more than 64 bytes: rare, so out of line, which
     /// keeps the common path's code (and its one call of `visit`) small enough to inline.
     #[inline(never)]
-    fn walk_long(self, name: &[u8], dots: &[u64; 4], visit: &mut impl FnMut(u32, usize, Hit<'_>)) {
-        let mut starts = Labels::new(dots, name.len());
+    fn walk_long(self, name: &[u8], dots: [u64; 4], visit: &mut impl FnMut(u32, usize, Hit<'_>)) {
+        let mut starts = Labels::new(&dots, name.len());
         let next = || starts.next().map_or(0, |dot| dot + 1);
         self.walk_labels::<false>(name, dots, next, visit);
     }
@@ -565,7 +565,7 @@ impl<'t> View<'t> {
     fn walk_labels<const SHORT: bool>(
         self,
         name: &[u8],
-        dots: &[u64; 4],
+        dots: [u64; 4],
         mut next_start: impl FnMut() -> usize,
         visit: &mut impl FnMut(u32, usize, Hit<'_>),
     ) {
@@ -580,7 +580,7 @@ impl<'t> View<'t> {
         let mut level = 0;
         'walk: {
             if !self.last_label_rules {
-                if dot_words::<SHORT>(dots).iter().all(|&w| w == 0) || self.max_labels < 2 {
+                if dot_words::<SHORT>(&dots).iter().all(|&w| w == 0) || self.max_labels < 2 {
                     // Only one-label keys could match, and none has rules.
                     break 'walk;
                 }
@@ -656,14 +656,14 @@ impl<'t> View<'t> {
     #[inline(always)]
     fn report<const SHORT: bool>(
         self,
-        dots: &[u64; 4],
+        dots: [u64; 4],
         pending: &[Pending],
         visit: &mut impl FnMut(u32, usize, Hit<'_>),
     ) {
         for p in pending {
             if let Some(hit) = self.hit(p.info, p.rules) {
                 let start = p.start as usize;
-                visit(dots_before(dot_words::<SHORT>(dots), start), start, hit);
+                visit(dots_before(dot_words::<SHORT>(&dots), start), start, hit);
             }
         }
     }
@@ -674,7 +674,7 @@ impl<'t> View<'t> {
     #[inline(never)]
     fn report_full<const SHORT: bool>(
         self,
-        dots: &[u64; 4],
+        dots: [u64; 4],
         pending: &[Pending],
         visit: &mut impl FnMut(u32, usize, Hit<'_>),
     ) {
@@ -858,17 +858,17 @@ mod tests {
             "leng.com".into(),
         ]);
         let mut seen = Vec::new();
-        t.walk(b"x.api.kadath.io", &dots(b"x.api.kadath.io"), |d, s, h| {
+        t.walk(b"x.api.kadath.io", dots(b"x.api.kadath.io"), |d, s, h| {
             seen.push((d, s, rule_of(h)))
         });
         assert_eq!(seen, vec![(3, 13, 0), (2, 6, 1), (1, 2, 2)]);
         seen.clear();
-        t.walk(b"xkadath.io", &dots(b"xkadath.io"), |d, s, h| {
+        t.walk(b"xkadath.io", dots(b"xkadath.io"), |d, s, h| {
             seen.push((d, s, rule_of(h)))
         });
         assert_eq!(seen, vec![(1, 8, 0)]);
         seen.clear();
-        t.walk(b"kadath.io", &dots(b"kadath.io"), |d, s, h| {
+        t.walk(b"kadath.io", dots(b"kadath.io"), |d, s, h| {
             seen.push((d, s, rule_of(h)))
         });
         assert_eq!(seen, vec![(1, 7, 0), (0, 0, 1)]);
@@ -903,7 +903,7 @@ mod tests {
         // A walk past a leaf still finds every key on the way.
         let mut seen = Vec::new();
         let name = b"a.b.api.kadath.io";
-        t.walk(name, &dots(name), |d, _, h| seen.push((d, rule_of(h))));
+        t.walk(name, dots(name), |d, _, h| seen.push((d, rule_of(h))));
         assert_eq!(seen, vec![(3, 0), (2, 1)]);
     }
 
@@ -915,7 +915,7 @@ mod tests {
         let keys: Vec<String> = (0..20).map(|k| labels[k..].join(".")).collect();
         let t = table(&keys);
         let mut seen = Vec::new();
-        t.walk(name.as_bytes(), &dots(name.as_bytes()), |d, s, h| {
+        t.walk(name.as_bytes(), dots(name.as_bytes()), |d, s, h| {
             assert_eq!(&name[s..], labels[d as usize..].join("."));
             seen.push(rule_of(h));
         });
@@ -933,7 +933,7 @@ mod tests {
         let keys: Vec<String> = (0..14).step_by(2).map(|k| labels[k..].join(".")).collect();
         let t = table(&keys);
         let mut seen = Vec::new();
-        t.walk(name.as_bytes(), &dots(name.as_bytes()), |d, s, h| {
+        t.walk(name.as_bytes(), dots(name.as_bytes()), |d, s, h| {
             assert_eq!(&name[s..], labels[d as usize..].join("."));
             seen.push((d, rule_of(h)));
         });
@@ -952,7 +952,7 @@ mod tests {
         // Order by rank = rule index, all one policy.
         let (t, entry_of) = SuffixTable::build(&items, |r| (0, r), |_| 0);
         let mut got = Vec::new();
-        t.walk(b"a.io", &dots(b"a.io"), |_, _, h| got.extend(rules_of(h)));
+        t.walk(b"a.io", dots(b"a.io"), |_, _, h| got.extend(rules_of(h)));
         assert_eq!(got, vec![1, 3, 5]);
         assert_eq!(t.key(entry_of[2]), "b.io");
         assert_eq!(t.key(entry_of[0]), "a.io");
@@ -967,14 +967,14 @@ mod tests {
         let t = table(&keys);
         for (i, k) in keys.iter().enumerate() {
             let mut hit = None;
-            t.walk(k.as_bytes(), &dots(k.as_bytes()), |d, _, h| {
+            t.walk(k.as_bytes(), dots(k.as_bytes()), |d, _, h| {
                 if d == 0 {
                     hit = Some(rule_of(h));
                 }
             });
             assert_eq!(hit, Some(i as u32), "{k}");
             let miss = format!("x{k}");
-            t.walk(miss.as_bytes(), &dots(miss.as_bytes()), |d, _, _| {
+            t.walk(miss.as_bytes(), dots(miss.as_bytes()), |d, _, _| {
                 assert_ne!(d, 0, "{miss}")
             });
         }
@@ -1003,7 +1003,7 @@ mod tests {
         for (i, k) in keys.iter().enumerate() {
             assert_eq!(t.key(node_of[i]), *k);
             let mut found = None;
-            t.walk(k.as_bytes(), &dots(k.as_bytes()), |d, s, h| {
+            t.walk(k.as_bytes(), dots(k.as_bytes()), |d, s, h| {
                 if d == 0 {
                     assert_eq!(s, 0);
                     found = Some(rule_of(h));
@@ -1012,13 +1012,13 @@ mod tests {
             assert_eq!(found, Some(i as u32), "{k}");
             let mut bytes = k.clone().into_bytes();
             bytes[0] = if bytes[0] == b'z' { b'y' } else { b'z' };
-            t.walk(&bytes, &dots(&bytes), |d, _, _| {
+            t.walk(&bytes, dots(&bytes), |d, _, _| {
                 assert_ne!(d, 0, "{}", String::from_utf8_lossy(&bytes))
             });
         }
         // A label filed under .example.com is not found under .example.net.
         let other = keys[30].replace(".example.com", ".example.net");
-        t.walk(other.as_bytes(), &dots(other.as_bytes()), |_, _, _| {
+        t.walk(other.as_bytes(), dots(other.as_bytes()), |_, _, _| {
             panic!("{other} matched")
         });
     }
