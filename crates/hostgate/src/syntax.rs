@@ -70,6 +70,222 @@ fn tokenize<'a>(line: &'a str, tokens: &mut Vec<Token<'a>>) {
     }
 }
 
+/// What a line says, before it is known which policy it belongs to.
+enum Item<'a> {
+    /// `policy NAME`.
+    Policy {
+        name: &'a str,
+        column: u32,
+        line: u32,
+    },
+    /// `precedence MODE`, with the mode when it is a valid one.
+    Precedence {
+        mode: Option<Precedence>,
+        column: u32,
+        line: u32,
+    },
+    /// `default ACTION`, with the action when it is a valid one.
+    Default {
+        action: Option<Action>,
+        column: u32,
+        line: u32,
+    },
+    /// Consecutive rules (those that parsed; the others left only errors).
+    Rules(Vec<RuleSpec>),
+    /// A line that is not `policy` and left only errors.
+    Other,
+}
+
+/// Below this many bytes, policy text is parsed on the calling thread alone.
+const PARALLEL_TEXT_MIN: usize = 1 << 20;
+
+/// Parses policy text. Returns the policies (possibly partial when there are errors) and the
+/// syntax errors, by line and column. Rule-level checks that need the pattern (and id
+/// uniqueness) are the compiler's.
+///
+/// Lines are parsed on their own first (a large text in two halves, on two threads: a line
+/// needs nothing from the lines before it), then the statements are applied in order, which is
+/// where which policy a rule belongs to, and every check across lines, is decided.
+pub(crate) fn parse(text: &str) -> (Vec<PolicySpec>, Vec<Diagnostic>) {
+    let mut errors = Vec::new();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The second half starts after the first line break past the middle.
+    let split = (text.len() >= PARALLEL_TEXT_MIN && cores > 1)
+        .then(|| {
+            text.as_bytes()[text.len() / 2..]
+                .iter()
+                .position(|&b| b == b'\n')
+        })
+        .flatten()
+        .map(|at| text.len() / 2 + at + 1);
+    let items = match split {
+        Some(at) => {
+            let (first, second) = text.split_at(at);
+            let first_lines = first.bytes().filter(|&b| b == b'\n').count();
+            let (mut items, rest) = std::thread::scope(|scope| {
+                let other = std::thread::Builder::new()
+                    .spawn_scoped(scope, || parse_lines(second, first_lines));
+                let mine = parse_lines(first, 0);
+                let theirs = match other.map(|h| h.join()) {
+                    Ok(Ok(theirs)) => theirs,
+                    _ => parse_lines(second, first_lines),
+                };
+                (mine, theirs)
+            });
+            errors.extend(items.1);
+            errors.extend(rest.1);
+            items.0.extend(rest.0);
+            items.0
+        }
+        None => {
+            let (items, line_errors) = parse_lines(text, 0);
+            errors.extend(line_errors);
+            items
+        }
+    };
+    let done = apply(items, &mut errors);
+    // Each half's errors are in line order, and so are those found applying statements; all
+    // together, by line and column.
+    errors.sort_by_key(|e| (e.line, e.column));
+    (done, errors)
+}
+
+/// Parses each line of `text` (whose first line is line `first_line + 1` of the policy) into
+/// what it says, with the errors a line shows on its own.
+fn parse_lines(text: &str, first_line: usize) -> (Vec<Item<'_>>, Vec<Diagnostic>) {
+    let mut errors = Vec::new();
+    let mut items: Vec<Item<'_>> = Vec::new();
+    // One token buffer for every line: most policies are many short lines.
+    let mut tokens: Vec<Token<'_>> = Vec::with_capacity(16);
+    // A run of rules can be no longer than the lines left: reserved when it starts (untouched
+    // capacity is only address space) and given back when it ends, so that a large policy
+    // is not copied at every doubling of its rule list.
+    let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+    let mut run: Vec<RuleSpec> = Vec::new();
+    let end_run = |run: &mut Vec<RuleSpec>, items: &mut Vec<Item<'_>>| {
+        if !run.is_empty() {
+            let mut rules = std::mem::take(run);
+            rules.shrink_to_fit();
+            items.push(Item::Rules(rules));
+        }
+    };
+    for (idx, raw) in text.lines().enumerate() {
+        let line_no = u32::try_from(first_line + idx + 1).unwrap_or(u32::MAX);
+        tokenize(raw, &mut tokens);
+        let Some(first) = tokens.first() else {
+            continue;
+        };
+        // Only error paths need it; ASCII lines (nearly all) need no character count.
+        let end_column = if raw.is_ascii() {
+            raw.len() as u32 + 1
+        } else {
+            raw.chars().count() as u32 + 1
+        };
+        let mut e = |column: u32, msg: String, help: Option<String>| {
+            errors.push(Diagnostic::error(line_no, column, msg).with_help(help));
+        };
+        if let "allow" | "deny" = first.text {
+            match parse_rule(&tokens, line_no, end_column, &mut e) {
+                Some(rule) => {
+                    if run.is_empty() {
+                        run.reserve(lines - idx);
+                    }
+                    run.push(rule);
+                }
+                None => {
+                    end_run(&mut run, &mut items);
+                    items.push(Item::Other);
+                }
+            }
+            continue;
+        }
+        end_run(&mut run, &mut items);
+        let item = match first.text {
+            "policy" => {
+                let Some(name) = tokens.get(1) else {
+                    e(end_column, "`policy` needs a name".into(), None);
+                    continue;
+                };
+                if let Some(extra) = tokens.get(2) {
+                    e(
+                        extra.column,
+                        format!("unexpected `{}` after the policy name", extra.text),
+                        None,
+                    );
+                }
+                Item::Policy {
+                    name: name.text,
+                    column: name.column,
+                    line: line_no,
+                }
+            }
+            "precedence" => {
+                let Some(mode) = tokens.get(1) else {
+                    e(
+                        end_column,
+                        "`precedence` needs first-match, most-specific or deny-overrides".into(),
+                        None,
+                    );
+                    items.push(Item::Other);
+                    continue;
+                };
+                let parsed = mode.text.parse::<Precedence>().ok();
+                if parsed.is_none() {
+                    e(
+                        mode.column,
+                        format!("unknown precedence `{}`", mode.text),
+                        Some(suggest(
+                            mode.text,
+                            &["first-match", "most-specific", "deny-overrides"],
+                        )),
+                    );
+                }
+                extra_tokens(&tokens, 2, &mut e);
+                Item::Precedence {
+                    mode: parsed,
+                    column: first.column,
+                    line: line_no,
+                }
+            }
+            "default" => {
+                let Some(action) = tokens.get(1) else {
+                    e(end_column, "`default` needs allow or deny".into(), None);
+                    items.push(Item::Other);
+                    continue;
+                };
+                let parsed = action.text.parse::<Action>().ok();
+                if parsed.is_none() {
+                    e(
+                        action.column,
+                        format!("`default` takes allow or deny, not `{}`", action.text),
+                        None,
+                    );
+                }
+                extra_tokens(&tokens, 2, &mut e);
+                Item::Default {
+                    action: parsed,
+                    column: first.column,
+                    line: line_no,
+                }
+            }
+            other => {
+                e(
+                    first.column,
+                    format!("unknown statement `{other}`"),
+                    Some(suggest(
+                        other,
+                        &["allow", "deny", "policy", "precedence", "default"],
+                    )),
+                );
+                Item::Other
+            }
+        };
+        items.push(item);
+    }
+    end_run(&mut run, &mut items);
+    (items, errors)
+}
+
 /// Per-policy bookkeeping used only while parsing.
 struct Open {
     spec: PolicySpec,
@@ -89,164 +305,85 @@ impl Open {
     }
 }
 
-/// Parses policy text. Returns the policies (possibly partial when there are errors) and the
-/// syntax errors. Rule-level checks that need the pattern (and id uniqueness) are the
-/// compiler's.
-pub(crate) fn parse(text: &str) -> (Vec<PolicySpec>, Vec<Diagnostic>) {
-    let mut errors = Vec::new();
+/// Applies the statements in order: which policy each belongs to, and the checks across
+/// lines (a policy defined twice, a setting given twice, statements before the first
+/// `policy` line and a later `policy default`).
+fn apply(items: Vec<Item<'_>>, errors: &mut Vec<Diagnostic>) -> Vec<PolicySpec> {
     let mut done: Vec<PolicySpec> = Vec::new();
     let mut current = Open::new(IMPLICIT_POLICY, 0);
     // The implicit policy exists only if something is written before the first `policy`.
     let mut implicit_used = false;
     let mut seen_policy = false;
-    let mut policy_lines: Vec<(String, u32)> = Vec::new();
-    // One token buffer for every line: most policies are many short lines.
-    let mut tokens: Vec<Token<'_>> = Vec::with_capacity(16);
-
-    // A policy's rules can be no more than the lines left: reserved when it opens (untouched
-    // capacity is only address space) and given back when it closes, so that a large policy
-    // is not copied at every doubling of its rule list.
-    let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
-    current.spec.rules.reserve(lines);
-
-    for (idx, raw) in text.lines().enumerate() {
-        let line_no = u32::try_from(idx + 1).unwrap_or(u32::MAX);
-        tokenize(raw, &mut tokens);
-        let Some(first) = tokens.first() else {
-            continue;
-        };
-        if !seen_policy && first.text != "policy" {
+    let mut policy_lines: Vec<(&str, u32)> = Vec::new();
+    for item in items {
+        if !seen_policy && !matches!(item, Item::Policy { .. }) {
             implicit_used = true;
         }
-        // Only error paths need it; ASCII lines (nearly all) need no character count.
-        let end_column = if raw.is_ascii() {
-            raw.len() as u32 + 1
-        } else {
-            raw.chars().count() as u32 + 1
-        };
-        let mut e = |column: u32, msg: String, help: Option<String>| {
-            errors.push(Diagnostic::error(line_no, column, msg).with_help(help));
-        };
-        match first.text {
-            "policy" => {
-                let Some(name) = tokens.get(1) else {
-                    e(end_column, "`policy` needs a name".into(), None);
-                    continue;
-                };
-                if let Some(extra) = tokens.get(2) {
-                    e(
-                        extra.column,
-                        format!("unexpected `{}` after the policy name", extra.text),
-                        None,
-                    );
+        match item {
+            Item::Policy { name, column, line } => {
+                let mut e = |msg: String| errors.push(Diagnostic::error(line, column, msg));
+                if let Some((_, at)) = policy_lines.iter().find(|(n, _)| *n == name) {
+                    e(format!("policy `{name}` is already defined on line {at}"));
+                } else if name == IMPLICIT_POLICY && implicit_used {
+                    e(format!(
+                        "policy `{IMPLICIT_POLICY}` already holds the statements above this line"
+                    ));
                 }
-                if let Some((_, at)) = policy_lines.iter().find(|(n, _)| n == name.text) {
-                    e(
-                        name.column,
-                        format!("policy `{}` is already defined on line {at}", name.text),
-                        None,
-                    );
-                } else if name.text == IMPLICIT_POLICY && implicit_used {
-                    e(
-                        name.column,
-                        format!(
-                            "policy `{IMPLICIT_POLICY}` already holds the statements above this line"
-                        ),
-                        None,
-                    );
-                }
-                let mut previous = std::mem::replace(&mut current, Open::new(name.text, line_no));
-                current.spec.rules.reserve(lines.saturating_sub(idx));
+                let previous = std::mem::replace(&mut current, Open::new(name, line));
                 if seen_policy || implicit_used {
-                    previous.spec.rules.shrink_to_fit();
                     done.push(previous.spec);
                 }
                 seen_policy = true;
-                policy_lines.push((name.text.to_owned(), line_no));
+                policy_lines.push((name, line));
             }
-            "precedence" => {
-                let Some(mode) = tokens.get(1) else {
-                    e(
-                        end_column,
-                        "`precedence` needs first-match, most-specific or deny-overrides".into(),
-                        None,
-                    );
-                    continue;
-                };
-                match mode.text.parse::<Precedence>() {
-                    Ok(p) => current.spec.precedence = p,
-                    Err(()) => e(
-                        mode.column,
-                        format!("unknown precedence `{}`", mode.text),
-                        Some(suggest(
-                            mode.text,
-                            &["first-match", "most-specific", "deny-overrides"],
-                        )),
-                    ),
+            Item::Precedence { mode, column, line } => {
+                if let Some(p) = mode {
+                    current.spec.precedence = p;
                 }
                 once(
                     &mut current.precedence_line,
                     "precedence",
-                    line_no,
-                    first.column,
-                    &mut e,
+                    line,
+                    column,
+                    errors,
                 );
-                extra_tokens(&tokens, 2, &mut e);
             }
-            "default" => {
-                let Some(action) = tokens.get(1) else {
-                    e(end_column, "`default` needs allow or deny".into(), None);
-                    continue;
-                };
-                match action.text.parse::<Action>() {
-                    Ok(a) => current.spec.default = a,
-                    Err(()) => e(
-                        action.column,
-                        format!("`default` takes allow or deny, not `{}`", action.text),
-                        None,
-                    ),
+            Item::Default {
+                action,
+                column,
+                line,
+            } => {
+                if let Some(a) = action {
+                    current.spec.default = a;
                 }
-                once(
-                    &mut current.default_line,
-                    "default",
-                    line_no,
-                    first.column,
-                    &mut e,
-                );
-                extra_tokens(&tokens, 2, &mut e);
+                once(&mut current.default_line, "default", line, column, errors);
             }
-            "allow" | "deny" => {
-                if let Some(rule) = parse_rule(&tokens, line_no, end_column, &mut e) {
-                    current.spec.rules.push(rule);
+            Item::Rules(mut rules) => {
+                // A policy's first run becomes its list; a later one (after a line with
+                // errors, or from the second half of the text) is appended.
+                if current.spec.rules.is_empty() {
+                    current.spec.rules = rules;
+                } else {
+                    current.spec.rules.append(&mut rules);
                 }
             }
-            other => e(
-                first.column,
-                format!("unknown statement `{other}`"),
-                Some(suggest(
-                    other,
-                    &["allow", "deny", "policy", "precedence", "default"],
-                )),
-            ),
+            Item::Other => {}
         }
     }
     if seen_policy || implicit_used || done.is_empty() {
-        current.spec.rules.shrink_to_fit();
         done.push(current.spec);
     }
-    (done, errors)
+    done
 }
 
 /// A setting allowed once per policy: report a repeat, remember where it was set.
-fn once(
-    seen: &mut Option<u32>,
-    what: &str,
-    line: u32,
-    column: u32,
-    e: &mut impl FnMut(u32, String, Option<String>),
-) {
+fn once(seen: &mut Option<u32>, what: &str, line: u32, column: u32, errors: &mut Vec<Diagnostic>) {
     if let Some(at) = *seen {
-        e(column, format!("{what} already set on line {at}"), None);
+        errors.push(Diagnostic::error(
+            line,
+            column,
+            format!("{what} already set on line {at}"),
+        ));
     }
     *seen = Some(line);
 }
@@ -453,6 +590,80 @@ mod tests {
         assert_eq!(r.via, vec![Via::Tls, Via::Http]);
         assert_eq!(r.id.as_deref(), Some("web"));
         assert_eq!(r.pattern_column, 7);
+    }
+
+    /// Parses `text` as two halves split before line `k + 1`, as a large text is on two
+    /// threads.
+    fn parse_split(text: &str, k: usize) -> (Vec<PolicySpec>, Vec<Diagnostic>) {
+        let at = text
+            .match_indices('\n')
+            .nth(k)
+            .map_or(text.len(), |(i, _)| i + 1);
+        let (first, second) = text.split_at(at);
+        let (mut items, mut errors) = parse_lines(first, 0);
+        let (rest, more) = parse_lines(second, first.matches('\n').count());
+        items.extend(rest);
+        errors.extend(more);
+        let done = apply(items, &mut errors);
+        errors.sort_by_key(|e| (e.line, e.column));
+        (done, errors)
+    }
+
+    #[test]
+    fn a_text_split_anywhere_parses_the_same() {
+        // Every statement kind, errors that need earlier lines (a policy defined twice, a
+        // setting given twice, `policy default` after implicit statements) and runs of rules
+        // broken by bad lines: split before every line, the result is the whole text's.
+        let text =
+            "allow a.io\nalow b.io\nallow c.io port 0\nallow d.io\nprecedence most-specific\n\
+                    precedence first-match\ndefault allow\npolicy x extra\nallow e.io\n# note\n\
+                    \nallow f.io via tls\ndeny g.io id g\ndefault\npolicy default\nallow h.io\n\
+                    policy x\nprecedence bogus\ndefault maybe\nallow i.io\npolicy\nallow j.io\n";
+        let whole = parse(text);
+        assert!(!whole.1.is_empty());
+        assert_eq!(whole.0.len(), 4);
+        for k in 0..=text.matches('\n').count() {
+            assert_eq!(parse_split(text, k), whole, "split before line {}", k + 1);
+        }
+        // And the same for a text that starts with a policy line (no implicit policy).
+        let text = "policy a\nallow a.io\nallow b.io\npolicy b\ndeny c.io\nallow d.io\n";
+        let whole = parse(text);
+        assert!(whole.1.is_empty());
+        for k in 0..=6 {
+            assert_eq!(parse_split(text, k), whole, "split before line {}", k + 1);
+        }
+    }
+
+    #[test]
+    fn a_large_text_is_parsed_in_two_halves_like_a_small_one() {
+        // Past the size where the halves go to two threads: the same policies as the lines
+        // parsed one by one, with errors in both halves at their lines.
+        let mut text = String::new();
+        let mut want_errors = Vec::new();
+        for i in 0..60_000 {
+            match i % 9_973 {
+                0 => text.push_str(&format!("policy p{i}\n")),
+                17 => {
+                    text.push_str("allow bad.io port 0\n");
+                    want_errors.push(i + 1);
+                }
+                _ => text.push_str(&format!("allow host{i}.example.com\n")),
+            }
+        }
+        assert!(text.len() >= PARALLEL_TEXT_MIN);
+        let (policies, errors) = parse(&text);
+        let lines: Vec<usize> = errors.iter().map(|e| e.line as usize).collect();
+        assert_eq!(lines, want_errors);
+        assert_eq!(policies.len(), 7);
+        let rules: usize = policies.iter().map(|p| p.rules.len()).sum();
+        assert_eq!(rules, 60_000 - 7 - want_errors.len());
+        // Every rule kept its line, in order, in the policy that precedes it.
+        for p in &policies {
+            for r in &p.rules {
+                assert_eq!(r.pattern, format!("host{}.example.com", r.line - 1));
+                assert!(r.line > p.line);
+            }
+        }
     }
 
     #[test]
