@@ -9,7 +9,7 @@ use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 
 use crate::builder::{PolicySpec, RuleSpec};
 use crate::error::{CompileErrors, Diagnostic, Severity};
-use crate::matcher::{Hit, SuffixTable};
+use crate::matcher::{Hit, Sizing, SuffixHashes, SuffixTable};
 use crate::name::{fast_body, normalize, normalize_into, scan_ascii, Name, NameKind};
 use crate::pages::Store;
 use crate::pattern::{glob_label_match, mask, max_prefix, Pattern, PatternError};
@@ -541,23 +541,42 @@ impl Engine {
         b.keyed.reserve_exact(total);
         b.pattern_ref.reserve_exact(total);
         let mut seen_names: HashMap<&str, usize> = HashMap::new();
-        let mut patterns = parse_patterns(&specs).into_iter();
-        for (pi, spec) in specs.iter().enumerate() {
-            if let Some(first) = seen_names.insert(&spec.name, pi) {
-                // Text input reports this in the parser; the builder needs it here.
-                if spec.line == 0 {
-                    errors.push(Diagnostic::error(
-                        0,
-                        0,
-                        format!(
-                            "policy `{}` is defined twice (policies {first} and {pi})",
-                            spec.name
-                        ),
-                    ));
+        let (patterns, hashes) = parse_patterns(&specs);
+        let mut patterns = patterns.into_iter();
+        // The matcher's table is sized from the keys' distinct suffixes, counted on another
+        // thread while the rules are compiled (a large rule set; small ones count inline).
+        let (mut sizing, on_thread) = if total >= PARALLEL_PARSE_MIN {
+            (None, Some(hashes))
+        } else {
+            (Some(hashes.sizing()), None)
+        };
+        std::thread::scope(|scope| {
+            // If the thread cannot start, the table counts for itself.
+            let counter = on_thread.and_then(|h| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, move || h.sizing())
+                    .ok()
+            });
+            for (pi, spec) in specs.iter().enumerate() {
+                if let Some(first) = seen_names.insert(&spec.name, pi) {
+                    // Text input reports this in the parser; the builder needs it here.
+                    if spec.line == 0 {
+                        errors.push(Diagnostic::error(
+                            0,
+                            0,
+                            format!(
+                                "policy `{}` is defined twice (policies {first} and {pi})",
+                                spec.name
+                            ),
+                        ));
+                    }
                 }
+                b.policy(pi as u32, spec, &mut patterns, &mut errors);
             }
-            b.policy(pi as u32, spec, &mut patterns, &mut errors);
-        }
+            if let Some(h) = counter {
+                sizing = h.join().ok();
+            }
+        });
         if !errors.is_empty() {
             errors.sort_by_key(|e| (e.line, e.column));
             errors.dedup();
@@ -572,7 +591,7 @@ impl Engine {
             }
             return Err(CompileErrors { errors });
         }
-        b.finish()
+        b.finish(sizing)
     }
 
     /// Warnings: rules that compile but probably do not mean what their author thinks.
@@ -1372,16 +1391,27 @@ type ParsedPattern = Result<(Pattern, Option<PatternError>), PatternError>;
 /// Below this many rules, patterns are parsed on the calling thread alone.
 const PARALLEL_PARSE_MIN: usize = 20_000;
 
-/// The pattern of every rule of `specs`, in order. A large rule set is parsed on two threads,
-/// half each: patterns parse independently, and parsing them is a quarter of a compile. If the
-/// second thread cannot be started (or fails), the calling thread parses its half too.
-fn parse_patterns(specs: &[PolicySpec]) -> Vec<ParsedPattern> {
+/// The pattern of every rule of `specs`, in order, and the label-suffix hashes of their keys
+/// (for sizing the matcher's table). A large rule set is parsed on two threads, half each:
+/// patterns parse independently, and parsing them is a quarter of a compile. If the second
+/// thread cannot be started (or fails), the calling thread parses its half too.
+fn parse_patterns(specs: &[PolicySpec]) -> (Vec<ParsedPattern>, SuffixHashes) {
     let rules: Vec<&RuleSpec> = specs.iter().flat_map(|s| &s.rules).collect();
-    let parse = |rules: &[&RuleSpec]| -> Vec<ParsedPattern> {
-        rules
+    let parse = |rules: &[&RuleSpec]| -> (Vec<ParsedPattern>, SuffixHashes) {
+        let mut hashes = SuffixHashes::default();
+        let parsed = rules
             .iter()
-            .map(|r| Pattern::parse_with_warnings(&r.pattern))
-            .collect()
+            .map(|r| {
+                let p = Pattern::parse_with_warnings(&r.pattern);
+                if let Ok((pattern, _)) = &p {
+                    if let Some(key) = pattern_key(pattern) {
+                        hashes.add(key.as_bytes());
+                    }
+                }
+                p
+            })
+            .collect();
+        (parsed, hashes)
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if rules.len() < PARALLEL_PARSE_MIN || cores < 2 {
@@ -1390,13 +1420,24 @@ fn parse_patterns(specs: &[PolicySpec]) -> Vec<ParsedPattern> {
     let (first, second) = rules.split_at(rules.len() / 2);
     std::thread::scope(|scope| {
         let other = std::thread::Builder::new().spawn_scoped(scope, || parse(second));
-        let mut out = parse(first);
-        match other.map(|h| h.join()) {
-            Ok(Ok(rest)) => out.extend(rest),
-            _ => out.extend(parse(second)),
-        }
-        out
+        let (mut out, mut hashes) = parse(first);
+        let (rest, more) = match other.map(|h| h.join()) {
+            Ok(Ok(rest)) => rest,
+            _ => parse(second),
+        };
+        out.extend(rest);
+        hashes.extend(more);
+        (out, hashes)
     })
+}
+
+/// The key a pattern is filed under in the matcher (see [`Build::keyed`]).
+fn pattern_key(p: &Pattern) -> Option<&str> {
+    match p {
+        Pattern::Exact(k) | Pattern::OneLabel(k) | Pattern::Deep(k) | Pattern::Dot(k) => Some(k),
+        Pattern::Glob { suffix, .. } => Some(suffix),
+        Pattern::Any | Pattern::Regex(_) | Pattern::Cidr(..) => None,
+    }
 }
 
 impl Build {
@@ -1604,7 +1645,8 @@ impl Build {
         self.keyed.len() as u32 - 1
     }
 
-    fn finish(mut self) -> Result<Engine, CompileErrors> {
+    /// Builds the engine; `sizing` is the matcher table's, when it was counted beforehand.
+    fn finish(mut self, sizing: Option<Sizing>) -> Result<Engine, CompileErrors> {
         let rules = &self.rules;
         let policies = &self.policies;
         let order = |g: u32| {
@@ -1652,7 +1694,7 @@ impl Build {
                 rules: lists,
             })
         };
-        let (table, node_of) = SuffixTable::build(&self.keyed, order, |g| {
+        let (table, node_of) = SuffixTable::build(&self.keyed, sizing, order, |g| {
             rules
                 .get(g as usize)
                 .map_or(0, |r| pack_meta(r.shape(), r.flags))

@@ -208,6 +208,54 @@ fn count_distinct(v: &[u64]) -> usize {
         .sum()
 }
 
+/// How large a table to make for a set of keys: the number of distinct label suffixes among
+/// them (see [`count_distinct`]), and the most labels of a key. Computed while the rules are
+/// being compiled (see `Engine`), off the compile's main thread; `keys` is how many keys it
+/// counted, so that a build can tell it belongs to its items.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Sizing {
+    pub(crate) keys: usize,
+    pub(crate) distinct: usize,
+    pub(crate) max_labels: u32,
+}
+
+/// Label-suffix hashes of keys, gathered for a [`Sizing`].
+#[derive(Debug, Default)]
+pub(crate) struct SuffixHashes {
+    hashes: Vec<u64>,
+    keys: usize,
+    max_labels: u32,
+}
+
+impl SuffixHashes {
+    /// Adds the hash of every label suffix of `key` (a valid lowercase host name).
+    pub(crate) fn add(&mut self, key: &[u8]) {
+        let mut labels = 0;
+        for_each_label(key, |h, _, _, _| {
+            self.hashes.push(h);
+            labels += 1;
+        });
+        self.keys += 1;
+        self.max_labels = self.max_labels.max(labels);
+    }
+
+    /// Adds another set's hashes.
+    pub(crate) fn extend(&mut self, other: SuffixHashes) {
+        self.hashes.extend(other.hashes);
+        self.keys += other.keys;
+        self.max_labels = self.max_labels.max(other.max_labels);
+    }
+
+    /// The sizing: the distinct hashes counted.
+    pub(crate) fn sizing(self) -> Sizing {
+        Sizing {
+            keys: self.keys,
+            distinct: count_distinct(&self.hashes),
+            max_labels: self.max_labels,
+        }
+    }
+}
+
 /// The suffix table, built once and then read-only.
 #[derive(Debug, Default)]
 pub(crate) struct SuffixTable {
@@ -234,23 +282,25 @@ impl SuffixTable {
     /// names. Returns the table and, per input pair, its node (see [`SuffixTable::key`]).
     pub(crate) fn build(
         items: &[(String, u32)],
+        sizing: Option<Sizing>,
         order: impl Fn(u32) -> (u32, u32),
         meta: impl Fn(u32) -> u16,
     ) -> (SuffixTable, Vec<u32>) {
         // Size the table by the number of distinct suffixes, counted by their hashes (a hash
-        // collision could only undercount by a node or two, which the load factor absorbs).
-        let mut hashes: Vec<u64> = Vec::with_capacity(items.len() * 3);
-        let mut max_labels = 0;
-        for (key, _) in items {
-            let mut labels = 0;
-            for_each_label(key.as_bytes(), |h, _, _, _| {
-                hashes.push(h);
-                labels += 1;
-            });
-            max_labels = max_labels.max(labels);
-        }
-        let distinct = count_distinct(&hashes);
-        drop(hashes);
+        // collision could only undercount by a node or two, which the load factor absorbs);
+        // counted here unless the caller did (for these very keys).
+        let sizing = sizing.filter(|s| s.keys == items.len()).unwrap_or_else(|| {
+            let mut h = SuffixHashes::default();
+            for (key, _) in items {
+                h.add(key.as_bytes());
+            }
+            h.sizing()
+        });
+        let Sizing {
+            distinct,
+            max_labels,
+            ..
+        } = sizing;
         let mut t = SuffixTable {
             max_labels,
             ..SuffixTable::default()
@@ -804,7 +854,7 @@ mod tests {
             .enumerate()
             .map(|(i, k)| (k.clone(), i as u32))
             .collect();
-        SuffixTable::build(&items, |r| (0, r), |_| 0).0
+        SuffixTable::build(&items, None, |r| (0, r), |_| 0).0
     }
 
     fn dots(name: &[u8]) -> [u64; 4] {
@@ -850,6 +900,49 @@ mod tests {
     }
 
     #[test]
+    fn a_sizing_counted_beforehand_is_used_only_for_its_keys() {
+        let keys: Vec<String> = (0..3000)
+            .map(|i| format!("h{i}.example{}.com", i % 11))
+            .collect();
+        let items: Vec<(String, u32)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i as u32))
+            .collect();
+        let mut h = SuffixHashes::default();
+        for k in &keys {
+            h.add(k.as_bytes());
+        }
+        let sizing = h.sizing();
+        // 3000 keys, 11 second-level domains, one top-level: 3012 distinct suffixes.
+        assert_eq!(
+            (sizing.keys, sizing.distinct, sizing.max_labels),
+            (3000, 3012, 3)
+        );
+        let counted = SuffixTable::build(&items, None, |r| (0, r), |_| 0).0;
+        let given = SuffixTable::build(&items, Some(sizing), |r| (0, r), |_| 0).0;
+        assert_eq!(given.home_groups, counted.home_groups);
+        // A sizing of other keys is ignored: the table counts its own.
+        let wrong = Sizing {
+            keys: 10,
+            distinct: 10,
+            max_labels: 1,
+        };
+        let ignored = SuffixTable::build(&items, Some(wrong), |r| (0, r), |_| 0).0;
+        assert_eq!(ignored.home_groups, counted.home_groups);
+        assert_eq!(ignored.max_labels, 3);
+        for (i, k) in keys.iter().enumerate() {
+            let mut hit = None;
+            given.walk(k.as_bytes(), dots(k.as_bytes()), |d, _, h| {
+                if d == 0 {
+                    hit = Some(rule_of(h));
+                }
+            });
+            assert_eq!(hit, Some(i as u32), "{k}");
+        }
+    }
+
+    #[test]
     fn walk_finds_every_suffix() {
         let t = table(&[
             "io".into(),
@@ -886,7 +979,7 @@ mod tests {
             .enumerate()
             .map(|(i, k)| (k.clone(), i as u32))
             .collect();
-        let (t, node_of) = SuffixTable::build(&items, |r| (0, r), |_| 0);
+        let (t, node_of) = SuffixTable::build(&items, None, |r| (0, r), |_| 0);
         let parent = |key: usize| t.nodes[node_of[key] as usize].info & PARENT != 0;
         // kadath.io has a longer key under it; api.kadath.io and leng.com do not.
         assert!(parent(0));
@@ -950,7 +1043,7 @@ mod tests {
             ("a.io".to_string(), 3),
         ];
         // Order by rank = rule index, all one policy.
-        let (t, entry_of) = SuffixTable::build(&items, |r| (0, r), |_| 0);
+        let (t, entry_of) = SuffixTable::build(&items, None, |r| (0, r), |_| 0);
         let mut got = Vec::new();
         t.walk(b"a.io", dots(b"a.io"), |_, _, h| got.extend(rules_of(h)));
         assert_eq!(got, vec![1, 3, 5]);
@@ -999,7 +1092,7 @@ mod tests {
             .enumerate()
             .map(|(i, k)| (k.clone(), i as u32))
             .collect();
-        let (t, node_of) = SuffixTable::build(&items, |r| (0, r), |_| 0);
+        let (t, node_of) = SuffixTable::build(&items, None, |r| (0, r), |_| 0);
         for (i, k) in keys.iter().enumerate() {
             assert_eq!(t.key(node_of[i]), *k);
             let mut found = None;
