@@ -591,7 +591,16 @@ impl Engine {
             }
             return Err(CompileErrors { errors });
         }
-        b.finish(sizing)
+        drop(seen_names);
+        if total < PARALLEL_PARSE_MIN {
+            return b.finish(sizing);
+        }
+        // A large rule set's specs (a few strings per rule) are freed on another thread while
+        // the table is built; if it cannot start, they are freed here when the closure is.
+        std::thread::scope(|scope| {
+            let _ = std::thread::Builder::new().spawn_scoped(scope, move || drop(specs));
+            b.finish(sizing)
+        })
     }
 
     /// Warnings: rules that compile but probably do not mean what their author thinks.
