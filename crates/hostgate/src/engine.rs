@@ -510,6 +510,11 @@ impl Engine {
     ///
     /// On failure every error is returned, in line order, each with line and column.
     ///
+    /// A large policy (a text of 1 MB or more, or 20,000 rules or more) is compiled on two
+    /// threads where the machine has two cores: the calling thread and one scoped thread,
+    /// which has ended when this returns. If that thread cannot be started, the calling thread
+    /// does all the work, with the same result. Smaller policies use the calling thread only.
+    ///
     /// ```
     /// let errs = hostgate::Engine::compile("allow a.**.b\nallow ok.io port 70000\n").unwrap_err();
     /// let at: Vec<_> = errs.errors().iter().map(|e| (e.line, e.column)).collect();
