@@ -256,24 +256,125 @@ impl SuffixHashes {
     }
 }
 
-/// The suffix table, built once and then read-only.
+/// The table's arrays: growable while the table is built, then frozen (see [`Store`]).
 #[derive(Debug, Default)]
-pub(crate) struct SuffixTable {
+struct Arrays {
     /// Per group of eight slots, their tags (slot `8g + i` in byte `i`): 0 when empty, else a
     /// tag from the suffix's hash (1..=255).
     tags: Store<u64>,
-    /// Hashes map onto groups `0..home_groups`; the arrays are longer (see the module doc).
-    home_groups: usize,
     /// Per slot: the node (meaningful where the tag is not 0).
     nodes: Store<Node>,
     /// Labels longer than `INLINE_LABEL`.
     labels: Store<u8>,
     lists: Store<u32>,
+}
+
+/// The arrays as slices.
+#[derive(Clone, Copy, Debug)]
+struct Slices<'a> {
+    tags: &'a [u64],
+    nodes: &'a [Node],
+    labels: &'a [u8],
+    lists: &'a [u32],
+}
+
+impl<'a> Slices<'a> {
+    fn of(a: &'a Arrays) -> Slices<'a> {
+        Slices {
+            tags: &a.tags,
+            nodes: &a.nodes,
+            labels: &a.labels,
+            lists: &a.lists,
+        }
+    }
+}
+
+self_cell::self_cell!(
+    /// A built table's arrays with their slices, taken once when it is built: reading a frozen
+    /// [`Store`] checks its mapping (bounds, alignment, item size), which a lookup would
+    /// otherwise pay for on every call. `self_cell` keeps the slices beside what they borrow,
+    /// without `unsafe` here.
+    struct Frozen {
+        owner: Arrays,
+        #[covariant]
+        dependent: Slices,
+    }
+    impl {Debug}
+);
+
+/// The suffix table, built once and then read-only.
+#[derive(Debug)]
+pub(crate) struct SuffixTable {
+    arrays: Frozen,
+    /// Hashes map onto groups `0..home_groups`; the arrays are longer (see the module doc).
+    home_groups: usize,
     /// No key has more labels than this: longer suffixes need not be probed.
     max_labels: u32,
     /// Some one-label key (`com`) has rules. Usually not: the walk then does not probe the
     /// last label of a name on its own, but checks it as the parent of the next.
     last_label_rules: bool,
+}
+
+/// A table being built: its growable arrays, and the number of home groups.
+struct Building {
+    a: Arrays,
+    home_groups: usize,
+}
+
+impl Building {
+    /// The slot of the node for `key[start..]` under `parent`, added (without rules) if new.
+    fn find_or_insert(
+        &mut self,
+        hash: u64,
+        parent: u32,
+        words: LabelWords,
+        key: &[u8],
+        start: usize,
+        end: usize,
+    ) -> u32 {
+        let view = View {
+            home_groups: self.home_groups,
+            max_labels: 0,
+            last_label_rules: false,
+            ..View::of(Slices::of(&self.a))
+        };
+        let found = view.probe(hash, |p| p == parent, words, key, start, end);
+        if let Some(slot) = found {
+            return slot as u32;
+        }
+        // The first group with an empty slot from home on: where a probe stops.
+        let mut g = home(hash, self.home_groups);
+        while zero_bytes(self.a.tags[g]) == 0 {
+            g += 1;
+        }
+        // Keep an empty group last, so probes never run off the end.
+        if g + 1 == self.a.tags.len() {
+            self.a.tags.vec_mut().push(0);
+            let slots = self.a.tags.len() * 8;
+            self.a.nodes.vec_mut().resize(slots, Node::default());
+        }
+        let free = zero_bytes(self.a.tags[g]).trailing_zeros() / 8;
+        let s = g * 8 + free as usize;
+        let label = &key[start..end];
+        let mut node = Node {
+            parent,
+            info: NO_RULE | label.len() as u32,
+            ..Node::default()
+        };
+        if label.len() <= INLINE_LABEL {
+            node.low = words.low;
+            node.high = words.high as u32;
+        } else {
+            node.low = self.a.labels.len() as u64;
+            self.a.labels.vec_mut().extend_from_slice(label);
+        }
+        self.a.tags[g] |= u64::from(tag(hash)) << (8 * free);
+        self.a.nodes[s] = node;
+        if let Some(p) = self.a.nodes.get_mut(parent as usize) {
+            p.info |= PARENT;
+        }
+        s as u32
+    }
 }
 
 impl SuffixTable {
@@ -301,15 +402,16 @@ impl SuffixTable {
             max_labels,
             ..
         } = sizing;
-        let mut t = SuffixTable {
-            max_labels,
-            ..SuffixTable::default()
-        };
         // Load factor 0.75: most probes then end in their home group.
         let groups = (distinct + distinct / 3).div_ceil(8).max(2);
-        t.home_groups = groups;
-        t.tags = Store::from(vec![0; groups + 1]);
-        t.nodes = Store::from(vec![Node::default(); (groups + 1) * 8]);
+        let mut t = Building {
+            a: Arrays {
+                tags: Store::from(vec![0; groups + 1]),
+                nodes: Store::from(vec![Node::default(); (groups + 1) * 8]),
+                ..Arrays::default()
+            },
+            home_groups: groups,
+        };
         // Insert every key's suffixes, shortest first, finding or adding each node; rules are
         // visited in (policy, rank) order so each node's rules come out in that order.
         // Sort keys computed once (a comparison that looked the rule up would miss the cache
@@ -338,7 +440,7 @@ impl SuffixTable {
                 parent = t.find_or_insert(h, parent, words, key, start, end);
             });
             node_of[i] = parent;
-            let Some(node) = t.nodes.get_mut(parent as usize) else {
+            let Some(node) = t.a.nodes.get_mut(parent as usize) else {
                 continue;
             };
             if node.info & NO_RULE != 0 {
@@ -355,81 +457,39 @@ impl SuffixTable {
         let mut more: Vec<(u32, Vec<u32>)> = more.into_iter().collect();
         more.sort_unstable_by_key(|m| m.0);
         for (slot, rules) in more {
-            let off = t.lists.len() as u32;
-            let lists = t.lists.vec_mut();
+            let off = t.a.lists.len() as u32;
+            let lists = t.a.lists.vec_mut();
             lists.push(rules.len() as u32);
             lists.extend_from_slice(&rules);
-            if let Some(node) = t.nodes.get_mut(slot as usize) {
+            if let Some(node) = t.a.nodes.get_mut(slot as usize) {
                 node.info = (node.info & (LABEL_LEN | PARENT)) | MANY;
                 node.rule_or_list = off;
             }
         }
-        t.last_label_rules = t
-            .nodes
-            .iter()
-            .any(|n| n.parent == ROOT && n.info & NO_RULE == 0);
+        let last_label_rules =
+            t.a.nodes
+                .iter()
+                .any(|n| n.parent == ROOT && n.info & NO_RULE == 0);
         // The arrays may have grown past the home range while inserting: give back the slack,
         // and put the large ones on huge pages (see `pages`).
-        t.tags.freeze();
-        t.nodes.freeze();
-        t.labels.freeze();
-        t.lists.freeze();
-        (t, node_of)
-    }
-
-    /// The slot of the node for `key[start..]` under `parent`, added (without rules) if new.
-    fn find_or_insert(
-        &mut self,
-        hash: u64,
-        parent: u32,
-        words: LabelWords,
-        key: &[u8],
-        start: usize,
-        end: usize,
-    ) -> u32 {
-        let found = self
-            .view()
-            .probe(hash, |p| p == parent, words, key, start, end);
-        if let Some(slot) = found {
-            return slot as u32;
-        }
-        // The first group with an empty slot from home on: where a probe stops.
-        let mut g = home(hash, self.home_groups);
-        while zero_bytes(self.tags[g]) == 0 {
-            g += 1;
-        }
-        // Keep an empty group last, so probes never run off the end.
-        if g + 1 == self.tags.len() {
-            self.tags.vec_mut().push(0);
-            let slots = self.tags.len() * 8;
-            self.nodes.vec_mut().resize(slots, Node::default());
-        }
-        let free = zero_bytes(self.tags[g]).trailing_zeros() / 8;
-        let s = g * 8 + free as usize;
-        let label = &key[start..end];
-        let mut node = Node {
-            parent,
-            info: NO_RULE | label.len() as u32,
-            ..Node::default()
+        let mut a = t.a;
+        a.tags.freeze();
+        a.nodes.freeze();
+        a.labels.freeze();
+        a.lists.freeze();
+        let table = SuffixTable {
+            arrays: Frozen::new(a, |a| Slices::of(a)),
+            home_groups: t.home_groups,
+            max_labels,
+            last_label_rules,
         };
-        if label.len() <= INLINE_LABEL {
-            node.low = words.low;
-            node.high = words.high as u32;
-        } else {
-            node.low = self.labels.len() as u64;
-            self.labels.vec_mut().extend_from_slice(label);
-        }
-        self.tags[g] |= u64::from(tag(hash)) << (8 * free);
-        self.nodes[s] = node;
-        if let Some(p) = self.nodes.get_mut(parent as usize) {
-            p.info |= PARENT;
-        }
-        s as u32
+        (table, node_of)
     }
 
     /// Approximate heap bytes.
     pub(crate) fn heap_size(&self) -> usize {
-        self.tags.bytes() + self.nodes.bytes() + self.labels.bytes() + self.lists.bytes()
+        let a = self.arrays.borrow_owner();
+        a.tags.bytes() + a.nodes.bytes() + a.labels.bytes() + a.lists.bytes()
     }
 
     /// The first label of a node.
@@ -444,7 +504,11 @@ impl SuffixTable {
             bytes
         } else {
             let start = n.low as usize;
-            self.labels.get(start..start + len).unwrap_or(&[]).to_vec()
+            self.view()
+                .labels
+                .get(start..start + len)
+                .unwrap_or(&[])
+                .to_vec()
         }
     }
 
@@ -454,7 +518,7 @@ impl SuffixTable {
         let mut at = node;
         // A node's parent was placed before it, so the chain ends; bound it anyway.
         for _ in 0..=self.max_labels {
-            let Some(n) = self.nodes.get(at as usize) else {
+            let Some(n) = self.view().nodes.get(at as usize) else {
                 break;
             };
             if !key.is_empty() {
@@ -496,21 +560,17 @@ impl SuffixTable {
     #[inline(always)]
     fn view(&self) -> View<'_> {
         View {
-            tags: &self.tags,
-            nodes: &self.nodes,
-            labels: &self.labels,
-            lists: &self.lists,
             home_groups: self.home_groups,
             max_labels: self.max_labels,
             last_label_rules: self.last_label_rules,
+            ..View::of(*self.arrays.borrow_dependent())
         }
     }
 }
 
-/// The table's arrays as plain slices, taken once per lookup: reading a frozen [`Store`]
-/// checks its mapping, which a lookup should pay for once rather than at every probe. Its
-/// methods take it by value: inlined, its fields then stay scalars, where a reference made
-/// every lookup copy the whole view to the stack.
+/// The table's arrays as plain slices (taken when the table was built, see [`Frozen`]) and
+/// its sizes, for a lookup. Its methods take it by value: inlined, its fields then stay
+/// scalars, where a reference made every lookup copy the whole view to the stack.
 #[derive(Clone, Copy, Debug)]
 struct View<'t> {
     tags: &'t [u64],
@@ -523,6 +583,20 @@ struct View<'t> {
 }
 
 impl<'t> View<'t> {
+    /// The view of `s`, with the scalar fields zero (callers set them).
+    #[inline(always)]
+    fn of(s: Slices<'t>) -> View<'t> {
+        View {
+            tags: s.tags,
+            nodes: s.nodes,
+            labels: s.labels,
+            lists: s.lists,
+            home_groups: 0,
+            max_labels: 0,
+            last_label_rules: false,
+        }
+    }
+
     /// Whether `node`'s first label is `name[start..end]` (read as `words`).
     #[inline(always)]
     fn label_is(
@@ -980,13 +1054,14 @@ mod tests {
             .map(|(i, k)| (k.clone(), i as u32))
             .collect();
         let (t, node_of) = SuffixTable::build(&items, None, |r| (0, r), |_| 0);
-        let parent = |key: usize| t.nodes[node_of[key] as usize].info & PARENT != 0;
+        let parent = |key: usize| t.view().nodes[node_of[key] as usize].info & PARENT != 0;
         // kadath.io has a longer key under it; api.kadath.io and leng.com do not.
         assert!(parent(0));
         assert!(!parent(1));
         assert!(!parent(2));
         // Last-label nodes (io, com) are parents of the keys under them.
         for n in t
+            .view()
             .nodes
             .iter()
             .filter(|n| n.parent == ROOT && n.info & 0x3f != 0)
