@@ -880,6 +880,14 @@ impl Engine {
                 _ => {}
             }
         }
+        self.check_normalized(policy, query)
+    }
+
+    /// [`Engine::check`] for names the in-place path does not take (uppercase, IDNA, IP
+    /// literals, over 1,024 bytes…): normalized into a buffer first. Out of line, so that its
+    /// buffer and code do not crowd the registers of the common path.
+    #[inline(never)]
+    fn check_normalized(&self, policy: PolicyId, query: &Query<'_>) -> Verdict<'_> {
         let mut name = Name::empty();
         match normalize_into(query.name, &mut name) {
             Ok(()) => self.check_name(policy, &name, query.port, query.via),
