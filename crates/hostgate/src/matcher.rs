@@ -333,10 +333,10 @@ impl Building {
         end: usize,
     ) -> u32 {
         let view = View {
+            a: Slices::of(&self.a),
             home_groups: self.home_groups,
             max_labels: 0,
             last_label_rules: false,
-            ..View::of(Slices::of(&self.a))
         };
         let found = view.probe(hash, |p| p == parent, words, key, start, end);
         if let Some(slot) = found {
@@ -505,6 +505,7 @@ impl SuffixTable {
         } else {
             let start = n.low as usize;
             self.view()
+                .a
                 .labels
                 .get(start..start + len)
                 .unwrap_or(&[])
@@ -518,7 +519,7 @@ impl SuffixTable {
         let mut at = node;
         // A node's parent was placed before it, so the chain ends; bound it anyway.
         for _ in 0..=self.max_labels {
-            let Some(n) = self.view().nodes.get(at as usize) else {
+            let Some(n) = self.view().a.nodes.get(at as usize) else {
                 break;
             };
             if !key.is_empty() {
@@ -560,10 +561,10 @@ impl SuffixTable {
     #[inline(always)]
     fn view(&self) -> View<'_> {
         View {
+            a: *self.arrays.borrow_dependent(),
             home_groups: self.home_groups,
             max_labels: self.max_labels,
             last_label_rules: self.last_label_rules,
-            ..View::of(*self.arrays.borrow_dependent())
         }
     }
 }
@@ -573,30 +574,13 @@ impl SuffixTable {
 /// scalars, where a reference made every lookup copy the whole view to the stack.
 #[derive(Clone, Copy, Debug)]
 struct View<'t> {
-    tags: &'t [u64],
-    nodes: &'t [Node],
-    labels: &'t [u8],
-    lists: &'t [u32],
+    a: Slices<'t>,
     home_groups: usize,
     max_labels: u32,
     last_label_rules: bool,
 }
 
 impl<'t> View<'t> {
-    /// The view of `s`, with the scalar fields zero (callers set them).
-    #[inline(always)]
-    fn of(s: Slices<'t>) -> View<'t> {
-        View {
-            tags: s.tags,
-            nodes: s.nodes,
-            labels: s.labels,
-            lists: s.lists,
-            home_groups: 0,
-            max_labels: 0,
-            last_label_rules: false,
-        }
-    }
-
     /// Whether `node`'s first label is `name[start..end]` (read as `words`).
     #[inline(always)]
     fn label_is(
@@ -615,7 +599,7 @@ impl<'t> View<'t> {
             return node.low == words.low && u64::from(node.high) == words.high;
         }
         let off = node.low as usize;
-        self.labels.get(off..off + len) == name.get(start..end)
+        self.a.labels.get(off..off + len) == name.get(start..end)
     }
 
     /// The slot of the node for `name[start..]` (first label `name[start..end]`) whose parent
@@ -635,19 +619,19 @@ impl<'t> View<'t> {
         // Fetch the home group's nodes while its tag word is read: which slot is wanted is
         // known only from the tags, and waiting for them before asking for the node puts two
         // cache misses in a row on every level of the walk.
-        if let Some(group) = self.nodes.get(g * 8..g * 8 + 8) {
+        if let Some(group) = self.a.nodes.get(g * 8..g * 8 + 8) {
             prefetch_group(group);
         }
         loop {
             // Past the end only if the table is corrupt: stop as if empty.
-            let word = self.tags.get(g).copied().unwrap_or(0);
+            let word = self.a.tags.get(g).copied().unwrap_or(0);
             // Candidates may include a wrong byte or two above a zero byte; the node check
             // settles them (an empty slot's node never matches: its label length is 0).
             let mut candidates = zero_bytes(word ^ want);
             while candidates != 0 {
                 let slot = g * 8 + (candidates.trailing_zeros() / 8) as usize;
                 candidates &= candidates - 1;
-                if let Some(n) = self.nodes.get(slot) {
+                if let Some(n) = self.a.nodes.get(slot) {
                     if parent_ok(n.parent) && self.label_is(n, words, name, start, end) {
                         return Some(slot);
                     }
@@ -669,8 +653,8 @@ impl<'t> View<'t> {
             None
         } else {
             let off = rule_or_list as usize;
-            let count = *self.lists.get(off)? as usize;
-            self.lists.get(off + 1..off + 1 + count).map(Hit::Many)
+            let count = *self.a.lists.get(off)? as usize;
+            self.a.lists.get(off + 1..off + 1 + count).map(Hit::Many)
         }
     }
 
@@ -719,7 +703,7 @@ impl<'t> View<'t> {
                 let words = LabelWords::read(name, head, start2, end);
                 hash = fold_label(hash, words, name, head, start2, end);
                 let is_last = |p: u32| {
-                    self.nodes.get(p as usize).is_some_and(|n| {
+                    self.a.nodes.get(p as usize).is_some_and(|n| {
                         n.parent == ROOT && self.label_is(n, last, name, start, last_end)
                     })
                 };
@@ -727,6 +711,7 @@ impl<'t> View<'t> {
                     break 'walk;
                 };
                 let (info, rules) = self
+                    .a
                     .nodes
                     .get(slot)
                     .map_or((NO_RULE, 0), |n| (n.info, n.rule_or_list));
@@ -752,6 +737,7 @@ impl<'t> View<'t> {
                     break;
                 };
                 let (info, rules) = self
+                    .a
                     .nodes
                     .get(slot)
                     .map_or((NO_RULE, 0), |n| (n.info, n.rule_or_list));
@@ -922,13 +908,16 @@ fn home(hash: u64, cap: usize) -> usize {
 mod tests {
     use super::*;
 
-    fn table(keys: &[String]) -> SuffixTable {
-        let items: Vec<(String, u32)> = keys
-            .iter()
+    /// Each key filed with its index as its rule.
+    fn items_of(keys: &[String]) -> Vec<(String, u32)> {
+        keys.iter()
             .enumerate()
             .map(|(i, k)| (k.clone(), i as u32))
-            .collect();
-        SuffixTable::build(&items, None, |r| (0, r), |_| 0).0
+            .collect()
+    }
+
+    fn table(keys: &[String]) -> SuffixTable {
+        SuffixTable::build(&items_of(keys), None, |r| (0, r), |_| 0).0
     }
 
     fn dots(name: &[u8]) -> [u64; 4] {
@@ -944,6 +933,17 @@ mod tests {
             Hit::One(r, _) => r,
             Hit::Many(list) => list[0],
         }
+    }
+
+    /// The first rule filed under `name` itself (depth 0), as a walk reports it.
+    fn exact_rule(t: &SuffixTable, name: &str) -> Option<u32> {
+        let mut hit = None;
+        t.walk(name.as_bytes(), dots(name.as_bytes()), |d, _, h| {
+            if d == 0 {
+                hit = Some(rule_of(h));
+            }
+        });
+        hit
     }
 
     fn rules_of(hit: Hit<'_>) -> Vec<u32> {
@@ -978,11 +978,7 @@ mod tests {
         let keys: Vec<String> = (0..3000)
             .map(|i| format!("h{i}.example{}.com", i % 11))
             .collect();
-        let items: Vec<(String, u32)> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.clone(), i as u32))
-            .collect();
+        let items = items_of(&keys);
         let mut h = SuffixHashes::default();
         for k in &keys {
             h.add(k.as_bytes());
@@ -1006,13 +1002,7 @@ mod tests {
         assert_eq!(ignored.home_groups, counted.home_groups);
         assert_eq!(ignored.max_labels, 3);
         for (i, k) in keys.iter().enumerate() {
-            let mut hit = None;
-            given.walk(k.as_bytes(), dots(k.as_bytes()), |d, _, h| {
-                if d == 0 {
-                    hit = Some(rule_of(h));
-                }
-            });
-            assert_eq!(hit, Some(i as u32), "{k}");
+            assert_eq!(exact_rule(&given, k), Some(i as u32), "{k}");
         }
     }
 
@@ -1048,13 +1038,9 @@ mod tests {
             "api.kadath.io".into(),
             "leng.com".into(),
         ];
-        let items: Vec<(String, u32)> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.clone(), i as u32))
-            .collect();
+        let items = items_of(&keys);
         let (t, node_of) = SuffixTable::build(&items, None, |r| (0, r), |_| 0);
-        let parent = |key: usize| t.view().nodes[node_of[key] as usize].info & PARENT != 0;
+        let parent = |key: usize| t.view().a.nodes[node_of[key] as usize].info & PARENT != 0;
         // kadath.io has a longer key under it; api.kadath.io and leng.com do not.
         assert!(parent(0));
         assert!(!parent(1));
@@ -1062,6 +1048,7 @@ mod tests {
         // Last-label nodes (io, com) are parents of the keys under them.
         for n in t
             .view()
+            .a
             .nodes
             .iter()
             .filter(|n| n.parent == ROOT && n.info & 0x3f != 0)
@@ -1134,13 +1121,7 @@ mod tests {
             .collect();
         let t = table(&keys);
         for (i, k) in keys.iter().enumerate() {
-            let mut hit = None;
-            t.walk(k.as_bytes(), dots(k.as_bytes()), |d, _, h| {
-                if d == 0 {
-                    hit = Some(rule_of(h));
-                }
-            });
-            assert_eq!(hit, Some(i as u32), "{k}");
+            assert_eq!(exact_rule(&t, k), Some(i as u32), "{k}");
             let miss = format!("x{k}");
             t.walk(miss.as_bytes(), dots(miss.as_bytes()), |d, _, _| {
                 assert_ne!(d, 0, "{miss}")
@@ -1162,11 +1143,7 @@ mod tests {
             keys.push(format!("{label}.example.org"));
             keys.push(format!("x.{label}.net"));
         }
-        let items: Vec<(String, u32)> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.clone(), i as u32))
-            .collect();
+        let items = items_of(&keys);
         let (t, node_of) = SuffixTable::build(&items, None, |r| (0, r), |_| 0);
         for (i, k) in keys.iter().enumerate() {
             assert_eq!(t.key(node_of[i]), *k);
