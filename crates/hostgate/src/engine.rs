@@ -548,20 +548,8 @@ impl Engine {
         let mut seen_names: HashMap<&str, usize> = HashMap::new();
         let (patterns, hashes) = parse_patterns(&specs);
         let mut patterns = patterns.into_iter();
-        // The matcher's table is sized from the keys' distinct suffixes, counted on another
-        // thread while the rules are compiled (a large rule set; small ones count inline).
-        let (mut sizing, on_thread) = if total >= PARALLEL_PARSE_MIN {
-            (None, Some(hashes))
-        } else {
-            (Some(hashes.sizing()), None)
-        };
-        std::thread::scope(|scope| {
-            // If the thread cannot start, the table counts for itself.
-            let counter = on_thread.and_then(|h| {
-                std::thread::Builder::new()
-                    .spawn_scoped(scope, move || h.sizing())
-                    .ok()
-            });
+        // Every policy's rules, compiled in order.
+        let mut compile_all = |errors: &mut Vec<Diagnostic>| {
             for (pi, spec) in specs.iter().enumerate() {
                 if let Some(first) = seen_names.insert(&spec.name, pi) {
                     // Text input reports this in the parser; the builder needs it here.
@@ -576,12 +564,25 @@ impl Engine {
                         ));
                     }
                 }
-                b.policy(pi as u32, spec, &mut patterns, &mut errors);
+                b.policy(pi as u32, spec, &mut patterns, errors);
             }
-            if let Some(h) = counter {
-                sizing = h.join().ok();
-            }
-        });
+        };
+        // The matcher's table is sized from the keys' distinct suffixes: for a large rule set
+        // counted on another thread while the rules are compiled, if it can be started. (A
+        // scope only then: entering one sets up the calling thread's handle, which a C caller's
+        // leak checker sees as an allocation kept for the thread's life.)
+        let sizing = if total >= PARALLEL_PARSE_MIN {
+            std::thread::scope(|scope| {
+                let counter = std::thread::Builder::new()
+                    .spawn_scoped(scope, move || hashes.sizing())
+                    .ok();
+                compile_all(&mut errors);
+                counter.and_then(|h| h.join().ok())
+            })
+        } else {
+            compile_all(&mut errors);
+            Some(hashes.sizing())
+        };
         if !errors.is_empty() {
             errors.sort_by_key(|e| (e.line, e.column));
             errors.dedup();
