@@ -1438,8 +1438,7 @@ fn parse_patterns(specs: &[PolicySpec]) -> (Vec<ParsedPattern>, SuffixHashes) {
             .collect();
         (parsed, hashes)
     };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if rules.len() < PARALLEL_PARSE_MIN || cores < 2 {
+    if rules.len() < PARALLEL_PARSE_MIN || !syntax::two_cores() {
         return parse(&rules);
     }
     let (first, second) = rules.split_at(rules.len() / 2);

@@ -108,9 +108,8 @@ const PARALLEL_TEXT_MIN: usize = 1 << 20;
 /// where which policy a rule belongs to, and every check across lines, is decided.
 pub(crate) fn parse(text: &str) -> (Vec<PolicySpec>, Vec<Diagnostic>) {
     let mut errors = Vec::new();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // The second half starts after the first line break past the middle.
-    let split = (text.len() >= PARALLEL_TEXT_MIN && cores > 1)
+    let split = (text.len() >= PARALLEL_TEXT_MIN && two_cores())
         .then(|| {
             text.as_bytes()[text.len() / 2..]
                 .iter()
@@ -148,6 +147,12 @@ pub(crate) fn parse(text: &str) -> (Vec<PolicySpec>, Vec<Diagnostic>) {
     // together, by line and column.
     errors.sort_by_key(|e| (e.line, e.column));
     (done, errors)
+}
+
+/// Whether this machine gives the process more than one core (asked only for large inputs:
+/// the answer reads the cgroup limits).
+pub(crate) fn two_cores() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
 }
 
 /// Parses each line of `text` (whose first line is line `first_line + 1` of the policy) into
