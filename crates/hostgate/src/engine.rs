@@ -546,7 +546,9 @@ impl Engine {
         b.keyed.reserve_exact(total);
         b.pattern_ref.reserve_exact(total);
         let mut seen_names: HashMap<&str, usize> = HashMap::new();
-        let (patterns, hashes) = parse_patterns(&specs);
+        // A large rule set is compiled on two threads where there are two cores.
+        let parallel = total >= PARALLEL_PARSE_MIN && syntax::two_cores();
+        let (patterns, hashes) = parse_patterns(&specs, parallel);
         let mut patterns = patterns.into_iter();
         // Every policy's rules, compiled in order.
         let mut compile_all = |errors: &mut Vec<Diagnostic>| {
@@ -571,7 +573,7 @@ impl Engine {
         // counted on another thread while the rules are compiled, if it can be started. (A
         // scope only then: entering one sets up the calling thread's handle, which a C caller's
         // leak checker sees as an allocation kept for the thread's life.)
-        let sizing = if total >= PARALLEL_PARSE_MIN {
+        let sizing = if parallel {
             std::thread::scope(|scope| {
                 let counter = std::thread::Builder::new()
                     .spawn_scoped(scope, move || hashes.sizing())
@@ -598,7 +600,7 @@ impl Engine {
             return Err(CompileErrors { errors });
         }
         drop(seen_names);
-        if total < PARALLEL_PARSE_MIN {
+        if !parallel {
             return b.finish(sizing);
         }
         // A large rule set's specs (a few strings per rule) are freed on another thread while
@@ -1417,10 +1419,10 @@ type ParsedPattern = Result<(Pattern, Option<Box<PatternError>>), Box<PatternErr
 const PARALLEL_PARSE_MIN: usize = 20_000;
 
 /// The pattern of every rule of `specs`, in order, and the label-suffix hashes of their keys
-/// (for sizing the matcher's table). A large rule set is parsed on two threads, half each:
+/// (for sizing the matcher's table). With `parallel`, on two threads, half each:
 /// patterns parse independently, and parsing them is a quarter of a compile. If the second
 /// thread cannot be started (or fails), the calling thread parses its half too.
-fn parse_patterns(specs: &[PolicySpec]) -> (Vec<ParsedPattern>, SuffixHashes) {
+fn parse_patterns(specs: &[PolicySpec], parallel: bool) -> (Vec<ParsedPattern>, SuffixHashes) {
     let rules: Vec<&RuleSpec> = specs.iter().flat_map(|s| &s.rules).collect();
     let parse = |rules: &[&RuleSpec]| -> (Vec<ParsedPattern>, SuffixHashes) {
         let mut hashes = SuffixHashes::default();
@@ -1438,7 +1440,7 @@ fn parse_patterns(specs: &[PolicySpec]) -> (Vec<ParsedPattern>, SuffixHashes) {
             .collect();
         (parsed, hashes)
     };
-    if rules.len() < PARALLEL_PARSE_MIN || !syntax::two_cores() {
+    if !parallel {
         return parse(&rules);
     }
     let (first, second) = rules.split_at(rules.len() / 2);
