@@ -1410,9 +1410,9 @@ impl core::fmt::Display for RulePrefix<'_> {
     }
 }
 
-/// A rule's pattern, parsed, with its warning; or why it is refused.
-/// The rare warning and error boxed: a large policy holds one of these per rule at once, and
-/// unboxed they doubled its size (112 bytes).
+/// A rule's pattern, parsed, with its warning; or why it is refused. The rare warning and error
+/// are boxed: a large policy holds one of these per rule at once, and unboxed they doubled its
+/// size (112 bytes).
 type ParsedPattern = Result<(Pattern, Option<Box<PatternError>>), Box<PatternError>>;
 
 /// Below this many rules, patterns are parsed on the calling thread alone.
