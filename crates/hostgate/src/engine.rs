@@ -478,18 +478,32 @@ trait Collector {
     fn offer(&mut self, rank: u32, rule: u32, deny: bool);
 }
 
-/// (rank, rule, deny) of the best match so far.
-struct Best(Option<(u32, u32, bool)>);
+/// The best match so far: its rank, rule and action. `rank` is `u32::MAX` while there is none
+/// (no rule's rank reaches it: ranks stay below twice the rule limit), so the bound is a plain
+/// read, not an `Option` to test.
+struct Best {
+    rank: u32,
+    rule: u32,
+    deny: bool,
+}
+
+impl Best {
+    const NONE: Best = Best {
+        rank: u32::MAX,
+        rule: 0,
+        deny: false,
+    };
+}
 
 impl Collector for Best {
     #[inline(always)]
     fn bound(&self) -> u32 {
-        self.0.map_or(u32::MAX, |(rank, _, _)| rank)
+        self.rank
     }
     #[inline(always)]
     fn offer(&mut self, rank: u32, rule: u32, deny: bool) {
-        if rank < self.bound() {
-            self.0 = Some((rank, rule, deny));
+        if rank < self.rank {
+            *self = Best { rank, rule, deny };
         }
     }
 }
@@ -908,17 +922,17 @@ impl Engine {
         let Some(pol) = self.policies.get(policy.0 as usize) else {
             return Verdict::deny(policy, Reason::Default);
         };
-        let mut best = Best(None);
+        let mut best = Best::NONE;
         collect(pol, &mut best);
-        match best.0 {
-            Some((_, rule, deny)) => self.matched(policy, rule, deny),
-            None => Verdict {
+        if best.rank == u32::MAX {
+            return Verdict {
                 action: pol.default,
                 reason: Reason::Default,
                 policy,
                 rule: None,
-            },
+            };
         }
+        self.matched(policy, best.rule, best.deny)
     }
 
     /// Checks an already-normalized name (what the parsers in [`crate::inspect`] produce).
