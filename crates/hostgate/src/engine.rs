@@ -1179,7 +1179,7 @@ impl Engine {
     }
 
     /// Offers the rules filed under a key that is a suffix of the query (`depth` labels left
-    /// of it, starting at `start`).
+    /// of it, counted up to 2; the key starts at `start`).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn offer_hit(
@@ -1208,7 +1208,8 @@ impl Engine {
         }
     }
 
-    /// Whether a keyed rule's shape accepts a query with `depth` labels left of the key.
+    /// Whether a keyed rule's shape accepts a query with `depth` labels left of the key
+    /// (counted up to 2: globs count their labels themselves).
     /// `rule` is only read for globs (their head lives in the rule's extras).
     #[inline(always)]
     fn shape_holds<'r>(
@@ -1233,14 +1234,16 @@ impl Engine {
                 else {
                     return false;
                 };
-                if head.len() != depth as usize {
+                if depth == 0 {
                     return false;
                 }
-                // Labels left of the suffix (suffix_start > 0 here, since depth >= 1).
-                let left = &name[..suffix_start.saturating_sub(1)];
+                // Labels left of the suffix (suffix_start > 0 here, since depth >= 1): exactly
+                // one per head glob (`depth` is counted only up to 2).
+                let left = name.get(..suffix_start.saturating_sub(1)).unwrap_or(&[]);
+                let mut labels = left.split(|&b| b == b'.');
                 head.iter()
-                    .zip(left.split(|&b| b == b'.'))
-                    .all(|(pat, label)| glob_label_match(pat, label))
+                    .all(|pat| labels.next().is_some_and(|l| glob_label_match(pat, l)))
+                    && labels.next().is_none()
             }
             _ => false,
         }
