@@ -9,11 +9,12 @@
 //!     target/release/examples/lookup_loop /tmp/dump/200k 20
 //! ```
 //!
-//! Arguments: the dump's path without extension, and how many times to look up the hot set
-//! (the stream's first 4,096 names, as the bench's `hot`). Instructions per lookup = the
+//! Arguments: the dump's path without extension, how many times to look up the hot set (the
+//! stream's first 4,096 names, as the bench's `hot`), and `batch` to look them up through
+//! `check_batch` (then count `--toggle-collect='lookup_loop::run_batch'`). Instructions per lookup = the
 //! collected count / (repetitions × 4,096).
 
-use hostgate::{Engine, PolicyId, Query};
+use hostgate::{Engine, PolicyId, Query, Verdict};
 
 /// One lookup, out of line as it is for the bench, the FFI and any caller that checks one
 /// name per call: inlined into `run`'s loop, the engine's table setup would be hoisted out of
@@ -35,11 +36,25 @@ fn run(engine: &Engine, policy: PolicyId, queries: &[Query<'_>], reps: usize) ->
     allowed
 }
 
+/// [`run`] through `check_batch`, 64 queries a call (as the bench's `check_batch(64)`).
+#[inline(never)]
+fn run_batch(engine: &Engine, policy: PolicyId, queries: &[Query<'_>], reps: usize) -> usize {
+    let mut allowed = 0;
+    let mut out = [Verdict::default(); 64];
+    for _ in 0..reps {
+        for qs in queries.chunks(64) {
+            let n = engine.check_batch(policy, std::hint::black_box(qs), &mut out);
+            allowed += out[..n].iter().filter(|v| v.is_allow()).count();
+        }
+    }
+    allowed
+}
+
 fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let base = args
         .next()
-        .ok_or("usage: lookup_loop DUMP_BASE [REPETITIONS]")?;
+        .ok_or("usage: lookup_loop DUMP_BASE [REPETITIONS [batch]]")?;
     let reps: usize = args
         .next()
         .map_or(Ok(20), |r| r.parse())
@@ -51,7 +66,11 @@ fn main() -> Result<(), String> {
     let engine = Engine::compile(&text).map_err(|e| e.to_string())?;
     let policy = engine.policy("default").ok_or("no policy `default`")?;
     let queries: Vec<Query<'_>> = names.lines().take(4096).map(Query::new).collect();
-    let allowed = run(&engine, policy, &queries, reps);
+    let allowed = if args.next().as_deref() == Some("batch") {
+        run_batch(&engine, policy, &queries, reps)
+    } else {
+        run(&engine, policy, &queries, reps)
+    };
     println!("{} lookups, {allowed} allowed", reps * queries.len());
     Ok(())
 }
