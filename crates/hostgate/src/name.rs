@@ -621,15 +621,16 @@ fn short_classes<const LOWER: bool>(body: &[u8]) -> Option<(u64, bool)> {
 #[inline(always)]
 fn classify16<const LOWER: bool>(v: safe_arch::m128i) -> (u64, u64, u64) {
     use safe_arch::{
-        bitand_m128i, bitor_m128i, cmp_eq_mask_i8_m128i, cmp_gt_mask_i8_m128i,
-        cmp_lt_mask_i8_m128i, m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+        add_i8_m128i, bitor_m128i, cmp_eq_mask_i8_m128i, cmp_lt_mask_i8_m128i, m128i,
+        move_mask_i8_m128i, set_splat_i8_m128i,
     };
     let splat = |c: u8| set_splat_i8_m128i(c as i8);
+    // `lo <= b <= hi` as one add and one signed compare: adding `0x80 - lo` (mod 256) moves
+    // `lo..=hi` to the bottom of the signed range, `-128..=-128 + (hi - lo)`, and every other
+    // byte (non-ASCII too) above it.
     let within = |lo: u8, hi: u8| {
-        bitand_m128i(
-            cmp_gt_mask_i8_m128i(v, splat(lo - 1)),
-            cmp_lt_mask_i8_m128i(v, splat(hi + 1)),
-        )
+        let moved = add_i8_m128i(v, splat(0x80u8.wrapping_sub(lo)));
+        cmp_lt_mask_i8_m128i(moved, splat(0x81u8.wrapping_add(hi - lo)))
     };
     let is = |c: u8| cmp_eq_mask_i8_m128i(v, splat(c));
     let dot = is(b'.');
