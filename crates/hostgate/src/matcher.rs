@@ -22,7 +22,7 @@
 //! group's three. The rules live in the engine; a node names one rule,
 //! or a list of them sorted by policy then rank.
 
-use crate::name::{head_word, word_ending};
+use crate::name::{head_word, load_le, word_ending};
 use crate::pages::Store;
 use std::collections::HashMap;
 
@@ -100,23 +100,21 @@ impl LabelWords {
     /// The label `name[start..end]` (`head` is the name's [`head_word`]).
     #[inline(always)]
     fn read(name: &[u8], head: u64, start: usize, end: usize) -> LabelWords {
+        // Without a branch on the label's length: it mispredicts on about one label in two.
         let len = end - start;
         let last = word_ending(name, end, head);
-        if len <= 8 {
-            LabelWords {
-                low: last >> (8 * (8 - len)),
-                high: 0,
-            }
-        } else {
-            let before = word_ending(name, end - 8, head);
-            LabelWords {
-                low: last,
-                high: if len >= 16 {
-                    before
-                } else {
-                    before >> (8 * (16 - len))
-                },
-            }
+        // The bytes before the last eight: in the word from `end - 16` on, or, near the
+        // name's start, in its first word (whose bytes past `end - 8` the mask drops).
+        let from = end.saturating_sub(16);
+        let before = load_le(name, from);
+        let mask = 1u64
+            .checked_shl(8 * len.saturating_sub(8) as u32)
+            .map_or(u64::MAX, |m| m - 1);
+        LabelWords {
+            // A label has at least one byte: the shift is at most 56.
+            low: last >> ((8 * (8 - len.min(8))) & 63),
+            // Nothing (mask 0) for a label of up to 8 bytes.
+            high: (before >> ((8 * start.saturating_sub(from)) & 63)) & mask,
         }
     }
 }
