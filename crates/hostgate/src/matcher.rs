@@ -328,6 +328,9 @@ struct Building {
 /// `Building::prefs`: the node sits in its home group.
 const AT_HOME: u8 = 8;
 
+/// The slots from a node's preferred one on that a probe prefetches (see [`prefetch_near`]).
+const WINDOW: usize = 3;
+
 impl Building {
     /// The slot of the node for `key[start..]` under `parent`, added (without rules) if new.
     fn find_or_insert(
@@ -350,7 +353,8 @@ impl Building {
             return slot as u32;
         }
         // The first group with an empty slot from home on: where a probe stops.
-        let mut g = home(hash, self.home_groups);
+        let home_g = home(hash, self.home_groups);
+        let mut g = home_g;
         while zero_bytes(self.a.tags[g]) == 0 {
             g += 1;
         }
@@ -387,12 +391,7 @@ impl Building {
         self.a.tags[g] |= u64::from(tag(hash)) << (8 * free);
         self.a.nodes[s] = node;
         if let Some(p) = self.prefs.get_mut(s) {
-            *p = want as u8
-                | if g == home(hash, self.home_groups) {
-                    AT_HOME
-                } else {
-                    0
-                };
+            *p = want as u8 | if g == home_g { AT_HOME } else { 0 };
         }
         if let Some(p) = self.a.nodes.get_mut(parent as usize) {
             p.info |= PARENT;
@@ -423,7 +422,7 @@ impl Building {
             let window = |i: usize| {
                 let p = prefs[i];
                 let off = (i + 8 - usize::from(p & 7)) % 8;
-                p & AT_HOME == 0 || off < 3
+                p & AT_HOME == 0 || off < WINDOW
             };
             if (0..8).all(|i| !taken(i) || window(i)) {
                 continue; // already every home node in its window (most groups)
@@ -478,7 +477,7 @@ impl Building {
 /// three slots from its preferred one on, moving others along their own windows.
 fn augment(i: usize, prefs: &[u8], owner: &mut [usize; 8], seen: &mut [bool; 8]) -> bool {
     let p = usize::from(prefs.get(i).copied().unwrap_or(0) & 7);
-    for k in 0..3 {
+    for k in 0..WINDOW {
         let s = (p + k) % 8;
         if seen[s] {
             continue;
