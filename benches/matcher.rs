@@ -732,6 +732,48 @@ impl ExactOnly {
     }
 }
 
+/// Calibration, not a matcher: ns per dependent read at a random 64-byte line of a buffer of
+/// `bytes`, advised onto huge pages as hostgate's arrays are. What one cache miss costs on this
+/// machine for a table that large, whatever the matcher: a random lookup whose node is not in
+/// cache (a hit, mostly; a miss usually ends at the tags, which stay cached) waits about this
+/// long, less only what the lookups around it overlap. `None` when the mapping fails.
+fn read_latency_ns(bytes: usize) -> Option<f64> {
+    const HUGE: usize = 2 << 20;
+    const LINE: usize = 64;
+    let lines = (bytes / LINE).max(2);
+    let len = lines * LINE;
+    let mut map = memmap2::MmapOptions::new()
+        .len(len + HUGE)
+        .map_anon()
+        .ok()?;
+    let start = map.as_ptr().align_offset(HUGE);
+    // A hint, as in hostgate: without huge pages the reads only get slower.
+    let _ = map.advise_range(memmap2::Advice::HugePage, start, len / HUGE * HUGE);
+    let words: &mut [u32] = bytemuck::try_cast_slice_mut(map.get_mut(start..start + len)?).ok()?;
+    // One cycle through every line in random order: each line's first word names the next, so
+    // every read waits for the one before (no overlap, no prefetcher help).
+    let mut order: Vec<u32> = (0..lines as u32).collect();
+    Rng(0x1a7e_0c1e).shuffle(&mut order);
+    for (k, &line) in order.iter().enumerate() {
+        words[line as usize * (LINE / 4)] = order[(k + 1) % lines];
+    }
+    let chase = |mut at: u32, reads: usize| {
+        for _ in 0..reads {
+            at = words[at as usize * (LINE / 4)];
+        }
+        black_box(at)
+    };
+    let at = chase(0, lines.min(1 << 20)); // warm the TLB and caches as a lookup stream would
+    let reads = 2_000_000;
+    let (cpu, wall) = (thread_cpu_ns(), Instant::now());
+    chase(at, reads);
+    let total = match (cpu, thread_cpu_ns()) {
+        (Some(a), Some(b)) if b > a => (b - a) as f64,
+        _ => wall.elapsed().as_nanos() as f64,
+    };
+    Some(total / reads as f64)
+}
+
 /// What the performance notes measured at ~211k rules on their machine and query stream, in
 /// ns: (0) random, (1) random, (1) hot.
 const NOTES_200K_NS: (f64, f64, f64) = (42.0, 122.0, 66.0);
@@ -1361,6 +1403,9 @@ fn main() {
 
     let mut rows: Vec<Row> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
+    // Per size: ns of one dependent read at a random line of a buffer as large as hostgate's
+    // table (see `read_latency_ns`).
+    let mut reads: Vec<(String, usize, f64)> = Vec::new();
     let mut regex_build_10k: Option<(Duration, usize)> = None;
 
     for &n in &set.sizes {
@@ -1551,6 +1596,9 @@ fn main() {
                     memory_note,
                 });
             }
+            if let Some(ns) = read_latency_ns(hg_heap) {
+                reads.push((label.clone(), hg_heap, ns));
+            }
             let steal = WALL_OVER_CPU.with(|w| median(std::mem::take(&mut *w.borrow_mut())));
             notes.push(format!(
                 "{label}: timed passes: median wall/CPU time {steal:.2} (1.00 = the bench had its core to itself)"
@@ -1570,7 +1618,7 @@ fn main() {
         }
         return;
     }
-    print_summary(&set, &source, &rows, &notes);
+    print_summary(&set, &source, &rows, &notes, &reads);
 }
 
 /// The kernel's transparent huge page mode. hostgate asks for huge pages for its large arrays
@@ -1589,7 +1637,13 @@ fn huge_pages_line() -> String {
     )
 }
 
-fn print_summary(set: &Settings, source: &str, rows: &[Row], notes: &[String]) {
+fn print_summary(
+    set: &Settings,
+    source: &str,
+    rows: &[Row],
+    notes: &[String],
+    reads: &[(String, usize, f64)],
+) {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -1703,6 +1757,16 @@ fn print_summary(set: &Settings, source: &str, rows: &[Row], notes: &[String]) {
             .map(|m| (m as f64 / 1e6, mib(m))),
         &|v| v <= 64.0,
     );
+    // What one cache miss costs here: the floor under the random target.
+    for (size, bytes, ns) in reads {
+        let _ = writeln!(
+            out,
+            "context, not a target: {size}: one dependent read at a random line of {} \
+             (hostgate's table size, huge pages advised) takes {ns:.1} ns on this machine: \
+             about what a random lookup waits when its node is not in cache",
+            mib(*bytes)
+        );
+    }
     // The absolute targets were set on another machine and workload; (0) and (1) tell how
     // this run compares with the notes they come from.
     if let (Some(e), Some(w), Some(h)) = (find("200k", Imp::Exact), walk("200k"), hg("200k")) {
