@@ -95,6 +95,10 @@ enum hostgate_result
    * (except possibly part of a batch output array). Please report it.
    */
   HOSTGATE_RESULT_PANIC = 7,
+  /**
+   * A policy file could not be read (`*err` says which and why).
+   */
+  HOSTGATE_RESULT_IO_ERROR = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -502,6 +506,39 @@ hostgate_result hostgate_engine_compile(const char *text,
                                         size_t len,
                                         struct hostgate_engine **out,
                                         struct hostgate_error **err);
+
+/**
+ * Reads and compiles a policy file (`len` bytes of UTF-8 path at `path`, no NUL terminator
+ * needed) through the same loading path as the `hostgate` CLI: the error object's message is
+ * exactly what the CLI prints, every error as `FILE:LINE:COL: message` with the path as given.
+ *
+ * On `HOSTGATE_RESULT_OK`, `*out` receives a new engine to free with `hostgate_engine_free`.
+ * On failure, and when `err` is not NULL, `*err` receives a new error object to free with
+ * `hostgate_error_free` (for `IO_ERROR` its line and column are 0).
+ *
+ * Results: `OK`, `NULL_ARGUMENT`, `INVALID_ARGUMENT` (the path is not UTF-8), `IO_ERROR`,
+ * `INVALID_UTF8`, `COMPILE_ERROR`, `PANIC`.
+ *
+ * # Safety
+ * `path` must point to `len` readable bytes; `out` (and `err` when not NULL) must be valid for
+ * writing one pointer.
+ */
+hostgate_result hostgate_engine_load(const char *path,
+                                     size_t len,
+                                     struct hostgate_engine **out,
+                                     struct hostgate_error **err);
+
+/**
+ * The index of the policy a front end asks when none is named (`default` when the text has
+ * statements outside any `policy` block, else the first policy), written to `*out_index`.
+ *
+ * Results: `OK`, `NULL_ARGUMENT`, `PANIC`.
+ *
+ * # Safety
+ * `engine` must be a live engine and `out_index` writable.
+ */
+hostgate_result hostgate_engine_default_policy(const struct hostgate_engine *engine,
+                                               uint32_t *out_index);
 
 /**
  * Frees an engine. NULL is a no-op. The engine (and every `rule_id` pointer taken from it) must

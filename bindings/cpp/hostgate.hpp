@@ -61,19 +61,23 @@ class Error : public std::runtime_error {
     hostgate_result code_;
 };
 
-/// The policy text does not compile: what() lists every error as LINE:COL: message; line() and
-/// column() locate the first.
+/// The policy does not compile (or a file cannot be read, for Engine::load): what() lists every
+/// error as LINE:COL: message (FILE:LINE:COL: message from Engine::load, exactly as the hostgate
+/// CLI prints it) followed by the result name; message() is that text alone; line() and column()
+/// locate the first error.
 class CompileError : public Error {
   public:
     CompileError(hostgate_result code, const hostgate_error *err)
         : Error(code, err ? hostgate_error_message(err) : "compile failed"),
-          line_(hostgate_error_line(err)), column_(hostgate_error_column(err)),
-          count_(hostgate_error_count(err)) {}
+          message_(err ? hostgate_error_message(err) : ""), line_(hostgate_error_line(err)),
+          column_(hostgate_error_column(err)), count_(hostgate_error_count(err)) {}
+    const std::string &message() const noexcept { return message_; }
     std::uint32_t line() const noexcept { return line_; }
     std::uint32_t column() const noexcept { return column_; }
     std::size_t count() const noexcept { return count_; }
 
   private:
+    std::string message_;
     std::uint32_t line_, column_;
     std::size_t count_;
 };
@@ -146,6 +150,26 @@ class Engine {
         std::unique_ptr<hostgate_error, ErrorFree> owned_err(err);
         if (r != HOSTGATE_RESULT_OK) throw CompileError(r, owned_err.get());
         return Engine(raw);
+    }
+
+    /// Reads and compiles a policy file through the library's loading path (the CLI's); throws
+    /// CompileError, whose code() is HOSTGATE_RESULT_IO_ERROR when the file cannot be read.
+    static Engine load(std::string_view path) {
+        hostgate_engine *raw = nullptr;
+        hostgate_error *err = nullptr;
+        hostgate_result r = hostgate_engine_load(path.data(), path.size(), &raw, &err);
+        std::unique_ptr<hostgate_error, ErrorFree> owned_err(err);
+        if (r != HOSTGATE_RESULT_OK) throw CompileError(r, owned_err.get());
+        return Engine(raw);
+    }
+
+    /// The policy used when none is named: `default` when the text has statements outside any
+    /// `policy` block, else the first policy.
+    Policy default_policy() const {
+        Policy p;
+        hostgate_result r = hostgate_engine_default_policy(get(), &p.index);
+        if (r != HOSTGATE_RESULT_OK) throw Error(r, "default_policy");
+        return p;
     }
 
     /// The policy named `name`; throws Error(HOSTGATE_RESULT_UNKNOWN_POLICY).

@@ -91,10 +91,16 @@ type Query struct {
 type Error struct {
 	Op   string
 	Code uint32
+	// Detail is the library's message, when it gave one (for example why a file cannot be read).
+	Detail string
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("hostgate: %s: %s", e.Op, C.GoString(C.hostgate_result_name(C.hostgate_result(e.Code))))
+	msg := fmt.Sprintf("hostgate: %s: %s", e.Op, C.GoString(C.hostgate_result_name(C.hostgate_result(e.Code))))
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return msg
 }
 
 // Result codes worth testing for with errors.As.
@@ -102,6 +108,7 @@ const (
 	ResultNullArgument    = uint32(C.HOSTGATE_RESULT_NULL_ARGUMENT)
 	ResultInvalidArgument = uint32(C.HOSTGATE_RESULT_INVALID_ARGUMENT)
 	ResultUnknownPolicy   = uint32(C.HOSTGATE_RESULT_UNKNOWN_POLICY)
+	ResultIOError         = uint32(C.HOSTGATE_RESULT_IO_ERROR)
 )
 
 // Diagnostic is one error in a policy text.
@@ -114,9 +121,15 @@ type Diagnostic struct {
 type CompileError struct {
 	Line, Column uint32
 	Errors       []Diagnostic
+	// File is the path given to Load ("" for Compile); Text is then every error as
+	// FILE:LINE:COL: message, one per line, exactly as the hostgate CLI prints it.
+	File, Text string
 }
 
 func (e *CompileError) Error() string {
+	if e.File != "" {
+		return e.Text
+	}
 	parts := make([]string, len(e.Errors))
 	for i, d := range e.Errors {
 		parts[i] = fmt.Sprintf("%d:%d: %s", d.Line, d.Column, d.Message)
@@ -146,12 +159,36 @@ func Compile(text string) (*Engine, error) {
 	var cerr *C.hostgate_error
 	r := C.hostgate_engine_compile(strPtr(text), C.size_t(len(text)), &ptr, &cerr)
 	runtime.KeepAlive(text)
+	return newEngine(r, ptr, cerr, "compile", "")
+}
+
+// Load reads and compiles a policy file through the library's loading path, the same as the
+// hostgate CLI's: a *CompileError's Error() is every error as FILE:LINE:COL: message with the
+// path as given; a file that cannot be read gives an *Error with Code ResultIOError whose
+// Detail says why.
+func Load(path string) (*Engine, error) {
+	var ptr *C.hostgate_engine
+	var cerr *C.hostgate_error
+	r := C.hostgate_engine_load(strPtr(path), C.size_t(len(path)), &ptr, &cerr)
+	runtime.KeepAlive(path)
+	return newEngine(r, ptr, cerr, "load", path)
+}
+
+// newEngine wraps a compile or load result; it frees cerr.
+func newEngine(r C.hostgate_result, ptr *C.hostgate_engine, cerr *C.hostgate_error, op, file string) (*Engine, error) {
 	if r != C.HOSTGATE_RESULT_OK {
 		if cerr == nil {
-			return nil, &Error{Op: "compile", Code: uint32(r)}
+			return nil, &Error{Op: op, Code: uint32(r)}
 		}
 		defer C.hostgate_error_free(cerr)
-		ce := &CompileError{Line: uint32(C.hostgate_error_line(cerr)), Column: uint32(C.hostgate_error_column(cerr))}
+		text := C.GoString(C.hostgate_error_message(cerr))
+		if r != C.HOSTGATE_RESULT_COMPILE_ERROR && r != C.HOSTGATE_RESULT_INVALID_UTF8 {
+			return nil, &Error{Op: op, Code: uint32(r), Detail: text}
+		}
+		ce := &CompileError{Line: uint32(C.hostgate_error_line(cerr)), Column: uint32(C.hostgate_error_column(cerr)), File: file}
+		if file != "" {
+			ce.Text = text
+		}
 		n := int(C.hostgate_error_count(cerr))
 		for i := 0; i < n; i++ {
 			var line, col C.uint32_t
@@ -165,6 +202,15 @@ func Compile(text string) (*Engine, error) {
 	e := &Engine{ptr: ptr}
 	runtime.SetFinalizer(e, (*Engine).Close)
 	return e, nil
+}
+
+// DefaultPolicy is the policy used when none is named: "default" when the text has statements
+// outside any policy block, else the first policy.
+func (e *Engine) DefaultPolicy() Policy {
+	var idx C.uint32_t
+	C.hostgate_engine_default_policy(e.ptr, &idx)
+	runtime.KeepAlive(e)
+	return Policy(idx)
 }
 
 // Close frees the engine now instead of at garbage collection. It must not be called while

@@ -168,6 +168,7 @@ class Query:
 
 _OK = _lib.HOSTGATE_RESULT_OK
 _UNKNOWN_POLICY = _lib.HOSTGATE_RESULT_UNKNOWN_POLICY
+_IO_ERROR = _lib.HOSTGATE_RESULT_IO_ERROR
 
 
 def _bytes(name: Union[str, bytes]) -> bytes:
@@ -246,6 +247,27 @@ def version() -> str:
     return _ffi.string(_lib.hostgate_version()).decode()
 
 
+def _load_error(r: int, err, path: Optional[str]) -> Exception:
+    """The exception for a failed compile or load; frees ``err``."""
+    diags: List[Diagnostic] = []
+    text = None
+    if err != _ffi.NULL:
+        try:
+            line, col, msg = _ffi.new("uint32_t *"), _ffi.new("uint32_t *"), _ffi.new("char **")
+            for i in range(_lib.hostgate_error_count(err)):
+                if _lib.hostgate_error_get(err, i, line, col, msg) == _OK:
+                    diags.append(Diagnostic(line[0], col[0], _ffi.string(msg[0]).decode("utf-8", "replace")))
+            text = _ffi.string(_lib.hostgate_error_message(err)).decode("utf-8", "replace")
+        finally:
+            _lib.hostgate_error_free(err)
+    if r == _IO_ERROR:
+        return OSError(text or f"cannot read policy file {path}")
+    e = CompileError(r, diags)
+    if path is not None and text:
+        e.args = (text,)
+    return e
+
+
 class Engine:
     """A compiled, immutable set of policies. Use as a context manager or call ``close()``;
     otherwise it is freed with the object."""
@@ -263,23 +285,31 @@ class Engine:
         err = _ffi.new("hostgate_error **")
         r = _lib.hostgate_engine_compile(data, len(data), out, err)
         if r != _OK:
-            diags = []
-            if err[0] != _ffi.NULL:
-                try:
-                    line, col, msg = _ffi.new("uint32_t *"), _ffi.new("uint32_t *"), _ffi.new("char **")
-                    for i in range(_lib.hostgate_error_count(err[0])):
-                        if _lib.hostgate_error_get(err[0], i, line, col, msg) == _OK:
-                            diags.append(Diagnostic(line[0], col[0], _ffi.string(msg[0]).decode("utf-8", "replace")))
-                finally:
-                    _lib.hostgate_error_free(err[0])
-            raise CompileError(r, diags)
+            raise _load_error(r, err[0], None)
         return cls(out[0])
 
     @classmethod
     def from_file(cls, path: Union[str, os.PathLike]) -> "Engine":
-        """Compiles a policy file."""
-        with open(path, "rb") as f:
-            return cls.compile(f.read())
+        """Reads and compiles a policy file through the library's loading path (the same as the
+        ``hostgate`` CLI's): a CompileError's text is every error as ``FILE:LINE:COL: message``
+        with the path as given; a file that cannot be read raises OSError."""
+        data = os.fsencode(path)
+        out = _ffi.new("hostgate_engine **")
+        err = _ffi.new("hostgate_error **")
+        r = _lib.hostgate_engine_load(data, len(data), out, err)
+        if r != _OK:
+            raise _load_error(r, err[0], os.fsdecode(data))
+        return cls(out[0])
+
+    @property
+    def default_policy(self) -> int:
+        """The index of the policy used when none is named: ``default`` when the text has
+        statements outside any ``policy`` block, else the first policy."""
+        out = _ffi.new("uint32_t *")
+        r = _lib.hostgate_engine_default_policy(self._engine(), out)
+        if r != _OK:
+            raise HostgateError("default_policy", r)
+        return out[0]
 
     def close(self) -> None:
         """Frees the engine now. It must not be in use by another thread."""

@@ -14,6 +14,7 @@ enum hostgate_result
   HOSTGATE_RESULT_UNKNOWN_POLICY = 5,
   HOSTGATE_RESULT_UNKNOWN_RULE = 6,
   HOSTGATE_RESULT_PANIC = 7,
+  HOSTGATE_RESULT_IO_ERROR = 8,
 };
 typedef uint32_t hostgate_result;
 enum hostgate_action
@@ -107,6 +108,12 @@ hostgate_result hostgate_engine_compile(const char *text,
                                         size_t len,
                                         struct hostgate_engine **out,
                                         struct hostgate_error **err);
+hostgate_result hostgate_engine_load(const char *path,
+                                     size_t len,
+                                     struct hostgate_engine **out,
+                                     struct hostgate_error **err);
+hostgate_result hostgate_engine_default_policy(const struct hostgate_engine *engine,
+                                               uint32_t *out_index);
 void hostgate_engine_free(struct hostgate_engine *engine);
 uint32_t hostgate_engine_policy_count(const struct hostgate_engine *engine);
 hostgate_result hostgate_engine_policy(const struct hostgate_engine *engine,

@@ -1,6 +1,6 @@
-//! Reading and compiling the policy file, and choosing the policy to ask.
+//! Loading `--policy` through the core's one loading path, and choosing the policy to ask.
 
-use hostgate::{Engine, PolicyId};
+use hostgate::{Engine, LoadErrorKind, PolicyId, PolicySource};
 
 use crate::{Failure, QueryArgs};
 
@@ -17,36 +17,25 @@ impl Loaded {
 
 /// Compiles `--policy`, prints its warnings to stderr, and resolves `--policy-name`.
 pub fn load(args: &QueryArgs) -> Result<Loaded, Failure> {
-    let file = args.policy.display().to_string();
-    let bytes = std::fs::read(&args.policy)
-        .map_err(|e| Failure::msg(format!("cannot read policy file {file}: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        // Point at the bad byte like a compile error would, so editors can jump to it.
-        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
-        let start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let column = String::from_utf8_lossy(&good[start..]).chars().count() + 1;
-        Failure(format!(
-            "{file}:{line}:{column}: policy file is not UTF-8 text\n"
-        ))
-    })?;
-    let engine = Engine::compile(&text).map_err(|errs| Failure(errs.render(&file)))?;
-    for w in engine.warnings() {
-        eprintln!("{}", w.render(&file));
+    let loaded = PolicySource::read(&args.policy)
+        .and_then(|source| source.compile())
+        .map_err(failure)?;
+    for w in loaded.warnings() {
+        eprintln!("{w}");
     }
-    let policy = match &args.policy_name {
-        Some(name) => engine.policy(name).ok_or_else(|| {
-            Failure::msg(format!(
-                "no policy named `{name}` in {file}; available: {}",
-                engine
-                    .policies()
-                    .map(|(_, n)| n)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?,
-        // The implicit policy when the file has one, else the first named one.
-        None => engine.policy("default").unwrap_or(PolicyId::from_index(0)),
-    };
-    Ok(Loaded { engine, policy })
+    let policy = loaded
+        .select(args.policy_name.as_deref())
+        .map_err(failure)?;
+    Ok(Loaded {
+        engine: loaded.into_engine(),
+        policy,
+    })
+}
+
+/// Positioned errors print as compilers print them; the others as `hostgate: message`.
+fn failure(e: hostgate::LoadError) -> Failure {
+    match e.kind() {
+        LoadErrorKind::Compile(_) | LoadErrorKind::NotUtf8 { .. } => Failure(format!("{e}\n")),
+        _ => Failure::msg(e.to_string()),
+    }
 }

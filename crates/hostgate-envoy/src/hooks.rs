@@ -50,7 +50,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_listener_filter_config_new(
         match Config::from_json(bytes) {
             Ok(config) => {
                 for w in config.warnings() {
-                    log(LogLevel::Warn, &w);
+                    log(LogLevel::Warn, w);
                 }
                 Arc::into_raw(Arc::new(config)).cast()
             }

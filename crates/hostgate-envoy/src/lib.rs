@@ -28,7 +28,7 @@
 use std::sync::Arc;
 
 use hostgate::inspect::{Inspection, Protocol, Status};
-use hostgate::{Engine, PolicyId, Reason, Verdict};
+use hostgate::{Engine, LoadErrorKind, PolicyId, PolicySource, Reason, Verdict};
 
 mod abi;
 mod hooks;
@@ -44,6 +44,8 @@ pub struct Config {
     max_bytes: usize,
     namespace: String,
     set_server_name: bool,
+    /// The policy's warnings as `FILE:LINE:COL: warning: message`, for the log.
+    warnings: Vec<String>,
 }
 
 /// What became of the bytes seen so far.
@@ -122,26 +124,25 @@ impl Config {
                     }),
             }
         };
-        let (file, text) = match (string("policy")?, string("policy_file")?) {
-            (Some(text), None) => ("filter_config.policy".to_string(), text.to_string()),
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("hostgate: cannot read policy file {path}: {e}"))?;
-                (path.to_string(), text)
-            }
+        let source = match (string("policy")?, string("policy_file")?) {
+            (Some(text), None) => PolicySource::from_bytes("filter_config.policy", text),
+            (None, Some(path)) => PolicySource::read(path).map_err(|e| format!("hostgate: {e}"))?,
             _ => {
                 return Err(
                     "hostgate: filter_config needs exactly one of `policy`, `policy_file`".into(),
                 )
             }
         };
-        let engine = Engine::compile(&text).map_err(|errs| errs.render(&file))?;
-        let policy = match string("policy_name")? {
-            Some(name) => engine
-                .policy(name)
-                .ok_or_else(|| format!("hostgate: no policy named `{name}` in {file}"))?,
-            None => engine.policy("default").unwrap_or(PolicyId::from_index(0)),
-        };
+        // Compile errors print as `FILE:LINE:COL: message` lines, like every front end's.
+        let loaded = source.compile().map_err(|e| match e.kind() {
+            LoadErrorKind::Compile(_) | LoadErrorKind::NotUtf8 { .. } => e.to_string(),
+            _ => format!("hostgate: {e}"),
+        })?;
+        let policy = loaded
+            .select(string("policy_name")?)
+            .map_err(|e| format!("hostgate: {e}"))?;
+        let warnings = loaded.warnings().collect();
+        let engine = loaded.into_engine();
         let max_bytes = number("max_bytes", 1 << 20)?.map_or(DEFAULT_MAX_BYTES, |n| n as usize);
         Ok(Config {
             engine,
@@ -157,16 +158,13 @@ impl Config {
                     .as_bool()
                     .ok_or("hostgate: filter_config `set_server_name` must be a boolean")?,
             },
+            warnings,
         })
     }
 
-    /// The compiled engine's warnings, rendered for the log.
-    pub fn warnings(&self) -> Vec<String> {
-        self.engine
-            .warnings()
-            .iter()
-            .map(|w| w.render("policy"))
-            .collect()
+    /// The compiled engine's warnings, rendered for the log with the policy's file name.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The decision for the bytes peeked so far. `local_port` is the socket's destination
@@ -322,6 +320,38 @@ mod tests {
                 .unwrap()
                 .port,
             Some(443)
+        );
+    }
+
+    /// `tests/policy-errors/NAME.expected` for a policy given as `file`.
+    fn expected(name: &str, file: &str) -> String {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        std::fs::read_to_string(format!("{root}/tests/policy-errors/{name}.expected"))
+            .expect("fixture")
+            .replace("{FILE}", file)
+    }
+
+    #[test]
+    fn policy_file_errors_and_warnings_are_the_shared_text_with_the_path() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let bad = format!("{root}/tests/policy-errors/bad.policy");
+        let json = serde_json::json!({ "policy_file": bad }).to_string();
+        let e = Config::from_json(json.as_bytes()).err().unwrap();
+        assert_eq!(format!("{e}\n"), expected("bad", &bad));
+
+        let warn = format!("{root}/tests/policy-errors/warn.policy");
+        let json = serde_json::json!({ "policy_file": warn }).to_string();
+        let c = Config::from_json(json.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let got: String = c.warnings().iter().map(|w| format!("{w}\n")).collect();
+        assert_eq!(got, expected("warn", &warn));
+
+        // Inline text is named `filter_config.policy`.
+        let text = std::fs::read_to_string(&warn).unwrap();
+        let json = serde_json::json!({ "policy": text }).to_string();
+        let c = Config::from_json(json.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.warnings().concat() + "\n",
+            expected("warn", "filter_config.policy")
         );
     }
 }

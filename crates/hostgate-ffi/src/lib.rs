@@ -30,10 +30,12 @@ mod types;
 #[cfg(test)]
 #[path = "../tests/conformance.rs"]
 mod conformance;
+#[cfg(test)]
+mod loading_tests;
 
 use std::ffi::{c_char, CString};
 
-use hostgate::{Engine, PolicyId, Query};
+use hostgate::{Engine, LoadErrorKind, PolicyId, PolicySource, Query};
 
 use boundary::{borrow, bytes, ffi_boundary, out_ptr, try_ffi};
 pub use types::{
@@ -130,9 +132,12 @@ impl hostgate_error {
         }
     }
 
-    fn from_compile(errors: &hostgate::CompileErrors) -> hostgate_error {
-        let items = errors
-            .errors()
+    /// From the core's loading path. Text compiled from memory has no file name: its message
+    /// is `LINE:COL: message` lines; a file's is exactly what the CLI prints,
+    /// `FILE:LINE:COL: message`.
+    fn from_load(error: &hostgate::LoadError, named: bool) -> hostgate_error {
+        let items: Vec<ErrorItem> = error
+            .diagnostics()
             .iter()
             .map(|d| {
                 let mut message = d.message.clone();
@@ -146,25 +151,21 @@ impl hostgate_error {
                 }
             })
             .collect();
-        hostgate_error::new(items)
+        let mut made = hostgate_error::new(items);
+        if named {
+            made.message = c_string(&error.to_string());
+        }
+        made
     }
 
-    fn from_utf8(text: &[u8], err: std::str::Utf8Error) -> hostgate_error {
-        let good = &text[..err.valid_up_to()];
-        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-        // `good` is valid UTF-8 up to here, so counting characters is counting non-continuation
-        // bytes.
-        let column = good[line_start..]
-            .iter()
-            .filter(|&&b| (b & 0xC0) != 0x80)
-            .count()
-            + 1;
-        hostgate_error::new(vec![ErrorItem {
-            line: u32::try_from(line).unwrap_or(u32::MAX),
-            column: u32::try_from(column).unwrap_or(u32::MAX),
-            message: c_string("policy text is not valid UTF-8"),
-        }])
+    /// The result code for a loading failure.
+    fn result_of(error: &hostgate::LoadError) -> hostgate_result {
+        match error.kind() {
+            LoadErrorKind::Read(_) => hostgate_result::IoError,
+            LoadErrorKind::NotUtf8 { .. } => hostgate_result::InvalidUtf8,
+            LoadErrorKind::UnknownPolicy { .. } => hostgate_result::UnknownPolicy,
+            _ => hostgate_result::CompileError,
+        }
     }
 }
 
@@ -274,27 +275,94 @@ pub unsafe extern "C" fn hostgate_engine_compile(
         let out = try_ffi!(out_ptr(out));
         // SAFETY: the caller guarantees `len` readable bytes at `text`.
         let raw = try_ffi!(unsafe { bytes(text.cast(), len) });
-        let text = match std::str::from_utf8(raw) {
-            Ok(text) => text,
-            Err(e) => {
-                // SAFETY: the caller guarantees a non-NULL `err` is writable.
-                unsafe { set_error(err, hostgate_error::from_utf8(raw, e)) };
-                return hostgate_result::InvalidUtf8;
-            }
-        };
-        match Engine::compile(text) {
-            Ok(engine) => {
-                let boxed = Box::into_raw(Box::new(hostgate_engine::new(engine)));
-                // SAFETY: `out` is non-NULL (checked) and the caller guarantees it is writable.
-                unsafe { out.write(boxed) };
-                hostgate_result::Ok
-            }
-            Err(errors) => {
-                // SAFETY: the caller guarantees a non-NULL `err` is writable.
-                unsafe { set_error(err, hostgate_error::from_compile(&errors)) };
-                hostgate_result::CompileError
-            }
+        let source = PolicySource::borrowed("", raw);
+        // SAFETY: the caller guarantees `out` and a non-NULL `err` are writable.
+        unsafe { finish_load(source.compile(), false, out, err) }
+    })
+}
+
+/// Hands a loading result to the caller: the engine to `*out`, or the error to `*err`.
+///
+/// # Safety
+/// `out` must be non-NULL and writable; a non-NULL `err` must be writable.
+unsafe fn finish_load(
+    loaded: Result<hostgate::LoadedPolicy, hostgate::LoadError>,
+    named: bool,
+    out: *mut *mut hostgate_engine,
+    err: *mut *mut hostgate_error,
+) -> hostgate_result {
+    match loaded {
+        Ok(loaded) => {
+            let boxed = Box::into_raw(Box::new(hostgate_engine::new(loaded.into_engine())));
+            // SAFETY: the caller guarantees `out` is non-NULL and writable.
+            unsafe { out.write(boxed) };
+            hostgate_result::Ok
         }
+        Err(e) => {
+            // SAFETY: the caller guarantees a non-NULL `err` is writable.
+            unsafe { set_error(err, hostgate_error::from_load(&e, named)) };
+            hostgate_error::result_of(&e)
+        }
+    }
+}
+
+/// Reads and compiles a policy file (`len` bytes of UTF-8 path at `path`, no NUL terminator
+/// needed) through the same loading path as the `hostgate` CLI: the error object's message is
+/// exactly what the CLI prints, every error as `FILE:LINE:COL: message` with the path as given.
+///
+/// On `HOSTGATE_RESULT_OK`, `*out` receives a new engine to free with `hostgate_engine_free`.
+/// On failure, and when `err` is not NULL, `*err` receives a new error object to free with
+/// `hostgate_error_free` (for `IO_ERROR` its line and column are 0).
+///
+/// Results: `OK`, `NULL_ARGUMENT`, `INVALID_ARGUMENT` (the path is not UTF-8), `IO_ERROR`,
+/// `INVALID_UTF8`, `COMPILE_ERROR`, `PANIC`.
+///
+/// # Safety
+/// `path` must point to `len` readable bytes; `out` (and `err` when not NULL) must be valid for
+/// writing one pointer.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_engine_load(
+    path: *const c_char,
+    len: usize,
+    out: *mut *mut hostgate_engine,
+    err: *mut *mut hostgate_error,
+) -> hostgate_result {
+    ffi_boundary!(hostgate_result::Panic, {
+        let out = try_ffi!(out_ptr(out));
+        // SAFETY: the caller guarantees `len` readable bytes at `path`.
+        let raw = try_ffi!(unsafe { bytes(path.cast(), len) });
+        if raw.is_empty() {
+            return hostgate_result::NullArgument;
+        }
+        let Ok(path) = std::str::from_utf8(raw) else {
+            return hostgate_result::InvalidArgument;
+        };
+        let loaded = PolicySource::read(path).and_then(|source| source.compile());
+        // SAFETY: `out` is non-NULL (checked); the caller guarantees a non-NULL `err` is
+        // writable.
+        unsafe { finish_load(loaded, true, out, err) }
+    })
+}
+
+/// The index of the policy a front end asks when none is named (`default` when the text has
+/// statements outside any `policy` block, else the first policy), written to `*out_index`.
+///
+/// Results: `OK`, `NULL_ARGUMENT`, `PANIC`.
+///
+/// # Safety
+/// `engine` must be a live engine and `out_index` writable.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_engine_default_policy(
+    engine: *const hostgate_engine,
+    out_index: *mut u32,
+) -> hostgate_result {
+    ffi_boundary!(hostgate_result::Panic, {
+        // SAFETY: the caller guarantees a non-NULL `engine` is live.
+        let e = try_ffi!(unsafe { borrow(engine) });
+        let out = try_ffi!(out_ptr(out_index));
+        // SAFETY: `out` is non-NULL (checked) and the caller guarantees it is writable.
+        unsafe { out.write(e.engine.default_policy().index()) };
+        hostgate_result::Ok
     })
 }
 

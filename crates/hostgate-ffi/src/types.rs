@@ -31,6 +31,8 @@ pub enum hostgate_result {
     /// A bug inside hostgate was caught at the C boundary; no out-parameter was written
     /// (except possibly part of a batch output array). Please report it.
     Panic = 7,
+    /// A policy file could not be read (`*err` says which and why).
+    IoError = 8,
 }
 
 /// What `hostgate_result_name` and friends return for a value outside their enum.
@@ -47,6 +49,7 @@ impl hostgate_result {
             5 => c"HOSTGATE_RESULT_UNKNOWN_POLICY",
             6 => c"HOSTGATE_RESULT_UNKNOWN_RULE",
             7 => c"HOSTGATE_RESULT_PANIC",
+            8 => c"HOSTGATE_RESULT_IO_ERROR",
             _ => UNKNOWN,
         }
     }

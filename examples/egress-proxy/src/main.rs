@@ -23,7 +23,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use clap::Parser;
 use hostgate::inspect::{check_fronting, http, inspect, Limits, Outcome, Protocol, Status};
-use hostgate::{Engine, PolicyId, Query, Via};
+use hostgate::{Engine, PolicyId, PolicySource, Query, Via};
 use tokio::io::{copy_bidirectional, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
@@ -64,17 +64,21 @@ struct Policy {
     id: PolicyId,
 }
 
+/// Loads `--policy` through the core's one loading path; warnings go to stderr.
 fn load(args: &Args) -> Result<Policy, String> {
-    let file = args.policy.display().to_string();
-    let text = std::fs::read_to_string(&args.policy).map_err(|e| format!("{file}: {e}"))?;
-    let engine = Engine::compile(&text).map_err(|errs| errs.render(&file))?;
-    let id = match &args.policy_name {
-        Some(n) => engine
-            .policy(n)
-            .ok_or(format!("{file}: no policy named `{n}`"))?,
-        None => engine.policy("default").unwrap_or(PolicyId::from_index(0)),
-    };
-    Ok(Policy { engine, id })
+    let loaded = PolicySource::read(&args.policy)
+        .and_then(|source| source.compile())
+        .map_err(|e| format!("{e}\n"))?;
+    for w in loaded.warnings() {
+        eprintln!("{w}");
+    }
+    let id = loaded
+        .select(args.policy_name.as_deref())
+        .map_err(|e| format!("{e}\n"))?;
+    Ok(Policy {
+        engine: loaded.into_engine(),
+        id,
+    })
 }
 
 struct Shared {

@@ -1,0 +1,99 @@
+//! `hostgate_engine_load` reports a bad policy file with the text every front end reports
+//! (`tests/policy-errors/*.expected`, with the path it was given), and the positions of each
+//! error through `hostgate_error_get`.
+
+use std::ffi::CStr;
+use std::ptr;
+
+use crate::{
+    hostgate_engine, hostgate_engine_default_policy, hostgate_engine_free, hostgate_engine_load,
+    hostgate_engine_policy_name, hostgate_error, hostgate_error_count, hostgate_error_free,
+    hostgate_error_get, hostgate_error_message, hostgate_result,
+};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+fn expected(name: &str, file: &str) -> String {
+    std::fs::read_to_string(format!("{ROOT}/tests/policy-errors/{name}.expected"))
+        .expect("fixture")
+        .replace("{FILE}", file)
+}
+
+/// Loads `path`; returns the result, the engine (or NULL) and the error (or NULL).
+fn load(path: &str) -> (hostgate_result, *mut hostgate_engine, *mut hostgate_error) {
+    let mut engine = ptr::null_mut();
+    let mut err = ptr::null_mut();
+    // SAFETY: `path` is `len` readable bytes; both out-pointers are writable.
+    let r =
+        unsafe { hostgate_engine_load(path.as_ptr().cast(), path.len(), &mut engine, &mut err) };
+    (r, engine, err)
+}
+
+fn message(err: *const hostgate_error) -> String {
+    // SAFETY: `err` is a live error object; its message is NUL-terminated and lives with it.
+    unsafe { CStr::from_ptr(hostgate_error_message(err)) }
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_bad_policy_file_gives_the_shared_error_text() {
+    let path = format!("{ROOT}/tests/policy-errors/bad.policy");
+    let (r, engine, err) = load(&path);
+    assert_eq!(r, hostgate_result::CompileError);
+    assert!(engine.is_null());
+    assert_eq!(format!("{}\n", message(err)), expected("bad", &path));
+    // Each error's position, in file order, as in the expected text.
+    // SAFETY: `err` is live; the out-pointers are writable.
+    let n = unsafe { hostgate_error_count(err) };
+    let mut at = Vec::new();
+    for i in 0..n {
+        let (mut line, mut column, mut msg) = (0, 0, ptr::null());
+        // SAFETY: as above.
+        let r = unsafe { hostgate_error_get(err, i, &mut line, &mut column, &mut msg) };
+        assert_eq!(r, hostgate_result::Ok);
+        at.push((line, column));
+    }
+    assert_eq!(at, [(4, 9), (6, 25), (7, 1)]);
+    // SAFETY: `err` came from `hostgate_engine_load` and is freed once.
+    unsafe { hostgate_error_free(err) };
+}
+
+#[test]
+fn an_unreadable_file_is_an_io_error_naming_the_path() {
+    let (r, engine, err) = load("/nonexistent/egress.policy");
+    assert_eq!(r, hostgate_result::IoError);
+    assert!(engine.is_null());
+    assert!(
+        message(err).starts_with("cannot read policy file /nonexistent/egress.policy: "),
+        "{}",
+        message(err)
+    );
+    // SAFETY: `err` came from `hostgate_engine_load` and is freed once.
+    unsafe { hostgate_error_free(err) };
+}
+
+#[test]
+fn a_good_file_loads_and_names_its_default_policy() {
+    let path = format!("{ROOT}/examples/policies/egress.policy");
+    let (r, engine, err) = load(&path);
+    assert_eq!(r, hostgate_result::Ok);
+    assert!(err.is_null());
+    let mut index = u32::MAX;
+    // SAFETY: `engine` is live; the out-pointers are writable.
+    unsafe {
+        assert_eq!(
+            hostgate_engine_default_policy(engine, &mut index),
+            hostgate_result::Ok
+        );
+        let (mut name, mut len) = (ptr::null(), 0);
+        assert_eq!(
+            hostgate_engine_policy_name(engine, index, &mut name, &mut len),
+            hostgate_result::Ok
+        );
+        let name = std::slice::from_raw_parts(name.cast::<u8>(), len);
+        assert_eq!(name, b"default");
+        hostgate_engine_free(engine);
+    }
+}

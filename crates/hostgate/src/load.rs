@@ -1,0 +1,486 @@
+//! The one way a front end turns a policy source into an engine.
+//!
+//! Every front end — the CLI, the Squid helper, the Envoy module, the egress proxy, the C ABI and
+//! its bindings — loads policy through this module, so the same bad file gives the same
+//! `FILE:LINE:COL: message` lines everywhere and the same policy is chosen when none is named:
+//!
+//! 1. a [`PolicySource`]: bytes, the name diagnostics call them by (a file name, or a label such
+//!    as `filter_config.policy` for inline text), and their [`Format`];
+//! 2. [`PolicySource::compile`] checks the bytes are UTF-8, compiles them, and returns a
+//!    [`LoadedPolicy`] (the engine and its origin) or a [`LoadError`];
+//! 3. [`LoadedPolicy::select`] picks the policy a front end asks: the one named, or
+//!    [`Engine::default_policy`] when none is.
+//!
+//! ```
+//! use hostgate::{LoadErrorKind, PolicySource};
+//!
+//! let source = PolicySource::from_bytes("egress.policy", "allow api.kadath.io\nallow *google.com\n");
+//! let loaded = source.compile().expect("compiles");
+//! let policy = loaded.select(None).unwrap(); // `default`
+//! assert!(loaded.engine().check(policy, &hostgate::Query::new("api.kadath.io")).is_allow());
+//! // Warnings carry the origin too.
+//! let w: Vec<String> = loaded.warnings().collect();
+//! assert!(w[0].starts_with("egress.policy:2:7: warning: "));
+//!
+//! let err = PolicySource::from_bytes("bad.policy", "allow a..b\n").compile().unwrap_err();
+//! assert!(matches!(err.kind(), LoadErrorKind::Compile(_)));
+//! assert!(err.to_string().starts_with("bad.policy:1:9: "));
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use crate::{CompileErrors, Diagnostic, Engine, PolicyId};
+
+/// The dialect a policy source is written in.
+///
+/// Only hostgate's own language today; importers of other systems' policies add variants.
+///
+/// ```
+/// use hostgate::Format;
+/// assert_eq!("hostgate".parse::<Format>().unwrap(), Format::Hostgate);
+/// assert_eq!(Format::default().as_str(), "hostgate");
+/// assert!("squid.conf".parse::<Format>().is_err());
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// The hostgate policy language (`docs/policy-language.md`).
+    #[default]
+    Hostgate,
+}
+
+impl Format {
+    /// Every format, in the order `--from` lists them.
+    pub const ALL: &'static [Format] = &[Format::Hostgate];
+
+    /// The name `--from` and `FORMAT:FILE` operands use.
+    ///
+    /// ```
+    /// assert_eq!(hostgate::Format::Hostgate.as_str(), "hostgate");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Hostgate => "hostgate",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A format name that no importer reads.
+///
+/// ```
+/// let e = "nginx-plus".parse::<hostgate::Format>().unwrap_err();
+/// assert_eq!(e.to_string(), "unknown policy format `nginx-plus` (known: hostgate)");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownFormat(String);
+
+impl fmt::Display for UnknownFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let known: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+        write!(
+            f,
+            "unknown policy format `{}` (known: {})",
+            self.0,
+            known.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownFormat {}
+
+impl FromStr for Format {
+    type Err = UnknownFormat;
+    fn from_str(s: &str) -> Result<Format, UnknownFormat> {
+        Format::ALL
+            .iter()
+            .copied()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| UnknownFormat(s.to_string()))
+    }
+}
+
+/// Policy bytes, the name diagnostics call them by, and their format.
+///
+/// ```
+/// use hostgate::{Format, PolicySource};
+/// let s = PolicySource::from_bytes("inline", "allow a.io\n").with_format(Format::Hostgate);
+/// assert_eq!(s.origin(), "inline");
+/// assert_eq!(s.format(), Format::Hostgate);
+/// ```
+#[derive(Clone, Debug)]
+pub struct PolicySource<'a> {
+    origin: Cow<'a, str>,
+    bytes: Cow<'a, [u8]>,
+    format: Format,
+}
+
+impl<'a> PolicySource<'a> {
+    /// Bytes given by the caller (inline text, a buffer read elsewhere), named `origin` in
+    /// diagnostics.
+    ///
+    /// ```
+    /// let s = hostgate::PolicySource::from_bytes("filter_config.policy", b"allow a.io\n".as_slice());
+    /// assert!(s.compile().is_ok());
+    /// ```
+    pub fn from_bytes(
+        origin: impl Into<Cow<'a, str>>,
+        bytes: impl Into<Vec<u8>>,
+    ) -> PolicySource<'a> {
+        PolicySource {
+            origin: origin.into(),
+            bytes: Cow::Owned(bytes.into()),
+            format: Format::Hostgate,
+        }
+    }
+
+    /// Bytes borrowed for the source's lifetime, without a copy.
+    ///
+    /// ```
+    /// let text = String::from("allow a.io\n");
+    /// let s = hostgate::PolicySource::borrowed("p.policy", text.as_bytes());
+    /// assert!(s.compile().is_ok());
+    /// ```
+    pub fn borrowed(origin: &'a str, bytes: &'a [u8]) -> PolicySource<'a> {
+        PolicySource {
+            origin: Cow::Borrowed(origin),
+            bytes: Cow::Borrowed(bytes),
+            format: Format::Hostgate,
+        }
+    }
+
+    /// Reads a file; its path (as given) names it in diagnostics.
+    ///
+    /// ```
+    /// let err = hostgate::PolicySource::read("/nonexistent/egress.policy").unwrap_err();
+    /// assert!(err.to_string().starts_with("cannot read policy file /nonexistent/egress.policy: "));
+    /// ```
+    pub fn read(path: impl AsRef<Path>) -> Result<PolicySource<'static>, LoadError> {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(PolicySource {
+                origin: Cow::Owned(origin),
+                bytes: Cow::Owned(bytes),
+                format: Format::Hostgate,
+            }),
+            Err(e) => Err(LoadError {
+                origin,
+                kind: LoadErrorKind::Read(e),
+            }),
+        }
+    }
+
+    /// The same source read as `format`.
+    pub fn with_format(mut self, format: Format) -> PolicySource<'a> {
+        self.format = format;
+        self
+    }
+
+    /// The name diagnostics use.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The format the bytes are read as.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Compiles the source into an engine.
+    ///
+    /// Fails on bytes that are not UTF-8 (pointing at the first bad byte by line and column,
+    /// like a compile error) and on every compile error.
+    ///
+    /// ```
+    /// let err = hostgate::PolicySource::from_bytes("p", b"allow a.io\nallow \xff.io\n".as_slice())
+    ///     .compile()
+    ///     .unwrap_err();
+    /// assert_eq!(err.to_string(), "p:2:7: policy file is not UTF-8 text");
+    /// ```
+    pub fn compile(&self) -> Result<LoadedPolicy, LoadError> {
+        let fail = |kind| LoadError {
+            origin: self.origin.to_string(),
+            kind,
+        };
+        let text = match std::str::from_utf8(&self.bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let (line, column) = position(&self.bytes[..e.valid_up_to()]);
+                return Err(fail(LoadErrorKind::NotUtf8 { line, column }));
+            }
+        };
+        match self.format {
+            Format::Hostgate => match Engine::compile(text) {
+                Ok(engine) => Ok(LoadedPolicy {
+                    engine,
+                    origin: self.origin.to_string(),
+                }),
+                Err(errors) => Err(fail(LoadErrorKind::Compile(errors))),
+            },
+        }
+    }
+}
+
+/// Line and column (from 1, columns in characters) just past `good`, which is valid UTF-8.
+fn position(good: &[u8]) -> (u32, u32) {
+    let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+    let start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    // Valid UTF-8: counting characters is counting the bytes that start one.
+    let column = good[start..].iter().filter(|&&b| b & 0xC0 != 0x80).count() + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(u32::MAX),
+    )
+}
+
+/// A compiled engine and the origin its diagnostics name.
+///
+/// ```
+/// let loaded = hostgate::PolicySource::from_bytes("p.policy", "policy a\nallow x.io\n")
+///     .compile()
+///     .unwrap();
+/// assert_eq!(loaded.origin(), "p.policy");
+/// let engine: hostgate::Engine = loaded.into_engine();
+/// assert_eq!(engine.policies().count(), 1);
+/// ```
+#[derive(Debug)]
+pub struct LoadedPolicy {
+    engine: Engine,
+    origin: String,
+}
+
+impl LoadedPolicy {
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The engine, owned.
+    pub fn into_engine(self) -> Engine {
+        self.engine
+    }
+
+    /// The name diagnostics use.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Every warning as `ORIGIN:LINE:COL: warning: message`, in text order.
+    ///
+    /// ```
+    /// let loaded = hostgate::PolicySource::from_bytes("w.policy", "allow *google.com\n").compile().unwrap();
+    /// assert!(loaded.warnings().next().unwrap().starts_with("w.policy:1:7: warning: "));
+    /// ```
+    pub fn warnings(&self) -> impl Iterator<Item = String> + '_ {
+        self.engine
+            .warnings()
+            .iter()
+            .map(|w| w.render(&self.origin))
+    }
+
+    /// The policy a front end asks: the one named, else [`Engine::default_policy`].
+    ///
+    /// ```
+    /// let loaded = hostgate::PolicySource::from_bytes("two.policy", "policy a\npolicy b\n").compile().unwrap();
+    /// assert_eq!(loaded.select(Some("b")).unwrap().index(), 1);
+    /// assert_eq!(loaded.select(None).unwrap().index(), 0);
+    /// let err = loaded.select(Some("c")).unwrap_err();
+    /// assert_eq!(err.to_string(), "no policy named `c` in two.policy; available: a, b");
+    /// ```
+    pub fn select(&self, name: Option<&str>) -> Result<PolicyId, LoadError> {
+        let Some(name) = name else {
+            return Ok(self.engine.default_policy());
+        };
+        self.engine.policy(name).ok_or_else(|| LoadError {
+            origin: self.origin.clone(),
+            kind: LoadErrorKind::UnknownPolicy {
+                name: name.to_string(),
+                available: self.engine.policies().map(|(_, n)| n.to_string()).collect(),
+            },
+        })
+    }
+}
+
+impl Engine {
+    /// The policy a front end asks when none is named: `default` when the text has rules or
+    /// settings outside any `policy` block, else the first policy in the file.
+    ///
+    /// ```
+    /// let e = hostgate::Engine::compile("policy first\npolicy second\n").unwrap();
+    /// assert_eq!(e.policy_name(e.default_policy()), Some("first"));
+    /// let e = hostgate::Engine::compile("allow a.io\npolicy other\n").unwrap();
+    /// assert_eq!(e.policy_name(e.default_policy()), Some("default"));
+    /// ```
+    pub fn default_policy(&self) -> PolicyId {
+        self.policy("default")
+            .unwrap_or_else(|| PolicyId::from_index(0))
+    }
+}
+
+/// Why a policy could not be loaded, with the origin it names.
+///
+/// Its `Display` is what a front end prints: compile errors as `ORIGIN:LINE:COL: message` lines
+/// (one per error, no trailing newline).
+///
+/// ```
+/// let err = hostgate::PolicySource::from_bytes("x.policy", "allow a.io port 0\nbogus\n").compile().unwrap_err();
+/// assert_eq!(err.origin(), "x.policy");
+/// assert_eq!(err.diagnostics().len(), 2);
+/// assert_eq!(err.to_string().lines().count(), 2);
+/// ```
+#[derive(Debug)]
+pub struct LoadError {
+    origin: String,
+    kind: LoadErrorKind,
+}
+
+/// What went wrong when loading a policy.
+///
+/// ```
+/// let err = hostgate::PolicySource::from_bytes("p", b"\xc3(".as_slice()).compile().unwrap_err();
+/// assert!(matches!(err.kind(), hostgate::LoadErrorKind::NotUtf8 { line: 1, column: 1 }));
+/// ```
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum LoadErrorKind {
+    /// The file could not be read.
+    Read(std::io::Error),
+    /// The bytes are not UTF-8; the position is that of the first bad byte.
+    NotUtf8 {
+        /// Line, from 1.
+        line: u32,
+        /// Column in characters, from 1.
+        column: u32,
+    },
+    /// The text does not compile.
+    Compile(CompileErrors),
+    /// The policy asked for is not in the file.
+    UnknownPolicy {
+        /// The name asked for.
+        name: String,
+        /// The policies the file has, in file order.
+        available: Vec<String>,
+    },
+}
+
+impl LoadError {
+    /// The origin (file name or label) the error is about.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &LoadErrorKind {
+        &self.kind
+    }
+
+    /// The error as positioned diagnostics (line 0 and column 0 where it has no position), for
+    /// front ends that hand out lines and columns (the C ABI).
+    ///
+    /// ```
+    /// let err = hostgate::PolicySource::from_bytes("p", "allow\n").compile().unwrap_err();
+    /// let d = &err.diagnostics()[0];
+    /// assert_eq!((d.line, d.column), (1, 6));
+    /// ```
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        match &self.kind {
+            LoadErrorKind::Compile(errors) => errors.errors().to_vec(),
+            LoadErrorKind::NotUtf8 { line, column } => {
+                vec![Diagnostic::error(*line, *column, NOT_UTF8)]
+            }
+            LoadErrorKind::Read(_) | LoadErrorKind::UnknownPolicy { .. } => {
+                vec![Diagnostic::error(0, 0, self.message())]
+            }
+        }
+    }
+
+    /// The message without the origin, for the kinds that have no position.
+    fn message(&self) -> String {
+        match &self.kind {
+            LoadErrorKind::Read(e) => format!("cannot read policy file {}: {e}", self.origin),
+            LoadErrorKind::UnknownPolicy { name, available } => format!(
+                "no policy named `{name}` in {}; available: {}",
+                self.origin,
+                if available.is_empty() {
+                    "none".to_string()
+                } else {
+                    available.join(", ")
+                }
+            ),
+            LoadErrorKind::NotUtf8 { .. } => NOT_UTF8.to_string(),
+            LoadErrorKind::Compile(errors) => errors.to_string(),
+        }
+    }
+}
+
+const NOT_UTF8: &str = "policy file is not UTF-8 text";
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            LoadErrorKind::Compile(errors) => {
+                for (i, e) in errors.errors().iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\n")?;
+                    }
+                    f.write_str(&e.render(&self.origin))?;
+                }
+                Ok(())
+            }
+            LoadErrorKind::NotUtf8 { line, column } => {
+                write!(f, "{}:{line}:{column}: {NOT_UTF8}", self.origin)
+            }
+            LoadErrorKind::Read(_) | LoadErrorKind::UnknownPolicy { .. } => {
+                f.write_str(&self.message())
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            LoadErrorKind::Read(e) => Some(e),
+            LoadErrorKind::Compile(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_position_counts_characters() {
+        // `é` is two bytes, one column; the bad byte is the 4th character of line 2.
+        let err = PolicySource::from_bytes("p", b"a\n\xc3\xa9x\xff".as_slice())
+            .compile()
+            .unwrap_err();
+        assert!(matches!(
+            err.kind(),
+            LoadErrorKind::NotUtf8 { line: 2, column: 3 }
+        ));
+    }
+
+    #[test]
+    fn select_in_a_file_with_no_policy_name_matches() {
+        let loaded = PolicySource::from_bytes("e", "").compile().unwrap();
+        let id = loaded.select(None).unwrap();
+        assert_eq!(loaded.engine().policy_name(id), Some("default"));
+    }
+}
