@@ -1,6 +1,6 @@
 //! Loading `--policy` through the core's one loading path, and choosing the policy to ask.
 
-use hostgate::{Engine, LoadErrorKind, PolicyId, PolicySource};
+use hostgate::{Engine, Format, LoadErrorKind, PolicyId, PolicySource};
 
 use crate::{Failure, QueryArgs};
 
@@ -37,5 +37,72 @@ fn failure(e: hostgate::LoadError) -> Failure {
     match e.kind() {
         LoadErrorKind::Compile(_) | LoadErrorKind::NotUtf8 { .. } => Failure(format!("{e}\n")),
         _ => Failure::msg(e.to_string()),
+    }
+}
+
+/// A policy named by a `[FORMAT:]FILE[#POLICY]` operand (`diff`), loaded.
+pub struct Operand {
+    pub engine: Engine,
+    pub policy: PolicyId,
+    /// The file, as given: what diagnostics and witnesses name.
+    pub origin: String,
+}
+
+impl Operand {
+    pub fn policy_name(&self) -> &str {
+        self.engine.policy_name(self.policy).unwrap_or("")
+    }
+}
+
+/// Splits `[FORMAT:]FILE[#POLICY]`. The prefix is a format only when it names one, so a file
+/// whose name has a colon still works; the policy is what follows the last `#`.
+fn split_operand(operand: &str) -> (Format, &str, Option<&str>) {
+    let (format, rest) = match operand.split_once(':') {
+        Some((f, rest)) => match f.parse::<Format>() {
+            Ok(format) => (format, rest),
+            Err(_) => (Format::default(), operand),
+        },
+        None => (Format::default(), operand),
+    };
+    match rest.rsplit_once('#') {
+        Some((file, policy)) if !policy.is_empty() => (format, file, Some(policy)),
+        Some((file, _)) => (format, file, None),
+        None => (format, rest, None),
+    }
+}
+
+/// Loads an operand through the core's loading path; warnings go to stderr.
+pub fn load_operand(operand: &str) -> Result<Operand, Failure> {
+    let (format, file, policy) = split_operand(operand);
+    let loaded = PolicySource::read(file)
+        .map(|s| s.with_format(format))
+        .and_then(|source| source.compile())
+        .map_err(failure)?;
+    for w in loaded.warnings() {
+        eprintln!("{w}");
+    }
+    let policy = loaded.select(policy).map_err(failure)?;
+    Ok(Operand {
+        origin: loaded.origin().to_string(),
+        engine: loaded.into_engine(),
+        policy,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operands_split_into_format_file_and_policy() {
+        let h = Format::Hostgate;
+        assert_eq!(split_operand("a.policy"), (h, "a.policy", None));
+        assert_eq!(
+            split_operand("hostgate:a.policy#p"),
+            (h, "a.policy", Some("p"))
+        );
+        assert_eq!(split_operand("dir/x:y.policy"), (h, "dir/x:y.policy", None));
+        assert_eq!(split_operand("a.policy#"), (h, "a.policy", None));
+        assert_eq!(split_operand("a#b.policy#c"), (h, "a#b.policy", Some("c")));
     }
 }

@@ -5,6 +5,7 @@
 //! name, I/O error). A deny is an answer, not a failure, so it does not change the status.
 
 mod check;
+mod diff;
 mod explain;
 mod inspect;
 mod load;
@@ -41,6 +42,9 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Answer Squid external ACL requests on stdin/stdout (`external_acl_type`)
     SquidHelper(squid::SquidArgs),
+    /// Print the queries (name, port, source) on which two policies disagree, one per
+    /// disagreement region; exit 1 when they disagree, 0 when they agree everywhere
+    Diff(diff::DiffArgs),
 }
 
 /// What every subcommand needs to ask the engine one question.
@@ -107,13 +111,20 @@ impl Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut differ = false;
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Explain(args) => explain::run(args),
         Command::SquidHelper(args) => squid::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Diff(args) => diff::run(args).map(|agree| {
+            if !agree {
+                differ = true;
+            }
+        }),
     };
     match result {
+        Ok(()) if differ => ExitCode::from(1),
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(text)) => {
             eprint!("{text}");

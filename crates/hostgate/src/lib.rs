@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 
 mod builder;
+mod diff;
 mod engine;
 mod error;
 pub mod inspect;
@@ -43,6 +44,7 @@ mod syntax;
 mod types;
 
 pub use builder::{EngineBuilder, PolicySpec, RuleSpec};
+pub use diff::{diff, Diff, DiffOptions, Witness};
 pub use engine::{Engine, ExplainedRule, Explanation, MatchedRule, RuleId, RuleInfo};
 pub use error::{CompileErrors, Diagnostic, Severity};
 pub use load::{Format, LoadError, LoadErrorKind, LoadedPolicy, PolicySource, UnknownFormat};

@@ -1,0 +1,980 @@
+//! Where two policies disagree: the concrete queries (name, port, source) on which their verdicts
+//! differ, one witness per disagreement region.
+//!
+//! A verdict depends only on which rules match a query and whether their port and source
+//! conditions hold, so the search does not need to try every name. It walks both policies'
+//! patterns together from the rightmost label, and at each depth draws one label for every way
+//! a label can satisfy the literal labels and in-label globs still in play there (a small
+//! breadth-first search over the globs' automata finds the labels); below the last literal it
+//! adds zero, one and two fresh labels, which is all that `*.`, `**.` and `.` patterns can tell
+//! apart. Each name found is asked with no port and with every port at a boundary of a range of
+//! the rules it matches, and with each source when one of them is limited by source. IP rules
+//! contribute the first and last address of each prefix and their neighbours. For policies
+//! without `~regex` rules this set of queries meets every region where the verdicts can differ,
+//! so the answer is complete; with regex rules the shortest names each regex matches are tried
+//! too, and the answer says it is incomplete and why.
+//!
+//! ```
+//! use hostgate::{diff, DiffOptions, Engine};
+//!
+//! let squid = Engine::compile("allow .kadath.io\n").unwrap(); // apex and every depth
+//! let cilium = Engine::compile("allow *.kadath.io\n").unwrap(); // exactly one label
+//! let d = diff(
+//!     (&squid, squid.default_policy()),
+//!     (&cilium, cilium.default_policy()),
+//!     &DiffOptions::default(),
+//! );
+//! assert!(d.complete);
+//! // One region: the left's rule allows what the right's default denies (the apex, and two or
+//! // more labels below); its simplest witness is the apex.
+//! assert_eq!(d.regions, 1);
+//! assert_eq!(d.witnesses[0].name, "kadath.io");
+//! assert!(d.witnesses[0].left.is_allow() && !d.witnesses[0].right.is_allow());
+//! ```
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::{Engine, Pattern, PolicyId, Query, Reason, Verdict, Via};
+
+/// What `diff` asks and how much it reports.
+///
+/// ```
+/// use hostgate::{DiffOptions, Via};
+/// let o = DiffOptions::default().port(443).via(Via::Tls).limit(10);
+/// assert_eq!((o.port_filter(), o.via_filter(), o.limit_value()), (Some(443), Some(Via::Tls), 10));
+/// ```
+#[derive(Clone, Debug)]
+pub struct DiffOptions {
+    port: Option<u16>,
+    via: Option<Via>,
+    limit: usize,
+}
+
+impl Default for DiffOptions {
+    fn default() -> Self {
+        DiffOptions {
+            port: None,
+            via: None,
+            limit: 100,
+        }
+    }
+}
+
+impl DiffOptions {
+    /// Only queries to this port (default: no port, and every port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Only queries from this source (default: unknown, and every source).
+    pub fn via(mut self, via: Via) -> Self {
+        self.via = Some(via);
+        self
+    }
+
+    /// At most this many witnesses in [`Diff::witnesses`] (default 100); the others are only
+    /// counted.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The port asked about, if one was set.
+    pub fn port_filter(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// The source asked about, if one was set.
+    pub fn via_filter(&self) -> Option<Via> {
+        self.via
+    }
+
+    /// The witness limit.
+    pub fn limit_value(&self) -> usize {
+        self.limit
+    }
+}
+
+/// One query on which the two policies disagree, with both verdicts.
+///
+/// ```
+/// use hostgate::{diff, DiffOptions, Engine};
+/// let a = Engine::compile("allow api.kadath.io port 443\n").unwrap();
+/// let b = Engine::compile("allow api.kadath.io\n").unwrap();
+/// let d = diff((&a, a.default_policy()), (&b, b.default_policy()), &DiffOptions::default());
+/// let w = &d.witnesses[0];
+/// assert_eq!(w.name, "api.kadath.io");
+/// // No port agrees: a port-limited allow matches a query without a port (a DNS question).
+/// assert_eq!(w.port, Some(442));
+/// assert!(!w.left.is_allow() && w.right.is_allow());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Witness<'l, 'r> {
+    /// The normalized name (an IP in its canonical form).
+    pub name: String,
+    /// The port asked, or none (a DNS question).
+    pub port: Option<u16>,
+    /// The source asked, or none (unknown).
+    pub via: Option<Via>,
+    /// The left policy's verdict.
+    pub left: Verdict<'l>,
+    /// The right policy's verdict.
+    pub right: Verdict<'r>,
+}
+
+/// The result of [`diff`].
+#[derive(Clone, Debug)]
+pub struct Diff<'l, 'r> {
+    /// One witness per disagreement region (a pair of deciding rules, or a rule and a default),
+    /// simplest first, at most [`DiffOptions::limit`] of them.
+    pub witnesses: Vec<Witness<'l, 'r>>,
+    /// How many regions were found (witnesses shown plus those over the limit).
+    pub regions: usize,
+    /// True when the search covered every query: no region was missed.
+    pub complete: bool,
+    /// Why the search is not complete, when it is not.
+    pub incomplete: Vec<String>,
+    /// How many queries were asked of each side.
+    pub queries: usize,
+}
+
+impl Diff<'_, '_> {
+    /// True when no disagreement was found.
+    pub fn agree(&self) -> bool {
+        self.regions == 0
+    }
+}
+
+/// Labels from the right: literal or in-label glob (`*` = 0 or more of `[a-z0-9_-]`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Label {
+    Lit(String),
+    Glob(String),
+}
+
+/// What a pattern asks of the labels left of its specific ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Extra {
+    /// Nothing: the name ends there.
+    End,
+    /// Exactly one more label.
+    One,
+    /// One or more.
+    OneOrMore,
+    /// Zero or more.
+    ZeroOrMore,
+}
+
+/// A host-name pattern as label predicates, right to left.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Shape {
+    labels: Vec<Label>,
+    extra: Extra,
+}
+
+impl Shape {
+    fn from_pattern(p: &Pattern) -> Option<Shape> {
+        let lits = |s: &str| -> Vec<Label> {
+            s.split('.')
+                .rev()
+                .map(|l| Label::Lit(l.to_string()))
+                .collect()
+        };
+        Some(match p {
+            Pattern::Exact(s) => Shape {
+                labels: lits(s),
+                extra: Extra::End,
+            },
+            Pattern::OneLabel(s) => Shape {
+                labels: lits(s),
+                extra: Extra::One,
+            },
+            Pattern::Deep(s) => Shape {
+                labels: lits(s),
+                extra: Extra::OneOrMore,
+            },
+            Pattern::Dot(s) => Shape {
+                labels: lits(s),
+                extra: Extra::ZeroOrMore,
+            },
+            Pattern::Glob { head, suffix } => {
+                let mut labels = lits(suffix);
+                for h in head.iter().rev() {
+                    labels.push(if h.contains('*') {
+                        Label::Glob(h.clone())
+                    } else {
+                        Label::Lit(h.clone())
+                    });
+                }
+                Shape {
+                    labels,
+                    extra: Extra::End,
+                }
+            }
+            Pattern::Any => Shape {
+                labels: Vec::new(),
+                extra: Extra::OneOrMore,
+            },
+            _ => return None,
+        })
+    }
+
+    /// Whether a name of `depth` labels, whose labels so far all satisfied this shape, matches.
+    fn ends_at(&self, depth: usize) -> bool {
+        let n = self.labels.len();
+        match self.extra {
+            Extra::End => depth == n,
+            Extra::One => depth == n + 1,
+            Extra::OneOrMore => depth > n,
+            Extra::ZeroOrMore => depth >= n,
+        }
+    }
+
+    /// Whether a label at position `depth` (from 0, right to left) beyond the specific labels
+    /// keeps this shape alive.
+    fn takes_extra(&self, depth: usize) -> bool {
+        match self.extra {
+            Extra::End => false,
+            Extra::One => depth == self.labels.len(),
+            Extra::OneOrMore | Extra::ZeroOrMore => true,
+        }
+    }
+}
+
+/// A glob as a tiny NFA over its characters: state = set of positions (bit i = before char i).
+struct Glob {
+    chars: Vec<u8>,
+}
+
+impl Glob {
+    fn new(text: &str) -> Option<Glob> {
+        // Longer globs than a label cannot exist (the pattern parser refuses them).
+        (text.len() < 127).then(|| Glob {
+            chars: text.as_bytes().to_vec(),
+        })
+    }
+
+    fn closure(&self, mut s: u128) -> u128 {
+        for i in 0..self.chars.len() {
+            if s & (1 << i) != 0 && self.chars[i] == b'*' {
+                s |= 1 << (i + 1);
+            }
+        }
+        s
+    }
+
+    fn start(&self) -> u128 {
+        self.closure(1)
+    }
+
+    fn step(&self, s: u128, c: u8) -> u128 {
+        let mut next = 0u128;
+        for i in 0..self.chars.len() {
+            if s & (1 << i) == 0 {
+                continue;
+            }
+            match self.chars[i] {
+                b'*' => next |= 1 << i,
+                x if x == c => next |= 1 << (i + 1),
+                _ => {}
+            }
+        }
+        self.closure(next)
+    }
+
+    fn accepts(&self, s: u128) -> bool {
+        s & (1 << self.chars.len()) != 0
+    }
+
+    fn matches(&self, label: &str) -> bool {
+        let s = label.bytes().fold(self.start(), |s, c| self.step(s, c));
+        self.accepts(s)
+    }
+}
+
+/// The characters a label may hold, letters first so witnesses read as words.
+const LABEL_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Expansions a glob search may make at one depth before giving up.
+const GLOB_SEARCH_BUDGET: usize = 20_000;
+
+/// One label for every class of labels the given literals and globs can tell apart, where the
+/// class exists. Returns the labels and, if a search bound was hit, why.
+fn label_classes(lits: &BTreeSet<&str>, globs: &[&str]) -> (Vec<String>, Option<String>) {
+    let mut out: Vec<String> = lits.iter().map(|l| l.to_string()).collect();
+    if globs.is_empty() {
+        out.push(fresh_label(lits));
+        return (out, None);
+    }
+    let nfas: Vec<Glob> = globs.iter().filter_map(|g| Glob::new(g)).collect();
+    // Characters no glob names behave alike: one of them stands for all.
+    let named: HashSet<u8> = globs.iter().flat_map(|g| g.bytes()).collect();
+    let mut alphabet: Vec<u8> = LABEL_CHARS
+        .iter()
+        .copied()
+        .filter(|c| named.contains(c))
+        .collect();
+    if let Some(&other) = LABEL_CHARS.iter().find(|c| !named.contains(c)) {
+        alphabet.push(other);
+    }
+    // Breadth-first over the product of the globs' automata; one shortest label per vector of
+    // which globs accept. Strings that reach the same product state have the same future, so
+    // each state is expanded once.
+    let start: Vec<u128> = nfas.iter().map(Glob::start).collect();
+    // The empty string is no label: its state is not marked seen, so a label that returns to
+    // the start state is still recorded.
+    let mut seen: HashSet<Vec<u128>> = HashSet::new();
+    let mut queue: VecDeque<(Vec<u128>, String)> = VecDeque::from([(start, String::new())]);
+    let mut by_vector: HashMap<Vec<bool>, String> = HashMap::new();
+    let mut incomplete = None;
+    let mut expansions = 0;
+    while let Some((state, text)) = queue.pop_front() {
+        if !text.is_empty() {
+            let v: Vec<bool> = nfas
+                .iter()
+                .zip(&state)
+                .map(|(g, &s)| g.accepts(s))
+                .collect();
+            by_vector.entry(v).or_insert_with(|| text.clone());
+        }
+        if text.len() >= 63 {
+            continue;
+        }
+        expansions += 1;
+        if expansions > GLOB_SEARCH_BUDGET {
+            incomplete = Some(format!(
+                "the labels the globs {} can tell apart were not all enumerated",
+                globs.join(", ")
+            ));
+            break;
+        }
+        for &c in &alphabet {
+            let next: Vec<u128> = nfas
+                .iter()
+                .zip(&state)
+                .map(|(g, &s)| g.step(s, c))
+                .collect();
+            if seen.insert(next.clone()) {
+                let mut t = text.clone();
+                t.push(c as char);
+                queue.push_back((next, t));
+            }
+        }
+    }
+    // A class's shortest label may be one of the literals, which is a class of its own: look
+    // for another label of the same glob vector that is not a literal.
+    for (v, label) in by_vector {
+        if !lits.contains(label.as_str()) {
+            out.push(label);
+            continue;
+        }
+        match other_label(&nfas, &alphabet, &v, lits, &label) {
+            Some(l) => out.push(l),
+            None => {
+                // Every label of this class may be a literal (a finite class): then the literals
+                // already cover it. Only an unfinished search is a gap.
+                if class_is_infinite(&nfas, &alphabet, &v) {
+                    incomplete.get_or_insert_with(|| {
+                        format!(
+                            "no label outside the literals found for the globs {}",
+                            globs.join(", ")
+                        )
+                    });
+                }
+            }
+        }
+    }
+    (out, incomplete)
+}
+
+/// A label of glob vector `v` that is none of `lits`, by a bounded breadth-first search
+/// without merging states (two strings in one state may differ in being a literal).
+fn other_label(
+    nfas: &[Glob],
+    alphabet: &[u8],
+    v: &[bool],
+    lits: &BTreeSet<&str>,
+    near: &str,
+) -> Option<String> {
+    let vector = |l: &str| -> Vec<bool> { nfas.iter().map(|g| g.matches(l)).collect() };
+    // Usually one more character where a `*` stands does it.
+    for at in 0..=near.len() {
+        for &c in alphabet {
+            let mut l = near.to_string();
+            l.insert(at, c as char);
+            if l.len() <= 63 && !lits.contains(l.as_str()) && vector(&l) == v {
+                return Some(l);
+            }
+        }
+    }
+    let start: Vec<u128> = nfas.iter().map(Glob::start).collect();
+    let mut queue: VecDeque<(Vec<u128>, String)> = VecDeque::from([(start, String::new())]);
+    let mut expansions = 0;
+    while let Some((state, text)) = queue.pop_front() {
+        if !text.is_empty() && !lits.contains(text.as_str()) {
+            let got: Vec<bool> = nfas
+                .iter()
+                .zip(&state)
+                .map(|(g, &s)| g.accepts(s))
+                .collect();
+            if got == v {
+                return Some(text);
+            }
+        }
+        expansions += 1;
+        if expansions > GLOB_SEARCH_BUDGET || text.len() >= 63 {
+            return None;
+        }
+        for &c in alphabet {
+            let next: Vec<u128> = nfas
+                .iter()
+                .zip(&state)
+                .map(|(g, &s)| g.step(s, c))
+                .collect();
+            if next.iter().any(|&s| s != 0) || v.iter().all(|&b| !b) {
+                let mut t = text.clone();
+                t.push(c as char);
+                queue.push_back((next, t));
+            }
+        }
+    }
+    None
+}
+
+/// Whether labels of glob vector `v` exist in every length beyond some point (a class with a
+/// `*` that can keep growing), i.e. the class has more members than any finite literal list.
+fn class_is_infinite(nfas: &[Glob], alphabet: &[u8], v: &[bool]) -> bool {
+    // A glob that must accept and contains `*` accepts arbitrarily long labels only together
+    // with the others' constraints; this conservative test says "infinite" whenever some glob
+    // in the vector has a star, or no glob accepts (the complement of finitely many is infinite).
+    let _ = alphabet;
+    v.iter().all(|&b| !b)
+        || nfas
+            .iter()
+            .zip(v)
+            .any(|(g, &b)| b && g.chars.contains(&b'*'))
+}
+
+/// A label that is none of `lits`.
+fn fresh_label(lits: &BTreeSet<&str>) -> String {
+    let mut n = 0u32;
+    loop {
+        let l = if n == 0 {
+            "zz".to_string()
+        } else {
+            format!("zz{n}")
+        };
+        if !lits.contains(l.as_str()) {
+            return l;
+        }
+        n += 1;
+    }
+}
+
+/// A rule's conditions, enough to pick the ports and sources worth asking.
+#[derive(Clone, Debug, Default)]
+struct Conditions {
+    ports: Vec<(u16, u16)>,
+    has_via: bool,
+}
+
+/// The rules of both policies, sorted into shapes, regexes and IP prefixes.
+#[derive(Default)]
+struct Rules {
+    shapes: Vec<Shape>,
+    /// Per shape, the conditions of every rule that uses it.
+    shape_rules: Vec<Vec<Conditions>>,
+    regexes: Vec<(String, Conditions)>,
+    cidrs: Vec<(IpAddr, u8, Conditions)>,
+    incomplete: Vec<String>,
+}
+
+impl Rules {
+    fn add(&mut self, engine: &Engine, policy: PolicyId, index: &mut HashMap<Shape, usize>) {
+        for i in 0..engine.rule_count(policy) {
+            let Some(info) = engine.rule(policy, i) else {
+                continue;
+            };
+            let cond = Conditions {
+                ports: info.ports.to_vec(),
+                has_via: !info.via.is_empty(),
+            };
+            let pattern = match Pattern::parse(&info.pattern) {
+                Ok(p) => p,
+                Err(_) => {
+                    self.incomplete
+                        .push(format!("rule `{}` has a pattern diff cannot read", info.id));
+                    continue;
+                }
+            };
+            match &pattern {
+                Pattern::Regex(re) => self.regexes.push((re.clone(), cond)),
+                Pattern::Cidr(ip, len) => self.cidrs.push((*ip, *len, cond)),
+                p => match Shape::from_pattern(p) {
+                    Some(shape) => {
+                        let at = *index.entry(shape.clone()).or_insert_with(|| {
+                            self.shapes.push(shape);
+                            self.shape_rules.push(Vec::new());
+                            self.shapes.len() - 1
+                        });
+                        self.shape_rules[at].push(cond);
+                    }
+                    None => self.incomplete.push(format!(
+                        "rule `{}` has a pattern kind diff does not know",
+                        info.id
+                    )),
+                },
+            }
+        }
+    }
+}
+
+/// A name to ask, with the conditions of the rules whose patterns it matches.
+struct Candidate {
+    name: String,
+    conditions: Vec<Conditions>,
+}
+
+/// Walks the shapes' label predicates from the right, collecting one name per class.
+struct Walk<'a> {
+    rules: &'a Rules,
+    out: Vec<Candidate>,
+    incomplete: Vec<String>,
+}
+
+impl Walk<'_> {
+    fn emit(&mut self, labels: &[String], alive: &[usize]) {
+        let depth = labels.len();
+        let name = labels.iter().rev().cloned().collect::<Vec<_>>().join(".");
+        if name.len() > crate::MAX_NAME_LEN {
+            return;
+        }
+        let conditions = alive
+            .iter()
+            .filter(|&&s| self.rules.shapes[s].ends_at(depth))
+            .flat_map(|&s| self.rules.shape_rules[s].iter().cloned())
+            .collect();
+        self.out.push(Candidate { name, conditions });
+    }
+
+    fn walk(&mut self, labels: &mut Vec<String>, alive: Vec<usize>) {
+        let depth = labels.len();
+        if depth > 0 {
+            self.emit(labels, &alive);
+        }
+        if depth >= 127 {
+            return;
+        }
+        let shapes = &self.rules.shapes;
+        let specific: Vec<usize> = alive
+            .iter()
+            .copied()
+            .filter(|&s| shapes[s].labels.len() > depth)
+            .collect();
+        if specific.is_empty() {
+            // Only counts of labels matter below here: `*.` takes one more, `**.` one or
+            // more, `.` any number; zero, one and two more labels tell them all apart.
+            if alive.iter().any(|&s| shapes[s].takes_extra(depth)) || depth == 0 {
+                labels.push("zz".into());
+                let more: Vec<usize> = alive
+                    .iter()
+                    .copied()
+                    .filter(|&s| shapes[s].takes_extra(depth))
+                    .collect();
+                self.emit(labels, &more);
+                labels.push("zy".into());
+                let more2: Vec<usize> = more
+                    .iter()
+                    .copied()
+                    .filter(|&s| shapes[s].takes_extra(depth + 1))
+                    .collect();
+                self.emit(labels, &more2);
+                labels.pop();
+                labels.pop();
+            }
+            return;
+        }
+        let mut lits: BTreeSet<&str> = BTreeSet::new();
+        let mut globs: BTreeSet<&str> = BTreeSet::new();
+        for &s in &specific {
+            match &shapes[s].labels[depth] {
+                Label::Lit(l) => lits.insert(l.as_str()),
+                Label::Glob(g) => globs.insert(g.as_str()),
+            };
+        }
+        let globs: Vec<&str> = globs.into_iter().collect();
+        let (classes, gap) = label_classes(&lits, &globs);
+        if let Some(gap) = gap {
+            self.incomplete.push(gap);
+        }
+        let compiled: HashMap<&str, Glob> = globs
+            .iter()
+            .filter_map(|g| Glob::new(g).map(|n| (*g, n)))
+            .collect();
+        let mut done: HashSet<Vec<usize>> = HashSet::new();
+        for label in classes {
+            let next: Vec<usize> = alive
+                .iter()
+                .copied()
+                .filter(|&s| {
+                    let shape = &shapes[s];
+                    match shape.labels.get(depth) {
+                        Some(Label::Lit(l)) => *l == label,
+                        Some(Label::Glob(g)) => {
+                            compiled.get(g.as_str()).is_some_and(|n| n.matches(&label))
+                        }
+                        None => shape.takes_extra(depth),
+                    }
+                })
+                .collect();
+            // Labels that leave the same shapes alive have the same future: one is enough.
+            if !done.insert(next.clone()) {
+                continue;
+            }
+            labels.push(label);
+            self.walk(labels, next);
+            labels.pop();
+        }
+    }
+}
+
+/// The ports worth asking given the conditions of the matching rules: none, and each boundary
+/// of each range (the verdict is constant between boundaries).
+fn ports_for(conditions: &[Conditions], only: Option<u16>) -> Vec<Option<u16>> {
+    if let Some(p) = only {
+        return vec![Some(p)];
+    }
+    let mut ports: BTreeSet<u16> = BTreeSet::new();
+    for c in conditions {
+        for &(lo, hi) in &c.ports {
+            ports.insert(lo);
+            ports.insert(hi);
+            if lo > 1 {
+                ports.insert(lo - 1);
+            }
+            if hi < u16::MAX {
+                ports.insert(hi + 1);
+            }
+        }
+    }
+    if ports.is_empty() {
+        // No rule looks at the port: one port stands for all.
+        ports.insert(1);
+    }
+    std::iter::once(None)
+        .chain(ports.into_iter().map(Some))
+        .collect()
+}
+
+/// The sources worth asking: unknown, and each source when a matching rule names sources.
+fn vias_for(conditions: &[Conditions], only: Option<Via>) -> Vec<Option<Via>> {
+    if let Some(v) = only {
+        return vec![Some(v)];
+    }
+    if conditions.iter().any(|c| c.has_via) {
+        std::iter::once(None)
+            .chain(Via::ALL.into_iter().map(Some))
+            .collect()
+    } else {
+        vec![None]
+    }
+}
+
+/// The first and last address of each prefix and their neighbours, and the ends of both
+/// address families.
+fn ip_candidates(cidrs: &[(IpAddr, u8, Conditions)]) -> Vec<(IpAddr, Vec<Conditions>)> {
+    let mut ips: BTreeSet<IpAddr> = BTreeSet::from([
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V4(Ipv4Addr::BROADCAST),
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        IpAddr::V6(Ipv6Addr::from(u128::MAX)),
+    ]);
+    for (ip, len, _) in cidrs {
+        match ip {
+            IpAddr::V4(a) => {
+                let bits = u32::from(*a);
+                let host = if *len >= 32 { 0 } else { u32::MAX >> len };
+                let (lo, hi) = (bits & !host, bits | host);
+                for x in [Some(lo), Some(hi), lo.checked_sub(1), hi.checked_add(1)]
+                    .into_iter()
+                    .flatten()
+                {
+                    ips.insert(IpAddr::V4(Ipv4Addr::from(x)));
+                }
+            }
+            IpAddr::V6(a) => {
+                let bits = u128::from(*a);
+                let host = if *len >= 128 { 0 } else { u128::MAX >> len };
+                let (lo, hi) = (bits & !host, bits | host);
+                for x in [Some(lo), Some(hi), lo.checked_sub(1), hi.checked_add(1)]
+                    .into_iter()
+                    .flatten()
+                {
+                    ips.insert(IpAddr::V6(Ipv6Addr::from(x)));
+                }
+            }
+        }
+    }
+    ips.into_iter()
+        .map(|ip| {
+            let conds = cidrs
+                .iter()
+                .filter(|(net, len, _)| in_prefix(ip, *net, *len))
+                .map(|(_, _, c)| c.clone())
+                .collect();
+            (ip, conds)
+        })
+        .collect()
+}
+
+fn in_prefix(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len.min(32)))
+            };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len.min(128)))
+            };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// The shortest names (at most `max`) a whole-match regex accepts, by breadth-first search over
+/// its DFA on the characters of names.
+fn regex_examples(re: &str, max: usize) -> Vec<String> {
+    use regex_automata::dfa::{dense, Automaton};
+    use regex_automata::{Anchored, Input};
+    let anchored = format!("^(?:{re})$");
+    let Ok(dfa) = dense::Builder::new()
+        .configure(dense::Config::new().dfa_size_limit(Some(1 << 22)))
+        .build(&anchored)
+    else {
+        return Vec::new();
+    };
+    let Ok(start) = dfa.start_state_forward(&Input::new("").anchored(Anchored::Yes)) else {
+        return Vec::new();
+    };
+    let alphabet: Vec<u8> = LABEL_CHARS.iter().copied().chain([b'.']).collect();
+    // Each DFA state is entered by at most `max` strings, so `a[0-9]` gives `a0`, `a1`, `a2`
+    // rather than one string per state.
+    let mut entered: HashMap<regex_automata::util::primitives::StateID, usize> = HashMap::new();
+    let mut queue = VecDeque::from([(start, String::new())]);
+    let mut out = Vec::new();
+    let mut expansions = 0;
+    while let Some((s, text)) = queue.pop_front() {
+        if dfa.is_match_state(dfa.next_eoi_state(s)) && crate::normalize(&text).is_ok() {
+            out.push(text.clone());
+            if out.len() >= max {
+                break;
+            }
+        }
+        expansions += 1;
+        if expansions > 100_000 || text.len() >= crate::MAX_NAME_LEN {
+            break;
+        }
+        for &c in &alphabet {
+            let n = dfa.next_state(s, c);
+            let times = entered.entry(n).or_insert(0);
+            if dfa.is_dead_state(n) || *times >= max {
+                continue;
+            }
+            *times += 1;
+            let mut t = text.clone();
+            t.push(c as char);
+            queue.push_back((n, t));
+        }
+    }
+    out
+}
+
+/// The region a disagreement belongs to: each side's deciding rule (or how it decided without
+/// one).
+type Region = (Option<u32>, Reason, Option<u32>, Reason);
+
+/// Every region where `left` and `right` disagree, with one witness each.
+///
+/// See the module documentation for how the search works and when it is complete.
+///
+/// ```
+/// use hostgate::{diff, DiffOptions, Engine, Via};
+/// let a = Engine::compile("allow **.kadath.io via tls\n").unwrap();
+/// let b = Engine::compile("allow **.kadath.io\n").unwrap();
+/// let d = diff((&a, a.default_policy()), (&b, b.default_policy()), &DiffOptions::default());
+/// assert!(d.complete && !d.agree());
+/// assert!(d.witnesses.iter().all(|w| w.via != Some(Via::Tls)));
+/// let same = diff((&a, a.default_policy()), (&a, a.default_policy()), &DiffOptions::default());
+/// assert!(same.agree() && same.complete);
+/// ```
+pub fn diff<'l, 'r>(
+    left: (&'l Engine, PolicyId),
+    right: (&'r Engine, PolicyId),
+    options: &DiffOptions,
+) -> Diff<'l, 'r> {
+    let mut rules = Rules::default();
+    let mut index = HashMap::new();
+    rules.add(left.0, left.1, &mut index);
+    rules.add(right.0, right.1, &mut index);
+    drop(index);
+
+    let mut walk = Walk {
+        rules: &rules,
+        out: Vec::new(),
+        incomplete: Vec::new(),
+    };
+    walk.walk(&mut Vec::new(), (0..rules.shapes.len()).collect());
+    let Walk {
+        out: mut candidates,
+        incomplete: mut gaps,
+        ..
+    } = walk;
+    gaps.extend(rules.incomplete.iter().cloned());
+
+    if !rules.regexes.is_empty() {
+        let regex_conds: Vec<Conditions> = rules.regexes.iter().map(|(_, c)| c.clone()).collect();
+        for (re, _) in &rules.regexes {
+            for name in regex_examples(re, 3) {
+                candidates.push(Candidate {
+                    name,
+                    conditions: regex_conds.clone(),
+                });
+            }
+        }
+        gaps.push(format!(
+            "{} regex rule{}: only the names near the other rules and the shortest names each \
+             regex matches were asked",
+            rules.regexes.len(),
+            if rules.regexes.len() == 1 { "" } else { "s" }
+        ));
+    }
+    // Regex rules may match any candidate: their conditions count for every name.
+    let regex_conds: Vec<Conditions> = rules.regexes.iter().map(|(_, c)| c.clone()).collect();
+
+    let mut best: HashMap<Region, Witness<'l, 'r>> = HashMap::new();
+    let mut queries = 0usize;
+    let mut ask = |name: &str, conditions: &[Conditions]| {
+        let mut all = conditions.to_vec();
+        all.extend(regex_conds.iter().cloned());
+        for port in ports_for(&all, options.port) {
+            for via in vias_for(&all, options.via) {
+                let mut q = Query::new(name);
+                q.port = port;
+                q.via = via;
+                queries += 1;
+                let l = left.0.check(left.1, &q);
+                let r = right.0.check(right.1, &q);
+                if l.action == r.action {
+                    continue;
+                }
+                let region = (
+                    l.rule.map(|m| m.index()),
+                    l.reason,
+                    r.rule.map(|m| m.index()),
+                    r.reason,
+                );
+                let w = Witness {
+                    name: name.to_string(),
+                    port,
+                    via,
+                    left: l,
+                    right: r,
+                };
+                best.entry(region)
+                    .and_modify(|old| {
+                        if simpler(&w, old) {
+                            *old = w.clone();
+                        }
+                    })
+                    .or_insert(w);
+            }
+        }
+    };
+    let mut asked: HashSet<String> = HashSet::new();
+    for c in &candidates {
+        if asked.insert(c.name.clone()) {
+            ask(&c.name, &c.conditions);
+        }
+    }
+    for (ip, conds) in ip_candidates(&rules.cidrs) {
+        ask(&ip.to_string(), &conds);
+    }
+
+    let mut witnesses: Vec<Witness<'l, 'r>> = best.into_values().collect();
+    witnesses.sort_by_key(order_key);
+    let regions = witnesses.len();
+    witnesses.truncate(options.limit);
+    gaps.sort();
+    gaps.dedup();
+    Diff {
+        witnesses,
+        regions,
+        complete: gaps.is_empty(),
+        incomplete: gaps,
+        queries,
+    }
+}
+
+fn order_key(w: &Witness<'_, '_>) -> (usize, String, Option<u16>, Option<Via>) {
+    (w.name.len(), w.name.clone(), w.port, w.via)
+}
+
+/// Shorter names first, then no port and no source before specific ones.
+fn simpler(a: &Witness<'_, '_>, b: &Witness<'_, '_>) -> bool {
+    order_key(a) < order_key(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regex_examples_are_the_shortest_matching_names() {
+        assert_eq!(
+            regex_examples(r"a[0-9]\.kadath\.io", 3),
+            ["a0.kadath.io", "a1.kadath.io", "a2.kadath.io"]
+        );
+    }
+
+    #[test]
+    fn glob_nfa_matches_like_the_contract() {
+        let g = Glob::new("api-*").unwrap();
+        assert!(g.matches("api-") && g.matches("api-v2") && !g.matches("api"));
+        let g = Glob::new("*-*").unwrap();
+        assert!(g.matches("-") && g.matches("a-b") && !g.matches("ab"));
+        assert!(Glob::new("*").unwrap().matches("x"));
+    }
+
+    #[test]
+    fn label_classes_cover_every_glob_combination() {
+        let lits = BTreeSet::from(["api-v2"]);
+        let (labels, gap) = label_classes(&lits, &["api-*", "*-v2"]);
+        assert!(gap.is_none());
+        let a = Glob::new("api-*").unwrap();
+        let b = Glob::new("*-v2").unwrap();
+        let vectors: HashSet<(bool, bool, bool)> = labels
+            .iter()
+            .map(|l| (a.matches(l), b.matches(l), l == "api-v2"))
+            .collect();
+        // Neither, each alone, both (not the literal), and the literal (which is both).
+        for v in [
+            (false, false, false),
+            (true, false, false),
+            (false, true, false),
+            (true, true, false),
+            (true, true, true),
+        ] {
+            assert!(vectors.contains(&v), "{v:?} missing from {labels:?}");
+        }
+    }
+}
