@@ -1,6 +1,6 @@
 //! The rule sets and query streams: a real domain list (`benches/data/fetch.sh`) or, without
-//! it, a synthetic one; rules of every kind hostgate supports in the proportions of a real
-//! allow list; a query stream of half hits and half misses. Everything is drawn from fixed seeds,
+//! it, a synthetic one; exact, suffix and wildcard rules, in-label globs and CIDRs in the
+//! proportions of a real allow list; a query stream of half hits and half misses. Everything is drawn from fixed seeds,
 //! so each run measures the same rules and queries.
 
 use std::collections::HashSet;
