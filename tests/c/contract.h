@@ -1,6 +1,7 @@
-/* Loads tests/conformance/table.tsv and its policies (shared by the C tests). */
-#ifndef HOSTGATE_TABLE_H
-#define HOSTGATE_TABLE_H
+/* Loads tests/contract/queries.tsv and its policies (shared by the C tests), and splits the rows
+ * of any tab-separated contract table. */
+#ifndef HOSTGATE_CONTRACT_H
+#define HOSTGATE_CONTRACT_H
 
 #include "testutil.h"
 
@@ -28,13 +29,14 @@ static char *read_file(const char *path, size_t *len) {
 }
 
 #define MAX_ROWS 1024
-#define MAX_ENGINES 16
+#define MAX_ENGINES 64
+#define MAX_NAME 2048
 
 typedef struct row {
     int lineno;
     char file[128];
     char policy[128];
-    char name[512];
+    char name[MAX_NAME];
     size_t name_len;
     uint16_t port;
     hostgate_via via;
@@ -51,10 +53,16 @@ typedef struct table {
     size_t engine_count;
 } table;
 
+/* Writes the bytes `s` stands for (`\xHH` is one raw byte, `<empty>` the empty name) to `out`,
+ * which holds MAX_NAME bytes; exits when they do not fit. */
 static size_t unescape(const char *s, char *out) {
     size_t n = 0;
     if (strcmp(s, "<empty>") == 0) return 0;
     while (*s) {
+        if (n == MAX_NAME) {
+            fprintf(stderr, "name longer than %d bytes\n", MAX_NAME);
+            exit(2);
+        }
         if (s[0] == '\\' && s[1] == 'x' && s[2] && s[3]) {
             char hex[3] = {s[2], s[3], 0};
             out[n++] = (char)strtol(hex, NULL, 16);
@@ -120,7 +128,7 @@ static void table_load(table *t, const char *dir) {
     char *text, *line, *next;
     int lineno = 0;
     memset(t, 0, sizeof *t);
-    snprintf(path, sizeof path, "%s/table.tsv", dir);
+    snprintf(path, sizeof path, "%s/queries.tsv", dir);
     text = read_file(path, &len);
     for (line = text; line && *line; line = next) {
         char *f[9];
@@ -130,7 +138,7 @@ static void table_load(table *t, const char *dir) {
         lineno++;
         if (line[0] == '#' || line[0] == '\0' || strncmp(line, "file\t", 5) == 0) continue;
         if (split_tabs(line, f, 9) != 9 || t->count == MAX_ROWS) {
-            fprintf(stderr, "table.tsv:%d: bad row\n", lineno);
+            fprintf(stderr, "queries.tsv:%d: bad row\n", lineno);
             exit(2);
         }
         r = &t->rows[t->count++];
@@ -144,7 +152,7 @@ static void table_load(table *t, const char *dir) {
         r->engine = table_engine(t, dir, r->file);
         if (hostgate_engine_policy(r->engine, r->policy, strlen(r->policy), &r->policy_index) !=
             HOSTGATE_RESULT_OK) {
-            fprintf(stderr, "table.tsv:%d: unknown policy %s\n", lineno, r->policy);
+            fprintf(stderr, "queries.tsv:%d: unknown policy %s\n", lineno, r->policy);
             exit(2);
         }
     }
