@@ -1,13 +1,11 @@
 //! The captured real-client fixtures: the full buffer gives what the client was told to send;
 //! every prefix gives need-more (never a name); tls-parser agrees on every SNI it can read.
 
-mod inspect_common;
-
+use crate::common::{fixtures, tls_parser_sni, Fixture};
 use hostgate::inspect::{
     dns, http, inspect, inspect_with, tls, Expect, Inspection, Limits, Outcome, Protocol, Status,
 };
 use hostgate::Via;
-use inspect_common::{fixtures, tls_parser_sni, Fixture};
 
 fn inspect_fixture<'a>(f: &Fixture, buf: &'a [u8]) -> Inspection<'a> {
     if f.is_udp() {
@@ -74,7 +72,7 @@ fn full_buffers_give_the_expected_result() {
 }
 
 #[test]
-fn fixtures_cover_the_clients_of_the_issue() {
+fn fixtures_cover_openssl_curl_and_python() {
     let names: Vec<String> = fixtures().into_iter().map(|f| f.name).collect();
     for want in [
         "tls-openssl-plain",

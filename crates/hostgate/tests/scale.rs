@@ -1,10 +1,20 @@
-//! Policies large enough for the compiler's bulk paths: patterns parsed on two threads (past
-//! 20,000 rules), table sizing by bucketed hash counts, and several rules filed under one key.
-//! The engine is compared with the naive reference (`hostgate-reference`), and errors and
-//! warnings with what each pattern gives on its own.
+//! Large policies and inputs: policies large enough for the compiler's bulk paths (patterns
+//! parsed on two threads past 20,000 rules, table sizing by bucketed hash counts, several rules
+//! filed under one key, 65,536 rules under one key, 200 policies sharing one matcher), compared
+//! with the naive reference (`hostgate-reference`) or with expectations written from the
+//! contract; errors and warnings compared with what each pattern gives on its own; and huge or
+//! hostile policy text (a 10 MB token, thousands of bad lines).
 
-use hostgate::{Engine, Pattern, Query, Via};
+use hostgate::{Action, Engine, Pattern, Query, Reason, Verdict, Via};
 use hostgate_reference::{Policies, RefVerdict};
+
+fn engine(text: &str) -> Engine {
+    Engine::compile(text).unwrap_or_else(|e| panic!("compile failed:\n{e}"))
+}
+
+fn verdict<'e>(e: &'e Engine, policy: &str, q: &Query<'_>) -> Verdict<'e> {
+    e.check(e.policy(policy).expect("policy exists"), q)
+}
 
 /// A fixed-seed xorshift: the same policy on every run.
 struct Rng(u64);
@@ -203,4 +213,98 @@ fn a_large_built_policy_names_the_rule_of_each_error() {
         messages[1].starts_with("policy built, rule 24000: "),
         "{messages:?}"
     );
+}
+
+#[test]
+fn many_rules_under_one_key() {
+    // 65535 port-limited allows and one deny, all filed under `a.io`.
+    let mut text = String::with_capacity(1 << 21);
+    for p in 1..=65535u32 {
+        text.push_str(&format!("allow a.io port {p}\n"));
+    }
+    text.push_str("deny a.io\n");
+    let e = engine(&text);
+    let p = e.policy("default").unwrap();
+    assert_eq!(e.rule_count(p), 65536);
+    for port in [1u16, 2, 1000, 65534, 65535] {
+        let v = e.check(p, &Query::new("a.io").port(port));
+        assert_eq!(v.rule.unwrap().index(), u32::from(port) - 1);
+        assert_eq!(v.rule.unwrap().line(), u32::from(port));
+    }
+    assert_eq!(
+        e.check(p, &Query::new("a.io").port(0))
+            .rule
+            .unwrap()
+            .index(),
+        65535
+    );
+    assert_eq!(e.check(p, &Query::new("a.io")).rule.unwrap().index(), 0);
+    // The same rules under deny-overrides: the deny always wins.
+    let e = engine(&format!("precedence deny-overrides\n{text}"));
+    let p = e.policy("default").unwrap();
+    assert_eq!(
+        e.check(p, &Query::new("a.io").port(443)).action,
+        Action::Deny
+    );
+}
+
+#[test]
+fn two_hundred_policies_share_one_matcher() {
+    let mut text = String::new();
+    for i in 0..200 {
+        text.push_str(&format!(
+            "policy p{i}\n{}allow shared.io port {}\nallow only{i}.io\ndeny 10.0.{i}.0/24\nallow 10.0.0.0/8\n",
+            if i % 2 == 0 { "precedence deny-overrides\n" } else { "" },
+            1000 + i
+        ));
+    }
+    let e = engine(&text);
+    assert_eq!(e.policies().len(), 200);
+    for i in 0..200u32 {
+        let name = format!("p{i}");
+        let pid = e.policy(&name).unwrap();
+        assert_eq!(pid.index(), i);
+        assert!(e
+            .check(pid, &Query::new("shared.io").port(1000 + i as u16))
+            .is_allow());
+        assert!(!e
+            .check(pid, &Query::new("shared.io").port(1001 + i as u16))
+            .is_allow());
+        assert!(e.check(pid, &Query::new(&format!("only{i}.io"))).is_allow());
+        let other = (i + 1) % 200;
+        assert!(!e
+            .check(pid, &Query::new(&format!("only{other}.io")))
+            .is_allow());
+        assert!(!e.check(pid, &Query::new(&format!("10.0.{i}.1"))).is_allow());
+        assert!(e
+            .check(pid, &Query::new(&format!("10.0.{other}.1")))
+            .is_allow());
+        let r = e.check(pid, &Query::new("shared.io")).rule.unwrap();
+        assert_eq!(r.id().to_string(), format!("p{i}:{}", r.line()));
+    }
+    // An id from nowhere: deny, reason default.
+    let v = e.check(
+        hostgate::PolicyId::from_index(200),
+        &Query::new("shared.io"),
+    );
+    assert_eq!((v.action, v.reason), (Action::Deny, Reason::Default));
+}
+
+#[test]
+fn huge_and_hostile_policy_text() {
+    // One 10 MB pattern token: one error, with a column, no panic.
+    let big = "a".repeat(10 << 20);
+    let errs = Engine::compile(&format!("allow {big}\n")).unwrap_err();
+    assert_eq!(errs.errors()[0].line, 1);
+    // Thousands of bad lines: capped at 1000 errors plus a summary.
+    let errs = Engine::compile(&"bogus\n".repeat(3000)).unwrap_err();
+    assert_eq!(errs.errors().len(), 1001);
+    // Unicode ids and policy names, CRLF line ends, a comment after white space.
+    let e = engine("policy ünïcode\r\nallow a.io id блок # c\r\n");
+    let r = verdict(&e, "ünïcode", &Query::new("a.io")).rule.unwrap();
+    assert_eq!(r.id(), "блок");
+    // A pattern with 127 labels that is too long to match: an error, not a panic.
+    let p = vec!["a"; 127].join(".");
+    assert!(Engine::compile(&format!("allow a*.{p}\n")).is_err());
+    assert!(Engine::compile(&format!("allow a.*.{p}\n")).is_err());
 }

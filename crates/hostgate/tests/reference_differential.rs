@@ -13,7 +13,7 @@ use hostgate_reference::ast::{
 use hostgate_reference::{Policies, RefVerdict};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proptest::test_runner::Config;
+use proptest::test_runner::{Config, FileFailurePersistence};
 
 fn config(default_cases: u32) -> Config {
     let cases = std::env::var("PROPTEST_CASES")
@@ -24,6 +24,10 @@ fn config(default_cases: u32) -> Config {
         cases,
         // The policy text is in every failure message; keep shrinking bounded.
         max_shrink_iters: 2048,
+        // Seeds of past failures, next to this file.
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..Config::default()
     }
 }

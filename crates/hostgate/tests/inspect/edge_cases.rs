@@ -1,4 +1,5 @@
-//! One test per row of the parser edge-case notes, each on a hand-built byte string.
+//! One test per refusal and rule of `docs/inspect.md` ("What is refused" and the rules before it),
+//! each on a hand-built byte string.
 //! The builders here write the wire formats directly (RFC 8446 / RFC 1035 layouts), apart from
 //! the library's own test helpers.
 

@@ -1,4 +1,5 @@
-//! Shared by the inspect_* integration tests: fixtures and the tls-parser oracle.
+//! Shared by the inspect tests and `allocation.rs`: the captured fixtures and the tls-parser
+//! oracle.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;

@@ -1,15 +1,14 @@
 //! Differential test against tls-parser 0.12 on generated ClientHellos (and mutations of them).
 //!
 //! When both extract an SNI it is the same name. Every disagreement must be one of the
-//! strictness cases the notes list: tls-parser does not reassemble records and does not check
+//! strictness cases `docs/inspect.md` lists ("Compared with tls-parser"): tls-parser does not reassemble records and does not check
 //! what hostgate refuses (lengths, duplicates, empty lists, name bytes, `pre_shared_key` not
 //! last, trailing data).
 
-mod inspect_common;
-
+use crate::common::tls_parser_sni;
 use hostgate::inspect::{tls, Limits, Outcome};
-use inspect_common::tls_parser_sni;
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 #[derive(Clone, Debug)]
 enum Ext {
@@ -144,7 +143,7 @@ fn hello() -> impl Strategy<Value = Hello> {
         })
 }
 
-/// The refusals tls-parser does not make (the notes' strictness cases).
+/// The refusals tls-parser does not make (the strictness cases of `docs/inspect.md`).
 fn is_documented_strictness(e: tls::Malformed) -> bool {
     use tls::Malformed::*;
     matches!(
@@ -225,7 +224,11 @@ fn compare(buf: &[u8]) -> &'static str {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 4000,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn tls_parser_agrees_or_we_are_stricter(h in hello()) {

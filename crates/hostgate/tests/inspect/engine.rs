@@ -1,8 +1,6 @@
 //! `Engine::inspect_check`: one call from bytes to verdict, with the source following the
 //! protocol and every failure denied.
 
-mod inspect_common;
-
 use hostgate::inspect::{dns, inspect_with, tls, Expect, Limits, Status};
 use hostgate::{Action, Engine, Reason, Via};
 
@@ -23,7 +21,7 @@ fn engine() -> Engine {
 fn fixtures_get_the_verdict_their_source_allows() {
     let e = engine();
     let p = e.policy("default").unwrap();
-    for f in inspect_common::fixtures() {
+    for f in crate::common::fixtures() {
         let (i, v) = if f.is_udp() {
             let i = inspect_with(&f.bytes, Expect::DnsUdp, &Limits::default());
             let v = e.check_inspection(p, &i, None);

@@ -2,10 +2,9 @@
 //! carries a normalized name, and a decision never changes when more bytes arrive (the parsers
 //! are stateless, so a proxy may act on the first definitive answer).
 
-mod inspect_common;
-
-use hostgate::inspect::{dns, http, inspect, tls, Inspection, Limits, Status};
+use hostgate::inspect::{dns, http, inspect, tls, Inspection, Limits, Outcome, Protocol, Status};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 /// The parts of an inspection that must not change once decided.
 fn decision(i: &Inspection<'_>) -> (Status, Option<String>, Option<u16>, String) {
@@ -48,7 +47,7 @@ fn check_monotonic(buf: &[u8]) {
 }
 
 fn mutated_fixture() -> impl Strategy<Value = Vec<u8>> {
-    let fixtures: Vec<Vec<u8>> = inspect_common::fixtures()
+    let fixtures: Vec<Vec<u8>> = crate::common::fixtures()
         .into_iter()
         .filter(|f| !f.is_udp())
         .map(|f| f.bytes)
@@ -71,7 +70,11 @@ fn mutated_fixture() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 1500,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn arbitrary_bytes_never_panic(buf in prop::collection::vec(any::<u8>(), 0..300)) {
@@ -95,4 +98,44 @@ proptest! {
         check_all(&buf);
         check_monotonic(&buf);
     }
+}
+
+/// The outcome of a prefix is either need-more or the full buffer's own outcome: a decision
+/// never changes as more bytes arrive (the incremental contract of `hostgate::inspect`).
+fn assert_prefixes_consistent(buf: &[u8]) {
+    let limits = Limits::default();
+    let full = format!("{:?}", tls::parse_client_hello(buf, &limits));
+    for k in 0..buf.len() {
+        let p = tls::parse_client_hello(&buf[..k], &limits);
+        if !matches!(p, Outcome::NeedMore { .. }) {
+            assert_eq!(format!("{p:?}"), full, "prefix of {k} bytes of {buf:02x?}");
+        }
+    }
+}
+
+/// A decision never changes as bytes arrive on the SSLv2-compatible path either (first byte with
+/// the high bit set): nothing is judged from the 2-byte length before the message type and
+/// version bytes are there, so two bytes are not refused as malformed TLS when the full buffer is
+/// not TLS at all.
+#[test]
+fn sslv2_length_is_not_judged_before_the_signature_bytes() {
+    // 0x6816 = 26646 bytes > the 16 KiB cap: TooLarge from 2 bytes; byte 2 is not 1 (CLIENT-HELLO).
+    assert_prefixes_consistent(&[0xe8, 0x16, 0x30, 0x03, 0x01]);
+    // Length 0: BadSslV2 from 2 bytes; byte 2 is not 1.
+    assert_prefixes_consistent(&[0x80, 0x00, 0x30, 0x03, 0x01]);
+    // Bytes 2 and 3 pass (CLIENT-HELLO, major 0), TooLarge from 4 bytes; byte 4 is not 2.
+    assert_prefixes_consistent(&[0xe8, 0x03, 0x01, 0x00, 0xd1]);
+
+    // Not TLS: handed on to DNS-over-TCP detection (a 0xe816-byte message, header not there yet).
+    let full = inspect(&[0xe8, 0x16, 0x30, 0x03, 0x01]);
+    assert_eq!(
+        (full.protocol, full.status),
+        (Protocol::Unknown, Status::NeedMore)
+    );
+    let two = inspect(&[0xe8, 0x16]);
+    assert_ne!(
+        two.status,
+        Status::Malformed,
+        "two bytes are refused as malformed TLS, the full buffer is not TLS at all: {two:?}"
+    );
 }
