@@ -119,11 +119,12 @@ fn assert_prefixes_consistent(buf: &[u8]) {
 /// not TLS at all.
 #[test]
 fn sslv2_length_is_not_judged_before_the_signature_bytes() {
-    // 0x6816 = 26646 bytes > the 16 KiB cap: TooLarge from 2 bytes; byte 2 is not 1 (CLIENT-HELLO).
+    // 0x6816 = 26646 bytes > the 16 KiB cap (TooLarge if judged from 2 bytes); byte 2 is not 1
+    // (CLIENT-HELLO).
     assert_prefixes_consistent(&[0xe8, 0x16, 0x30, 0x03, 0x01]);
-    // Length 0: BadSslV2 from 2 bytes; byte 2 is not 1.
+    // Length 0 (BadSslV2 if judged from 2 bytes); byte 2 is not 1.
     assert_prefixes_consistent(&[0x80, 0x00, 0x30, 0x03, 0x01]);
-    // Bytes 2 and 3 pass (CLIENT-HELLO, major 0), TooLarge from 4 bytes; byte 4 is not 2.
+    // Bytes 2 and 3 pass (CLIENT-HELLO, major 0; TooLarge if judged from 4 bytes); byte 4 is not 2.
     assert_prefixes_consistent(&[0xe8, 0x03, 0x01, 0x00, 0xd1]);
 
     // Not TLS: handed on to DNS-over-TCP detection (a 0xe816-byte message, header not there yet).
