@@ -1,6 +1,6 @@
 //! Differential: hostgate's ClientHello parser against the tls-parser crate.
 //!
-//! The oracle is the one the fixture tests use (`crates/hostgate/tests/inspect_common`, shared
+//! The oracle is the one the fixture tests use (`crates/hostgate/tests/inspect/common.rs`, shared
 //! here by path, not copied): what tls-parser makes of the buffer, as a list of host_name
 //! entries. The rules:
 //!
@@ -8,10 +8,10 @@
 //! - hostgate no-name with details: tls-parser finds no host_name;
 //! - tls-parser failing while hostgate accepts is allowed only for a hello split over several
 //!   records, which tls-parser cannot reassemble (the documented gap in
-//!   `tests/inspect_fixtures.rs`);
+//!   `tests/inspect/fixtures.rs`);
 //! - hostgate refusing what tls-parser reads a name from is allowed when the refusal is one of
 //!   the documented strictness checks (the `tls::Malformed` rows of
-//!   `tests/inspect_edge_cases.rs`), and never for a plain length over-run, which both parse the
+//!   `tests/inspect/edge_cases.rs`), and never for a plain length over-run, which both parse the
 //!   same way;
 //! - hostgate asking for more bytes while tls-parser already read a name is a disagreement.
 //!
@@ -24,7 +24,7 @@
 #![no_main]
 
 #[allow(dead_code, unused_imports)]
-#[path = "../../crates/hostgate/tests/inspect_common/mod.rs"]
+#[path = "../../crates/hostgate/tests/inspect/common.rs"]
 mod inspect_common;
 
 use hostgate::inspect::{tls, Limits, Outcome};

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The C ABI and its bindings: header freshness, Rust conformance tests, C tests under
+# The C ABI and its bindings: header freshness, the Rust tests of the ABI, C tests under
 # ASan/UBSan and valgrind (including threads), the C example, and the C++, Go and Python
-# bindings, all running tests/conformance/table.tsv. Installs what it needs (Debian's
+# bindings, all running the contract tables in tests/contract/. Installs what it needs (Debian's
 # golang-go and valgrind, the pinned cbindgen, cffi and pytest in a virtualenv).
 set -euo pipefail
 
@@ -55,19 +55,19 @@ build_c() { # name extra-flags...
 
 step "C tests with ASan + UBSan"
 suffix=-asan
-for t in api conformance threads; do build_c $t "${san[@]}"; done
+for t in api contract threads; do build_c $t "${san[@]}"; done
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 "$work/test_api-asan" "$fixture"
-"$work/test_conformance-asan" tests/conformance
-"$work/test_threads-asan" tests/conformance 16 20
+"$work/test_contract-asan" tests/contract
+"$work/test_threads-asan" tests/contract 16 20
 
 step "C tests under valgrind"
 suffix=-vg
-for t in api conformance threads; do build_c $t; done
+for t in api contract threads; do build_c $t; done
 vg=(valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all --show-leak-kinds=all)
 "${vg[@]}" "$work/test_api-vg" "$fixture"
-"${vg[@]}" "$work/test_conformance-vg" tests/conformance
-"${vg[@]}" "$work/test_threads-vg" tests/conformance 4 2
+"${vg[@]}" "$work/test_contract-vg" tests/contract
+"${vg[@]}" "$work/test_threads-vg" tests/contract 4 2
 
 step "C example"
 gcc -std=c99 -Wall -Wextra -Werror -Iinclude examples/c/check.c "$lib/libhostgate.a" "${native[@]}" -o "$work/check"
@@ -78,7 +78,7 @@ grep -q '^evil.example:80 -> deny' "$work/check.out"
 step "C++ binding (ASan + UBSan)"
 g++ -std=c++17 -Wall -Wextra -Werror -pedantic -g -O1 "${san[@]}" -Iinclude -Ibindings/cpp \
     bindings/cpp/test.cpp "$lib/libhostgate.a" "${native[@]}" -o "$work/test_cpp"
-"$work/test_cpp" tests/conformance
+"$work/test_cpp" tests/contract
 
 step "Go binding"
 cp "$lib/libhostgate.a" bindings/go/libhostgate.a

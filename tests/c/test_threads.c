@@ -1,9 +1,9 @@
 /* Many threads check one engine at once (the documented usage): every thread runs the whole
- * conformance table many times, single calls and batches, and compares with the table.
- * Usage: test_threads CONFORMANCE_DIR [THREADS] [ROUNDS] */
+ * contract query table (tests/contract/queries.tsv) many times, single calls and batches, and
+ * compares with the table. Usage: test_threads CONTRACT_DIR [THREADS] [ROUNDS] */
 #include <pthread.h>
 
-#include "table.h"
+#include "contract.h"
 
 static table t;
 static int rounds = 50;
@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
     pthread_t tid[64];
     long total = 0;
     if (argc < 2 || threads < 1 || threads > 64) {
-        fprintf(stderr, "usage: %s tests/conformance [THREADS<=64] [ROUNDS]\n", argv[0]);
+        fprintf(stderr, "usage: %s tests/contract [THREADS<=64] [ROUNDS]\n", argv[0]);
         return 2;
     }
     if (argc > 3) rounds = atoi(argv[3]);
