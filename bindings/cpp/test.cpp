@@ -151,12 +151,38 @@ static void contract(const std::string &dir) {
     std::cout << "contract (C++): " << rows.size() << " rows, " << failures << " failures\n";
 }
 
+/// Engine::load reports a bad file exactly as every front end does (run from the repository root).
+static void load_tests() {
+    const std::string bad = "tests/policy-errors/bad.policy";
+    std::string want = slurp("tests/policy-errors/bad.expected");
+    for (std::string::size_type at; (at = want.find("{FILE}")) != std::string::npos;)
+        want.replace(at, 6, bad);
+    try {
+        hostgate::Engine::load(bad);
+        EXPECT(false);
+    } catch (const hostgate::CompileError &e) {
+        EXPECT(e.message() + "\n" == want);
+        EXPECT(e.count() == 3 && e.line() == 4 && e.column() == 9);
+        EXPECT(e.code() == HOSTGATE_RESULT_COMPILE_ERROR);
+    }
+    try {
+        hostgate::Engine::load("tests/policy-errors/no-such.policy");
+        EXPECT(false);
+    } catch (const hostgate::CompileError &e) {
+        EXPECT(e.code() == HOSTGATE_RESULT_IO_ERROR);
+        EXPECT(e.message().rfind("cannot read policy file tests/policy-errors/no-such.policy: ", 0) == 0);
+    }
+    auto engine = hostgate::Engine::load("examples/policies/egress.policy");
+    EXPECT(engine.default_policy().index == engine.policy("default").index);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         std::cerr << "usage: test tests/contract\n";
         return 2;
     }
     api_tests();
+    load_tests();
     contract(argv[1]);
     return failures ? 1 : 0;
 }

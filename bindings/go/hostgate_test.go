@@ -104,6 +104,39 @@ func render(v Verdict) string {
 	return fmt.Sprintf("%s %s %s %d", v.Action, v.Reason, id, v.Line)
 }
 
+func TestLoadReportsWhatEveryFrontEndReports(t *testing.T) {
+	bad := filepath.Join(contractDir, "..", "policy-errors", "bad.policy")
+	raw, err := os.ReadFile(filepath.Join(contractDir, "..", "policy-errors", "bad.expected"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.ReplaceAll(string(raw), "{FILE}", bad)
+	_, err = Load(bad)
+	var ce *CompileError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want a *CompileError, got %v", err)
+	}
+	if got := ce.Error() + "\n"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if len(ce.Errors) != 3 || ce.Line != 4 || ce.Column != 9 {
+		t.Fatalf("positions: %+v", ce)
+	}
+	_, err = Load(filepath.Join(contractDir, "no-such.policy"))
+	var he *Error
+	if !errors.As(err, &he) || he.Code != ResultIOError || !strings.Contains(he.Detail, "cannot read policy file") {
+		t.Fatalf("want an IO error, got %v", err)
+	}
+	e, err := Load(filepath.Join(contractDir, "..", "..", "examples", "policies", "egress.policy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if p, _ := e.Policy("default"); e.DefaultPolicy() != p {
+		t.Fatalf("default policy %d, want %d", e.DefaultPolicy(), p)
+	}
+}
+
 func TestContract(t *testing.T) {
 	rows := loadTable(t)
 	if len(rows) < 350 {

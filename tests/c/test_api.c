@@ -34,9 +34,11 @@ static void test_names(void) {
 
     CHECK(strcmp(hostgate_result_name(HOSTGATE_RESULT_OK), "HOSTGATE_RESULT_OK") == 0);
     CHECK(strcmp(hostgate_result_name(HOSTGATE_RESULT_PANIC), "HOSTGATE_RESULT_PANIC") == 0);
-    for (r = HOSTGATE_RESULT_OK; r <= HOSTGATE_RESULT_PANIC; r++)
+    CHECK(strcmp(hostgate_result_name(HOSTGATE_RESULT_IO_ERROR), "HOSTGATE_RESULT_IO_ERROR") == 0);
+    /* The codes are 0..=IO_ERROR, the last one added; the next value has no name. */
+    for (r = HOSTGATE_RESULT_OK; r <= HOSTGATE_RESULT_IO_ERROR; r++)
         CHECK(strncmp(hostgate_result_name(r), "HOSTGATE_RESULT_", 16) == 0);
-    CHECK(strcmp(hostgate_result_name(HOSTGATE_RESULT_PANIC + 1), "UNKNOWN") == 0);
+    CHECK(strcmp(hostgate_result_name(HOSTGATE_RESULT_IO_ERROR + 1), "UNKNOWN") == 0);
     CHECK(strcmp(hostgate_result_name(0xFFFFFFFFu), "UNKNOWN") == 0);
 
     CHECK(strcmp(hostgate_action_name(HOSTGATE_ACTION_DENY), "deny") == 0);
@@ -374,6 +376,72 @@ static void test_inspect(const hostgate_engine *e, const char *tls_fixture) {
     }
 }
 
+/* The expected text of tests/policy-errors/NAME.expected with {FILE} replaced by `file`, or NULL
+ * when the fixture cannot be read (run from the repository root). Free with free(). */
+static char *expected_text(const char *name, const char *file) {
+    char path[256], raw[4096];
+    snprintf(path, sizeof path, "tests/policy-errors/%s.expected", name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t n = fread(raw, 1, sizeof raw - 1, f);
+    fclose(f);
+    raw[n] = 0;
+    size_t cap = n * 4 + strlen(file) * 8 + 1, used = 0;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    for (const char *p = raw; *p;) {
+        if (strncmp(p, "{FILE}", 6) == 0 && used + strlen(file) < cap) {
+            memcpy(out + used, file, strlen(file));
+            used += strlen(file);
+            p += 6;
+        } else if (used + 1 < cap) {
+            out[used++] = *p++;
+        } else {
+            break;
+        }
+    }
+    out[used] = 0;
+    return out;
+}
+
+/* hostgate_engine_load: the error text every front end prints, naming the file. */
+static void test_load(void) {
+    const char *bad = "tests/policy-errors/bad.policy";
+    hostgate_engine *e = NULL;
+    hostgate_error *err = NULL;
+    CHECK_RESULT(hostgate_engine_load(bad, strlen(bad), &e, &err), HOSTGATE_RESULT_COMPILE_ERROR);
+    CHECK(e == NULL && err != NULL);
+    char *want = expected_text("bad", bad);
+    CHECK(want != NULL);
+    if (want && err) {
+        /* The expected file ends each error with a newline; the message has none at its end. */
+        size_t len = strlen(hostgate_error_message(err));
+        CHECK(strlen(want) == len + 1 && strncmp(want, hostgate_error_message(err), len) == 0);
+        CHECK(hostgate_error_count(err) == 3);
+        CHECK(hostgate_error_line(err) == 4 && hostgate_error_column(err) == 9);
+    }
+    free(want);
+    hostgate_error_free(err);
+
+    err = NULL;
+    const char *missing = "tests/policy-errors/no-such.policy";
+    CHECK_RESULT(hostgate_engine_load(missing, strlen(missing), &e, &err), HOSTGATE_RESULT_IO_ERROR);
+    CHECK(err != NULL && strstr(hostgate_error_message(err), "cannot read policy file tests/policy-errors/no-such.policy: ") ==
+                             hostgate_error_message(err));
+    hostgate_error_free(err);
+
+    const char *good = "examples/policies/egress.policy";
+    e = NULL;
+    CHECK_RESULT(hostgate_engine_load(good, strlen(good), &e, NULL), HOSTGATE_RESULT_OK);
+    uint32_t p = 99, q = 98;
+    CHECK_RESULT(hostgate_engine_default_policy(e, &p), HOSTGATE_RESULT_OK);
+    CHECK_RESULT(hostgate_engine_policy(e, "default", 7, &q), HOSTGATE_RESULT_OK);
+    CHECK(p == q);
+    CHECK_RESULT(hostgate_engine_default_policy(NULL, &p), HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_engine_load(NULL, 3, &e, NULL), HOSTGATE_RESULT_NULL_ARGUMENT);
+    hostgate_engine_free(e);
+}
+
 int main(int argc, char **argv) {
     hostgate_engine *e = NULL;
     hostgate_error *err = NULL;
@@ -381,6 +449,7 @@ int main(int argc, char **argv) {
 
     test_names();
     test_compile();
+    test_load();
     r = hostgate_engine_compile(POLICY, strlen(POLICY), &e, &err);
     if (r != HOSTGATE_RESULT_OK) {
         fprintf(stderr, "compile: %s: %s\n", hostgate_result_name(r), hostgate_error_message(err));

@@ -88,6 +88,24 @@ def test_compile_error_carries_line_and_column():
     assert (info.value.line, info.value.column) == (2, 8)
 
 
+def expected(name, file):
+    with open(os.path.join(ROOT, "tests", "policy-errors", name + ".expected")) as f:
+        return f.read().replace("{FILE}", file)
+
+
+def test_from_file_reports_what_every_front_end_reports():
+    bad = os.path.join(ROOT, "tests", "policy-errors", "bad.policy")
+    with pytest.raises(CompileError) as info:
+        Engine.from_file(bad)
+    assert str(info.value) + "\n" == expected("bad", bad)
+    assert [(d.line, d.column) for d in info.value.errors] == [(4, 9), (6, 25), (7, 1)]
+    with pytest.raises(OSError) as info:
+        Engine.from_file(os.path.join(ROOT, "no-such.policy"))
+    assert "cannot read policy file" in str(info.value)
+    with Engine.from_file(os.path.join(ROOT, "examples", "policies", "egress.policy")) as e:
+        assert e.default_policy == e.policy("default")
+
+
 def test_api():
     with Engine.compile("policy web\nallow **.stripe.com port 443 via tls id stripe\npolicy dns\n") as e:
         assert e.policies == ["web", "dns"]
