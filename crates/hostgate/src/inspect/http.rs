@@ -23,7 +23,8 @@ use core::fmt;
 
 use super::{Limits, Outcome};
 use crate::name::{normalize_into, InvalidName, Name};
-use crate::types::Via;
+use crate::swar::{splat, zero_bytes};
+use crate::verdict::Via;
 
 /// Longest method token accepted; longer means "not HTTP" (registered methods are ≤ 17 bytes).
 const MAX_METHOD_LEN: usize = 32;
@@ -235,15 +236,13 @@ fn is_tchar(b: u8) -> bool {
 /// The first `\n`, eight bytes at a time (SWAR): the head scan is the hot loop.
 #[inline]
 fn find_lf(hay: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
     let mut chunks = hay.chunks_exact(8);
     let mut at = 0;
     for chunk in chunks.by_ref() {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word) ^ (LO * u64::from(b'\n'));
-        let found = x.wrapping_sub(LO) & !x & HI;
+        // Only the first flagged byte is certain, and only the first is wanted.
+        let found = zero_bytes(u64::from_le_bytes(word) ^ splat(b'\n'));
         if found != 0 {
             return Some(at + (found.trailing_zeros() / 8) as usize);
         }

@@ -27,7 +27,7 @@ use core::fmt;
 
 use crate::engine::Engine;
 use crate::name::{InvalidName, Name};
-use crate::types::{PolicyId, Reason, Verdict, Via};
+use crate::verdict::{PolicyId, Reason, Verdict, Via};
 
 pub mod dns;
 pub mod http;

@@ -5,7 +5,7 @@
 
 use crate::builder::{PolicySpec, RuleSpec};
 use crate::error::Diagnostic;
-use crate::types::{Action, Precedence, Via};
+use crate::verdict::{Action, Precedence, Via};
 
 /// The policy that owns statements before the first `policy` line.
 pub(crate) const IMPLICIT_POLICY: &str = "default";
