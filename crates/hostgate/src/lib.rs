@@ -48,4 +48,4 @@ pub use engine::{Engine, ExplainedRule, Explanation, MatchedRule, RuleId, RuleIn
 pub use error::{CompileErrors, Diagnostic, Severity};
 pub use name::{normalize, InvalidName, Name, NameKind, MAX_LABEL_LEN, MAX_NAME_LEN};
 pub use pattern::{Pattern, PatternError};
-pub use verdict::{Action, PolicyId, Precedence, Query, Reason, Verdict, Via};
+pub use verdict::{Action, ParseEnumError, PolicyId, Precedence, Query, Reason, Verdict, Via};

@@ -29,6 +29,7 @@ const MAX_INPUT_LEN: usize = 1024;
 /// assert_eq!(normalize("a..b").unwrap_err(), InvalidName::EmptyLabel);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum InvalidName {
     /// The name is empty (or only a dot).
     Empty,
@@ -91,6 +92,7 @@ impl std::error::Error for InvalidName {}
 /// assert!(matches!(normalize("[2001:db8::1]").unwrap().kind(), NameKind::Ip(_)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NameKind {
     /// A host name: lowercase ASCII labels of `[a-z0-9_-]`.
     Name,

@@ -529,11 +529,11 @@ fn parse_via(tok: &Token<'_>, e: &mut impl FnMut(u32, String, Option<String>)) -
                 ok = false;
             }
             Ok(v) => out.push(v),
-            Err(()) => {
+            Err(err) => {
                 e(
                     here,
                     format!("unknown source `{item}`; expected tls, http, connect or dns"),
-                    Some(suggest(item, &["tls", "http", "connect", "dns"])),
+                    Some(suggest(item, err.expected())),
                 );
                 ok = false;
             }

@@ -234,6 +234,7 @@ impl core::fmt::Debug for MatchedRule<'_> {
 /// assert_eq!(format!("{}", r.id()), "web:2");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RuleId<'e> {
     /// Written in the policy (`id NAME`).
     Named(&'e str),
@@ -409,7 +410,8 @@ impl Engine {
                 Vec::new()
             } else {
                 Via::ALL
-                    .into_iter()
+                    .iter()
+                    .copied()
                     .filter(|v| via_mask & v.bit() != 0)
                     .collect()
             },

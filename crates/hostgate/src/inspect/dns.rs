@@ -32,6 +32,7 @@ const MAX_WIRE_NAME: usize = 255;
 /// assert_ne!(hostgate::inspect::dns::Transport::Udp, hostgate::inspect::dns::Transport::Tcp);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Transport {
     /// The buffer is one whole datagram: a short one is malformed, never need-more.
     Udp,
@@ -48,6 +49,7 @@ pub enum Transport {
 /// assert!(matches!(dns::parse_query(&q, dns::Transport::Udp), Outcome::Malformed(dns::Malformed::Response)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Malformed {
     /// Shorter than the 12-byte header.
     TooShort,

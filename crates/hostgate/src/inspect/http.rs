@@ -37,6 +37,7 @@ const MAX_METHOD_LEN: usize = 32;
 /// assert!(matches!(r, Outcome::Malformed(http::Malformed::DuplicateHost)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Malformed {
     /// No end of head within [`Limits::http_head`] bytes.
     TooLarge,
@@ -125,6 +126,7 @@ impl fmt::Display for Malformed {
 /// ```
 /// assert_ne!(hostgate::inspect::http::TargetForm::Origin, hostgate::inspect::http::TargetForm::Absolute);
 /// ```
+// Exhaustive on purpose: RFC 9112 defines exactly these four forms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TargetForm {
     /// `/path?query`
@@ -144,6 +146,7 @@ pub enum TargetForm {
 /// assert_eq!(NameSource::Target.via(), Via::Http);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NameSource {
     /// The Host header (origin- or asterisk-form).
     Host,
@@ -173,6 +176,8 @@ impl NameSource {
 /// ```
 /// assert!(hostgate::inspect::http::Version::Http10 < hostgate::inspect::http::Version::Http11);
 /// ```
+// Exhaustive on purpose: this parser reads HTTP/1 only, whose versions are these two; a
+// later HTTP has its own framing and would be another parser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Version {
     /// HTTP/1.0 (Host is optional).

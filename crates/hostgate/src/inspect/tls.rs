@@ -67,6 +67,7 @@ const MAX_HIGH_EXTENSIONS: usize = 64;
 /// assert_eq!(Malformed::DuplicateExtension(0).to_string(), "extension 0 appears twice");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Malformed {
     /// A record longer than 2^14 bytes.
     RecordTooLong,
