@@ -322,10 +322,14 @@ fn skip_record(msg: &[u8], mut pos: usize) -> Result<usize, Malformed> {
 
 /// Builders of DNS queries for examples and tests.
 ///
+/// Only with the cargo feature `testing`, and not part of the stable API: it may change in any
+/// release.
+///
 /// ```
 /// let q = hostgate::inspect::dns::testing::query(9, b"", 2); // the root, NS
 /// assert_eq!(q.len(), 12 + 1 + 4);
 /// ```
+#[cfg(any(test, feature = "testing"))]
 pub mod testing {
     /// A standard query (RD set) for `name` (dotted text; empty = root) with one question
     /// of class IN and no other records.

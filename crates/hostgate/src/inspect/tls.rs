@@ -1078,6 +1078,9 @@ fn parse_sslv2<'a>(buf: &'a [u8], limits: &Limits) -> Outcome<ClientHello<'a>, M
 /// Builders of well-formed ClientHellos, for examples and tests (not a TLS implementation: the
 /// random and key share are constant).
 ///
+/// Only with the cargo feature `testing`, and not part of the stable API: it may change in any
+/// release.
+///
 /// ```
 /// use hostgate::inspect::{tls::testing, tls, Limits, Outcome};
 /// let hs = testing::handshake(Some(&testing::sni_extension(b"a.example")));
@@ -1085,6 +1088,7 @@ fn parse_sslv2<'a>(buf: &'a [u8], limits: &Limits) -> Outcome<ClientHello<'a>, M
 /// let Outcome::Complete(h) = tls::parse_client_hello(&two_records, &Limits::default()) else { panic!() };
 /// assert_eq!(h.records, 3);
 /// ```
+#[cfg(any(test, feature = "testing"))]
 pub mod testing {
     /// Appends `body` with a big-endian length prefix of `width` bytes.
     fn put(out: &mut Vec<u8>, width: usize, body: &[u8]) {
