@@ -130,6 +130,7 @@ impl Name {
     /// ```
     pub fn as_str(&self) -> &str {
         // Only ASCII is ever written to the buffer; fall back to "" rather than panic.
+        debug_assert!(self.as_bytes().is_ascii(), "a name with non-ASCII bytes");
         core::str::from_utf8(self.as_bytes()).unwrap_or("")
     }
 

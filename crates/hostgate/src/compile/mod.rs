@@ -272,8 +272,9 @@ impl Build {
             if let Some(msg) = builder_rule_problem(rule) {
                 errors.push(Diagnostic::error(0, 0, format!("{prefix}{msg}")));
             }
-            let parsed_pattern = patterns
-                .next()
+            let parsed_pattern = patterns.next();
+            debug_assert!(parsed_pattern.is_some(), "fewer parsed patterns than rules");
+            let parsed_pattern = parsed_pattern
                 .unwrap_or_else(|| boxed(Pattern::parse_with_warnings(&rule.pattern)));
             match parsed_pattern {
                 Ok((pattern, warning)) => {
@@ -449,6 +450,7 @@ impl Build {
         let rules = &self.rules;
         let policies = &self.policies;
         let order = |g: u32| {
+            debug_assert!((g as usize) < rules.len(), "rule {g} filed but not built");
             rules.get(g as usize).map_or((u32::MAX, u32::MAX), |r| {
                 (policy_index(policies, g) as u32, r.rank)
             })
@@ -465,6 +467,7 @@ impl Build {
             order,
         )?;
         let (table, node_of) = SuffixTable::build(&self.keyed, sizing, order, |g| {
+            debug_assert!((g as usize) < rules.len(), "rule {g} filed but not built");
             rules
                 .get(g as usize)
                 .map_or(0, |r| pack_meta(r.shape(), r.flags))
@@ -475,7 +478,9 @@ impl Build {
                 r.shape(),
                 Shape::Exact | Shape::OneLabel | Shape::Deep | Shape::Dot | Shape::Glob
             ) {
-                if let Some(&e) = node_of.get(self.pattern_ref[g] as usize) {
+                let node = node_of.get(self.pattern_ref[g] as usize);
+                debug_assert!(node.is_some(), "keyed rule {g} has no table node");
+                if let Some(&e) = node {
                     self.pattern_ref[g] = e;
                 }
             }

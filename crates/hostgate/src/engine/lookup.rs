@@ -233,12 +233,15 @@ impl Engine {
         let list = if list.len() > 1 {
             let start = list.partition_point(|&g| g < pol.first_rule);
             let end = list.partition_point(|&g| g < pol.first_rule + pol.rule_count);
+            debug_assert!(start <= end, "rule list not sorted: {list:?}");
             list.get(start..end).unwrap_or(&[])
         } else {
             list
         };
         for &g in list {
-            let Some(r) = self.rules.get(g as usize) else {
+            let r = self.rules.get(g as usize);
+            debug_assert!(r.is_some(), "rule {g} filed but not in the rule array");
+            let Some(r) = r else {
                 continue;
             };
             if !pol.owns(g) {
@@ -354,10 +357,11 @@ impl Engine {
         }
         match shape {
             Shape::Glob => {
-                let Some(head) = rule()
+                let head = rule()
                     .and_then(|r| self.aux_of(r))
-                    .and_then(|a| self.globs.get(a.glob as usize))
-                else {
+                    .and_then(|a| self.globs.get(a.glob as usize));
+                debug_assert!(head.is_some(), "a glob rule without its head");
+                let Some(head) = head else {
                     return false;
                 };
                 if depth == 0 {
@@ -365,6 +369,10 @@ impl Engine {
                 }
                 // Labels left of the suffix (suffix_start > 0 here, since depth >= 1): exactly
                 // one per head glob (`depth` is counted only up to 2).
+                debug_assert!(
+                    (1..=name.len()).contains(&suffix_start),
+                    "a suffix with labels left of it starts at {suffix_start}"
+                );
                 let left = name.get(..suffix_start.saturating_sub(1)).unwrap_or(&[]);
                 let mut labels = left.split(|&b| b == b'.');
                 head.iter()
@@ -396,7 +404,14 @@ impl Engine {
         let (shape, flags) = unpack_meta(meta);
         let deny = flags & DENY != 0;
         let rule = || self.rules.get(global as usize);
-        let rank = pol.rank_of(global, deny, || rule().map_or(u32::MAX, |r| r.rank));
+        let rank = pol.rank_of(global, deny, || {
+            debug_assert!(
+                rule().is_some(),
+                "rule {global} filed but not in the rule array"
+            );
+            // No rule, no rank: u32::MAX is never offered.
+            rule().map_or(u32::MAX, |r| r.rank)
+        });
         if rank >= c.bound() || !shape_ok(shape) {
             return;
         }

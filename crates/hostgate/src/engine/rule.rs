@@ -185,11 +185,9 @@ impl<'e> MatchedRule<'e> {
     /// The rule's position in its policy, in file order, from 0.
     pub fn index(&self) -> u32 {
         let e = self.engine;
-        let first = e
-            .policies
-            .get(policy_index(&e.policies, self.rule))
-            .map_or(0, |p| p.first_rule);
-        self.rule - first
+        let policy = e.policies.get(policy_index(&e.policies, self.rule));
+        debug_assert!(policy.is_some(), "matched rule {} in no policy", self.rule);
+        self.rule - policy.map_or(0, |p| p.first_rule)
     }
 
     /// The rule's `id`, or `POLICY:LINE` when it has none (`POLICY#INDEX` for built rules).
@@ -199,10 +197,9 @@ impl<'e> MatchedRule<'e> {
 
     /// The rule's line in the policy text (0 for rules added with the builder).
     pub fn line(&self) -> u32 {
-        self.engine
-            .rules
-            .get(self.rule as usize)
-            .map_or(0, |r| r.line)
+        let r = self.engine.rules.get(self.rule as usize);
+        debug_assert!(r.is_some(), "matched rule {} not in the engine", self.rule);
+        r.map_or(0, |r| r.line)
     }
 }
 
@@ -305,14 +302,19 @@ impl PartialEq<&str> for RuleId<'_> {
 
 impl Engine {
     fn id_of(&self, global: u32) -> RuleId<'_> {
-        let Some(r) = self.rules.get(global as usize) else {
+        let r = self.rules.get(global as usize);
+        debug_assert!(r.is_some(), "id of rule {global}, not in the engine");
+        let Some(r) = r else {
             return RuleId::Named("");
         };
         let policy = self.policies.get(policy_index(&self.policies, global));
+        debug_assert!(policy.is_some(), "rule {global} in no policy");
         if let Ok(k) = self.named_ids.binary_search_by_key(&global, |&(g, _, _)| g) {
             let (_, off, len) = self.named_ids[k];
             let start = off as usize;
-            return RuleId::Named(self.ids.get(start..start + len as usize).unwrap_or(""));
+            let id = self.ids.get(start..start + len as usize);
+            debug_assert!(id.is_some(), "id of rule {global} outside the id arena");
+            return RuleId::Named(id.unwrap_or(""));
         }
         let name = policy.map_or("", |p| p.name.as_str());
         if r.line > 0 {
@@ -333,17 +335,29 @@ impl Engine {
     }
 
     pub(super) fn ports_of(&self, r: &Rule) -> &[(u16, u16)] {
+        debug_assert!(
+            r.aux == NO_AUX || self.aux_of(r).is_some(),
+            "rule extras {} out of range",
+            r.aux
+        );
         self.aux_of(r)
             .and_then(|a| {
                 let start = a.ports_off as usize;
-                self.ports.get(start..start + a.ports_len as usize)
+                let ports = self.ports.get(start..start + a.ports_len as usize);
+                debug_assert!(ports.is_some(), "port ranges out of range");
+                ports
             })
             .unwrap_or(&[])
     }
 
     /// The pattern's normalized text, rebuilt from where the rule is filed (cold path).
     fn pattern_text(&self, global: u32, r: &Rule) -> String {
-        let reference = self.pattern_ref.get(global as usize).copied().unwrap_or(0);
+        let reference = self.pattern_ref.get(global as usize).copied();
+        debug_assert!(
+            reference.is_some(),
+            "rule {global} has no pattern reference"
+        );
+        let reference = reference.unwrap_or(0);
         let key = || self.table.key(reference);
         match r.shape() {
             Shape::Exact => key(),
@@ -379,6 +393,7 @@ impl Engine {
     }
 
     pub(super) fn rule_info(&self, global: u32) -> RuleInfo<'_> {
+        debug_assert!((global as usize) < self.rules.len(), "no rule {global}");
         let Some(r) = self.rules.get(global as usize) else {
             return RuleInfo {
                 index: 0,

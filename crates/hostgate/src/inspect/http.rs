@@ -341,6 +341,7 @@ fn scan<'a>(
             // The partial line is not checked yet: its bytes may still be completed.
             return Ok(None);
         };
+        debug_assert!(nl < rest.len(), "find_lf past the end");
         let line = rest.get(..nl).unwrap_or(&[]);
         let Some(line) = line.strip_suffix(b"\r") else {
             return Err(Malformed::BareLf);
@@ -385,6 +386,8 @@ fn request_line_target(line: &[u8], method_len: usize) -> Result<(&[u8], Version
         .rposition(|&b| b == b' ')
         .ok_or(Malformed::BadRequestLine)?;
     let (target, version) = after_method.split_at(sp);
+    // `version` starts at the space found above.
+    debug_assert_eq!(version.first(), Some(&b' '));
     let version = version.get(1..).unwrap_or(&[]);
     let graphic = target.iter().fold(true, |ok, &b| ok & b.is_ascii_graphic());
     if target.is_empty() || !graphic {
@@ -442,6 +445,8 @@ fn header(line: &[u8]) -> Result<Option<&[u8]>, Malformed> {
     if !name.eq_ignore_ascii_case(b"host") {
         return Ok(None);
     }
+    // `value` starts at the colon found above.
+    debug_assert_eq!(value.first(), Some(&b':'));
     let value = value.get(1..).unwrap_or(&[]);
     Ok(Some(value.trim_ascii()))
 }

@@ -330,7 +330,13 @@ impl AlpnProtocol<'_> {
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Borrowed(b) => b,
-            Repr::Inline(buf, len) => buf.get(..usize::from(*len)).unwrap_or(&[]),
+            Repr::Inline(buf, len) => {
+                debug_assert!(
+                    usize::from(*len) <= buf.len(),
+                    "inline ALPN longer than its buffer"
+                );
+                buf.get(..usize::from(*len)).unwrap_or(&[])
+            }
         }
     }
 }
