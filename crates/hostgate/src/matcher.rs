@@ -908,7 +908,7 @@ impl<'t> View<'t> {
         }
     }
 
-    /// [`SuffixTable::report`] for a full batch in the middle of a walk: a name with more than
+    /// [`View::report`] for a full batch in the middle of a walk: a name with more than
     /// four suffixes that carry rules. Rare, so out of line.
     #[cold]
     #[inline(never)]
