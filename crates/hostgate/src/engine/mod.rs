@@ -9,8 +9,9 @@
 //! - [`rule`]: how a rule is encoded for the lookup (`Rule`, `Shape`, `Aux`) and its public
 //!   views (`RuleInfo`, `RuleId`, `MatchedRule`).
 //!
-//! Turning policy specs into an engine is `crate::compile`; the hash table that every name rule
-//! lives in is `crate::matcher`.
+//! Turning policy specs into an engine is `crate::compile`; the hash table the keyed name rules
+//! live in is `crate::matcher`; the checks that start from raw bytes (`inspect_check`) are with
+//! their parsers in [`crate::inspect`].
 
 use std::collections::HashMap;
 use std::net::IpAddr;
