@@ -153,7 +153,7 @@ fn check_detection(buf: &[u8], i: &Inspection<'_>, limits: &Limits) {
 
 fn check_verdict(i: &Inspection<'_>, port: Option<u16>) {
     let (engine, policy) = engine();
-    let v = engine.check_inspection(*policy, i, port);
+    let v = engine.verdict_for_inspection(*policy, i, port);
     match (i.status, &i.name) {
         (Status::Complete, Some(name)) => {
             let port = if i.protocol == Protocol::Dns {
@@ -205,7 +205,7 @@ fuzz_target!(|data: &[u8]| {
         let (engine, policy) = engine();
         let (j, v) = engine.inspect_check(*policy, buf, None);
         assert_eq!(key(&i), key(&j), "inspect_check inspects like inspect");
-        assert_eq!(v, engine.check_inspection(*policy, &j, None));
+        assert_eq!(v, engine.verdict_for_inspection(*policy, &j, None));
     }
     let port = (mode & 8 != 0).then_some(443);
     check_verdict(&i, port);

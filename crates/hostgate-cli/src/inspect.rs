@@ -119,7 +119,7 @@ fn render(
     port: Option<u16>,
     format: Format,
 ) -> String {
-    let verdict = loaded.map(|l| (l, l.engine.check_inspection(l.policy, i, port)));
+    let verdict = loaded.map(|l| (l, l.engine.verdict_for_inspection(l.policy, i, port)));
     let name = i.name.as_ref().map(|n| n.as_str());
     let kind = i
         .name

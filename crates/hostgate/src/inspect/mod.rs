@@ -740,7 +740,7 @@ impl Engine {
         port: Option<u16>,
     ) -> (Inspection<'b>, Verdict<'_>) {
         let inspection = inspect(buf);
-        let verdict = self.check_inspection(policy, &inspection, port);
+        let verdict = self.verdict_for_inspection(policy, &inspection, port);
         (inspection, verdict)
     }
 
@@ -753,9 +753,9 @@ impl Engine {
     /// let e = Engine::compile("allow **.example via dns\n").unwrap();
     /// let q = dns::testing::query(1, b"www.example", 1);
     /// let i = inspect_with(&q, Expect::DnsUdp, &Limits::default());
-    /// assert_eq!(e.check_inspection(e.policy("default").unwrap(), &i, None).action, Action::Allow);
+    /// assert_eq!(e.verdict_for_inspection(e.policy("default").unwrap(), &i, None).action, Action::Allow);
     /// ```
-    pub fn check_inspection(
+    pub fn verdict_for_inspection(
         &self,
         policy: PolicyId,
         inspection: &Inspection<'_>,
