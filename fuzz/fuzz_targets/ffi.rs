@@ -83,6 +83,8 @@ fn same_verdict(engine: &Engine, policy: u32, v: &hostgate_verdict, want: &hostg
         hostgate::Reason::Default => hostgate_reason::Default,
         hostgate::Reason::InvalidName => hostgate_reason::InvalidName,
         hostgate::Reason::NoName => hostgate_reason::NoName,
+        // What the C ABI reports for a reason it does not name yet.
+        _ => hostgate_reason::NoName,
     };
     assert_eq!((v.action, v.reason, v.policy), (action, reason, policy));
     match want.rule {
@@ -255,6 +257,7 @@ fn same_inspection(c: &hostgate_inspection, r: &Inspection<'_>) {
         Protocol::Http => hostgate_protocol::Http,
         Protocol::Dns => hostgate_protocol::Dns,
         Protocol::Unknown => hostgate_protocol::Unknown,
+        _ => hostgate_protocol::Unknown,
     };
     let status = match r.status {
         Status::Complete => hostgate_status::Complete,
@@ -262,6 +265,7 @@ fn same_inspection(c: &hostgate_inspection, r: &Inspection<'_>) {
         Status::NoName => hostgate_status::NoName,
         Status::Malformed => hostgate_status::Malformed,
         Status::Unrecognized => hostgate_status::Unrecognized,
+        _ => hostgate_status::Unrecognized,
     };
     assert_eq!((c.protocol, c.status), (protocol, status));
     assert_eq!(c.via as u32, r.via.map_or(0, |v| v as u32 + 1));

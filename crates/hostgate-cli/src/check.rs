@@ -29,7 +29,7 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
     let checker = Checker {
         loaded: &loaded,
         port: args.query.port,
-        via: args.query.via.map(Into::into),
+        via: args.query.via,
         format: args.format,
     };
     let mut out = io::BufWriter::new(io::stdout().lock());

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::load::{load_operand, Operand};
 use crate::output::{write_failed, Normalized, Record};
-use crate::{Failure, Format, ViaArg};
+use crate::{via_parser, Failure, Format};
 
 #[derive(Args)]
 pub struct DiffArgs {
@@ -23,8 +23,8 @@ pub struct DiffArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     port: Option<u16>,
     /// Only queries from this source [default: unknown, and every source]
-    #[arg(long, value_enum)]
-    via: Option<ViaArg>,
+    #[arg(long, value_parser = via_parser())]
+    via: Option<hostgate::Via>,
     /// Print at most this many witnesses (the summary counts the rest)
     #[arg(long, value_name = "K", default_value_t = 100)]
     limit: usize,
@@ -42,7 +42,7 @@ pub fn run(args: DiffArgs) -> Result<bool, Failure> {
         options = options.port(p);
     }
     if let Some(v) = args.via {
-        options = options.via(v.into());
+        options = options.via(v);
     }
     let d = diff(
         (&left.engine, left.policy),

@@ -66,7 +66,7 @@ pub fn run(args: ExplainArgs) -> Result<(), Failure> {
     let input = args.name.as_encoded_bytes();
     let mut query = Query::new(input);
     query.port = args.query.port;
-    query.via = args.query.via.map(Into::into);
+    query.via = args.query.via;
     let ex = loaded.engine.explain(loaded.policy, &query);
     let normalized = Normalized::of(input);
     let policy = loaded.policy_name();
@@ -163,6 +163,7 @@ fn describe_name(input: &[u8], normalized: &Normalized) -> String {
             let kind = match n.kind() {
                 NameKind::Name => "host name",
                 NameKind::Ip(_) => "IP address",
+                _ => "name of another kind",
             };
             if n.as_str() == shown {
                 format!("{shown} ({kind})")

@@ -4,7 +4,8 @@
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::Args;
 use hostgate::inspect::{inspect_with, Expect, Inspection, Limits};
 use serde::Serialize;
 
@@ -26,8 +27,8 @@ pub struct InspectArgs {
     port: Option<u16>,
     /// What the bytes are: `stream` detects TLS, HTTP/1 or DNS over TCP; DNS over UDP cannot be
     /// told from bytes alone and must be asked for
-    #[arg(long, value_enum, default_value_t = ExpectArg::Stream)]
-    expect: ExpectArg,
+    #[arg(long, value_parser = expect_parser(), default_value = "stream")]
+    expect: Expect,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -36,30 +37,17 @@ pub struct InspectArgs {
     files: Vec<PathBuf>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ExpectArg {
-    /// The first bytes of a TCP stream: TLS, HTTP/1.x or DNS over TCP, detected
-    Stream,
-    /// Only a TLS ClientHello
-    Tls,
-    /// Only an HTTP/1.x request head
-    Http,
-    /// One DNS message as sent over UDP
-    DnsUdp,
-    /// DNS over TCP (2-byte length prefix)
-    DnsTcp,
-}
-
-impl From<ExpectArg> for Expect {
-    fn from(e: ExpectArg) -> Self {
-        match e {
-            ExpectArg::Stream => Expect::Stream,
-            ExpectArg::Tls => Expect::Tls,
-            ExpectArg::Http => Expect::Http,
-            ExpectArg::DnsUdp => Expect::DnsUdp,
-            ExpectArg::DnsTcp => Expect::DnsTcp,
-        }
-    }
+/// `--expect` values, parsed by [`Expect`]'s `FromStr`; listed here for their help lines.
+fn expect_parser() -> impl TypedValueParser<Value = Expect> {
+    PossibleValuesParser::new([
+        PossibleValue::new("stream")
+            .help("The first bytes of a TCP stream: TLS, HTTP/1.x or DNS over TCP, detected"),
+        PossibleValue::new("tls").help("Only a TLS ClientHello"),
+        PossibleValue::new("http").help("Only an HTTP/1.x request head"),
+        PossibleValue::new("dns-udp").help("One DNS message as sent over UDP"),
+        PossibleValue::new("dns-tcp").help("DNS over TCP (2-byte length prefix)"),
+    ])
+    .try_map(|s| s.parse::<Expect>())
 }
 
 /// One line of `inspect --format json`; the verdict fields are those of `check`.
@@ -115,7 +103,7 @@ pub fn run(args: InspectArgs) -> Result<(), Failure> {
     let mut out = io::BufWriter::new(io::stdout().lock());
     let limits = Limits::default();
     for (file, bytes) in &inputs {
-        let inspection = inspect_with(bytes, args.expect.into(), &limits);
+        let inspection = inspect_with(bytes, args.expect, &limits);
         let line = render(file, &inspection, loaded.as_ref(), args.port, args.format);
         if let Err(e) = writeln!(out, "{line}") {
             return write_failed(e);
@@ -131,7 +119,7 @@ fn render(
     port: Option<u16>,
     format: Format,
 ) -> String {
-    let verdict = loaded.map(|l| (l, l.engine.check_inspection(l.policy, i, port)));
+    let verdict = loaded.map(|l| (l, l.engine.verdict_for_inspection(l.policy, i, port)));
     let name = i.name.as_ref().map(|n| n.as_str());
     let kind = i
         .name

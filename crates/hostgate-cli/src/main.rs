@@ -15,6 +15,7 @@ mod squid;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -62,32 +63,19 @@ pub struct QueryArgs {
     pub port: Option<u16>,
     /// Where the name came from; without it the source is unknown (via-limited deny rules
     /// match, via-limited allow rules do not)
-    #[arg(long, value_enum)]
-    pub via: Option<ViaArg>,
+    #[arg(long, value_parser = via_parser())]
+    pub via: Option<hostgate::Via>,
 }
 
-/// `--via` values; mirrors [`hostgate::Via`], which has no clap derive of its own.
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ViaArg {
-    /// TLS SNI (also QUIC)
-    Tls,
-    /// HTTP Host or absolute-form target
-    Http,
-    /// HTTP CONNECT authority
-    Connect,
-    /// DNS question
-    Dns,
-}
-
-impl From<ViaArg> for hostgate::Via {
-    fn from(v: ViaArg) -> Self {
-        match v {
-            ViaArg::Tls => hostgate::Via::Tls,
-            ViaArg::Http => hostgate::Via::Http,
-            ViaArg::Connect => hostgate::Via::Connect,
-            ViaArg::Dns => hostgate::Via::Dns,
-        }
-    }
+/// `--via` values, parsed by [`hostgate::Via`]'s `FromStr`; listed here for their help lines.
+pub fn via_parser() -> impl TypedValueParser<Value = hostgate::Via> {
+    PossibleValuesParser::new([
+        PossibleValue::new("tls").help("TLS SNI (also QUIC)"),
+        PossibleValue::new("http").help("HTTP Host or absolute-form target"),
+        PossibleValue::new("connect").help("HTTP CONNECT authority"),
+        PossibleValue::new("dns").help("DNS question"),
+    ])
+    .try_map(|s| s.parse::<hostgate::Via>())
 }
 
 #[derive(Clone, Copy, Default, PartialEq, Eq, ValueEnum)]

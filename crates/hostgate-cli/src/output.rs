@@ -26,6 +26,7 @@ impl Normalized {
             Ok(n) => match n.kind() {
                 NameKind::Name => "name",
                 NameKind::Ip(_) => "ip",
+                _ => "unknown",
             },
             Err(_) => "invalid",
         }

@@ -39,7 +39,7 @@ pub fn run(args: SquidArgs) -> Result<(), Failure> {
     let helper = Helper {
         loaded: &loaded,
         port: args.query.port,
-        via: args.query.via.map(Into::into),
+        via: args.query.via,
         concurrency: args.concurrency,
     };
     let stdin = io::stdin().lock();

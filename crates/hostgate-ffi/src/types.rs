@@ -170,6 +170,8 @@ impl hostgate_verdict {
                 Reason::Default => hostgate_reason::Default,
                 Reason::InvalidName => hostgate_reason::InvalidName,
                 Reason::NoName => hostgate_reason::NoName,
+                // A reason this ABI does not name yet; `action` still says what to do.
+                _ => hostgate_reason::NoName,
             },
             policy: v.policy.index(),
             rule,
@@ -202,6 +204,8 @@ pub(crate) fn via_to_c(via: Option<Via>) -> hostgate_via {
         Some(Via::Http) => hostgate_via::Http,
         Some(Via::Connect) => hostgate_via::Connect,
         Some(Via::Dns) => hostgate_via::Dns,
+        // A source this ABI does not name yet: reported as unknown.
+        Some(_) => hostgate_via::Any,
     }
 }
 
@@ -308,6 +312,7 @@ impl hostgate_inspection {
                 Protocol::Http => hostgate_protocol::Http,
                 Protocol::Dns => hostgate_protocol::Dns,
                 Protocol::Unknown => hostgate_protocol::Unknown,
+                _ => hostgate_protocol::Unknown,
             },
             status: match i.status {
                 Status::Complete => hostgate_status::Complete,
@@ -315,6 +320,7 @@ impl hostgate_inspection {
                 Status::NoName => hostgate_status::NoName,
                 Status::Malformed => hostgate_status::Malformed,
                 Status::Unrecognized => hostgate_status::Unrecognized,
+                _ => hostgate_status::Unrecognized,
             },
             via: via_to_c(i.via),
             name_kind: hostgate_name_kind::None,
@@ -341,6 +347,7 @@ impl hostgate_inspection {
                 NameKind::Name => hostgate_name_kind::Name,
                 NameKind::Ip(IpAddr::V4(_)) => hostgate_name_kind::Ipv4,
                 NameKind::Ip(IpAddr::V6(_)) => hostgate_name_kind::Ipv6,
+                _ => hostgate_name_kind::None,
             };
         }
         let mut used = 0usize;

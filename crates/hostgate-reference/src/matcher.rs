@@ -210,6 +210,7 @@ impl RefPolicy {
         let ip = match n.kind() {
             NameKind::Ip(ip) => Some(ip),
             NameKind::Name => None,
+            kind => unimplemented!("the reference does not know names of kind {kind:?}"),
         };
         self.rules
             .iter()
@@ -245,6 +246,7 @@ impl RefPolicy {
                     r.index,
                 )
             }),
+            p => unimplemented!("the reference does not know precedence {p}"),
         }
         match matching.first() {
             Some(r) => RefVerdict {

@@ -270,6 +270,11 @@ fn parse_pattern(tok: &str) -> Result<RefPattern, String> {
                 RefPattern::Cidr(ip, full)
             }
             NameKind::Name => RefPattern::Exact(n.as_str().to_owned()),
+            kind => {
+                return Err(format!(
+                    "the reference does not know names of kind {kind:?}"
+                ))
+            }
         });
     }
     if let Some(rest) = tok.strip_prefix("**.") {

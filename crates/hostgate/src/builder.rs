@@ -2,7 +2,7 @@
 
 use crate::engine::Engine;
 use crate::error::CompileErrors;
-use crate::types::{Action, Precedence, Via};
+use crate::verdict::{Action, Precedence, Via};
 
 /// One rule, as written in a policy: `ACTION PATTERN [port LIST] [via LIST] [id NAME]`.
 ///

@@ -675,7 +675,7 @@ fn vias_for(conditions: &[Conditions], only: Option<Via>) -> Vec<Option<Via>> {
     }
     if conditions.iter().any(|c| c.has_via) {
         std::iter::once(None)
-            .chain(Via::ALL.into_iter().map(Some))
+            .chain(Via::ALL.iter().copied().map(Some))
             .collect()
     } else {
         vec![None]

@@ -8,6 +8,7 @@ use core::fmt;
 /// assert_eq!(hostgate::Severity::Error.as_str(), "error");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Severity {
     /// The policy does not compile.
     Error,

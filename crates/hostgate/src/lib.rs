@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 
 mod builder;
+mod compile;
 mod diff;
 mod engine;
 mod error;
@@ -40,14 +41,15 @@ mod matcher;
 mod name;
 mod pages;
 mod pattern;
-mod syntax;
-mod types;
+mod policy_text;
+mod swar;
+mod verdict;
 
 pub use builder::{EngineBuilder, PolicySpec, RuleSpec};
 pub use diff::{diff, Diff, DiffOptions, Witness};
 pub use engine::{Engine, ExplainedRule, Explanation, MatchedRule, RuleId, RuleInfo};
 pub use error::{CompileErrors, Diagnostic, Severity};
-pub use load::{Format, LoadError, LoadErrorKind, LoadedPolicy, PolicySource, UnknownFormat};
+pub use load::{Format, LoadError, LoadErrorKind, LoadedPolicy, PolicySource};
 pub use name::{normalize, InvalidName, Name, NameKind, MAX_LABEL_LEN, MAX_NAME_LEN};
 pub use pattern::{Pattern, PatternError};
-pub use types::{Action, PolicyId, Precedence, Query, Reason, Verdict, Via};
+pub use verdict::{Action, ParseEnumError, PolicyId, Precedence, Query, Reason, Verdict, Via};

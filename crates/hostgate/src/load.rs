@@ -32,7 +32,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::{CompileErrors, Diagnostic, Engine, PolicyId};
+use crate::{CompileErrors, Diagnostic, Engine, ParseEnumError, PolicyId};
 
 /// The dialect a policy source is written in.
 ///
@@ -55,6 +55,8 @@ pub enum Format {
 impl Format {
     /// Every format, in the order `--from` lists them.
     pub const ALL: &'static [Format] = &[Format::Hostgate];
+    /// Their names, in the same order.
+    const NAMES: &'static [&'static str] = &["hostgate"];
 
     /// The name `--from` and `FORMAT:FILE` operands use.
     ///
@@ -74,37 +76,18 @@ impl fmt::Display for Format {
     }
 }
 
-/// A format name that no importer reads.
-///
-/// ```
-/// let e = "nginx-plus".parse::<hostgate::Format>().unwrap_err();
-/// assert_eq!(e.to_string(), "unknown policy format `nginx-plus` (known: hostgate)");
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnknownFormat(String);
-
-impl fmt::Display for UnknownFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let known: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
-        write!(
-            f,
-            "unknown policy format `{}` (known: {})",
-            self.0,
-            known.join(", ")
-        )
-    }
-}
-
-impl std::error::Error for UnknownFormat {}
-
 impl FromStr for Format {
-    type Err = UnknownFormat;
-    fn from_str(s: &str) -> Result<Format, UnknownFormat> {
+    type Err = ParseEnumError;
+    /// ```
+    /// let e = "nginx-plus".parse::<hostgate::Format>().unwrap_err();
+    /// assert_eq!(e.to_string(), "unknown policy format `nginx-plus`: expected hostgate");
+    /// ```
+    fn from_str(s: &str) -> Result<Format, ParseEnumError> {
         Format::ALL
             .iter()
             .copied()
             .find(|f| f.as_str() == s)
-            .ok_or_else(|| UnknownFormat(s.to_string()))
+            .ok_or_else(|| ParseEnumError::new("policy format", s, Format::NAMES))
     }
 }
 

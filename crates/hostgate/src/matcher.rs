@@ -22,8 +22,9 @@
 //! The rules live in the engine; a node names one rule, or a list of them sorted by policy then
 //! rank.
 
-use crate::name::{head_word, load_le, word_ending};
+use crate::name::{head_word, word_ending};
 use crate::pages::Store;
+use crate::swar::{load_le, splat, zero_bytes};
 use std::collections::HashMap;
 
 /// The rules filed under one key: a single rule with its matcher bits (shape and flags, which
@@ -736,7 +737,7 @@ impl<'t> View<'t> {
         start: usize,
         end: usize,
     ) -> Option<usize> {
-        let want = LO * u64::from(tag(hash));
+        let want = splat(tag(hash));
         let mut g = home(hash, self.home_groups);
         // The nodes from the hash's preferred slot on, where its node most likely sits (see
         // `Building::find_or_insert`): asked for while the tag word is read, since which slot is
@@ -907,7 +908,7 @@ impl<'t> View<'t> {
         }
     }
 
-    /// [`SuffixTable::report`] for a full batch in the middle of a walk: a name with more than
+    /// [`View::report`] for a full batch in the middle of a walk: a name with more than
     /// four suffixes that carry rules. Rare, so out of line.
     #[cold]
     #[inline(never)]
@@ -1022,17 +1023,6 @@ fn prefetch_near(nodes: &[Node]) {
 #[inline(always)]
 fn pref(hash: u64) -> usize {
     (hash & 7) as usize
-}
-
-/// Every byte 0x01, and every byte 0x80: for testing eight tag bytes at once.
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of every zero byte of `v` is set, and of no byte below the first zero byte.
-/// (Bytes above the first zero may be flagged wrongly; callers re-check.)
-#[inline(always)]
-fn zero_bytes(v: u64) -> u64 {
-    v.wrapping_sub(LO) & !v & HI
 }
 
 /// The one-byte tag of a hash; never 0 (which marks an empty slot).

@@ -11,6 +11,8 @@
 use core::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::swar::{eq, ge, ge_raw, load_le, HI};
+
 /// The longest valid name, in bytes, without the trailing dot.
 pub const MAX_NAME_LEN: usize = 253;
 /// The longest valid label, in bytes.
@@ -27,6 +29,7 @@ const MAX_INPUT_LEN: usize = 1024;
 /// assert_eq!(normalize("a..b").unwrap_err(), InvalidName::EmptyLabel);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum InvalidName {
     /// The name is empty (or only a dot).
     Empty,
@@ -89,6 +92,7 @@ impl std::error::Error for InvalidName {}
 /// assert!(matches!(normalize("[2001:db8::1]").unwrap().kind(), NameKind::Ip(_)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NameKind {
     /// A host name: lowercase ASCII labels of `[a-z0-9_-]`.
     Name,
@@ -126,6 +130,7 @@ impl Name {
     /// ```
     pub fn as_str(&self) -> &str {
         // Only ASCII is ever written to the buffer; fall back to "" rather than panic.
+        debug_assert!(self.as_bytes().is_ascii(), "a name with non-ASCII bytes");
         core::str::from_utf8(self.as_bytes()).unwrap_or("")
     }
 
@@ -359,45 +364,6 @@ fn normalize_slow(input: &[u8]) -> Result<Name, InvalidName> {
     }
     validate(&mut name)?;
     Ok(name)
-}
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// [`ge`] before masking: the high bit of each byte is the answer, the other bits are noise.
-/// No carry crosses bytes, since every byte of `w` is below 0x80 and `c` is at least 1.
-#[inline(always)]
-fn ge_raw(w: u64, c: u8) -> u64 {
-    w.wrapping_add(LO * u64::from(0x80 - c))
-}
-
-/// High bit set in each byte of `w` (all bytes < 0x80) that is ≥ `c`.
-#[inline(always)]
-fn ge(w: u64, c: u8) -> u64 {
-    w.wrapping_add(LO * u64::from(0x80 - c)) & HI
-}
-
-/// High bit set in each byte of `w` equal to `c` (exact, any byte values).
-#[inline(always)]
-fn eq(w: u64, c: u8) -> u64 {
-    let t = w ^ (LO * u64::from(c));
-    !((t & !HI).wrapping_add(!HI) | t) & HI
-}
-
-/// Up to eight bytes of `bytes` from `at` as a little-endian word, zero-padded; a fixed-size
-/// load when eight are there (no `memcpy` call on the hot path).
-#[inline(always)]
-pub(crate) fn load_le(bytes: &[u8], at: usize) -> u64 {
-    match bytes.get(at..at + 8) {
-        Some(w) => u64::from_le_bytes(w.try_into().unwrap_or([0; 8])),
-        None => {
-            let mut w = 0u64;
-            for (k, &b) in bytes.get(at..).unwrap_or(&[]).iter().enumerate().take(8) {
-                w |= u64::from(b) << (8 * k);
-            }
-            w
-        }
-    }
 }
 
 /// What the ASCII fast path learns about a name by reading it once, without writing it

@@ -21,6 +21,7 @@ pub(crate) const MAX_REGEX_LEN: usize = 1024;
 /// assert!(Pattern::parse("a.**.b").is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Pattern {
     /// `api.kadath.io`: exactly that name.
     Exact(String),

@@ -151,7 +151,9 @@ async fn handle(mut client: TcpStream, shared: &Shared) -> String {
         Ok(()) => inspect(&buf),
         Err(why) => return format!("name=- verdict=deny reason=no-name rule=- ({why})"),
     };
-    let verdict = policy.engine.check_inspection(policy.id, &first, None);
+    let verdict = policy
+        .engine
+        .verdict_for_inspection(policy.id, &first, None);
     let name = first.name.map(|n| n.as_str().to_string());
     let mut line = format!(
         "proto={} via={} name={} verdict={} reason={} rule={}",

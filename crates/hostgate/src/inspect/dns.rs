@@ -32,6 +32,7 @@ const MAX_WIRE_NAME: usize = 255;
 /// assert_ne!(hostgate::inspect::dns::Transport::Udp, hostgate::inspect::dns::Transport::Tcp);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Transport {
     /// The buffer is one whole datagram: a short one is malformed, never need-more.
     Udp,
@@ -48,6 +49,7 @@ pub enum Transport {
 /// assert!(matches!(dns::parse_query(&q, dns::Transport::Udp), Outcome::Malformed(dns::Malformed::Response)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Malformed {
     /// Shorter than the 12-byte header.
     TooShort,
@@ -320,10 +322,14 @@ fn skip_record(msg: &[u8], mut pos: usize) -> Result<usize, Malformed> {
 
 /// Builders of DNS queries for examples and tests.
 ///
+/// Only with the cargo feature `testing`, and not part of the stable API: it may change in any
+/// release.
+///
 /// ```
 /// let q = hostgate::inspect::dns::testing::query(9, b"", 2); // the root, NS
 /// assert_eq!(q.len(), 12 + 1 + 4);
 /// ```
+#[cfg(any(test, feature = "testing"))]
 pub mod testing {
     /// A standard query (RD set) for `name` (dotted text; empty = root) with one question
     /// of class IN and no other records.

@@ -23,7 +23,8 @@ use core::fmt;
 
 use super::{Limits, Outcome};
 use crate::name::{normalize_into, InvalidName, Name};
-use crate::types::Via;
+use crate::swar::{splat, zero_bytes};
+use crate::verdict::Via;
 
 /// Longest method token accepted; longer means "not HTTP" (registered methods are ≤ 17 bytes).
 const MAX_METHOD_LEN: usize = 32;
@@ -36,6 +37,7 @@ const MAX_METHOD_LEN: usize = 32;
 /// assert!(matches!(r, Outcome::Malformed(http::Malformed::DuplicateHost)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Malformed {
     /// No end of head within [`Limits::http_head`] bytes.
     TooLarge,
@@ -124,6 +126,7 @@ impl fmt::Display for Malformed {
 /// ```
 /// assert_ne!(hostgate::inspect::http::TargetForm::Origin, hostgate::inspect::http::TargetForm::Absolute);
 /// ```
+// Exhaustive on purpose: RFC 9112 defines exactly these four forms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TargetForm {
     /// `/path?query`
@@ -143,6 +146,7 @@ pub enum TargetForm {
 /// assert_eq!(NameSource::Target.via(), Via::Http);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NameSource {
     /// The Host header (origin- or asterisk-form).
     Host,
@@ -172,6 +176,8 @@ impl NameSource {
 /// ```
 /// assert!(hostgate::inspect::http::Version::Http10 < hostgate::inspect::http::Version::Http11);
 /// ```
+// Exhaustive on purpose: this parser reads HTTP/1 only, whose versions are these two; a
+// later HTTP has its own framing and would be another parser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Version {
     /// HTTP/1.0 (Host is optional).
@@ -235,15 +241,13 @@ fn is_tchar(b: u8) -> bool {
 /// The first `\n`, eight bytes at a time (SWAR): the head scan is the hot loop.
 #[inline]
 fn find_lf(hay: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
     let mut chunks = hay.chunks_exact(8);
     let mut at = 0;
     for chunk in chunks.by_ref() {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word) ^ (LO * u64::from(b'\n'));
-        let found = x.wrapping_sub(LO) & !x & HI;
+        // Only the first flagged byte is certain, and only the first is wanted.
+        let found = zero_bytes(u64::from_le_bytes(word) ^ splat(b'\n'));
         if found != 0 {
             return Some(at + (found.trailing_zeros() / 8) as usize);
         }
@@ -337,6 +341,7 @@ fn scan<'a>(
             // The partial line is not checked yet: its bytes may still be completed.
             return Ok(None);
         };
+        debug_assert!(nl < rest.len(), "find_lf past the end");
         let line = rest.get(..nl).unwrap_or(&[]);
         let Some(line) = line.strip_suffix(b"\r") else {
             return Err(Malformed::BareLf);
@@ -381,6 +386,8 @@ fn request_line_target(line: &[u8], method_len: usize) -> Result<(&[u8], Version
         .rposition(|&b| b == b' ')
         .ok_or(Malformed::BadRequestLine)?;
     let (target, version) = after_method.split_at(sp);
+    // `version` starts at the space found above.
+    debug_assert_eq!(version.first(), Some(&b' '));
     let version = version.get(1..).unwrap_or(&[]);
     let graphic = target.iter().fold(true, |ok, &b| ok & b.is_ascii_graphic());
     if target.is_empty() || !graphic {
@@ -438,6 +445,8 @@ fn header(line: &[u8]) -> Result<Option<&[u8]>, Malformed> {
     if !name.eq_ignore_ascii_case(b"host") {
         return Ok(None);
     }
+    // `value` starts at the colon found above.
+    debug_assert_eq!(value.first(), Some(&b':'));
     let value = value.get(1..).unwrap_or(&[]);
     Ok(Some(value.trim_ascii()))
 }

@@ -27,7 +27,7 @@ use core::fmt;
 
 use crate::engine::Engine;
 use crate::name::{InvalidName, Name};
-use crate::types::{PolicyId, Reason, Verdict, Via};
+use crate::verdict::{ParseEnumError, PolicyId, Reason, Verdict, Via};
 
 pub mod dns;
 pub mod http;
@@ -83,6 +83,8 @@ impl Default for Limits {
 /// assert_eq!(o.status(), Status::NeedMore);
 /// assert!(o.name().is_none());
 /// ```
+// Exhaustive on purpose: these are the states of any incremental parse (not this protocol,
+// wait, refused, no name, done), and a caller must handle each one.
 #[derive(Clone, Copy, Debug)]
 pub enum Outcome<T, E> {
     /// Well-formed, with a name (the details hold it).
@@ -170,6 +172,7 @@ impl Named for dns::Question {
 /// assert_eq!(hostgate::inspect::Protocol::Tls.as_str(), "tls");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Protocol {
     /// A TLS ClientHello (or an SSLv2-compatible hello).
     Tls,
@@ -209,6 +212,7 @@ impl fmt::Display for Protocol {
 /// assert_eq!(hostgate::inspect::Status::NeedMore.as_str(), "need-more");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Status {
     /// A name was extracted.
     Complete,
@@ -254,6 +258,7 @@ impl fmt::Display for Status {
 /// assert_eq!(i.error.unwrap().to_string(), "http: line ends with a bare LF");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum InspectError {
     /// From the TLS parser.
     Tls(tls::Malformed),
@@ -302,6 +307,7 @@ impl std::error::Error for InspectError {}
 /// assert_eq!(i.status, Status::Complete);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Expect {
     /// The first bytes of a TCP stream: TLS, HTTP/1.x or DNS over TCP, detected (see
     /// [`inspect`]).
@@ -315,6 +321,58 @@ pub enum Expect {
     DnsUdp,
     /// DNS over TCP only.
     DnsTcp,
+}
+
+impl Expect {
+    /// `stream`, `tls`, `http`, `dns-udp` or `dns-tcp`, as the CLI's `--expect` spells it.
+    ///
+    /// ```
+    /// assert_eq!(hostgate::inspect::Expect::DnsUdp.as_str(), "dns-udp");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expect::Stream => "stream",
+            Expect::Tls => "tls",
+            Expect::Http => "http",
+            Expect::DnsUdp => "dns-udp",
+            Expect::DnsTcp => "dns-tcp",
+        }
+    }
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl core::str::FromStr for Expect {
+    type Err = ParseEnumError;
+
+    /// The spellings of [`Expect::as_str`].
+    ///
+    /// ```
+    /// use hostgate::inspect::Expect;
+    /// assert_eq!("dns-tcp".parse::<Expect>(), Ok(Expect::DnsTcp));
+    /// let e = "udp".parse::<Expect>().unwrap_err();
+    /// assert_eq!(e.to_string(), "unknown expect `udp`: expected stream, tls, http, dns-udp or dns-tcp");
+    /// ```
+    fn from_str(s: &str) -> Result<Self, ParseEnumError> {
+        const ALL: [Expect; 5] = [
+            Expect::Stream,
+            Expect::Tls,
+            Expect::Http,
+            Expect::DnsUdp,
+            Expect::DnsTcp,
+        ];
+        ALL.into_iter().find(|e| e.as_str() == s).ok_or_else(|| {
+            ParseEnumError::new(
+                "expect",
+                s,
+                &["stream", "tls", "http", "dns-udp", "dns-tcp"],
+            )
+        })
+    }
 }
 
 /// The result of [`inspect`]: protocol, status and what was found. This is the CLI's JSON
@@ -682,7 +740,7 @@ impl Engine {
         port: Option<u16>,
     ) -> (Inspection<'b>, Verdict<'_>) {
         let inspection = inspect(buf);
-        let verdict = self.check_inspection(policy, &inspection, port);
+        let verdict = self.verdict_for_inspection(policy, &inspection, port);
         (inspection, verdict)
     }
 
@@ -695,9 +753,9 @@ impl Engine {
     /// let e = Engine::compile("allow **.example via dns\n").unwrap();
     /// let q = dns::testing::query(1, b"www.example", 1);
     /// let i = inspect_with(&q, Expect::DnsUdp, &Limits::default());
-    /// assert_eq!(e.check_inspection(e.policy("default").unwrap(), &i, None).action, Action::Allow);
+    /// assert_eq!(e.verdict_for_inspection(e.policy("default").unwrap(), &i, None).action, Action::Allow);
     /// ```
-    pub fn check_inspection(
+    pub fn verdict_for_inspection(
         &self,
         policy: PolicyId,
         inspection: &Inspection<'_>,

@@ -67,6 +67,7 @@ const MAX_HIGH_EXTENSIONS: usize = 64;
 /// assert_eq!(Malformed::DuplicateExtension(0).to_string(), "extension 0 appears twice");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Malformed {
     /// A record longer than 2^14 bytes.
     RecordTooLong,
@@ -329,7 +330,13 @@ impl AlpnProtocol<'_> {
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Borrowed(b) => b,
-            Repr::Inline(buf, len) => buf.get(..usize::from(*len)).unwrap_or(&[]),
+            Repr::Inline(buf, len) => {
+                debug_assert!(
+                    usize::from(*len) <= buf.len(),
+                    "inline ALPN longer than its buffer"
+                );
+                buf.get(..usize::from(*len)).unwrap_or(&[])
+            }
         }
     }
 }
@@ -1077,6 +1084,9 @@ fn parse_sslv2<'a>(buf: &'a [u8], limits: &Limits) -> Outcome<ClientHello<'a>, M
 /// Builders of well-formed ClientHellos, for examples and tests (not a TLS implementation: the
 /// random and key share are constant).
 ///
+/// Only with the cargo feature `testing`, and not part of the stable API: it may change in any
+/// release.
+///
 /// ```
 /// use hostgate::inspect::{tls::testing, tls, Limits, Outcome};
 /// let hs = testing::handshake(Some(&testing::sni_extension(b"a.example")));
@@ -1084,6 +1094,7 @@ fn parse_sslv2<'a>(buf: &'a [u8], limits: &Limits) -> Outcome<ClientHello<'a>, M
 /// let Outcome::Complete(h) = tls::parse_client_hello(&two_records, &Limits::default()) else { panic!() };
 /// assert_eq!(h.records, 3);
 /// ```
+#[cfg(any(test, feature = "testing"))]
 pub mod testing {
     /// Appends `body` with a big-endian length prefix of `width` bytes.
     fn put(out: &mut Vec<u8>, width: usize, body: &[u8]) {

@@ -24,7 +24,7 @@ fn fixtures_get_the_verdict_their_source_allows() {
     for f in crate::common::fixtures() {
         let (i, v) = if f.is_udp() {
             let i = inspect_with(&f.bytes, Expect::DnsUdp, &Limits::default());
-            let v = e.check_inspection(p, &i, None);
+            let v = e.verdict_for_inspection(p, &i, None);
             (i, v)
         } else {
             e.inspect_check(p, &f.bytes, None)
@@ -68,7 +68,7 @@ fn the_callers_port_wins_over_the_requests() {
     let p = e.policy("default").unwrap();
     let q = dns::testing::query(1, b"a.example", 1);
     let i = inspect_with(&q, Expect::DnsUdp, &Limits::default());
-    assert!(e.check_inspection(p, &i, Some(53)).is_allow());
+    assert!(e.verdict_for_inspection(p, &i, Some(53)).is_allow());
 }
 
 #[test]

@@ -10,6 +10,7 @@ use crate::engine::MatchedRule;
 /// ```
 /// assert_eq!("allow".parse::<hostgate::Action>().unwrap(), hostgate::Action::Allow);
 /// ```
+// Exhaustive on purpose: a verdict is allow or deny, and callers may rely on matching both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
     /// Refuse the connection or query. Listed first: deny is the fail-closed value.
@@ -39,12 +40,19 @@ impl fmt::Display for Action {
 }
 
 impl FromStr for Action {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
+    type Err = ParseEnumError;
+
+    /// `allow` or `deny`.
+    ///
+    /// ```
+    /// let e = "permit".parse::<hostgate::Action>().unwrap_err();
+    /// assert_eq!(e.to_string(), "unknown action `permit`: expected allow or deny");
+    /// ```
+    fn from_str(s: &str) -> Result<Self, ParseEnumError> {
         match s {
             "allow" => Ok(Action::Allow),
             "deny" => Ok(Action::Deny),
-            _ => Err(()),
+            _ => Err(ParseEnumError::new("action", s, &["allow", "deny"])),
         }
     }
 }
@@ -55,6 +63,7 @@ impl FromStr for Action {
 /// assert_eq!(hostgate::Reason::InvalidName.as_str(), "invalid-name");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Reason {
     /// A rule matched; the verdict names it.
     Matched,
@@ -95,6 +104,7 @@ impl fmt::Display for Reason {
 /// assert_eq!("tls".parse::<hostgate::Via>().unwrap(), hostgate::Via::Tls);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Via {
     /// A TLS ClientHello's SNI (also QUIC's TLS).
     Tls,
@@ -107,8 +117,12 @@ pub enum Via {
 }
 
 impl Via {
-    /// Every source, in a fixed order.
-    pub const ALL: [Via; 4] = [Via::Tls, Via::Http, Via::Connect, Via::Dns];
+    /// Every source, in a fixed order. A slice, not an array: it grows when a source is added.
+    ///
+    /// ```
+    /// assert!(hostgate::Via::ALL.contains(&hostgate::Via::Dns));
+    /// ```
+    pub const ALL: &'static [Via] = &[Via::Tls, Via::Http, Via::Connect, Via::Dns];
 
     /// `tls`, `http`, `connect` or `dns`.
     ///
@@ -137,9 +151,20 @@ impl fmt::Display for Via {
 }
 
 impl FromStr for Via {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Via::ALL.into_iter().find(|v| v.as_str() == s).ok_or(())
+    type Err = ParseEnumError;
+
+    /// `tls`, `http`, `connect` or `dns`.
+    ///
+    /// ```
+    /// let e = "quic".parse::<hostgate::Via>().unwrap_err();
+    /// assert_eq!(e.to_string(), "unknown via `quic`: expected tls, http, connect or dns");
+    /// ```
+    fn from_str(s: &str) -> Result<Self, ParseEnumError> {
+        Via::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| ParseEnumError::new("via", s, &["tls", "http", "connect", "dns"]))
     }
 }
 
@@ -152,6 +177,7 @@ impl FromStr for Via {
 /// );
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Precedence {
     /// The first matching rule in file order decides (the default).
     #[default]
@@ -184,16 +210,98 @@ impl fmt::Display for Precedence {
 }
 
 impl FromStr for Precedence {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
+    type Err = ParseEnumError;
+
+    /// `first-match`, `most-specific` or `deny-overrides`.
+    ///
+    /// ```
+    /// let e = "last-match".parse::<hostgate::Precedence>().unwrap_err();
+    /// assert_eq!(e.input(), "last-match");
+    /// ```
+    fn from_str(s: &str) -> Result<Self, ParseEnumError> {
         match s {
             "first-match" => Ok(Precedence::FirstMatch),
             "most-specific" => Ok(Precedence::MostSpecific),
             "deny-overrides" => Ok(Precedence::DenyOverrides),
-            _ => Err(()),
+            _ => Err(ParseEnumError::new(
+                "precedence",
+                s,
+                &["first-match", "most-specific", "deny-overrides"],
+            )),
         }
     }
 }
+
+/// A word that names none of an enum's values, from the `FromStr` of [`Action`], [`Via`],
+/// [`Precedence`] and [`crate::inspect::Expect`].
+///
+/// ```
+/// let e = "quic".parse::<hostgate::Via>().unwrap_err();
+/// assert_eq!((e.what(), e.input()), ("via", "quic"));
+/// assert_eq!(e.expected(), ["tls", "http", "connect", "dns"]);
+/// assert_eq!(e.to_string(), "unknown via `quic`: expected tls, http, connect or dns");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseEnumError {
+    what: &'static str,
+    input: String,
+    expected: &'static [&'static str],
+}
+
+impl ParseEnumError {
+    pub(crate) fn new(what: &'static str, input: &str, expected: &'static [&'static str]) -> Self {
+        ParseEnumError {
+            what,
+            input: input.to_owned(),
+            expected,
+        }
+    }
+
+    /// What was being parsed: `action`, `via`, `precedence`, `expect`.
+    ///
+    /// ```
+    /// assert_eq!("x".parse::<hostgate::Action>().unwrap_err().what(), "action");
+    /// ```
+    pub fn what(&self) -> &'static str {
+        self.what
+    }
+
+    /// The text that was refused.
+    ///
+    /// ```
+    /// assert_eq!("Allow".parse::<hostgate::Action>().unwrap_err().input(), "Allow");
+    /// ```
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// Every accepted spelling, in a fixed order.
+    ///
+    /// ```
+    /// assert_eq!("x".parse::<hostgate::Action>().unwrap_err().expected(), ["allow", "deny"]);
+    /// ```
+    pub fn expected(&self) -> &'static [&'static str] {
+        self.expected
+    }
+}
+
+impl fmt::Display for ParseEnumError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown {} `{}`: expected ", self.what, self.input)?;
+        let n = self.expected.len();
+        for (i, word) in self.expected.iter().enumerate() {
+            let sep = match i {
+                0 => "",
+                _ if i + 1 == n => " or ",
+                _ => ", ",
+            };
+            write!(f, "{sep}{word}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ParseEnumError {}
 
 /// A policy inside an engine, resolved once by name with [`crate::Engine::policy`].
 ///

@@ -5,7 +5,7 @@
 
 use crate::builder::{PolicySpec, RuleSpec};
 use crate::error::Diagnostic;
-use crate::types::{Action, Precedence, Via};
+use crate::verdict::{Action, Precedence, Via};
 
 /// The policy that owns statements before the first `policy` line.
 pub(crate) const IMPLICIT_POLICY: &str = "default";
@@ -409,7 +409,10 @@ fn parse_rule(
     end_column: u32,
     e: &mut impl FnMut(u32, String, Option<String>),
 ) -> Option<RuleSpec> {
-    let action = tokens[0].text.parse::<Action>().ok()?;
+    // Only called for lines that start with `allow` or `deny`.
+    let action = tokens[0].text.parse::<Action>();
+    debug_assert!(action.is_ok(), "parse_rule on `{}`", tokens[0].text);
+    let action = action.ok()?;
     let Some(pattern) = tokens.get(1) else {
         e(
             end_column,
@@ -442,6 +445,7 @@ fn parse_rule(
                     "port" => parse_ports(value, e).map(|p| rule.ports = p),
                     "via" => parse_via(value, e).map(|v| rule.via = v),
                     _ => {
+                        debug_assert_eq!(key.text, "id");
                         rule.id = Some(value.text.to_owned());
                         rule.id_column = value.column;
                         Some(())
@@ -529,11 +533,11 @@ fn parse_via(tok: &Token<'_>, e: &mut impl FnMut(u32, String, Option<String>)) -
                 ok = false;
             }
             Ok(v) => out.push(v),
-            Err(()) => {
+            Err(err) => {
                 e(
                     here,
                     format!("unknown source `{item}`; expected tls, http, connect or dns"),
-                    Some(suggest(item, &["tls", "http", "connect", "dns"])),
+                    Some(suggest(item, err.expected())),
                 );
                 ok = false;
             }

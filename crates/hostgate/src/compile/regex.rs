@@ -1,0 +1,190 @@
+//! The `~regex` rules: each checked alone when its rule is compiled (so that its errors point
+//! at its rule), then all of them built into one multi-pattern regex set.
+//!
+//! The set is searched by `crate::engine`'s lookup only when a regex rule could still beat
+//! the best rank found; the rest of the compiler is in [`super`].
+
+use regex_automata::meta::{self, Regex};
+use regex_automata::{Anchored, MatchKind};
+
+use crate::engine::RegexSet;
+use crate::error::{CompileErrors, Diagnostic};
+
+/// Compiled-size limit for one `~regex` (bytes of NFA).
+const REGEX_NFA_LIMIT: usize = 1 << 20;
+/// Nesting limit for `~regex` syntax.
+const REGEX_NEST_LIMIT: u32 = 64;
+
+/// The regex set of an engine from its distinct sources and, per source, its rules; `order`
+/// sorts each list by policy then rank. `None` when there are no regex rules.
+pub(super) fn build_set(
+    sources: &[String],
+    mut lists: Vec<Vec<u32>>,
+    order: impl Fn(u32) -> (u32, u32),
+) -> Result<Option<RegexSet>, CompileErrors> {
+    if sources.is_empty() {
+        return Ok(None);
+    }
+    let sources: Vec<String> = sources.iter().map(|s| anchored_source(s)).collect();
+    let mut b = regex_builder();
+    // The set may be larger than one rule; each rule was checked against the limit.
+    b.configure(
+        Regex::config()
+            .nfa_size_limit(Some(REGEX_NFA_LIMIT.saturating_mul(sources.len())))
+            .dfa_size_limit(Some(REGEX_NFA_LIMIT)),
+    );
+    let regex = b.build_many(&sources).map_err(|e| CompileErrors {
+        errors: vec![Diagnostic::error(
+            0,
+            0,
+            format!(
+                "the regex rules together are too large: {}",
+                regex_error_text(&e)
+            ),
+        )],
+    })?;
+    for v in &mut lists {
+        v.sort_by_key(|&g| order(g));
+    }
+    Ok(Some(RegexSet {
+        regex,
+        rules: lists,
+    }))
+}
+
+fn regex_builder() -> meta::Builder {
+    let mut b = Regex::builder();
+    b.configure(
+        Regex::config()
+            .match_kind(MatchKind::All)
+            .nfa_size_limit(Some(REGEX_NFA_LIMIT))
+            .dfa_size_limit(Some(REGEX_NFA_LIMIT)),
+    )
+    .syntax(regex_automata::util::syntax::Config::new().nest_limit(REGEX_NEST_LIMIT));
+    b
+}
+
+/// Whole-match: the name must end where the regex ends (the start is anchored by the input).
+fn anchored_source(re: &str) -> String {
+    format!("(?:{re})\\z")
+}
+
+/// Compiles one rule's regex alone, so that its errors point at its rule.
+pub(super) fn check_regex(re: &str) -> Result<(), String> {
+    // The source must stand on its own: `a)|(b` would escape the `(?:…)\z` wrapper below.
+    let hir = regex_syntax::ParserBuilder::new()
+        .nest_limit(REGEX_NEST_LIMIT)
+        .build()
+        .parse(re)
+        .map_err(|e| {
+            let text = e.to_string();
+            format!(
+                "invalid regex: {}",
+                text.lines().last().unwrap_or("syntax error").trim()
+            )
+        })?;
+    if let Err(e) = regex_builder().build(&anchored_source(re)) {
+        return Err(format!("invalid regex: {}", regex_error_text(&e)));
+    }
+    // A regex whose shortest match is longer than any name can never match.
+    if let Some(min) = hir.properties().minimum_len() {
+        if min > crate::name::MAX_NAME_LEN {
+            return Err(format!(
+                "regex can never match: its shortest match is {min} bytes, names are at most 253"
+            ));
+        }
+    }
+    if hir.properties().maximum_len() == Some(0) {
+        return Err("regex can never match: it only matches the empty string".into());
+    }
+    if matches_some_name(re) == Some(false) {
+        return Err(
+            "regex can never match: normalized names are lowercase [a-z0-9_-] labels and dots"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Whether the anchored regex accepts some string over the name alphabet (`[a-z0-9_.-]`):
+/// a search of its DFA that follows only those bytes. `None` when the DFA is too large to
+/// build within the limit (the check is then skipped; matching stays linear-time either way).
+fn matches_some_name(re: &str) -> Option<bool> {
+    use regex_automata::dfa::{dense, Automaton};
+    use regex_automata::util::start;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-_.";
+    let dfa = dense::Builder::new()
+        .configure(
+            dense::Config::new()
+                .dfa_size_limit(Some(REGEX_NFA_LIMIT))
+                .determinize_size_limit(Some(REGEX_NFA_LIMIT)),
+        )
+        .syntax(regex_automata::util::syntax::Config::new().nest_limit(REGEX_NEST_LIMIT))
+        .build(&anchored_source(re))
+        .ok()?;
+    let first = dfa
+        .start_state(&start::Config::new().anchored(Anchored::Yes))
+        .ok()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut queue = vec![first];
+    seen.insert(first);
+    while let Some(state) = queue.pop() {
+        if dfa.is_match_state(state) || dfa.is_match_state(dfa.next_eoi_state(state)) {
+            return Some(true);
+        }
+        for &b in ALPHABET {
+            let next = dfa.next_state(state, b);
+            if !dfa.is_dead_state(next) && seen.insert(next) {
+                queue.push(next);
+            }
+        }
+    }
+    Some(false)
+}
+
+fn regex_error_text(e: &regex_automata::meta::BuildError) -> String {
+    match e.syntax_error() {
+        Some(s) => s
+            .to_string()
+            .lines()
+            .last()
+            .unwrap_or("syntax error")
+            .trim()
+            .to_owned(),
+        None => match e.size_limit() {
+            Some(limit) => format!("it compiles to more than the {limit}-byte limit"),
+            None => e.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Engine, Query};
+
+    #[test]
+    fn regex_whole_match_and_limits() {
+        let e = Engine::compile("allow ~ads[0-9]+\\.example\\.net\n").unwrap();
+        let p = e.policy("default").unwrap();
+        assert!(e.check(p, &Query::new("ads12.example.net")).is_allow());
+        assert!(!e.check(p, &Query::new("xads12.example.net")).is_allow());
+        assert!(!e.check(p, &Query::new("ads12.example.net.evil")).is_allow());
+        let errs = Engine::compile("allow ~(a\n").unwrap_err();
+        assert_eq!((errs.errors()[0].line, errs.errors()[0].column), (1, 8));
+        let errs = Engine::compile("allow ~((a{100}){100}){100}\n").unwrap_err();
+        assert!(errs.errors()[0].message.contains("limit"), "{errs}");
+        let errs = Engine::compile("allow ~(a{100}){100}\n").unwrap_err();
+        assert!(errs.errors()[0].message.contains("never match"), "{errs}");
+        // Names are lowercase: an uppercase literal, or a space, can never match.
+        for never in ["~API\\.x\\.io", "~a\\x20b", "~[A-Z]+"] {
+            let errs = Engine::compile(&format!("allow {never}\n")).unwrap_err();
+            assert!(
+                errs.errors()[0].message.contains("never match"),
+                "{never}: {errs}"
+            );
+        }
+        assert!(Engine::compile("allow ~(?i)API\\.x\\.io\n").is_ok());
+        // The source must be a regex on its own: it cannot close the implicit anchor group.
+        assert!(Engine::compile("allow ~a\\.io)|(zz\n").is_err());
+    }
+}
