@@ -550,6 +550,26 @@ hostgate_result hostgate_engine_default_policy(const struct hostgate_engine *eng
 void hostgate_engine_free(struct hostgate_engine *engine);
 
 /**
+ * How many warnings the policy compiled with (0 when `engine` is NULL): rules that compile but
+ * probably do not mean what their author thinks, such as `*google.com`.
+ *
+ * # Safety
+ * `engine` must be NULL or a live engine.
+ */
+size_t hostgate_engine_warning_count(const struct hostgate_engine *engine);
+
+/**
+ * Warning `index` (from 0, in text order) as one NUL-terminated line, exactly as the CLI prints
+ * it: `FILE:LINE:COL: warning: message` for an engine from `hostgate_engine_load`,
+ * `LINE:COL: warning: message` for one from `hostgate_engine_compile`. Owned by the engine
+ * (valid until `hostgate_engine_free`); NULL when `engine` is NULL or `index` is out of range.
+ *
+ * # Safety
+ * `engine` must be NULL or a live engine.
+ */
+const char *hostgate_engine_warning(const struct hostgate_engine *engine, size_t index);
+
+/**
  * The number of policies in an engine (0 when `engine` is NULL). Indexes run from 0 to this
  * number minus one, in file order.
  *

@@ -163,6 +163,15 @@ class Engine {
         return Engine(raw);
     }
 
+    /// The policy's warnings, one line each, as the CLI prints them (with the file name for an
+    /// engine from load()).
+    std::vector<std::string> warnings() const {
+        std::vector<std::string> out;
+        for (std::size_t i = 0, n = hostgate_engine_warning_count(get()); i < n; i++)
+            out.emplace_back(hostgate_engine_warning(get(), i));
+        return out;
+    }
+
     /// The policy used when none is named: `default` when the text has statements outside any
     /// `policy` block, else the first policy.
     Policy default_policy() const {

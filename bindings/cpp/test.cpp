@@ -174,6 +174,13 @@ static void load_tests() {
     }
     auto engine = hostgate::Engine::load("examples/policies/egress.policy");
     EXPECT(engine.default_policy().index == engine.policy("default").index);
+    const std::string warn = "tests/policy-errors/warn.policy";
+    std::string want_warn = slurp("tests/policy-errors/warn.expected");
+    want_warn.replace(want_warn.find("{FILE}"), 6, warn);
+    auto warned = hostgate::Engine::load(warn);
+    std::string got;
+    for (const auto &w : warned.warnings()) got += w + "\n";
+    EXPECT(got == want_warn);
 }
 
 int main(int argc, char **argv) {

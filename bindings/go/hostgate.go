@@ -204,6 +204,18 @@ func newEngine(r C.hostgate_result, ptr *C.hostgate_engine, cerr *C.hostgate_err
 	return e, nil
 }
 
+// Warnings are the policy's warnings, one line each, as the hostgate CLI prints them (with the
+// file name for an engine from Load).
+func (e *Engine) Warnings() []string {
+	n := int(C.hostgate_engine_warning_count(e.ptr))
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, C.GoString(C.hostgate_engine_warning(e.ptr, C.size_t(i))))
+	}
+	runtime.KeepAlive(e)
+	return out
+}
+
 // DefaultPolicy is the policy used when none is named: "default" when the text has statements
 // outside any policy block, else the first policy.
 func (e *Engine) DefaultPolicy() Policy {

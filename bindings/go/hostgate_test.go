@@ -135,6 +135,19 @@ func TestLoadReportsWhatEveryFrontEndReports(t *testing.T) {
 	if p, _ := e.Policy("default"); e.DefaultPolicy() != p {
 		t.Fatalf("default policy %d, want %d", e.DefaultPolicy(), p)
 	}
+	warn := filepath.Join(contractDir, "..", "policy-errors", "warn.policy")
+	raw, err = os.ReadFile(filepath.Join(contractDir, "..", "policy-errors", "warn.expected"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Load(warn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if got, want := strings.Join(w.Warnings(), "\n")+"\n", strings.ReplaceAll(string(raw), "{FILE}", warn); got != want {
+		t.Fatalf("warnings %q, want %q", got, want)
+	}
 }
 
 func TestContract(t *testing.T) {

@@ -438,6 +438,19 @@ static void test_load(void) {
     CHECK_RESULT(hostgate_engine_policy(e, "default", 7, &q), HOSTGATE_RESULT_OK);
     CHECK(p == q);
     CHECK_RESULT(hostgate_engine_default_policy(NULL, &p), HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK(hostgate_engine_warning_count(e) == 0 && hostgate_engine_warning(e, 0) == NULL);
+
+    const char *warn = "tests/policy-errors/warn.policy";
+    hostgate_engine *w = NULL;
+    CHECK_RESULT(hostgate_engine_load(warn, strlen(warn), &w, NULL), HOSTGATE_RESULT_OK);
+    char *want_warn = expected_text("warn", warn);
+    CHECK(want_warn != NULL && hostgate_engine_warning_count(w) == 1);
+    if (want_warn && hostgate_engine_warning(w, 0)) {
+        size_t len = strlen(hostgate_engine_warning(w, 0));
+        CHECK(strlen(want_warn) == len + 1 && strncmp(want_warn, hostgate_engine_warning(w, 0), len) == 0);
+    }
+    free(want_warn);
+    hostgate_engine_free(w);
     CHECK_RESULT(hostgate_engine_load(NULL, 3, &e, NULL), HOSTGATE_RESULT_NULL_ARGUMENT);
     hostgate_engine_free(e);
 }

@@ -302,6 +302,16 @@ class Engine:
         return cls(out[0])
 
     @property
+    def warnings(self) -> List[str]:
+        """The policy's warnings, one line each, as the CLI prints them (with the file name for an
+        engine from ``from_file``)."""
+        e = self._engine()
+        return [
+            _ffi.string(_lib.hostgate_engine_warning(e, i)).decode("utf-8", "replace")
+            for i in range(_lib.hostgate_engine_warning_count(e))
+        ]
+
+    @property
     def default_policy(self) -> int:
         """The index of the policy used when none is named: ``default`` when the text has
         statements outside any ``policy`` block, else the first policy."""

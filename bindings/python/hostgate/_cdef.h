@@ -115,6 +115,8 @@ hostgate_result hostgate_engine_load(const char *path,
 hostgate_result hostgate_engine_default_policy(const struct hostgate_engine *engine,
                                                uint32_t *out_index);
 void hostgate_engine_free(struct hostgate_engine *engine);
+size_t hostgate_engine_warning_count(const struct hostgate_engine *engine);
+const char *hostgate_engine_warning(const struct hostgate_engine *engine, size_t index);
 uint32_t hostgate_engine_policy_count(const struct hostgate_engine *engine);
 hostgate_result hostgate_engine_policy(const struct hostgate_engine *engine,
                                        const char *name,

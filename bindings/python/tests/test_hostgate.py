@@ -104,6 +104,9 @@ def test_from_file_reports_what_every_front_end_reports():
     assert "cannot read policy file" in str(info.value)
     with Engine.from_file(os.path.join(ROOT, "examples", "policies", "egress.policy")) as e:
         assert e.default_policy == e.policy("default")
+    warn = os.path.join(ROOT, "tests", "policy-errors", "warn.policy")
+    with Engine.from_file(warn) as e:
+        assert "".join(w + "\n" for w in e.warnings) == expected("warn", warn)
 
 
 def test_api():

@@ -57,10 +57,13 @@ pub struct hostgate_engine {
     /// Every rule's id text, per policy, made once at compile time: the core derives
     /// `POLICY:LINE` ids on demand, but C needs a pointer that lives as long as the engine.
     ids: Vec<Vec<Box<str>>>,
+    /// The policy's warnings, rendered once: `FILE:LINE:COL: warning: …` for a loaded file,
+    /// `LINE:COL: warning: …` for text.
+    warnings: Vec<CString>,
 }
 
 impl hostgate_engine {
-    fn new(engine: Engine) -> Self {
+    fn new(engine: Engine, warnings: Vec<String>) -> Self {
         let ids = engine
             .policies()
             .map(|(p, _)| {
@@ -74,7 +77,12 @@ impl hostgate_engine {
                     .collect()
             })
             .collect();
-        hostgate_engine { engine, ids }
+        let warnings = warnings.iter().map(|w| c_string(w)).collect();
+        hostgate_engine {
+            engine,
+            ids,
+            warnings,
+        }
     }
 
     /// The id text of rule `index` of `policy`.
@@ -293,7 +301,20 @@ unsafe fn finish_load(
 ) -> hostgate_result {
     match loaded {
         Ok(loaded) => {
-            let boxed = Box::into_raw(Box::new(hostgate_engine::new(loaded.into_engine())));
+            let warnings: Vec<String> = if named {
+                loaded.warnings().collect()
+            } else {
+                loaded
+                    .engine()
+                    .warnings()
+                    .iter()
+                    .map(|w| w.to_string())
+                    .collect()
+            };
+            let boxed = Box::into_raw(Box::new(hostgate_engine::new(
+                loaded.into_engine(),
+                warnings,
+            )));
             // SAFETY: the caller guarantees `out` is non-NULL and writable.
             unsafe { out.write(boxed) };
             hostgate_result::Ok
@@ -378,6 +399,46 @@ pub unsafe extern "C" fn hostgate_engine_free(engine: *mut hostgate_engine) {
             // SAFETY: a non-NULL `engine` came from `Box::into_raw` in `hostgate_engine_compile`
             // and, per the contract, has not been freed yet.
             drop(unsafe { Box::from_raw(engine) });
+        }
+    })
+}
+
+/// How many warnings the policy compiled with (0 when `engine` is NULL): rules that compile but
+/// probably do not mean what their author thinks, such as `*google.com`.
+///
+/// # Safety
+/// `engine` must be NULL or a live engine.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_engine_warning_count(engine: *const hostgate_engine) -> usize {
+    ffi_boundary!(0, {
+        // SAFETY: the caller guarantees a non-NULL `engine` is live.
+        match unsafe { borrow(engine) } {
+            Ok(e) => e.warnings.len(),
+            Err(_) => 0,
+        }
+    })
+}
+
+/// Warning `index` (from 0, in text order) as one NUL-terminated line, exactly as the CLI prints
+/// it: `FILE:LINE:COL: warning: message` for an engine from `hostgate_engine_load`,
+/// `LINE:COL: warning: message` for one from `hostgate_engine_compile`. Owned by the engine
+/// (valid until `hostgate_engine_free`); NULL when `engine` is NULL or `index` is out of range.
+///
+/// # Safety
+/// `engine` must be NULL or a live engine.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_engine_warning(
+    engine: *const hostgate_engine,
+    index: usize,
+) -> *const c_char {
+    ffi_boundary!(std::ptr::null(), {
+        // SAFETY: the caller guarantees a non-NULL `engine` is live.
+        match unsafe { borrow(engine) } {
+            Ok(e) => e
+                .warnings
+                .get(index)
+                .map_or(std::ptr::null(), |w| w.as_ptr()),
+            Err(_) => std::ptr::null(),
         }
     })
 }

@@ -6,8 +6,9 @@ use std::ffi::CStr;
 use std::ptr;
 
 use crate::{
-    hostgate_engine, hostgate_engine_default_policy, hostgate_engine_free, hostgate_engine_load,
-    hostgate_engine_policy_name, hostgate_error, hostgate_error_count, hostgate_error_free,
+    hostgate_engine, hostgate_engine_compile, hostgate_engine_default_policy, hostgate_engine_free,
+    hostgate_engine_load, hostgate_engine_policy_name, hostgate_engine_warning,
+    hostgate_engine_warning_count, hostgate_error, hostgate_error_count, hostgate_error_free,
     hostgate_error_get, hostgate_error_message, hostgate_result,
 };
 
@@ -95,5 +96,54 @@ fn a_good_file_loads_and_names_its_default_policy() {
         let name = std::slice::from_raw_parts(name.cast::<u8>(), len);
         assert_eq!(name, b"default");
         hostgate_engine_free(engine);
+    }
+}
+
+/// Every warning of an engine, one line each.
+fn warnings(engine: *const hostgate_engine) -> String {
+    // SAFETY: `engine` is live; each warning is NUL-terminated and lives with it.
+    unsafe {
+        (0..hostgate_engine_warning_count(engine))
+            .map(|i| {
+                let w = CStr::from_ptr(hostgate_engine_warning(engine, i));
+                format!("{}\n", w.to_str().unwrap())
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn warnings_name_the_file_they_were_loaded_from() {
+    let path = format!("{ROOT}/tests/policy-errors/warn.policy");
+    let (r, engine, _) = load(&path);
+    assert_eq!(r, hostgate_result::Ok);
+    assert_eq!(warnings(engine), expected("warn", &path));
+    // SAFETY: `engine` is live; out of range and NULL give NULL and 0.
+    unsafe {
+        assert!(hostgate_engine_warning(engine, 1).is_null());
+        assert!(hostgate_engine_warning(ptr::null(), 0).is_null());
+        assert_eq!(hostgate_engine_warning_count(ptr::null()), 0);
+    }
+    // Text compiled from memory has no file name: the warning starts at the line.
+    let text = std::fs::read(&path).unwrap();
+    let mut from_text = ptr::null_mut();
+    // SAFETY: `text` is `len` readable bytes; the out-pointer is writable.
+    let r = unsafe {
+        hostgate_engine_compile(
+            text.as_ptr().cast(),
+            text.len(),
+            &mut from_text,
+            ptr::null_mut(),
+        )
+    };
+    assert_eq!(r, hostgate_result::Ok);
+    assert_eq!(
+        warnings(from_text),
+        expected("warn", "").trim_start_matches(':')
+    );
+    // SAFETY: both engines are live and freed once.
+    unsafe {
+        hostgate_engine_free(engine);
+        hostgate_engine_free(from_text);
     }
 }
