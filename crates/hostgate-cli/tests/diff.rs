@@ -107,7 +107,7 @@ fn errors_exit_2_with_the_shared_text() {
 }
 
 #[test]
-fn regex_rules_make_the_search_incomplete_and_say_so() {
+fn regex_rules_are_searched_completely() {
     let (code, out, _) = hostgate(&[
         "diff",
         "examples/policies/egress.policy#default",
@@ -115,5 +115,20 @@ fn regex_rules_make_the_search_incomplete_and_say_so() {
     ]);
     assert_eq!(code, 1);
     let last = out.lines().last().unwrap();
-    assert!(last.contains("search incomplete: 1 regex rule"), "{last}");
+    assert!(last.contains("search complete"), "{last}");
+}
+
+#[test]
+fn a_regex_without_a_dfa_makes_the_search_incomplete_and_says_so() {
+    // A Unicode word boundary has no DFA: the engine runs it, the search cannot.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let left = dir.join("diff-word-boundary.policy");
+    std::fs::write(&left, "allow ~\\bapi\\.kadath\\.io\n").unwrap();
+    let (code, out, _) = hostgate(&["diff", left.to_str().unwrap(), AFTER]);
+    assert_eq!(code, 1);
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.contains("search incomplete: 1 regex rule too large or too complex for a DFA"),
+        "{last}"
+    );
 }

@@ -3,16 +3,17 @@
 //!
 //! A verdict depends only on which rules match a query and whether their port and source
 //! conditions hold, so the search does not need to try every name. It walks both policies'
-//! patterns together from the rightmost label, and at each depth draws one label for every way
-//! a label can satisfy the literal labels and in-label globs still in play there (a small
-//! breadth-first search over the globs' automata finds the labels); below the last literal it
-//! adds zero, one and two fresh labels, which is all that `*.`, `**.` and `.` patterns can tell
-//! apart. Each name found is asked with no port and with every port at a boundary of a range of
-//! the rules it matches, and with each source when one of them is limited by source. IP rules
-//! contribute the first and last address of each prefix and their neighbours. For policies
-//! without `~regex` rules this set of queries meets every region where the verdicts can differ,
-//! so the answer is complete; with regex rules the shortest names each regex matches are tried
-//! too, and the answer says it is incomplete and why.
+//! patterns together from the rightmost label, reading each `~regex` backwards with its reverse
+//! DFA at the same time, and at each depth draws one label for every way a label can affect the
+//! literal labels, in-label globs and regex states still in play there (a breadth-first search
+//! over the product of their automata finds the labels); below the last literal it adds zero,
+//! one and two fresh labels, which is all that `*.`, `**.` and `.` patterns can tell apart, or,
+//! while a regex can still tell longer names apart, one more label per class of its states. Each
+//! name found is asked with no port and with every port at a boundary of a range of the rules it
+//! matches, and with each source when one of them is limited by source. IP rules contribute the
+//! first and last address of each prefix and their neighbours. This set of queries meets every
+//! region where the verdicts can differ, so the answer is complete, unless a search bound is hit
+//! or a regex has no DFA (a Unicode word boundary, or one too large), which the answer says.
 //!
 //! ```
 //! use hostgate::{diff, DiffOptions, Engine};
@@ -296,161 +297,242 @@ const LABEL_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-_";
 /// Expansions a glob search may make at one depth before giving up.
 const GLOB_SEARCH_BUDGET: usize = 20_000;
 
-/// One label for every class of labels the globs can tell apart that holds a label which is no
-/// literal (each literal is a class of its own, asked as itself). Returns the labels and, if a search bound was hit, why.
-fn label_classes(is_lit: &dyn Fn(&str) -> bool, globs: &[&str]) -> (Vec<String>, Option<String>) {
+/// A reverse DFA of one regex rule, read over a name from its last byte to its first.
+type Dfa = regex_automata::dfa::dense::DFA<Vec<u32>>;
+/// A state of such a DFA.
+type DfaState = regex_automata::util::primitives::StateID;
+
+/// What a label is read by, right to left: the in-label globs in play at its position
+/// (reversed, which reads the same language backwards) and the live regexes' reverse DFAs,
+/// positioned where the label's last byte comes next.
+struct LabelAutomata<'a> {
+    globs: Vec<Glob>,
+    dfas: Vec<&'a Dfa>,
+    starts: Vec<DfaState>,
+}
+
+/// A product state: each glob's NFA state, each DFA's state.
+type ProductState = (Vec<u128>, Vec<DfaState>);
+/// What tells two labels apart: which globs accept, and where each DFA is after the label.
+type ClassKey = (Vec<bool>, Vec<DfaState>);
+
+impl LabelAutomata<'_> {
+    fn start(&self) -> ProductState {
+        (
+            self.globs.iter().map(Glob::start).collect(),
+            self.starts.clone(),
+        )
+    }
+
+    fn step(&self, (g, d): &ProductState, c: u8) -> ProductState {
+        use regex_automata::dfa::Automaton;
+        (
+            self.globs
+                .iter()
+                .zip(g)
+                .map(|(x, &s)| x.step(s, c))
+                .collect(),
+            self.dfas
+                .iter()
+                .zip(d)
+                .map(|(x, &s)| x.next_state(s, c))
+                .collect(),
+        )
+    }
+
+    fn key(&self, (g, d): &ProductState) -> ClassKey {
+        (
+            self.globs
+                .iter()
+                .zip(g)
+                .map(|(x, &s)| x.accepts(s))
+                .collect(),
+            d.clone(),
+        )
+    }
+
+    /// The class of `label` (read from its last byte).
+    fn class_of(&self, label: &str) -> ClassKey {
+        let s = label
+            .bytes()
+            .rev()
+            .fold(self.start(), |s, c| self.step(&s, c));
+        self.key(&s)
+    }
+
+    /// The characters worth trying: with a regex, every label character; with globs only, the
+    /// characters they name plus one standing for all the others (which they treat alike).
+    fn alphabet(&self) -> Vec<u8> {
+        if !self.dfas.is_empty() {
+            return LABEL_CHARS.to_vec();
+        }
+        let named: HashSet<u8> = self
+            .globs
+            .iter()
+            .flat_map(|g| g.chars.iter().copied())
+            .collect();
+        let mut alphabet: Vec<u8> = LABEL_CHARS
+            .iter()
+            .copied()
+            .filter(|c| named.contains(c))
+            .collect();
+        if let Some(&other) = LABEL_CHARS.iter().find(|c| !named.contains(c)) {
+            alphabet.push(other);
+        }
+        alphabet
+    }
+}
+
+/// One label for every class of labels the automata can tell apart that holds a label which is
+/// no literal (each literal is a class of its own, asked as itself). Returns the labels and, if a
+/// search bound was hit, why.
+fn label_classes(
+    lits: &[&str],
+    is_lit: &dyn Fn(&str) -> bool,
+    a: &LabelAutomata<'_>,
+) -> (Vec<String>, Option<String>) {
     let mut out: Vec<String> = Vec::new();
-    if globs.is_empty() {
+    if a.globs.is_empty() && a.dfas.is_empty() {
         out.push(fresh_label(is_lit));
         return (out, None);
     }
-    let nfas: Vec<Glob> = globs.iter().filter_map(|g| Glob::new(g)).collect();
-    // Characters no glob names behave alike: one of them stands for all.
-    let named: HashSet<u8> = globs.iter().flat_map(|g| g.bytes()).collect();
-    let mut alphabet: Vec<u8> = LABEL_CHARS
-        .iter()
-        .copied()
-        .filter(|c| named.contains(c))
-        .collect();
-    if let Some(&other) = LABEL_CHARS.iter().find(|c| !named.contains(c)) {
-        alphabet.push(other);
-    }
-    // Breadth-first over the product of the globs' automata; one shortest label per vector of
-    // which globs accept. Strings that reach the same product state have the same future, so
-    // each state is expanded once.
-    let start: Vec<u128> = nfas.iter().map(Glob::start).collect();
-    // The empty string is no label: its state is not marked seen, so a label that returns to
-    // the start state is still recorded.
-    let mut seen: HashSet<Vec<u128>> = HashSet::new();
-    let mut queue: VecDeque<(Vec<u128>, String)> = VecDeque::from([(start, String::new())]);
-    let mut by_vector: HashMap<Vec<bool>, String> = HashMap::new();
+    let alphabet = a.alphabet();
+    // Breadth-first over the product, building labels from their last character; one shortest
+    // label per class. Strings that reach the same product state have the same future, so each
+    // state is expanded once. The empty string is no label: its state is not marked seen.
+    let mut seen: HashSet<ProductState> = HashSet::new();
+    let mut queue: VecDeque<(ProductState, Vec<u8>)> = VecDeque::from([(a.start(), Vec::new())]);
+    let mut by_key: HashMap<ClassKey, String> = HashMap::new();
     let mut incomplete = None;
     let mut expansions = 0;
-    while let Some((state, text)) = queue.pop_front() {
-        if !text.is_empty() {
-            let v: Vec<bool> = nfas
-                .iter()
-                .zip(&state)
-                .map(|(g, &s)| g.accepts(s))
-                .collect();
-            by_vector.entry(v).or_insert_with(|| text.clone());
+    let label_of = |rev: &[u8]| -> String { rev.iter().rev().map(|&c| c as char).collect() };
+    while let Some((state, rev)) = queue.pop_front() {
+        if !rev.is_empty() {
+            by_key
+                .entry(a.key(&state))
+                .or_insert_with(|| label_of(&rev));
         }
-        if text.len() >= 63 {
+        if rev.len() >= 63 {
             continue;
         }
         expansions += 1;
         if expansions > GLOB_SEARCH_BUDGET {
-            incomplete = Some(format!(
-                "the labels the globs {} can tell apart were not all enumerated",
-                globs.join(", ")
-            ));
+            incomplete = Some(
+                "the labels the globs and regexes in play can tell apart were not all enumerated"
+                    .to_string(),
+            );
             break;
         }
         for &c in &alphabet {
-            let next: Vec<u128> = nfas
-                .iter()
-                .zip(&state)
-                .map(|(g, &s)| g.step(s, c))
-                .collect();
+            let next = a.step(&state, c);
             if seen.insert(next.clone()) {
-                let mut t = text.clone();
-                t.push(c as char);
-                queue.push_back((next, t));
+                let mut r = rev.clone();
+                r.push(c);
+                queue.push_back((next, r));
             }
         }
     }
     // A class's shortest label may be one of the literals, which is a class of its own: look
-    // for another label of the same glob vector that is not a literal.
-    for (v, label) in by_vector {
+    // for another label of the same class that is not a literal.
+    let mut keys: Vec<(ClassKey, String)> = by_key.into_iter().collect();
+    keys.sort_by(|x, y| x.1.len().cmp(&y.1.len()).then_with(|| x.1.cmp(&y.1)));
+    for (key, label) in keys {
         if !is_lit(&label) {
             out.push(label);
             continue;
         }
-        match other_label(&nfas, &alphabet, &v, is_lit, &label) {
-            Some(l) => out.push(l),
-            None => {
-                // Every label of this class may be a literal (a finite class): then the literals
-                // already cover it. Only an unfinished search is a gap.
-                if class_is_infinite(&nfas, &alphabet, &v) {
-                    incomplete.get_or_insert_with(|| {
-                        format!(
-                            "no label outside the literals found for the globs {}",
-                            globs.join(", ")
-                        )
-                    });
-                }
+        match other_label(a, &alphabet, &key, is_lit, &label, lits) {
+            Other::Found(l) => out.push(l),
+            // Every label of this class is a literal: the literals cover it.
+            Other::None => {}
+            Other::Budget => {
+                incomplete.get_or_insert_with(|| {
+                    "the labels the globs and regexes in play can tell apart were not all \
+                     enumerated"
+                        .to_string()
+                });
             }
         }
     }
     (out, incomplete)
 }
 
-/// A label of glob vector `v` that is none of `lits`, by a bounded breadth-first search
-/// without merging states (two strings in one state may differ in being a literal).
+/// What the search for a non-literal member of a class found.
+enum Other {
+    Found(String),
+    /// The class holds literals only.
+    None,
+    /// The search bound was hit first.
+    Budget,
+}
+
+/// A label of class `key` that is none of the literals. Tries one more character around `near`
+/// first; then searches exactly: breadth-first over the product and the trie of the (reversed)
+/// literals of the class, so a state says whether the string so far is a literal, and every
+/// character (not only those the globs name) is tried.
 fn other_label(
-    nfas: &[Glob],
+    a: &LabelAutomata<'_>,
     alphabet: &[u8],
-    v: &[bool],
+    key: &ClassKey,
     is_lit: &dyn Fn(&str) -> bool,
     near: &str,
-) -> Option<String> {
-    let vector = |l: &str| -> Vec<bool> { nfas.iter().map(|g| g.matches(l)).collect() };
-    // Usually one more character where a `*` stands does it.
+    lits: &[&str],
+) -> Other {
     for at in 0..=near.len() {
         for &c in alphabet {
             let mut l = near.to_string();
             l.insert(at, c as char);
-            if l.len() <= 63 && !is_lit(&l) && vector(&l) == v {
-                return Some(l);
+            if l.len() <= 63 && !is_lit(&l) && a.class_of(&l) == *key {
+                return Other::Found(l);
             }
         }
     }
-    let start: Vec<u128> = nfas.iter().map(Glob::start).collect();
-    let mut queue: VecDeque<(Vec<u128>, String)> = VecDeque::from([(start, String::new())]);
+    let mut trie: Vec<HashMap<u8, usize>> = vec![HashMap::new()];
+    let mut terminal = vec![false];
+    for lit in lits.iter().filter(|l| a.class_of(l) == *key) {
+        let mut node = 0;
+        for c in lit.bytes().rev() {
+            node = match trie[node].get(&c) {
+                Some(&n) => n,
+                None => {
+                    trie.push(HashMap::new());
+                    terminal.push(false);
+                    let n = trie.len() - 1;
+                    trie[node].insert(c, n);
+                    n
+                }
+            };
+        }
+        terminal[node] = true;
+    }
+    let start = (a.start(), Some(0usize));
+    let mut seen = HashSet::from([start.clone()]);
+    let mut queue = VecDeque::from([(start, Vec::<u8>::new())]);
     let mut expansions = 0;
-    while let Some((state, text)) = queue.pop_front() {
-        if !text.is_empty() && !is_lit(&text) {
-            let got: Vec<bool> = nfas
-                .iter()
-                .zip(&state)
-                .map(|(g, &s)| g.accepts(s))
-                .collect();
-            if got == v {
-                return Some(text);
-            }
+    while let Some(((state, node), rev)) = queue.pop_front() {
+        if !rev.is_empty() && !node.is_some_and(|n| terminal[n]) && a.key(&state) == *key {
+            return Other::Found(rev.iter().rev().map(|&c| c as char).collect());
+        }
+        if rev.len() >= 63 {
+            continue;
         }
         expansions += 1;
-        if expansions > GLOB_SEARCH_BUDGET || text.len() >= 63 {
-            return None;
+        if expansions > GLOB_SEARCH_BUDGET {
+            return Other::Budget;
         }
-        for &c in alphabet {
-            let next: Vec<u128> = nfas
-                .iter()
-                .zip(&state)
-                .map(|(g, &s)| g.step(s, c))
-                .collect();
-            if next.iter().any(|&s| s != 0) || v.iter().all(|&b| !b) {
-                let mut t = text.clone();
-                t.push(c as char);
-                queue.push_back((next, t));
+        for &c in LABEL_CHARS {
+            let next = (
+                a.step(&state, c),
+                node.and_then(|n| trie[n].get(&c).copied()),
+            );
+            if seen.insert(next.clone()) {
+                let mut r = rev.clone();
+                r.push(c);
+                queue.push_back((next, r));
             }
         }
     }
-    None
-}
-
-/// Whether labels of glob vector `v` exist in every length beyond some point (a class with a
-/// `*` that can keep growing), i.e. the class has more members than any finite literal list.
-fn class_is_infinite(nfas: &[Glob], alphabet: &[u8], v: &[bool]) -> bool {
-    // A glob that must accept and contains `*` accepts arbitrarily long labels only together
-    // with the others' constraints; this conservative test says "infinite" whenever some glob
-    // in the vector has a star, or no glob accepts (the complement of finitely many is infinite).
-    let _ = alphabet;
-    v.iter().all(|&b| !b)
-        || nfas
-            .iter()
-            .zip(v)
-            .any(|(g, &b)| b && g.chars.contains(&b'*'))
+    Other::None
 }
 
 /// A label that is none of `lits`.
@@ -539,16 +621,111 @@ impl Rules {
     }
 }
 
-/// Walks the shapes' label predicates from the right, handing one name per class (and the
-/// shapes it matches) to `sink` as it goes, so no list of candidates is kept.
+/// A shape and where a name is in it: (shape, ends here, takes one more, takes two more).
+type Phase = (usize, bool, bool, bool);
+/// Where the walk hands each name, with the shapes and the regexes it matches.
+type Sink<'s> = dyn FnMut(&str, &[usize], &[usize]) + 's;
+
+/// Walks the shapes' label predicates (and the regexes' reverse DFAs) from the right, handing
+/// one name per class — with the shapes and regexes it matches — to `sink` as it goes, so no
+/// list of candidates is kept.
 struct Walk<'a, 's> {
     rules: &'a Rules,
+    /// Reverse DFA and start state of each regex that has one, by regex index.
+    dfas: &'a [Option<(Dfa, DfaState)>],
     incomplete: Vec<String>,
-    sink: &'s mut dyn FnMut(&str, &[usize]),
+    /// Past the shapes' specific labels, where only regexes can still tell names apart: the
+    /// states already explored.
+    explored: HashSet<(Vec<DfaState>, Vec<Phase>)>,
+    sink: &'s mut Sink<'s>,
 }
 
-impl Walk<'_, '_> {
-    fn emit(&mut self, labels: &[String], alive: &[usize]) {
+impl<'a> Walk<'a, '_> {
+    fn emit(&mut self, labels: &[String], alive: &[usize], rstates: &[DfaState]) {
+        use regex_automata::dfa::Automaton;
+        let depth = labels.len();
+        let mut name = String::new();
+        for (i, l) in labels.iter().rev().enumerate() {
+            if i > 0 {
+                name.push('.');
+            }
+            name.push_str(l);
+        }
+        let shapes: Vec<usize> = alive
+            .iter()
+            .copied()
+            .filter(|&s| self.rules.shapes[s].ends_at(depth))
+            .collect();
+        let regexes: Vec<usize> = self
+            .dfas
+            .iter()
+            .zip(rstates)
+            .enumerate()
+            .filter_map(|(k, (d, &st))| {
+                let (dfa, _) = d.as_ref()?;
+                dfa.is_match_state(dfa.next_eoi_state(st)).then_some(k)
+            })
+            .collect();
+        (self.sink)(&name, &shapes, &regexes);
+    }
+
+    /// The regex states after a `.` (before every label but the rightmost).
+    fn after_dot(&self, depth: usize, rstates: &[DfaState]) -> Vec<DfaState> {
+        use regex_automata::dfa::Automaton;
+        if depth == 0 {
+            return rstates.to_vec();
+        }
+        self.dfas
+            .iter()
+            .zip(rstates)
+            .map(|(d, &st)| d.as_ref().map_or(st, |(dfa, _)| dfa.next_state(st, b'.')))
+            .collect()
+    }
+
+    /// The automata a label at this position is read by: the globs given and the live DFAs.
+    fn automata(&self, globs: &[&str], dot: &[DfaState]) -> (LabelAutomata<'a>, Vec<usize>) {
+        use regex_automata::dfa::Automaton;
+        let mut live = Vec::new();
+        let mut dfas = Vec::new();
+        let mut starts = Vec::new();
+        let all: &'a [Option<(Dfa, DfaState)>] = self.dfas;
+        for (k, (d, &st)) in all.iter().zip(dot).enumerate() {
+            if let Some((dfa, _)) = d {
+                if !dfa.is_dead_state(st) {
+                    live.push(k);
+                    dfas.push(dfa);
+                    starts.push(st);
+                }
+            }
+        }
+        let reversed: Vec<Glob> = globs
+            .iter()
+            .filter_map(|g| Glob::new(&g.chars().rev().collect::<String>()))
+            .collect();
+        (
+            LabelAutomata {
+                globs: reversed,
+                dfas,
+                starts,
+            },
+            live,
+        )
+    }
+
+    /// The regex states after reading `label` from `dot` (every regex, dead ones stay put).
+    fn read(&self, dot: &[DfaState], label: &str) -> Vec<DfaState> {
+        use regex_automata::dfa::Automaton;
+        self.dfas
+            .iter()
+            .zip(dot)
+            .map(|(d, &st)| match d {
+                Some((dfa, _)) => label.bytes().rev().fold(st, |s, c| dfa.next_state(s, c)),
+                None => st,
+            })
+            .collect()
+    }
+
+    fn walk(&mut self, labels: &mut Vec<String>, alive: Vec<usize>, rstates: Vec<DfaState>) {
         let depth = labels.len();
         let size = labels
             .iter()
@@ -558,54 +735,78 @@ impl Walk<'_, '_> {
         if size > crate::MAX_NAME_LEN {
             return;
         }
-        let mut name = String::with_capacity(size);
-        for (i, l) in labels.iter().rev().enumerate() {
-            if i > 0 {
-                name.push('.');
-            }
-            name.push_str(l);
-        }
-        let matched: Vec<usize> = alive
-            .iter()
-            .copied()
-            .filter(|&s| self.rules.shapes[s].ends_at(depth))
-            .collect();
-        (self.sink)(&name, &matched);
-    }
-
-    fn walk(&mut self, labels: &mut Vec<String>, alive: Vec<usize>) {
-        let depth = labels.len();
         if depth > 0 {
-            self.emit(labels, &alive);
+            self.emit(labels, &alive, &rstates);
         }
         if depth >= 127 {
             return;
         }
-        let shapes = &self.rules.shapes;
+        let rules = self.rules;
+        let shapes = &rules.shapes;
+        let dot = self.after_dot(depth, &rstates);
         let specific: Vec<usize> = alive
             .iter()
             .copied()
             .filter(|&s| shapes[s].labels.len() > depth)
             .collect();
         if specific.is_empty() {
-            // Only counts of labels matter below here: `*.` takes one more, `**.` one or
-            // more, `.` any number; zero, one and two more labels tell them all apart.
-            if alive.iter().any(|&s| shapes[s].takes_extra(depth)) || depth == 0 {
-                labels.push("zz".into());
-                let more: Vec<usize> = alive
-                    .iter()
-                    .copied()
-                    .filter(|&s| shapes[s].takes_extra(depth))
-                    .collect();
-                self.emit(labels, &more);
-                labels.push("zy".into());
-                let more2: Vec<usize> = more
-                    .iter()
-                    .copied()
-                    .filter(|&s| shapes[s].takes_extra(depth + 1))
-                    .collect();
-                self.emit(labels, &more2);
-                labels.pop();
+            let (auto, live) = self.automata(&[], &dot);
+            if live.is_empty() {
+                // Only counts of labels matter below here: `*.` takes one more, `**.` one or
+                // more, `.` any number; zero, one and two more labels tell them all apart.
+                if alive.iter().any(|&s| shapes[s].takes_extra(depth)) || depth == 0 {
+                    let more: Vec<usize> = alive
+                        .iter()
+                        .copied()
+                        .filter(|&s| shapes[s].takes_extra(depth))
+                        .collect();
+                    let r1 = self.read(&dot, "zz");
+                    labels.push("zz".into());
+                    self.emit(labels, &more, &r1);
+                    let more2: Vec<usize> = more
+                        .iter()
+                        .copied()
+                        .filter(|&s| shapes[s].takes_extra(depth + 1))
+                        .collect();
+                    let r2 = self.read(&self.after_dot(depth + 1, &r1), "zy");
+                    labels.push("zy".into());
+                    self.emit(labels, &more2, &r2);
+                    labels.pop();
+                    labels.pop();
+                }
+                return;
+            }
+            // A regex can still tell longer names apart: one label per class of its reverse
+            // DFAs, each state explored once with the same shapes in the same phase.
+            let phase: Vec<Phase> = alive
+                .iter()
+                .map(|&s| {
+                    let sh = &shapes[s];
+                    (
+                        s,
+                        sh.ends_at(depth),
+                        sh.takes_extra(depth),
+                        sh.takes_extra(depth + 1),
+                    )
+                })
+                .collect();
+            if !self.explored.insert((rstates.clone(), phase)) {
+                return;
+            }
+            let (classes, gap) = label_classes(&[], &|_| false, &auto);
+            drop(auto);
+            if let Some(gap) = gap {
+                self.incomplete.push(gap);
+            }
+            let next: Vec<usize> = alive
+                .iter()
+                .copied()
+                .filter(|&s| shapes[s].takes_extra(depth))
+                .collect();
+            for label in classes {
+                let r = self.read(&dot, &label);
+                labels.push(label);
+                self.walk(labels, next.clone(), r);
                 labels.pop();
             }
             return;
@@ -625,7 +826,11 @@ impl Walk<'_, '_> {
         }
         drop(specific);
         let globs: Vec<&str> = glob_texts.into_iter().collect();
-        let (classes, gap) = label_classes(&|l| by_lit.contains_key(l), &globs);
+        let (classes, gap) = {
+            let (auto, _) = self.automata(&globs, &dot);
+            let lits: Vec<&str> = by_lit.keys().copied().collect();
+            label_classes(&lits, &|l| by_lit.contains_key(l), &auto)
+        };
         if let Some(gap) = gap {
             self.incomplete.push(gap);
         }
@@ -664,19 +869,22 @@ impl Walk<'_, '_> {
         literals.sort_unstable();
         for lit in literals {
             let next = children(lit, &by_lit[lit]);
+            let r = self.read(&dot, lit);
             labels.push(lit.to_string());
-            self.walk(labels, next);
+            self.walk(labels, next, r);
             labels.pop();
         }
-        // The other classes: labels that leave the same shapes alive have the same future.
-        let mut done: HashSet<Vec<usize>> = HashSet::new();
+        // The other classes: labels that leave the same shapes alive and the regexes in the
+        // same states have the same future.
+        let mut done: HashSet<(Vec<usize>, Vec<DfaState>)> = HashSet::new();
         for label in classes {
             let next = children(&label, &[]);
-            if !done.insert(next.clone()) {
+            let r = self.read(&dot, &label);
+            if !done.insert((next.clone(), r.clone())) {
                 continue;
             }
             labels.push(label);
-            self.walk(labels, next);
+            self.walk(labels, next, r);
             labels.pop();
         }
     }
@@ -791,6 +999,27 @@ fn in_prefix(ip: IpAddr, net: IpAddr, len: u8) -> bool {
         }
         _ => false,
     }
+}
+
+/// The reverse DFA of a whole-match regex and its start state, as the engine matches it (start
+/// and end anchored, default syntax), or `None` when no DFA of bounded size exists.
+fn reverse_dfa(re: &str) -> Option<(Dfa, DfaState)> {
+    use regex_automata::dfa::{dense, Automaton};
+    use regex_automata::nfa::thompson;
+    use regex_automata::{Anchored, Input};
+    let dfa = dense::Builder::new()
+        .configure(
+            dense::Config::new()
+                .dfa_size_limit(Some(1 << 22))
+                .determinize_size_limit(Some(1 << 22)),
+        )
+        .thompson(thompson::Config::new().reverse(true))
+        .build(&format!(r"\A(?:{re})\z"))
+        .ok()?;
+    let start = dfa
+        .start_state_reverse(&Input::new("").anchored(Anchored::Yes))
+        .ok()?;
+    Some((dfa, start))
 }
 
 /// The shortest names (at most `max`) a whole-match regex accepts, by breadth-first search over
@@ -909,37 +1138,51 @@ pub fn diff<'l, 'r>(
             }
         }
     };
+    // Each regex read backwards over the name, as the walk builds it; a regex its DFA cannot
+    // be built for (too large, or a look-around a DFA lacks) is asked of every name instead.
+    let dfas: Vec<Option<(Dfa, DfaState)>> = rules
+        .regexes
+        .iter()
+        .map(|(re, _)| reverse_dfa(re))
+        .collect();
+    let unbuilt: Vec<usize> = (0..dfas.len()).filter(|&k| dfas[k].is_none()).collect();
+    let unbuilt_conds: Vec<&Conditions> = unbuilt.iter().map(|&k| &rules.regexes[k].1).collect();
     let mut gaps = {
-        let mut sink = |name: &str, shapes: &[usize]| {
+        let mut sink = |name: &str, shapes: &[usize], regexes: &[usize]| {
             let mut conds: Vec<&Conditions> = shapes
                 .iter()
                 .flat_map(|&s| rules.shape_rules[s].iter())
                 .collect();
-            conds.extend(regex_conds.iter().copied());
+            conds.extend(regexes.iter().map(|&k| &rules.regexes[k].1));
+            conds.extend(unbuilt_conds.iter().copied());
             ask(name, &conds);
         };
+        let starts: Vec<DfaState> = dfas
+            .iter()
+            .map(|d| d.as_ref().map_or(DfaState::ZERO, |(_, st)| *st))
+            .collect();
         let mut walk = Walk {
             rules: &rules,
+            dfas: &dfas,
             incomplete: Vec::new(),
+            explored: HashSet::new(),
             sink: &mut sink,
         };
-        walk.walk(&mut Vec::new(), (0..rules.shapes.len()).collect());
+        walk.walk(&mut Vec::new(), (0..rules.shapes.len()).collect(), starts);
         walk.incomplete
     };
     gaps.extend(rules.incomplete.iter().cloned());
-    if !rules.regexes.is_empty() {
-        // The walk's names are asked already; a regex example may be one of them, which only
-        // asks it twice.
-        for (re, _) in &rules.regexes {
-            for name in regex_examples(re, 3) {
+    if !unbuilt.is_empty() {
+        for &k in &unbuilt {
+            for name in regex_examples(&rules.regexes[k].0, 3) {
                 ask(&name, &regex_conds);
             }
         }
         gaps.push(format!(
-            "{} regex rule{}: only the names near the other rules and the shortest names each \
-             regex matches were asked",
-            rules.regexes.len(),
-            if rules.regexes.len() == 1 { "" } else { "s" }
+            "{} regex rule{} too large or too complex for a DFA: only the names near the other \
+             rules and the shortest names each matches were asked",
+            unbuilt.len(),
+            if unbuilt.len() == 1 { "" } else { "s" }
         ));
     }
     for (ip, conds) in ip_candidates(&rules.cidrs) {
@@ -994,7 +1237,12 @@ mod tests {
 
     #[test]
     fn label_classes_cover_every_glob_combination() {
-        let (mut labels, gap) = label_classes(&|l| l == "api-v2", &["api-*", "*-v2"]);
+        let auto = LabelAutomata {
+            globs: vec![Glob::new("*-ipa").unwrap(), Glob::new("2v-*").unwrap()], // reversed
+            dfas: Vec::new(),
+            starts: Vec::new(),
+        };
+        let (mut labels, gap) = label_classes(&["api-v2"], &|l| l == "api-v2", &auto);
         labels.push("api-v2".into()); // the literal, asked as itself
         assert!(gap.is_none());
         let a = Glob::new("api-*").unwrap();
