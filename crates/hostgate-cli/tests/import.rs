@@ -176,3 +176,67 @@ fn bad_input_exits_2_with_the_position() {
     let r = hostgate(&["check", "--from", "cilium", "--policy", &f, "a.io"]);
     assert_eq!(r.code, 2);
 }
+
+/// Cilium's and GKE's documented pattern meanings, through the binary.
+#[test]
+fn documented_pattern_table_through_the_cli() {
+    let cnp = |p: &str| {
+        format!("apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: t}}\nspec:\n  egress:\n  - toFQDNs: [{{matchPattern: '{p}'}}]\n")
+    };
+    let gke = |p: &str| {
+        format!("apiVersion: networking.gke.io/v1alpha1\nkind: FQDNNetworkPolicy\nmetadata: {{name: t}}\nspec:\n  egress:\n  - matches: [{{pattern: '{p}'}}]\n")
+    };
+    let cases: &[(&str, String, &str, &str, &str)] = &[
+        ("cilium", cnp("*.x.io"), "1.19", "a.x.io", "allow"),
+        ("cilium", cnp("*.x.io"), "1.19", "a.b.x.io", "deny"),
+        ("cilium", cnp("*.x.io"), "1.19", "x.io", "deny"),
+        ("cilium", cnp("*x.io"), "1.19", "x.io", "allow"),
+        ("cilium", cnp("*x.io"), "1.19", "subx.io", "allow"),
+        ("cilium", cnp("*x.io"), "1.19", "www.x.io", "deny"),
+        ("cilium", cnp("**.x.io"), "1.19", "a.b.x.io", "allow"),
+        ("cilium", cnp("**.x.io"), "1.18", "a.b.x.io", "deny"),
+        ("cilium", cnp("*"), "1.19", "anything.example", "allow"),
+        (
+            "gke",
+            gke("*.company.com"),
+            "1.19",
+            "api.company.com",
+            "allow",
+        ),
+        (
+            "gke",
+            gke("*.company.com"),
+            "1.19",
+            "eu.api.company.com",
+            "deny",
+        ),
+        ("gke", gke("*.company.com"), "1.19", "company.com", "deny"),
+    ];
+    for (i, (format, yaml, version, name, want)) in cases.iter().enumerate() {
+        let f = temp(&format!("table{i}.yaml"), yaml);
+        let policy = temp(&format!("table{i}.policy"), "");
+        let r = hostgate(&[
+            "import",
+            "--from",
+            format,
+            "--cilium-version",
+            version,
+            "-o",
+            &policy,
+            &f,
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let r = hostgate(&[
+            "check", "--policy", &policy, "--port", "443", "--via", "tls", name,
+        ]);
+        let words: Vec<&str> = r.stdout.split_whitespace().take(2).collect();
+        assert_eq!(words, [*want, *name], "{yaml}");
+        if *version == "1.19" {
+            let r = hostgate(&[
+                "check", "--from", format, "--policy", &f, "--port", "443", "--via", "tls", name,
+            ]);
+            let words: Vec<&str> = r.stdout.split_whitespace().take(2).collect();
+            assert_eq!(words, [*want, *name], "{yaml}");
+        }
+    }
+}
