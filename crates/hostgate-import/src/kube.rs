@@ -354,10 +354,7 @@ pub(crate) fn checked(cx: &mut Cx, node: &Node, pattern: String) -> Option<Strin
     match Pattern::parse(&pattern) {
         Ok(_) => Some(pattern),
         Err(e) => {
-            cx.err(
-                node,
-                format!("`{pattern}` cannot match any valid name: {e}"),
-            );
+            cx.err(node, format!("`{pattern}` is not a hostgate pattern: {e}"));
             None
         }
     }
