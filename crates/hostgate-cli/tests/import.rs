@@ -240,3 +240,25 @@ fn documented_pattern_table_through_the_cli() {
         }
     }
 }
+
+/// The README's import example is the binary's real output.
+#[test]
+fn readme_import_example_is_real_output() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for cmd in [
+        "hostgate import --from cilium examples-policies-l3-fqdn-fqdn-short.yaml",
+        "hostgate check --from cilium --policy examples-policies-l3-fqdn-fqdn-short.yaml --port 443 --via tls a.b.cilium.io cilium.io",
+    ] {
+        let start = readme.find(&format!("$ {cmd}\n")).expect("example in README") + cmd.len() + 3;
+        let shown = &readme[start..start + readme[start..].find("```").unwrap()];
+        let out = Command::new(env!("CARGO_BIN_EXE_hostgate"))
+            .args(cmd.split(' ').skip(1))
+            .current_dir(root.join(DATA))
+            .output()
+            .unwrap();
+        let real = format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+        let real = if cmd.starts_with("hostgate check") { String::from_utf8_lossy(&out.stdout).into_owned() } else { real };
+        assert_eq!(shown, real, "{cmd}");
+    }
+}

@@ -49,6 +49,13 @@ pub(crate) fn read(
             continue;
         };
         let mut emitted = Vec::new();
+        if let (Some(_), Some(k)) = (s.get("egress"), s.key("egress")) {
+            cx.warn(
+                k,
+                "GKE does not filter DNS questions by name: DNS questions (via dns) are not \
+                 reproduced, the default denies them",
+            );
+        }
         if let Some(egress) = s.get("egress") {
             for item in cx.list(egress, "egress").unwrap_or(&[]) {
                 read_egress(cx, item, &mut emitted);
