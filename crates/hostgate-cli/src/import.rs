@@ -16,6 +16,10 @@ pub struct ImportArgs {
     /// from 1.19, one label before)
     #[arg(long, value_name = "V", default_value_t = CiliumVersion::CURRENT)]
     cilium_version: CiliumVersion,
+    /// Only the policies that select this workload, `[NAMESPACE/]KEY=VALUE[,KEY=VALUE…]`
+    /// [default: every policy applies]
+    #[arg(long, value_name = "WORKLOAD")]
+    workload: Option<hostgate_import::Workload>,
     /// Write the policy here instead of standard output
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: Option<PathBuf>,
@@ -41,7 +45,10 @@ pub fn run(args: ImportArgs) -> Result<(), Failure> {
         .iter()
         .map(|(n, b)| (n.as_str(), b.as_slice()))
         .collect();
-    let options = Options::default().cilium_version(args.cilium_version);
+    let mut options = Options::default().cilium_version(args.cilium_version);
+    if let Some(w) = args.workload {
+        options = options.workload(w);
+    }
     let imported = hostgate_import::import(args.from, &files, &options)
         .map_err(|errors| Failure(errors.iter().map(|e| format!("{e}\n")).collect::<String>()))?;
     for w in imported.warnings() {

@@ -84,6 +84,8 @@ pub fn run(args: InspectArgs) -> Result<(), Failure> {
             policy: policy.clone(),
             policy_name: args.policy_name.clone(),
             from: args.from,
+            workload: None,
+            cilium_version: hostgate_import::CiliumVersion::CURRENT,
             port: None,
             via: None,
         })?),

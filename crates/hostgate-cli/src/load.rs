@@ -18,8 +18,12 @@ impl Loaded {
 
 /// Compiles `--policy`, prints its warnings to stderr, and resolves `--policy-name`.
 pub fn load(args: &QueryArgs) -> Result<Loaded, Failure> {
+    let mut options = hostgate_import::Options::default().cilium_version(args.cilium_version);
+    if let Some(w) = &args.workload {
+        options = options.workload(w.clone());
+    }
     let loaded = PolicySource::read(&args.policy)
-        .and_then(|source| hostgate_import::load(&source.with_format(args.from)))
+        .and_then(|source| hostgate_import::load_with(&source.with_format(args.from), &options))
         .map_err(failure)?;
     for w in loaded.warnings() {
         eprintln!("{w}");

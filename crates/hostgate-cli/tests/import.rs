@@ -262,3 +262,49 @@ fn readme_import_example_is_real_output() {
         assert_eq!(shown, real, "{cmd}");
     }
 }
+
+#[test]
+fn workload_selects_policies() {
+    let f = temp(
+        "wl.yaml",
+        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: web, namespace: shop}\nspec:\n  endpointSelector: {matchLabels: {app: web}}\n  egress: [{toFQDNs: [{matchName: web.io}]}]\n---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: api, namespace: shop}\nspec:\n  endpointSelector: {matchLabels: {app: api}}\n  egress: [{toFQDNs: [{matchName: api.io}]}]\n",
+    );
+    let verdict = |workload: &str, name: &str| {
+        let r = hostgate(&[
+            "check",
+            "--from",
+            "cilium",
+            "--policy",
+            &f,
+            "--workload",
+            workload,
+            "--port",
+            "443",
+            "--via",
+            "tls",
+            name,
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout.split_whitespace().next().unwrap_or("").to_string()
+    };
+    assert_eq!(verdict("shop/app=web", "web.io"), "allow");
+    assert_eq!(verdict("shop/app=web", "api.io"), "deny");
+    assert_eq!(verdict("shop/app=api", "api.io"), "allow");
+    let r = hostgate(&[
+        "import",
+        "--from",
+        "cilium",
+        "--workload",
+        "shop/app=api",
+        &f,
+    ]);
+    assert!(
+        r.stdout
+            .contains("# Policies that select workload shop/app=api\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("web.io"), "{}", r.stdout);
+    let r = hostgate(&["import", "--from", "cilium", "--workload", "shop/app", &f]);
+    assert_eq!(r.code, 2);
+}

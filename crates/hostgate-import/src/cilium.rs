@@ -4,9 +4,9 @@
 
 use hostgate::{Action, RuleSpec, Via};
 
-use crate::kube::{checked, finish, port_number, Cx, Emitted, Fields, Object};
+use crate::kube::{checked, finish, port_number, selects, Cx, Emitted, Fields, Object};
 use crate::yaml::Node;
-use crate::{CiliumVersion, RuleSource};
+use crate::{CiliumVersion, RuleSource, Workload};
 
 const KINDS: &[&str] = &["CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"];
 const SPEC_FIELDS: &[&str] = &[
@@ -77,6 +77,7 @@ pub(crate) fn read(
     files: &[(&str, &[u8])],
     objects: &[Object],
     version: CiliumVersion,
+    workload: Option<&Workload>,
 ) -> Read {
     let mut read = Read {
         rules: Vec::new(),
@@ -114,10 +115,23 @@ pub(crate) fn read(
             );
             continue;
         }
+        // A namespaced policy selects only pods of its own namespace.
+        let in_namespace = match workload {
+            Some(w) if object.kind == "CiliumNetworkPolicy" => {
+                object.namespace.as_deref().unwrap_or("default") == w.namespace
+            }
+            _ => true,
+        };
         for spec in specs {
             let Some(s) = cx.fields(spec, "spec", SPEC_FIELDS) else {
                 continue;
             };
+            if let Some(w) = workload {
+                match selected(cx, s, spec, w) {
+                    Some(true) if in_namespace => {}
+                    _ => continue,
+                }
+            }
             if let Some(d) = read_spec(cx, s, version, &mut emitted, &mut read) {
                 deny_by_default = Some(deny_by_default.unwrap_or(false) || d);
             }
@@ -129,6 +143,25 @@ pub(crate) fn read(
         read.default = Action::Deny;
     }
     read
+}
+
+/// Whether a spec's `endpointSelector` selects the workload (a `nodeSelector` selects nodes).
+fn selected(cx: &mut Cx, s: Fields<'_>, spec: &Node, w: &Workload) -> Option<bool> {
+    let Some(sel) = s.get("endpointSelector") else {
+        if s.get("nodeSelector").is_none() {
+            cx.err(spec, "a rule without endpointSelector or nodeSelector");
+        }
+        return Some(false);
+    };
+    let mut labels = w.labels.clone();
+    labels.insert("io.kubernetes.pod.namespace".into(), w.namespace.clone());
+    // Cilium label keys carry a source: `k8s:` and `any:` match pod labels, others never do.
+    let strip = |key: &str| match key.split_once(':') {
+        Some(("k8s" | "any", rest)) => Some(rest.to_string()),
+        Some(_) => None,
+        None => Some(key.to_string()),
+    };
+    selects(cx, sel, &labels, &strip)
 }
 
 /// One rule (a `spec` or an entry of `specs`). Returns whether it has an egress section and,

@@ -6,9 +6,9 @@
 
 use hostgate::{Action, RuleSpec, Via};
 
-use crate::kube::{checked, finish, port_number, Cx, Emitted, Object};
+use crate::kube::{checked, finish, port_number, selects, Cx, Emitted, Object};
 use crate::yaml::Node;
-use crate::RuleSource;
+use crate::{RuleSource, Workload};
 
 const CONNECTION: &[Via] = &[Via::Tls, Via::Http, Via::Connect];
 
@@ -30,8 +30,10 @@ pub(crate) fn read(
     cx: &mut Cx,
     files: &[(&str, &[u8])],
     objects: &[Object],
-) -> (Vec<RuleSpec>, Vec<RuleSource>) {
+    workload: Option<&Workload>,
+) -> (Vec<RuleSpec>, Vec<RuleSource>, usize) {
     let (mut rules, mut sources) = (Vec::new(), Vec::new());
+    let mut selected = 0;
     for object in objects {
         cx.file = files[object.file_index].0.to_string();
         let Some(top) = cx.fields(
@@ -48,6 +50,19 @@ pub(crate) fn read(
         let Some(s) = cx.fields(spec, "spec", &["podSelector", "egress"]) else {
             continue;
         };
+        if let Some(w) = workload {
+            if object.namespace.as_deref().unwrap_or("default") != w.namespace {
+                continue;
+            }
+            let Some(sel) = s.get("podSelector") else {
+                cx.err(spec, "a policy without podSelector");
+                continue;
+            };
+            if selects(cx, sel, &w.labels, &|k| Some(k.to_string())) != Some(true) {
+                continue;
+            }
+        }
+        selected += 1;
         let mut emitted = Vec::new();
         if let (Some(_), Some(k)) = (s.get("egress"), s.key("egress")) {
             cx.warn(
@@ -64,7 +79,7 @@ pub(crate) fn read(
         let file = cx.file.clone();
         finish(object, &file, emitted, &mut rules, &mut sources);
     }
-    (rules, sources)
+    (rules, sources, selected)
 }
 
 fn read_egress(cx: &mut Cx, item: &Node, out: &mut Vec<Emitted>) {

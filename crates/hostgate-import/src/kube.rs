@@ -359,3 +359,81 @@ pub(crate) fn checked(cx: &mut Cx, node: &Node, pattern: String) -> Option<Strin
         }
     }
 }
+
+/// Whether a Kubernetes label selector (`matchLabels`, `matchExpressions`) selects a workload
+/// with `labels`. `strip` turns a selector key into a label key (Cilium's `k8s:`/`any:`
+/// sources); it returns `None` for a key that can never name a pod label.
+pub(crate) fn selects(
+    cx: &mut Cx,
+    selector: &Node,
+    labels: &std::collections::BTreeMap<String, String>,
+    strip: &dyn Fn(&str) -> Option<String>,
+) -> Option<bool> {
+    let f = cx.fields(
+        selector,
+        "a label selector",
+        &["matchLabels", "matchExpressions"],
+    )?;
+    let mut selected = true;
+    if let Some(ml) = f.get("matchLabels") {
+        let Value::Map(entries) = &ml.value else {
+            cx.err(ml, "matchLabels must be a mapping");
+            return None;
+        };
+        for (k, v) in entries {
+            let key = cx.str(k, "a label key")?;
+            let value = if v.is_null() {
+                ""
+            } else {
+                cx.str(v, "a label value")?
+            };
+            let found = strip(key).and_then(|k| labels.get(&k));
+            selected &= found.map(String::as_str) == Some(value);
+        }
+    }
+    if let Some(me) = f.get("matchExpressions") {
+        for e in cx.list(me, "matchExpressions")? {
+            let ef = cx.fields(e, "a match expression", &["key", "operator", "values"])?;
+            let Some(key) = ef.get("key") else {
+                cx.err(e, "a match expression without `key`");
+                return None;
+            };
+            let key = cx.str(key, "key")?;
+            let Some(op) = ef.get("operator") else {
+                cx.err(e, "a match expression without `operator`");
+                return None;
+            };
+            let op_s = cx.str(op, "operator")?;
+            let mut values = Vec::new();
+            if let Some(vs) = ef.get("values") {
+                for v in cx.list(vs, "values")? {
+                    values.push(cx.str(v, "a value")?.to_string());
+                }
+            }
+            let found = strip(key).and_then(|k| labels.get(&k).cloned());
+            let ok = match op_s {
+                "In" | "NotIn" if values.is_empty() => {
+                    cx.err(op, format!("operator {op_s} needs values"));
+                    return None;
+                }
+                "In" => found.is_some_and(|v| values.contains(&v)),
+                "NotIn" => !found.is_some_and(|v| values.contains(&v)),
+                "Exists" | "DoesNotExist" if !values.is_empty() => {
+                    cx.err(op, format!("operator {op_s} takes no values"));
+                    return None;
+                }
+                "Exists" => found.is_some(),
+                "DoesNotExist" => found.is_none(),
+                other => {
+                    cx.err(
+                        op,
+                        format!("operator `{other}`; expected In, NotIn, Exists or DoesNotExist"),
+                    );
+                    return None;
+                }
+            };
+            selected &= ok;
+        }
+    }
+    Some(selected)
+}

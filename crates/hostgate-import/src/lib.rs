@@ -176,6 +176,8 @@ impl FromStr for CiliumVersion {
 pub struct Options {
     /// The Cilium release whose meaning is reproduced.
     pub cilium_version: CiliumVersion,
+    /// The workload asked about; `None`: every object applies to it.
+    pub workload: Option<Workload>,
 }
 
 impl Options {
@@ -183,6 +185,80 @@ impl Options {
     pub fn cilium_version(mut self, version: CiliumVersion) -> Self {
         self.cilium_version = version;
         self
+    }
+
+    /// Keeps only the policies (and `specs` entries) whose selector selects `workload`.
+    ///
+    /// ```
+    /// let w: hostgate_import::Workload = "shop/app=web".parse().unwrap();
+    /// assert!(hostgate_import::Options::default().workload(w).workload.is_some());
+    /// ```
+    pub fn workload(mut self, workload: Workload) -> Self {
+        self.workload = Some(workload);
+        self
+    }
+}
+
+/// A workload: its namespace and its pod labels, written `[NAMESPACE/]KEY=VALUE[,KEY=VALUE…]`
+/// (namespace `default` when not given).
+///
+/// A namespaced policy applies only in its own namespace (a `CiliumNetworkPolicy` or
+/// `FQDNNetworkPolicy` without `metadata.namespace` is taken to be in `default`); its
+/// `endpointSelector` / `podSelector` must select the labels. Cilium selector keys may carry
+/// the `k8s:` or `any:` source; `io.kubernetes.pod.namespace` is the namespace.
+///
+/// ```
+/// let w: hostgate_import::Workload = "shop/app=web,tier=front".parse().unwrap();
+/// assert_eq!(w.namespace, "shop");
+/// assert_eq!(w.labels["tier"], "front");
+/// assert!("app".parse::<hostgate_import::Workload>().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workload {
+    /// The namespace.
+    pub namespace: String,
+    /// The pod's labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+impl fmt::Display for Workload {
+    /// ```
+    /// let w: hostgate_import::Workload = "app=web".parse().unwrap();
+    /// assert_eq!(w.to_string(), "default/app=web");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/", self.namespace)?;
+        for (i, (k, v)) in self.labels.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{k}={v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Workload {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (namespace, rest) = match s.split_once('/') {
+            Some((ns, rest)) if !ns.contains('=') => (ns.to_string(), rest),
+            _ => ("default".to_string(), s),
+        };
+        if namespace.is_empty() {
+            return Err(format!("workload `{s}`: empty namespace"));
+        }
+        let mut labels = std::collections::BTreeMap::new();
+        for pair in rest.split(',').filter(|p| !p.is_empty()) {
+            let Some((k, v)) = pair.split_once('=') else {
+                return Err(format!("workload `{s}`: `{pair}` is not KEY=VALUE"));
+            };
+            if k.is_empty() {
+                return Err(format!("workload `{s}`: empty label key"));
+            }
+            labels.insert(k.to_string(), v.to_string());
+        }
+        Ok(Workload { namespace, labels })
     }
 }
 
@@ -291,7 +367,13 @@ pub fn import(
     let objects = kube::objects(&mut cx, files, check);
     let (rules, sources, default) = match format {
         Format::Cilium => {
-            let read = cilium::read(&mut cx, files, &objects, options.cilium_version);
+            let read = cilium::read(
+                &mut cx,
+                files,
+                &objects,
+                options.cilium_version,
+                options.workload.as_ref(),
+            );
             if !read.has_dns_rules {
                 if let Some((file, node)) = read.fqdn_nodes.first() {
                     cx.file = file.clone();
@@ -305,8 +387,9 @@ pub fn import(
             (read.rules, read.sources, read.default)
         }
         _ => {
-            let (rules, sources) = gke::read(&mut cx, files, &objects);
-            let default = if objects.is_empty() {
+            let (rules, sources, selected) =
+                gke::read(&mut cx, files, &objects, options.workload.as_ref());
+            let default = if selected == 0 {
                 Action::Allow
             } else {
                 Action::Deny
@@ -408,6 +491,10 @@ pub fn render(imported: &Imported) -> String {
         ));
     }
     out.push_str(&format!(": {}\n", imported.files.join(", ")));
+    match &imported.options.workload {
+        Some(w) => out.push_str(&format!("# Policies that select workload {w}\n")),
+        None => out.push_str("# Every policy given applies (no workload selection)\n"),
+    }
     for w in &imported.warnings {
         out.push_str(&format!("# {w}\n"));
     }
