@@ -175,10 +175,13 @@ pub(crate) fn objects(
         let docs = match yaml::parse(text) {
             Ok(docs) => docs,
             Err(e) => {
+                // The parser may report an error at the end of input on a line past the last
+                // one: keep positions inside the text.
+                let (line, column) = clamp(text, e.line, e.column);
                 cx.errors.push(ImportDiagnostic {
                     file: cx.file.clone(),
-                    line: e.line,
-                    column: e.column,
+                    line,
+                    column,
                     severity: Severity::Error,
                     message: e.message,
                 });
@@ -190,6 +193,21 @@ pub(crate) fn objects(
         }
     }
     out
+}
+
+/// `(line, column)` if it is inside `text` (or just past its end), else the end of `text`.
+/// Lines break at `\n`, `\r\n` and `\r`, as in YAML.
+fn clamp(text: &str, line: u32, column: u32) -> (u32, u32) {
+    let lines: Vec<&str> = text
+        .split("\r\n")
+        .flat_map(|l| l.split(['\n', '\r']))
+        .collect();
+    let count = u32::try_from(lines.len()).unwrap_or(u32::MAX);
+    if line >= 1 && line <= count {
+        return (line, column.max(1));
+    }
+    let last = lines.last().map_or(0, |l| l.chars().count());
+    (count.max(1), u32::try_from(last + 1).unwrap_or(u32::MAX))
 }
 
 fn read_object(

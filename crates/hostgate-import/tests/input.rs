@@ -129,3 +129,19 @@ fn warnings_name_what_is_not_reproduced() {
         .check(p, &Query::new("api.x.io").port(443).via(Via::Http))
         .is_allow());
 }
+
+#[test]
+fn errors_at_the_end_of_input_stay_inside_the_text() {
+    // Found by the import_yaml fuzz target: the parser put this error two lines past the end.
+    let text = include_bytes!("data/fuzz-end-of-input.yaml");
+    let lines = text.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+    let errs = import(
+        Format::Cilium,
+        &[("f", text.as_slice())],
+        &Options::default(),
+    )
+    .unwrap_err();
+    for e in errs {
+        assert!(e.line >= 1 && e.line <= lines, "{e} in {lines} lines");
+    }
+}
