@@ -308,3 +308,52 @@ fn workload_selects_policies() {
     let r = hostgate(&["import", "--from", "cilium", "--workload", "shop/app", &f]);
     assert_eq!(r.code, 2);
 }
+
+#[test]
+fn squid_helper_and_inspect_take_from() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let file = example("examples-policies-l7-dns-dns.yaml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hostgate"))
+        .args(["squid-helper", "--from", "cilium", "--policy", &file])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"sub.cilium.io 80 GET\nwww.cilium.io 80 GET\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(
+        lines[0].starts_with("OK ")
+            && lines[0].contains("rule=\"CiliumNetworkPolicy/tofqdn-dns-visibility:4\""),
+        "{lines:?}"
+    );
+    assert!(lines[1].starts_with("ERR "), "{lines:?}");
+    // A DNS question the DNS rules do not allow is denied.
+    let r = hostgate(&[
+        "inspect",
+        "--from",
+        "cilium",
+        "--policy",
+        &file,
+        "--expect",
+        "dns-udp",
+        "crates/hostgate/tests/fixtures/dns-dig-udp-a.bin",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("www.example.com via dns => deny default"),
+        "{}",
+        r.stdout
+    );
+}

@@ -122,6 +122,10 @@ pub struct CiliumVersion {
 
 impl CiliumVersion {
     /// The current release, the default.
+    ///
+    /// ```
+    /// assert_eq!(hostgate_import::CiliumVersion::CURRENT.to_string(), "1.19");
+    /// ```
     pub const CURRENT: CiliumVersion = CiliumVersion::new(1, 19);
 
     /// `major.minor`.
@@ -182,6 +186,11 @@ pub struct Options {
 
 impl Options {
     /// Sets the Cilium release.
+    ///
+    /// ```
+    /// use hostgate_import::{CiliumVersion, Options};
+    /// assert_eq!(Options::default().cilium_version(CiliumVersion::new(1, 20)).cilium_version.minor, 20);
+    /// ```
     pub fn cilium_version(mut self, version: CiliumVersion) -> Self {
         self.cilium_version = version;
         self
@@ -284,6 +293,19 @@ pub struct RuleSource {
 }
 
 /// The result of an import: the policy, the built engine, and the warnings.
+///
+/// ```
+/// use hostgate::{Format, Query, Via};
+/// let y = b"apiVersion: networking.gke.io/v1alpha1\nkind: FQDNNetworkPolicy\nmetadata: {name: a}\nspec:\n  egress:\n  - matches: [{name: api.example.com}]\n";
+/// let i = hostgate_import::import(Format::Gke, &[("f.yaml", y.as_slice())], &Default::default()).unwrap();
+/// assert_eq!(i.format(), Format::Gke);
+/// assert_eq!(i.sources().len(), 1);
+/// // GKE does not filter DNS by name: said once, at `egress`.
+/// assert_eq!(i.warnings()[0].line, 5);
+/// let engine = i.into_engine();
+/// let p = engine.policy("default").unwrap();
+/// assert!(engine.check(p, &Query::new("api.example.com").port(443).via(Via::Tls)).is_allow());
+/// ```
 #[derive(Debug)]
 pub struct Imported {
     format: Format,
@@ -550,7 +572,7 @@ fn rule_text(rule: &RuleSpec) -> String {
 /// assert!(loaded.engine().check(p, &Query::new("docs.cilium.io").via(Via::Dns)).is_allow());
 ///
 /// let bad = PolicySource::from_bytes("bad.yaml", "a: [").with_format(Format::Cilium);
-/// assert!(hostgate_import::load(&bad).unwrap_err().to_string().starts_with("bad.yaml:2:1: invalid YAML"));
+/// assert!(hostgate_import::load(&bad).unwrap_err().to_string().starts_with("bad.yaml:1:5: invalid YAML"));
 /// ```
 pub fn load(source: &PolicySource<'_>) -> Result<LoadedPolicy, LoadError> {
     load_with(source, &Options::default())
