@@ -340,7 +340,7 @@ fn read_egress(
                 k,
                 format!(
                     "`{key}` selects peers by address, not by name: connections to them are \
-                     not reproduced"
+                     not reproduced, nor DNS questions unless DNS rules filter them"
                 ),
             );
         }
@@ -550,6 +550,15 @@ fn read_egress(
                 }
             }
             continue;
+        }
+        // Port 53 without DNS rules: Cilium passes DNS to this peer without looking at the
+        // question, and hostgate cannot tell which DNS server a question goes to.
+        if tcp.iter().chain(&udp).any(|&(a, b)| a <= 53 && 53 <= b) {
+            cx.warn(
+                tp,
+                "port 53 without DNS rules: Cilium does not filter these DNS questions by name; \
+                 not reproduced (DNS questions are only allowed by DNS rules here)",
+            );
         }
         for (p, node) in &l3 {
             emit(out, p.clone(), node.clone(), CONNECTION);

@@ -145,3 +145,28 @@ fn errors_at_the_end_of_input_stay_inside_the_text() {
         assert!(e.line >= 1 && e.line <= lines, "{e} in {lines} lines");
     }
 }
+
+#[test]
+fn port_53_without_dns_rules_is_warned() {
+    let y = "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: d}\nspec:\n  egress:\n  - toCIDR: [10.0.0.10/32]\n    toPorts: [{ports: [{port: '53', protocol: UDP}]}]\n";
+    let i = import(
+        Format::Cilium,
+        &[("d.yaml", y.as_bytes())],
+        &Options::default(),
+    )
+    .unwrap();
+    assert!(
+        i.warnings().iter().any(|w| w
+            .to_string()
+            .starts_with("d.yaml:7:15: warning: port 53 without DNS rules")),
+        "{:?}",
+        i.warnings()
+    );
+    let e = i.engine();
+    assert!(!e
+        .check(
+            e.policy("default").unwrap(),
+            &Query::new("a.io").via(Via::Dns)
+        )
+        .is_allow());
+}
