@@ -72,3 +72,8 @@ for f in "$fixtures"/*.bin "$policies"/*.policy; do
     seed ffi "$name" < "$f"
     seed matcher_vs_reference "$name" < "$f"
 done
+
+# The importers start from the Cilium example policies the importer's tests use.
+for f in ../crates/hostgate-import/tests/data/cilium/*.yaml; do
+    seed import_yaml "$(basename "$f")" < "$f"
+done

@@ -21,6 +21,9 @@ pub struct InspectArgs {
     /// The policy to ask [default: `default` when the file has it, else its first policy]
     #[arg(long, value_name = "NAME", requires = "policy")]
     policy_name: Option<String>,
+    /// The policy file's format: hostgate, or an imported one (cilium, gke)
+    #[arg(long = "from", value_name = "FORMAT", default_value = "hostgate", value_parser = crate::format_parser())]
+    from: hostgate::Format,
     /// The connection's real destination port, used for the verdict instead of the port the
     /// request names (TLS and DNS name none)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -80,6 +83,9 @@ pub fn run(args: InspectArgs) -> Result<(), Failure> {
         Some(policy) => Some(load(&QueryArgs {
             policy: policy.clone(),
             policy_name: args.policy_name.clone(),
+            from: args.from,
+            workload: None,
+            cilium_version: hostgate_import::CiliumVersion::CURRENT,
             port: None,
             via: None,
         })?),

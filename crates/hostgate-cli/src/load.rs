@@ -1,4 +1,5 @@
-//! Loading `--policy` through the core's one loading path, and choosing the policy to ask.
+//! Loading `--policy` through the one loading path (`hostgate_import::load`: the core for
+//! hostgate's language, the importers for the others), and choosing the policy to ask.
 
 use hostgate::{Engine, Format, LoadErrorKind, PolicyId, PolicySource};
 
@@ -17,8 +18,12 @@ impl Loaded {
 
 /// Compiles `--policy`, prints its warnings to stderr, and resolves `--policy-name`.
 pub fn load(args: &QueryArgs) -> Result<Loaded, Failure> {
+    let mut options = hostgate_import::Options::default().cilium_version(args.cilium_version);
+    if let Some(w) = &args.workload {
+        options = options.workload(w.clone());
+    }
     let loaded = PolicySource::read(&args.policy)
-        .and_then(|source| source.compile())
+        .and_then(|source| hostgate_import::load_with(&source.with_format(args.from), &options))
         .map_err(failure)?;
     for w in loaded.warnings() {
         eprintln!("{w}");
@@ -35,7 +40,9 @@ pub fn load(args: &QueryArgs) -> Result<Loaded, Failure> {
 /// Positioned errors print as compilers print them; the others as `hostgate: message`.
 fn failure(e: hostgate::LoadError) -> Failure {
     match e.kind() {
-        LoadErrorKind::Compile(_) | LoadErrorKind::NotUtf8 { .. } => Failure(format!("{e}\n")),
+        LoadErrorKind::Compile(_)
+        | LoadErrorKind::NotUtf8 { .. }
+        | LoadErrorKind::Positioned(_) => Failure(format!("{e}\n")),
         _ => Failure::msg(e.to_string()),
     }
 }
@@ -76,7 +83,7 @@ pub fn load_operand(operand: &str) -> Result<Operand, Failure> {
     let (format, file, policy) = split_operand(operand);
     let loaded = PolicySource::read(file)
         .map(|s| s.with_format(format))
-        .and_then(|source| source.compile())
+        .and_then(|source| hostgate_import::load(&source))
         .map_err(failure)?;
     for w in loaded.warnings() {
         eprintln!("{w}");
@@ -104,5 +111,9 @@ mod tests {
         assert_eq!(split_operand("dir/x:y.policy"), (h, "dir/x:y.policy", None));
         assert_eq!(split_operand("a.policy#"), (h, "a.policy", None));
         assert_eq!(split_operand("a#b.policy#c"), (h, "a#b.policy", Some("c")));
+        assert_eq!(
+            split_operand("cilium:cnp.yaml"),
+            (Format::Cilium, "cnp.yaml", None)
+        );
     }
 }

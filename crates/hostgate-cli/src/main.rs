@@ -7,6 +7,7 @@
 mod check;
 mod diff;
 mod explain;
+mod import;
 mod inspect;
 mod load;
 mod output;
@@ -46,6 +47,8 @@ enum Command {
     /// Print the queries (name, port, source) on which two policies disagree, one per
     /// disagreement region; exit 1 when they disagree, 0 when they agree everywhere
     Diff(diff::DiffArgs),
+    /// Read Cilium or GKE egress policies and print the equivalent hostgate policy
+    Import(import::ImportArgs),
 }
 
 /// What every subcommand needs to ask the engine one question.
@@ -54,6 +57,16 @@ pub struct QueryArgs {
     /// The policy file
     #[arg(long, value_name = "FILE")]
     pub policy: PathBuf,
+    /// The policy file's format: hostgate, or an imported one (cilium, gke)
+    #[arg(long = "from", value_name = "FORMAT", default_value = "hostgate", value_parser = format_parser())]
+    pub from: hostgate::Format,
+    /// With --from cilium|gke: only the policies that select this workload,
+    /// `[NAMESPACE/]KEY=VALUE[,KEY=VALUE…]` [default: every policy applies]
+    #[arg(long, value_name = "WORKLOAD")]
+    pub workload: Option<hostgate_import::Workload>,
+    /// With --from cilium: the Cilium release whose meaning is reproduced
+    #[arg(long, value_name = "V", default_value_t = hostgate_import::CiliumVersion::CURRENT)]
+    pub cilium_version: hostgate_import::CiliumVersion,
     /// The policy to ask [default: `default` when the file has it, else its first policy]
     #[arg(long, value_name = "NAME")]
     pub policy_name: Option<String>,
@@ -65,6 +78,16 @@ pub struct QueryArgs {
     /// match, via-limited allow rules do not)
     #[arg(long, value_parser = via_parser())]
     pub via: Option<hostgate::Via>,
+}
+
+/// `--from` values, parsed by [`hostgate::Format`]'s `FromStr`.
+pub fn format_parser() -> impl TypedValueParser<Value = hostgate::Format> {
+    PossibleValuesParser::new([
+        PossibleValue::new("hostgate").help("the hostgate policy language"),
+        PossibleValue::new("cilium").help("CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy"),
+        PossibleValue::new("gke").help("GKE FQDNNetworkPolicy"),
+    ])
+    .try_map(|s| s.parse::<hostgate::Format>())
 }
 
 /// `--via` values, parsed by [`hostgate::Via`]'s `FromStr`; listed here for their help lines.
@@ -105,6 +128,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain::run(args),
         Command::SquidHelper(args) => squid::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Import(args) => import::run(args),
         Command::Diff(args) => diff::run(args).map(|agree| {
             if !agree {
                 differ = true;

@@ -52,6 +52,23 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// A diagnostic made outside the compiler (an importer's, positioned in its own input).
+    ///
+    /// ```
+    /// use hostgate::{Diagnostic, Severity};
+    /// let d = Diagnostic::new(Severity::Warning, 2, 7, "UDP is not reproduced");
+    /// assert_eq!(d.render("a.yaml"), "a.yaml:2:7: warning: UDP is not reproduced");
+    /// ```
+    pub fn new(severity: Severity, line: u32, column: u32, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity,
+            line,
+            column,
+            message: message.into(),
+            help: None,
+        }
+    }
+
     pub(crate) fn error(line: u32, column: u32, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,

@@ -36,11 +36,13 @@ use crate::{CompileErrors, Diagnostic, Engine, ParseEnumError, PolicyId};
 
 /// The dialect a policy source is written in.
 ///
-/// Only hostgate's own language today; importers of other systems' policies add variants.
+/// The core compiles hostgate's own language; the other formats are read by the
+/// `hostgate-import` crate (its `load` takes a [`PolicySource`] of any format).
 ///
 /// ```
 /// use hostgate::Format;
 /// assert_eq!("hostgate".parse::<Format>().unwrap(), Format::Hostgate);
+/// assert_eq!("cilium".parse::<Format>().unwrap(), Format::Cilium);
 /// assert_eq!(Format::default().as_str(), "hostgate");
 /// assert!("squid.conf".parse::<Format>().is_err());
 /// ```
@@ -50,13 +52,19 @@ pub enum Format {
     /// The hostgate policy language (`docs/policy-language.md`).
     #[default]
     Hostgate,
+    /// Cilium `CiliumNetworkPolicy` / `CiliumClusterwideNetworkPolicy` (`cilium.io/v2`) YAML or
+    /// JSON, read by `hostgate-import`.
+    Cilium,
+    /// GKE `FQDNNetworkPolicy` (`networking.gke.io/v1alpha1`) YAML or JSON, read by
+    /// `hostgate-import`.
+    Gke,
 }
 
 impl Format {
     /// Every format, in the order `--from` lists them.
-    pub const ALL: &'static [Format] = &[Format::Hostgate];
+    pub const ALL: &'static [Format] = &[Format::Hostgate, Format::Cilium, Format::Gke];
     /// Their names, in the same order.
-    const NAMES: &'static [&'static str] = &["hostgate"];
+    const NAMES: &'static [&'static str] = &["hostgate", "cilium", "gke"];
 
     /// The name `--from` and `FORMAT:FILE` operands use.
     ///
@@ -66,6 +74,8 @@ impl Format {
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Hostgate => "hostgate",
+            Format::Cilium => "cilium",
+            Format::Gke => "gke",
         }
     }
 }
@@ -80,7 +90,10 @@ impl FromStr for Format {
     type Err = ParseEnumError;
     /// ```
     /// let e = "nginx-plus".parse::<hostgate::Format>().unwrap_err();
-    /// assert_eq!(e.to_string(), "unknown policy format `nginx-plus`: expected hostgate");
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "unknown policy format `nginx-plus`: expected hostgate, cilium or gke"
+    /// );
     /// ```
     fn from_str(s: &str) -> Result<Format, ParseEnumError> {
         Format::ALL
@@ -186,7 +199,17 @@ impl<'a> PolicySource<'a> {
     /// Compiles the source into an engine.
     ///
     /// Fails on bytes that are not UTF-8 (pointing at the first bad byte by line and column,
-    /// like a compile error) and on every compile error.
+    /// like a compile error), on every compile error, and on a format the core cannot read
+    /// alone ([`LoadErrorKind::NeedsImporter`]).
+    ///
+    /// ```
+    /// use hostgate::{Format, PolicySource};
+    /// let err = PolicySource::from_bytes("p.yaml", "kind: CiliumNetworkPolicy\n")
+    ///     .with_format(Format::Cilium)
+    ///     .compile()
+    ///     .unwrap_err();
+    /// assert_eq!(err.to_string(), "p.yaml: format `cilium` is read by hostgate-import");
+    /// ```
     ///
     /// ```
     /// let err = hostgate::PolicySource::from_bytes("p", b"allow a.io\nallow \xff.io\n".as_slice())
@@ -199,6 +222,9 @@ impl<'a> PolicySource<'a> {
             origin: self.origin.to_string(),
             kind,
         };
+        if self.format != Format::Hostgate {
+            return Err(fail(LoadErrorKind::NeedsImporter(self.format)));
+        }
         let text = match std::str::from_utf8(&self.bytes) {
             Ok(text) => text,
             Err(e) => {
@@ -206,14 +232,9 @@ impl<'a> PolicySource<'a> {
                 return Err(fail(LoadErrorKind::NotUtf8 { line, column }));
             }
         };
-        match self.format {
-            Format::Hostgate => match Engine::compile(text) {
-                Ok(engine) => Ok(LoadedPolicy {
-                    engine,
-                    origin: self.origin.to_string(),
-                }),
-                Err(errors) => Err(fail(LoadErrorKind::Compile(errors))),
-            },
+        match Engine::compile(text) {
+            Ok(engine) => Ok(LoadedPolicy::new(engine, self.origin.to_string())),
+            Err(errors) => Err(fail(LoadErrorKind::Compile(errors))),
         }
     }
 }
@@ -244,9 +265,52 @@ fn position(good: &[u8]) -> (u32, u32) {
 pub struct LoadedPolicy {
     engine: Engine,
     origin: String,
+    /// Warnings given by whoever built the engine, each with its own file; `None` means the
+    /// engine's own warnings, positioned in `origin`.
+    positioned: Option<Vec<(String, Diagnostic)>>,
 }
 
 impl LoadedPolicy {
+    /// An engine compiled from `origin`; its warnings are the engine's own.
+    ///
+    /// ```
+    /// let engine = hostgate::Engine::compile("allow *google.com\n").unwrap();
+    /// let loaded = hostgate::LoadedPolicy::new(engine, "g.policy");
+    /// assert!(loaded.warnings().next().unwrap().starts_with("g.policy:1:7: warning: "));
+    /// ```
+    pub fn new(engine: Engine, origin: impl Into<String>) -> LoadedPolicy {
+        LoadedPolicy {
+            engine,
+            origin: origin.into(),
+            positioned: None,
+        }
+    }
+
+    /// An engine built from other text (an importer's input): its warnings are the given
+    /// diagnostics, each in its own file, in place of the engine's own.
+    ///
+    /// ```
+    /// use hostgate::{Diagnostic, Engine, LoadedPolicy, Severity};
+    /// let engine = Engine::compile("allow a.io\n").unwrap();
+    /// let w = Diagnostic::new(Severity::Warning, 3, 5, "pod peers are not reproduced");
+    /// let loaded = LoadedPolicy::with_warnings(engine, "cnp.yaml", vec![("cnp.yaml".into(), w)]);
+    /// assert_eq!(
+    ///     loaded.warnings().collect::<Vec<_>>(),
+    ///     ["cnp.yaml:3:5: warning: pod peers are not reproduced"]
+    /// );
+    /// ```
+    pub fn with_warnings(
+        engine: Engine,
+        origin: impl Into<String>,
+        warnings: Vec<(String, Diagnostic)>,
+    ) -> LoadedPolicy {
+        LoadedPolicy {
+            engine,
+            origin: origin.into(),
+            positioned: Some(warnings),
+        }
+    }
+
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -269,10 +333,14 @@ impl LoadedPolicy {
     /// assert!(loaded.warnings().next().unwrap().starts_with("w.policy:1:7: warning: "));
     /// ```
     pub fn warnings(&self) -> impl Iterator<Item = String> + '_ {
-        self.engine
-            .warnings()
-            .iter()
+        let own = match &self.positioned {
+            None => self.engine.warnings(),
+            Some(_) => &[],
+        };
+        let given = self.positioned.as_deref().unwrap_or(&[]);
+        own.iter()
             .map(|w| w.render(&self.origin))
+            .chain(given.iter().map(|(file, w)| w.render(file)))
     }
 
     /// The policy a front end asks: the one named, else [`Engine::default_policy`].
@@ -351,6 +419,10 @@ pub enum LoadErrorKind {
     },
     /// The text does not compile.
     Compile(CompileErrors),
+    /// The format is read by an importer (the `hostgate-import` crate), not by the core alone.
+    NeedsImporter(Format),
+    /// Errors found by an importer, each in its own file (an import may read several).
+    Positioned(Vec<(String, Diagnostic)>),
     /// The policy asked for is not in the file.
     UnknownPolicy {
         /// The name asked for.
@@ -361,6 +433,22 @@ pub enum LoadErrorKind {
 }
 
 impl LoadError {
+    /// Errors an importer found, each with its own file; `origin` names the input as a whole.
+    ///
+    /// ```
+    /// use hostgate::{Diagnostic, LoadError, Severity};
+    /// let d = Diagnostic::new(Severity::Error, 4, 9, "unknown field `toFQDN`");
+    /// let err = LoadError::positioned("cnp.yaml", vec![("cnp.yaml".into(), d)]);
+    /// assert_eq!(err.to_string(), "cnp.yaml:4:9: unknown field `toFQDN`");
+    /// assert_eq!(err.diagnostics()[0].line, 4);
+    /// ```
+    pub fn positioned(origin: impl Into<String>, errors: Vec<(String, Diagnostic)>) -> LoadError {
+        LoadError {
+            origin: origin.into(),
+            kind: LoadErrorKind::Positioned(errors),
+        }
+    }
+
     /// The origin (file name or label) the error is about.
     pub fn origin(&self) -> &str {
         &self.origin
@@ -385,7 +473,10 @@ impl LoadError {
             LoadErrorKind::NotUtf8 { line, column } => {
                 vec![Diagnostic::error(*line, *column, NOT_UTF8)]
             }
-            LoadErrorKind::Read(_) | LoadErrorKind::UnknownPolicy { .. } => {
+            LoadErrorKind::Positioned(errors) => errors.iter().map(|(_, d)| d.clone()).collect(),
+            LoadErrorKind::Read(_)
+            | LoadErrorKind::UnknownPolicy { .. }
+            | LoadErrorKind::NeedsImporter(_) => {
                 vec![Diagnostic::error(0, 0, self.message())]
             }
         }
@@ -406,6 +497,14 @@ impl LoadError {
             ),
             LoadErrorKind::NotUtf8 { .. } => NOT_UTF8.to_string(),
             LoadErrorKind::Compile(errors) => errors.to_string(),
+            LoadErrorKind::NeedsImporter(format) => {
+                format!("format `{format}` is read by hostgate-import")
+            }
+            LoadErrorKind::Positioned(errors) => errors
+                .iter()
+                .map(|(file, d)| d.render(file))
+                .collect::<Vec<_>>()
+                .join("\n"),
         }
     }
 }
@@ -427,9 +526,10 @@ impl fmt::Display for LoadError {
             LoadErrorKind::NotUtf8 { line, column } => {
                 write!(f, "{}:{line}:{column}: {NOT_UTF8}", self.origin)
             }
-            LoadErrorKind::Read(_) | LoadErrorKind::UnknownPolicy { .. } => {
-                f.write_str(&self.message())
-            }
+            LoadErrorKind::NeedsImporter(_) => write!(f, "{}: {}", self.origin, self.message()),
+            LoadErrorKind::Read(_)
+            | LoadErrorKind::UnknownPolicy { .. }
+            | LoadErrorKind::Positioned(_) => f.write_str(&self.message()),
         }
     }
 }

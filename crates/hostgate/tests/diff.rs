@@ -7,7 +7,7 @@
 //! region exactly when brute force finds one, every region brute force finds, and only
 //! witnesses that really disagree.
 //!
-//! 24 cases by default (brute force asks ~150k queries a case); `PROPTEST_CASES=N` raises it.
+//! 32 cases by default (brute force asks ~1M queries a case); `PROPTEST_CASES=N` raises it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,8 +32,11 @@ const IPS: &[&str] = &["192.0.2.0/24", "192.0.2.7", "2001:db8::/32", "0.0.0.0/0"
 /// The brute-force label set: for each way a label can relate to `LITS` and `GLOBS` (equal to a
 /// literal or not; which globs accept), at least one member. Classes, written out: `ba`
 /// (nothing); `aa` (`a*` only); `bb` (`*b` only); `abb` (`a*`, `*b`, `a*b`, not a literal);
-/// and the literals themselves.
-const UNIVERSE_LABELS: &[&str] = &["a", "b", "ab", "aab", "c", "aa", "bb", "abb", "ba"];
+/// the literals themselves; and for the regexes, `aba` (`a*` and the first regex only) and `ac`,
+/// `cb`, `acb` (the globs' classes with a letter no regex takes).
+const UNIVERSE_LABELS: &[&str] = &[
+    "a", "b", "ab", "aab", "c", "aa", "bb", "abb", "ba", "aba", "ac", "cb", "acb",
+];
 /// Ports at and around each boundary of the generator's ranges (443, 8000-8999).
 const UNIVERSE_PORTS: &[Option<u16>] = &[
     None,
@@ -68,7 +71,7 @@ fn config() -> Config {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(24);
+        .unwrap_or(32);
     Config {
         cases,
         max_shrink_iters: 512,
@@ -213,7 +216,7 @@ fn the_universe_labels_realize_every_class() {
     // The brute-force universe is only as good as its labels: check the claim in its doc by
     // enumerating every label of up to four characters over the letters the globs name plus one
     // other, and recording each class seen.
-    let class = |l: &str| -> (Option<&str>, Vec<bool>) {
+    let class = |l: &str| -> (Option<&str>, Vec<bool>, [bool; 3]) {
         let lit = LITS.iter().copied().find(|x| *x == l);
         let globs = GLOBS
             .iter()
@@ -227,7 +230,14 @@ fn the_universe_labels_realize_every_class() {
                         && l.ends_with(last)
             })
             .collect();
-        (lit, globs)
+        // What `REGEXES` ask of a label at their label positions, written out.
+        let ab = l.bytes().all(|c| c == b'a' || c == b'b');
+        let regexes = [
+            ab && l.starts_with('a'),
+            ab && l.ends_with('b'),
+            l == "c" || l == "aa",
+        ];
+        (lit, globs, regexes)
     };
     let mut all = BTreeSet::new();
     let mut layer = vec![String::new()];

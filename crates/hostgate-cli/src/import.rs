@@ -1,0 +1,64 @@
+//! `hostgate import`: read Cilium or GKE policies and print the equivalent hostgate policy.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use hostgate_import::{CiliumVersion, Options};
+
+use crate::Failure;
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The format the files are written in
+    #[arg(long = "from", value_name = "FORMAT", value_parser = crate::format_parser())]
+    from: hostgate::Format,
+    /// The Cilium release whose meaning is reproduced (a leading `**.` is one or more labels
+    /// from 1.19, one label before)
+    #[arg(long, value_name = "V", default_value_t = CiliumVersion::CURRENT)]
+    cilium_version: CiliumVersion,
+    /// Only the policies that select this workload, `[NAMESPACE/]KEY=VALUE[,KEY=VALUE…]`
+    /// [default: every policy applies]
+    #[arg(long, value_name = "WORKLOAD")]
+    workload: Option<hostgate_import::Workload>,
+    /// Write the policy here instead of standard output
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// The files (YAML with one or more documents, `kind: List`, or JSON); all of them apply
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<PathBuf>,
+}
+
+pub fn run(args: ImportArgs) -> Result<(), Failure> {
+    if args.from == hostgate::Format::Hostgate {
+        return Err(Failure::msg(
+            "--from hostgate: the file is already a hostgate policy",
+        ));
+    }
+    let mut inputs = Vec::with_capacity(args.files.len());
+    for f in &args.files {
+        let name = f.display().to_string();
+        let bytes = std::fs::read(f)
+            .map_err(|e| Failure::msg(format!("cannot read policy file {name}: {e}")))?;
+        inputs.push((name, bytes));
+    }
+    let files: Vec<(&str, &[u8])> = inputs
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let mut options = Options::default().cilium_version(args.cilium_version);
+    if let Some(w) = args.workload {
+        options = options.workload(w);
+    }
+    let imported = hostgate_import::import(args.from, &files, &options)
+        .map_err(|errors| Failure(errors.iter().map(|e| format!("{e}\n")).collect::<String>()))?;
+    for w in imported.warnings() {
+        eprintln!("{w}");
+    }
+    let text = hostgate_import::render(&imported);
+    match &args.output {
+        Some(out) => std::fs::write(out, text)
+            .map_err(|e| Failure::msg(format!("cannot write {}: {e}", out.display())))?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}
