@@ -17,20 +17,47 @@ impl Loaded {
 }
 
 /// Compiles `--policy`, prints its warnings to stderr, and resolves `--policy-name`.
+///
+/// `--policy` also takes the `[FORMAT:]FILE[#POLICY]` form of `diff`'s operands, so a witness
+/// can be explained on each side with the operand as printed; a prefix or `#POLICY` that
+/// contradicts `--from` or `--policy-name` is a usage error.
 pub fn load(args: &QueryArgs) -> Result<Loaded, Failure> {
     let mut options = hostgate_import::Options::default().cilium_version(args.cilium_version);
     if let Some(w) = &args.workload {
         options = options.workload(w.clone());
     }
-    let loaded = PolicySource::read(&args.policy)
-        .and_then(|source| hostgate_import::load_with(&source.with_format(args.from), &options))
+    let (format, file, policy_name) = match args.policy.to_str() {
+        Some(operand) => {
+            let (prefix, file, name) = split_operand(operand);
+            let format = match prefix {
+                Some(f) if args.from != Format::default() && f != args.from => {
+                    return Err(Failure::msg(format!(
+                        "--policy {operand} says format `{f}` but --from says `{}`",
+                        args.from
+                    )))
+                }
+                Some(f) => f,
+                None => args.from,
+            };
+            let name = match (name, args.policy_name.as_deref()) {
+                (Some(a), Some(b)) if a != b => {
+                    return Err(Failure::msg(format!(
+                        "--policy {operand} names policy `{a}` but --policy-name says `{b}`"
+                    )))
+                }
+                (a, b) => a.or(b),
+            };
+            (format, std::path::PathBuf::from(file), name)
+        }
+        None => (args.from, args.policy.clone(), args.policy_name.as_deref()),
+    };
+    let loaded = PolicySource::read(&file)
+        .and_then(|source| hostgate_import::load_with(&source.with_format(format), &options))
         .map_err(failure)?;
     for w in loaded.warnings() {
         eprintln!("{w}");
     }
-    let policy = loaded
-        .select(args.policy_name.as_deref())
-        .map_err(failure)?;
+    let policy = loaded.select(policy_name).map_err(failure)?;
     Ok(Loaded {
         engine: loaded.into_engine(),
         policy,
@@ -63,13 +90,13 @@ impl Operand {
 
 /// Splits `[FORMAT:]FILE[#POLICY]`. The prefix is a format only when it names one, so a file
 /// whose name has a colon still works; the policy is what follows the last `#`.
-fn split_operand(operand: &str) -> (Format, &str, Option<&str>) {
+fn split_operand(operand: &str) -> (Option<Format>, &str, Option<&str>) {
     let (format, rest) = match operand.split_once(':') {
         Some((f, rest)) => match f.parse::<Format>() {
-            Ok(format) => (format, rest),
-            Err(_) => (Format::default(), operand),
+            Ok(format) => (Some(format), rest),
+            Err(_) => (None, operand),
         },
-        None => (Format::default(), operand),
+        None => (None, operand),
     };
     match rest.rsplit_once('#') {
         Some((file, policy)) if !policy.is_empty() => (format, file, Some(policy)),
@@ -82,7 +109,7 @@ fn split_operand(operand: &str) -> (Format, &str, Option<&str>) {
 pub fn load_operand(operand: &str) -> Result<Operand, Failure> {
     let (format, file, policy) = split_operand(operand);
     let loaded = PolicySource::read(file)
-        .map(|s| s.with_format(format))
+        .map(|s| s.with_format(format.unwrap_or_default()))
         .and_then(|source| hostgate_import::load(&source))
         .map_err(failure)?;
     for w in loaded.warnings() {
@@ -102,18 +129,24 @@ mod tests {
 
     #[test]
     fn operands_split_into_format_file_and_policy() {
-        let h = Format::Hostgate;
-        assert_eq!(split_operand("a.policy"), (h, "a.policy", None));
+        let h = Some(Format::Hostgate);
+        assert_eq!(split_operand("a.policy"), (None, "a.policy", None));
         assert_eq!(
             split_operand("hostgate:a.policy#p"),
             (h, "a.policy", Some("p"))
         );
-        assert_eq!(split_operand("dir/x:y.policy"), (h, "dir/x:y.policy", None));
-        assert_eq!(split_operand("a.policy#"), (h, "a.policy", None));
-        assert_eq!(split_operand("a#b.policy#c"), (h, "a#b.policy", Some("c")));
+        assert_eq!(
+            split_operand("dir/x:y.policy"),
+            (None, "dir/x:y.policy", None)
+        );
+        assert_eq!(split_operand("a.policy#"), (None, "a.policy", None));
+        assert_eq!(
+            split_operand("a#b.policy#c"),
+            (None, "a#b.policy", Some("c"))
+        );
         assert_eq!(
             split_operand("cilium:cnp.yaml"),
-            (Format::Cilium, "cnp.yaml", None)
+            (Some(Format::Cilium), "cnp.yaml", None)
         );
     }
 }

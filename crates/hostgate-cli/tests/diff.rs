@@ -132,3 +132,61 @@ fn a_regex_without_a_dfa_makes_the_search_incomplete_and_says_so() {
         "{last}"
     );
 }
+
+#[test]
+fn explain_takes_an_operand_as_diff_prints_it() {
+    // The third witness above, explained on the right side with the operand form.
+    let (code, out, _) = hostgate(&[
+        "explain",
+        "--policy",
+        &format!("hostgate:{AFTER}#default"),
+        "--port",
+        "442",
+        "api.stripe.com",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("verdict:  deny by the policy default"),
+        "{out}"
+    );
+    let (code, out, _) = hostgate(&[
+        "explain",
+        "--policy",
+        &format!("{BEFORE}#default"),
+        "--port",
+        "442",
+        "api.stripe.com",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("verdict:  allow by rule stripe (line 5)"),
+        "{out}"
+    );
+    // A prefix or policy that contradicts the flags is a usage error.
+    let (code, _, err) = hostgate(&[
+        "check",
+        "--policy",
+        &format!("{BEFORE}#a"),
+        "--policy-name",
+        "b",
+        "x.io",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("names policy `a` but --policy-name says `b`"),
+        "{err}"
+    );
+    let (code, _, err) = hostgate(&[
+        "check",
+        "--policy",
+        &format!("hostgate:{BEFORE}"),
+        "--from",
+        "cilium",
+        "x.io",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("says format `hostgate` but --from says `cilium`"),
+        "{err}"
+    );
+}
