@@ -190,3 +190,49 @@ fn explain_takes_an_operand_as_diff_prints_it() {
         "{err}"
     );
 }
+
+/// The `$ hostgate …` blocks of a README: each command and the lines it prints.
+fn readme_blocks(path: &str) -> Vec<(Vec<String>, Vec<String>)> {
+    let text = std::fs::read_to_string(repo_root().join(path)).unwrap();
+    let mut blocks = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some(cmd) = line.strip_prefix("$ hostgate ") {
+            let args = cmd.split_whitespace().map(str::to_owned).collect();
+            let out = lines
+                .by_ref()
+                .take_while(|l| !l.starts_with("```"))
+                .map(str::to_owned)
+                .collect();
+            blocks.push((args, out));
+        }
+    }
+    blocks
+}
+
+#[test]
+fn the_migration_example_readme_shows_real_output() {
+    let blocks = readme_blocks("examples/migrate/README.md");
+    assert_eq!(blocks.len(), 2);
+    for (args, want) in blocks {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, _) = hostgate(&args);
+        assert_eq!(code, 1, "{args:?}");
+        let got: Vec<&str> = out.lines().collect();
+        assert_eq!(got, want, "{args:?}");
+    }
+    // The migration's main surprise, stated independently: the apex Squid allows is denied.
+    let (_, out, _) = hostgate(&[
+        "diff",
+        "--port",
+        "443",
+        "--via",
+        "tls",
+        "examples/migrate/squid-whitelist.policy",
+        "cilium:examples/migrate/cilium.yaml",
+    ]);
+    assert!(
+        out.starts_with("kadath.io  port 443  via tls  left: allow"),
+        "{out}"
+    );
+}
