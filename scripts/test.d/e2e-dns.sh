@@ -9,7 +9,7 @@
 #  4. a malformed query gets FORMERR, one shorter than a header gets nothing, and the server
 #     keeps answering;
 #  5. SIGHUP: a good policy is swapped in; a bad one is refused with its FILE:LINE:COL error and
-#     the old one stays in force;
+#     the old one stays in force; at start, a bad policy exits 2 with the same error;
 #  6. the upstream paused (SIGSTOP) -> SERVFAIL after --timeout-ms; stopped -> SERVFAIL at once;
 #  7. one log line per query names the rule and the response code.
 # Installs dnsmasq-base and bind9-dnsutils when dnsmasq or dig is missing (dnsmasq-base is the
@@ -155,6 +155,11 @@ expect_line "bad policy refused with FILE:LINE:COL" "$WORK/queries.err" "^$POLIC
 expect "old policy kept: www.allowed.test"     NXDOMAIN "$(status "$DNS_PORT" www.allowed.test)"
 expect "old policy kept: allowed.test"         192.0.2.10 "$(short "$DNS_PORT" allowed.test)"
 expect "old policy kept: denied.test"          NXDOMAIN "$(status "$DNS_PORT" denied.test +tcp)"
+rc=0
+"$BIN" --listen 127.0.0.1:0 --upstream "127.0.0.1:$UP_PORT" --policy "$POLICY" \
+    >/dev/null 2>"$WORK/start.err" || rc=$?
+expect "a bad policy at start: exit status" 2 "$rc"
+expect_line "a bad policy at start: FILE:LINE:COL" "$WORK/start.err" "^$POLICY:9:[0-9]*: "
 
 # 6. The upstream paused, then gone.
 elapsed_ms() { # elapsed_ms CMD...: runs CMD, prints "STATUS MS"
@@ -192,7 +197,7 @@ expect_line "log: denied over TCP" "$L" \
     "proto=tcp name=denied.test type=A verdict=deny reason=matched rule=denied-site rcode=NXDOMAIN"
 expect_line "log: unlisted name" "$L" "name=other.test type=AAAA verdict=deny reason=default rule=- rcode=NXDOMAIN"
 expect_line "log: per-client policy" "$L" "client=127.0.0.2:.*name=strict.allowed.test .*rule=strict-only"
-expect_line "log: malformed" "$L" "verdict=deny reason=invalid-name rule=- rcode=FORMERR"
+expect_line "log: malformed" "$L" "verdict=deny reason=invalid-name rule=- rcode=FORMERR error=\"label byte outside"
 expect_line "log: dropped" "$L" "verdict=malformed .*rcode=dropped"
 expect_line "log: upstream timeout" "$L" "rcode=SERVFAIL .*error=\"127.0.0.1:$UP_PORT: timeout\""
 expect_line "JSON log" "$WORK/refused.log" '"name":"denied.test".*"rcode":"REFUSED"'

@@ -238,18 +238,20 @@ impl FromStr for ClientPolicy {
 /// assert_eq!(config.clients[0].policy, "lab");
 /// ```
 #[derive(Clone, Debug, clap::Args)]
+// This doc comment is for rustdoc: keep it out of the command's --help.
+#[command(about = None, long_about = None)]
 pub struct Args {
     /// Address to listen on, UDP and TCP (IPv4 or IPv6)
-    #[arg(long)]
+    #[arg(long, value_name = "ADDR:PORT")]
     pub listen: SocketAddr,
     /// Resolver to forward allowed queries to, ADDR:PORT (repeatable: tried in order)
-    #[arg(long = "upstream", required = true)]
+    #[arg(long = "upstream", value_name = "ADDR:PORT", required = true)]
     pub upstreams: Vec<SocketAddr>,
     /// Policy file (re-read on SIGHUP)
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub policy: PathBuf,
     /// Policy to ask [default: `default`, else the file's first]
-    #[arg(long)]
+    #[arg(long, value_name = "NAME")]
     pub policy_name: Option<String>,
     /// Clients in CIDR are checked against POLICY (repeatable; longest prefix wins)
     #[arg(long = "client", value_name = "CIDR=POLICY")]
@@ -258,7 +260,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = DenyResponse::Nxdomain)]
     pub deny_response: DenyResponse,
     /// How long a client waits for the upstreams before SERVFAIL, in milliseconds
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, value_name = "N", default_value_t = 2000)]
     pub timeout_ms: u64,
     /// Log line format
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -418,7 +420,8 @@ pub struct QueryLog {
     pub rcode: Option<Rcode>,
     /// The upstream that answered.
     pub upstream: Option<SocketAddr>,
-    /// What went wrong with the upstreams, when they did not answer.
+    /// What went wrong: with the upstreams, when they did not answer; with the name, when it
+    /// was refused as invalid.
     pub error: Option<String>,
 }
 
@@ -770,6 +773,7 @@ async fn decide_and_answer(
             if e.invalid_name().is_some() {
                 log.verdict = "deny";
                 log.reason = Reason::InvalidName.to_string();
+                log.error = Some(e.to_string());
             }
             return match e {
                 // Never answer a response: two servers could bounce errors forever.

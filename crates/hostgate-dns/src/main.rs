@@ -6,7 +6,8 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(
     name = "hostgate-dns",
-    about = "Forwarding DNS server: allowed names go to the upstream, denied ones are answered locally"
+    about = "Forwarding DNS server: allowed names go to the upstream, denied ones are answered locally",
+    long_about = None
 )]
 struct Cli {
     #[command(flatten)]

@@ -310,6 +310,18 @@ async fn malformed_queries_get_formerr_or_nothing_and_the_server_keeps_serving()
         None
     );
     assert_eq!(up.total(), 0, "nothing malformed was forwarded");
+    let logs = s.logs.lock().unwrap().clone();
+    assert_eq!(logs.len(), 6, "one log line per message, dropped ones too");
+    assert_eq!(
+        (logs[0].verdict, logs[0].reason.as_str()),
+        ("deny", "invalid-name")
+    );
+    assert_eq!(logs[0].rcode, Some(Rcode::FormErr));
+    assert_eq!(
+        (logs[1].verdict, logs[1].rcode),
+        ("malformed", Some(Rcode::FormErr))
+    );
+    assert!(logs[4..].iter().all(|l| l.rcode.is_none()), "{logs:?}");
     // Still serving.
     let r = udp_ask(s.addr, &query(0x3333, b"allowed.test", 1)).await;
     assert_eq!((id(&r), rcode(&r)), (0x3333, Rcode::NoError));
