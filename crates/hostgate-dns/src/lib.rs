@@ -1,0 +1,927 @@
+//! A forwarding DNS server that answers by hostgate policy.
+//!
+//! Every query (UDP or TCP, IPv4 or IPv6) is read by hostgate's own DNS question parser
+//! ([`hostgate::inspect::dns`]) and its name checked `via dns` against the policy chosen by the
+//! client's source address ([`Config::clients`], longest prefix first, else the default
+//! policy). Then:
+//!
+//! - **allowed**: the message goes to the first upstream as received (EDNS, DO, cookies and
+//!   the name's case untouched) except for a fresh random id, from a fresh socket; the first
+//!   answer with that id and the same question is relayed with the client's id (a truncated
+//!   UDP answer as is, TC set, so the client retries over TCP, which is forwarded over TCP).
+//!   A failed upstream (error, timeout, SERVFAIL, REFUSED) hands over to the next; when none
+//!   answers within [`Config::timeout`], the client gets SERVFAIL.
+//! - **denied**: answered here with [`DenyResponse`], the question echoed, never forwarded.
+//! - **unreadable**: FORMERR (NOTIMP for another opcode) when the header is readable,
+//!   else dropped; a response (QR set) is dropped. Never forwarded.
+//!
+//! One [`QueryLog`] per query goes to stdout (text or JSON). SIGHUP (in [`run`]) or
+//! [`Handle::reload`] recompiles the policy file; a policy that does not compile is refused
+//! and the old one stays in force.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), hostgate_dns::Error> {
+//! use hostgate_dns::{Config, Server};
+//! let mut config = Config::new("/etc/hostgate/dns.policy".into());
+//! config.listen = "127.0.0.1:5353".parse().unwrap();
+//! config.upstreams = vec!["127.0.0.1:53".parse().unwrap()];
+//! let server = Server::bind(config).await?;
+//! server.run().await;
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hostgate::inspect::dns::{self, Malformed};
+use hostgate::inspect::Outcome;
+use hostgate::{Engine, PolicyId, PolicySource, Reason, Via};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::{timeout, timeout_at, Instant};
+
+pub mod wire;
+
+use wire::Rcode;
+
+/// How long a TCP client may stay silent between queries before its connection is closed.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+/// Queries one TCP connection may have in flight; reading waits beyond that.
+const TCP_IN_FLIGHT: usize = 64;
+/// UDP queries in flight; beyond that new ones are dropped (the client retries).
+const UDP_IN_FLIGHT: usize = 4096;
+
+/// What a denied query is answered with.
+///
+/// ```
+/// use hostgate_dns::DenyResponse;
+/// assert_eq!("nodata".parse::<DenyResponse>(), Ok(DenyResponse::NoData));
+/// assert_eq!(DenyResponse::default().as_str(), "nxdomain");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum DenyResponse {
+    /// NXDOMAIN: the name does not exist.
+    #[default]
+    Nxdomain,
+    /// NOERROR with no answers: the name exists but has no record of that type.
+    #[value(name = "nodata")]
+    NoData,
+    /// REFUSED.
+    Refused,
+}
+
+impl DenyResponse {
+    /// `nxdomain`, `nodata` or `refused`.
+    ///
+    /// ```
+    /// assert_eq!(hostgate_dns::DenyResponse::Refused.as_str(), "refused");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyResponse::Nxdomain => "nxdomain",
+            DenyResponse::NoData => "nodata",
+            DenyResponse::Refused => "refused",
+        }
+    }
+
+    fn rcode(self) -> Rcode {
+        match self {
+            DenyResponse::Nxdomain => Rcode::NxDomain,
+            DenyResponse::NoData => Rcode::NoError,
+            DenyResponse::Refused => Rcode::Refused,
+        }
+    }
+}
+
+impl FromStr for DenyResponse {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        <DenyResponse as clap::ValueEnum>::from_str(s, false)
+    }
+}
+
+/// The log line format.
+///
+/// ```
+/// assert_eq!(hostgate_dns::LogFormat::default(), hostgate_dns::LogFormat::Text);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `key=value` pairs.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// An address block: an address and a prefix length.
+///
+/// ```
+/// use hostgate_dns::Cidr;
+/// let c: Cidr = "10.1.0.0/16".parse().unwrap();
+/// assert!(c.contains("10.1.2.3".parse().unwrap()));
+/// assert!(!c.contains("10.2.0.1".parse().unwrap()));
+/// assert_eq!("::1".parse::<Cidr>().unwrap().prefix(), 128);
+/// assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// The prefix length.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// True when `ip` is in the block. An IPv4-mapped IPv6 address (a v4 client of a
+    /// dual-stack socket) counts as its IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Cidr, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("bad address {addr:?} in {s:?}"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|&p| p <= max)
+                .ok_or_else(|| format!("bad prefix length in {s:?} (0 to {max})"))?,
+        };
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// `--client CIDR=POLICY`: clients in the block are checked against the named policy.
+///
+/// ```
+/// let c: hostgate_dns::ClientPolicy = "127.0.0.2/32=tenant-b".parse().unwrap();
+/// assert_eq!(c.policy, "tenant-b");
+/// assert!("127.0.0.2".parse::<hostgate_dns::ClientPolicy>().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientPolicy {
+    /// The clients.
+    pub cidr: Cidr,
+    /// The policy's name.
+    pub policy: String,
+}
+
+impl FromStr for ClientPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (cidr, policy) = s.split_once('=').ok_or("expected CIDR=POLICY")?;
+        if policy.is_empty() {
+            return Err("expected CIDR=POLICY".into());
+        }
+        Ok(ClientPolicy {
+            cidr: cidr.parse()?,
+            policy: policy.to_string(),
+        })
+    }
+}
+
+/// The command line of `hostgate-dns`, ready to flatten into another clap command.
+///
+/// ```
+/// use clap::Parser;
+/// #[derive(Parser)]
+/// struct Cli {
+///     #[command(flatten)]
+///     dns: hostgate_dns::Args,
+/// }
+/// let cli = Cli::parse_from(["x", "--listen", "127.0.0.1:5353", "--upstream", "127.0.0.1:53",
+///     "--policy", "p.policy", "--client", "10.0.0.0/8=lab", "--deny-response", "refused"]);
+/// let config = cli.dns.into_config();
+/// assert_eq!(config.deny_response, hostgate_dns::DenyResponse::Refused);
+/// assert_eq!(config.clients[0].policy, "lab");
+/// ```
+#[derive(Clone, Debug, clap::Args)]
+// This doc comment is for rustdoc: keep it out of the command's --help.
+#[command(about = None, long_about = None)]
+pub struct Args {
+    /// Address to listen on, UDP and TCP (IPv4 or IPv6)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: SocketAddr,
+    /// Resolver to forward allowed queries to, ADDR:PORT (repeatable: tried in order)
+    #[arg(long = "upstream", value_name = "ADDR:PORT", required = true)]
+    pub upstreams: Vec<SocketAddr>,
+    /// Policy file (re-read on SIGHUP)
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Policy to ask [default: `default`, else the file's first]
+    #[arg(long, value_name = "NAME")]
+    pub policy_name: Option<String>,
+    /// Clients in CIDR are checked against POLICY (repeatable; longest prefix wins)
+    #[arg(long = "client", value_name = "CIDR=POLICY")]
+    pub clients: Vec<ClientPolicy>,
+    /// What a denied query is answered with
+    #[arg(long, value_enum, default_value_t = DenyResponse::Nxdomain)]
+    pub deny_response: DenyResponse,
+    /// How long a client waits for the upstreams before SERVFAIL, in milliseconds
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    pub timeout_ms: u64,
+    /// Log line format
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub format: LogFormat,
+}
+
+impl Args {
+    /// The server configuration these arguments describe.
+    pub fn into_config(self) -> Config {
+        Config {
+            listen: self.listen,
+            upstreams: self.upstreams,
+            policy: self.policy,
+            policy_name: self.policy_name,
+            clients: self.clients,
+            deny_response: self.deny_response,
+            timeout: Duration::from_millis(self.timeout_ms),
+            format: self.format,
+        }
+    }
+}
+
+/// The server's configuration.
+///
+/// ```
+/// let c = hostgate_dns::Config::new("dns.policy".into());
+/// assert_eq!(c.timeout, std::time::Duration::from_secs(2));
+/// assert!(c.upstreams.is_empty());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where to listen, UDP and TCP on the same port (port 0: one free port for both).
+    pub listen: SocketAddr,
+    /// The resolvers allowed queries go to, tried in order.
+    pub upstreams: Vec<SocketAddr>,
+    /// The policy file.
+    pub policy: PathBuf,
+    /// The policy asked when no [`Config::clients`] entry matches; `None`: the loading path's
+    /// default.
+    pub policy_name: Option<String>,
+    /// Per-client policies.
+    pub clients: Vec<ClientPolicy>,
+    /// What a denied query is answered with.
+    pub deny_response: DenyResponse,
+    /// How long a client waits for the upstreams before SERVFAIL.
+    pub timeout: Duration,
+    /// Log line format.
+    pub format: LogFormat,
+}
+
+impl Config {
+    /// Defaults around a policy file: listen on 127.0.0.1:53, no upstream, NXDOMAIN for
+    /// denied names, a 2 s timeout, text logs.
+    pub fn new(policy: PathBuf) -> Config {
+        Config {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 53)),
+            upstreams: Vec::new(),
+            policy,
+            policy_name: None,
+            clients: Vec::new(),
+            deny_response: DenyResponse::Nxdomain,
+            timeout: Duration::from_secs(2),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Why the server could not start or reload.
+///
+/// ```
+/// let e = hostgate_dns::Error::Config("no --upstream".into());
+/// assert_eq!(e.to_string(), "no --upstream");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The policy did not load: its diagnostics, one `FILE:LINE:COL: message` a line.
+    Policy(String),
+    /// The configuration is unusable.
+    Config(String),
+    /// A listening socket could not be opened.
+    Bind(SocketAddr, io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Policy(e) | Error::Config(e) => f.write_str(e),
+            Error::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// How a query was carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// A datagram.
+    Udp,
+    /// A length-prefixed message on a TCP connection.
+    Tcp,
+}
+
+impl Transport {
+    /// `udp` or `tcp`.
+    ///
+    /// ```
+    /// assert_eq!(hostgate_dns::Transport::Tcp.as_str(), "tcp");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+/// What happened to one query: the content of its log line.
+///
+/// ```
+/// use hostgate_dns::{QueryLog, Transport};
+/// let l = QueryLog {
+///     client: "127.0.0.1:4000".parse().unwrap(),
+///     transport: Transport::Udp,
+///     name: Some("a.test".into()),
+///     qtype: Some(1),
+///     verdict: "deny",
+///     reason: "default".into(),
+///     rule: None,
+///     rcode: Some(hostgate_dns::wire::Rcode::NxDomain),
+///     upstream: None,
+///     error: None,
+/// };
+/// assert_eq!(l.text(), "client=127.0.0.1:4000 proto=udp name=a.test type=A verdict=deny reason=default rule=- rcode=NXDOMAIN");
+/// let j: serde_json::Value = serde_json::from_str(&l.json()).unwrap();
+/// assert_eq!((j["name"].as_str(), j["rcode"].as_str(), j["rule"].is_null()), (Some("a.test"), Some("NXDOMAIN"), true));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryLog {
+    /// The client's address.
+    pub client: SocketAddr,
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// The question's normalized name (`None`: unreadable, or the root).
+    pub name: Option<String>,
+    /// The question's type, when the question was read.
+    pub qtype: Option<u16>,
+    /// `allow`, `deny` or `malformed`.
+    pub verdict: &'static str,
+    /// The verdict's reason (`matched`, `default`, `invalid-name`, `no-name`), or what was
+    /// wrong with the message.
+    pub reason: String,
+    /// The deciding rule's id.
+    pub rule: Option<String>,
+    /// The response code sent; `None` when nothing was sent (dropped).
+    pub rcode: Option<Rcode>,
+    /// The upstream that answered.
+    pub upstream: Option<SocketAddr>,
+    /// What went wrong: with the upstreams, when they did not answer; with the name, when it
+    /// was refused as invalid.
+    pub error: Option<String>,
+}
+
+impl QueryLog {
+    /// The `key=value` line.
+    pub fn text(&self) -> String {
+        let mut line = format!(
+            "client={} proto={} name={} type={} verdict={} reason={} rule={} rcode={}",
+            self.client,
+            self.transport.as_str(),
+            self.name.as_deref().unwrap_or("-"),
+            self.qtype.map_or("-".into(), wire::qtype_name),
+            self.verdict,
+            self.reason.replace(' ', "-"),
+            self.rule.as_deref().unwrap_or("-"),
+            self.rcode.map_or("dropped", Rcode::as_str),
+        );
+        if let Some(u) = self.upstream {
+            line.push_str(&format!(" upstream={u}"));
+        }
+        if let Some(e) = &self.error {
+            line.push_str(&format!(" error={e:?}"));
+        }
+        line
+    }
+
+    /// The JSON line.
+    pub fn json(&self) -> String {
+        serde_json::json!({
+            "client": self.client.to_string(),
+            "proto": self.transport.as_str(),
+            "name": self.name,
+            "type": self.qtype.map(wire::qtype_name),
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "rule": self.rule,
+            "rcode": self.rcode.map(Rcode::as_str),
+            "upstream": self.upstream.map(|u| u.to_string()),
+            "error": self.error,
+        })
+        .to_string()
+    }
+}
+
+/// The policy in force: swapped whole on reload.
+struct Policies {
+    engine: Engine,
+    default: PolicyId,
+    /// Longest prefix first.
+    clients: Vec<(Cidr, PolicyId)>,
+}
+
+impl Policies {
+    fn load(config: &Config) -> Result<(Policies, Vec<String>), Error> {
+        let err = |e: hostgate::LoadError| Error::Policy(e.to_string());
+        let loaded = PolicySource::read(&config.policy)
+            .and_then(|s| s.compile())
+            .map_err(err)?;
+        let warnings = loaded.warnings().collect();
+        let default = loaded.select(config.policy_name.as_deref()).map_err(err)?;
+        let mut clients = Vec::with_capacity(config.clients.len());
+        for c in &config.clients {
+            clients.push((c.cidr, loaded.select(Some(&c.policy)).map_err(err)?));
+        }
+        // Stable: among equal prefixes the first given wins.
+        clients.sort_by_key(|(c, _)| std::cmp::Reverse(c.prefix));
+        Ok((
+            Policies {
+                engine: loaded.into_engine(),
+                default,
+                clients,
+            },
+            warnings,
+        ))
+    }
+
+    fn for_client(&self, ip: IpAddr) -> PolicyId {
+        self.clients
+            .iter()
+            .find(|(c, _)| c.contains(ip))
+            .map_or(self.default, |&(_, p)| p)
+    }
+}
+
+type Logger = dyn Fn(&QueryLog) + Send + Sync;
+
+struct Shared {
+    config: Config,
+    policies: ArcSwap<Policies>,
+    logger: ArcSwap<Box<Logger>>,
+}
+
+/// A handle on a running (or bound) server: reload its policy, replace its logger.
+///
+/// ```no_run
+/// # async fn demo(server: hostgate_dns::Server) {
+/// let handle = server.handle();
+/// tokio::spawn(server.run());
+/// if let Err(e) = handle.reload() {
+///     eprint!("reload refused, old policy kept:\n{e}");
+/// }
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// Recompiles the policy file. On error the old policy stays in force and the error (the
+    /// policy's diagnostics) is returned. Warnings of the new policy are returned on success.
+    pub fn reload(&self) -> Result<Vec<String>, Error> {
+        let (p, warnings) = Policies::load(&self.shared.config)?;
+        self.shared.policies.store(Arc::new(p));
+        Ok(warnings)
+    }
+
+    /// Sends every [`QueryLog`] to `f` instead of stdout.
+    pub fn set_logger(&self, f: impl Fn(&QueryLog) + Send + Sync + 'static) {
+        self.shared.logger.store(Arc::new(Box::new(f)));
+    }
+}
+
+/// A bound server: its UDP socket and TCP listener on one port, and the loaded policy.
+pub struct Server {
+    udp: Arc<UdpSocket>,
+    tcp: TcpListener,
+    shared: Arc<Shared>,
+    warnings: Vec<String>,
+}
+
+impl Server {
+    /// Loads the policy and opens the sockets. With port 0 in [`Config::listen`], UDP and TCP
+    /// get the same free port.
+    pub async fn bind(config: Config) -> Result<Server, Error> {
+        if config.upstreams.is_empty() {
+            return Err(Error::Config(
+                "no upstream given (--upstream ADDR:PORT)".into(),
+            ));
+        }
+        let (policies, warnings) = Policies::load(&config)?;
+        let (udp, tcp) = bind_pair(config.listen).await?;
+        let format = config.format;
+        let logger: Box<Logger> = Box::new(move |l: &QueryLog| match format {
+            LogFormat::Text => println!("{}", l.text()),
+            LogFormat::Json => println!("{}", l.json()),
+        });
+        Ok(Server {
+            udp: Arc::new(udp),
+            tcp,
+            shared: Arc::new(Shared {
+                config,
+                policies: ArcSwap::from_pointee(policies),
+                logger: ArcSwap::from_pointee(logger),
+            }),
+            warnings,
+        })
+    }
+
+    /// The address both sockets listen on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.udp.local_addr().unwrap_or(self.shared.config.listen)
+    }
+
+    /// The warnings of the policy loaded by [`Server::bind`], one line each.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// A handle to reload the policy or replace the logger.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Serves UDP and TCP until the task is dropped.
+    pub async fn run(self) {
+        let udp = tokio::spawn(serve_udp(self.udp, self.shared.clone()));
+        let tcp = tokio::spawn(serve_tcp(self.tcp, self.shared));
+        let _ = tokio::join!(udp, tcp);
+    }
+}
+
+/// Binds UDP and TCP on one address; with port 0, retries until both get the same port.
+async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), Error> {
+    let mut last = None;
+    for _ in 0..if addr.port() == 0 { 20 } else { 1 } {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|e| Error::Bind(addr, e))?;
+        let at = udp.local_addr().map_err(|e| Error::Bind(addr, e))?;
+        match TcpListener::bind(at).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) => last = Some(Error::Bind(at, e)),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::Bind(addr, io::ErrorKind::AddrInUse.into())))
+}
+
+/// Loads the policy (warnings to stderr), binds, reloads on SIGHUP, and serves: what the
+/// `hostgate-dns` binary runs.
+pub async fn run(config: Config) -> Result<(), Error> {
+    let server = Server::bind(config).await?;
+    for w in server.warnings() {
+        eprintln!("{w}");
+    }
+    let handle = server.handle();
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| Error::Config(format!("cannot handle SIGHUP: {e}")))?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match handle.reload() {
+                Ok(warnings) => {
+                    for w in warnings {
+                        eprintln!("{w}");
+                    }
+                    eprintln!("hostgate-dns: policy reloaded");
+                }
+                Err(e) => eprintln!("hostgate-dns: reload refused, old policy kept:\n{e}"),
+            }
+        }
+    });
+    eprintln!(
+        "hostgate-dns: listening on {} (udp, tcp)",
+        server.local_addr()
+    );
+    server.run().await;
+    Ok(())
+}
+
+async fn serve_udp(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
+    let slots = Arc::new(Semaphore::new(UDP_IN_FLIGHT));
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let (n, peer) = match sock.recv_from(&mut buf).await {
+            Ok(r) => r,
+            // An ICMP error for an earlier reply, or a transient failure: keep serving.
+            Err(_) => continue,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let msg = buf[..n].to_vec();
+        let (sock, shared) = (sock.clone(), shared.clone());
+        tokio::spawn(async move {
+            if let Some(reply) = answer(&shared, &msg, peer, Transport::Udp).await {
+                let _ = sock.send_to(&reply, peer).await;
+            }
+            drop(slot);
+        });
+    }
+}
+
+async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            // Out of descriptors, most likely: give it a moment rather than spin.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        tokio::spawn(serve_tcp_conn(stream, peer, shared.clone()));
+    }
+}
+
+/// One client connection: messages are read one after another and answered as they complete,
+/// in any order (RFC 7766 §6.2.1.1), each with its own length prefix.
+async fn serve_tcp_conn(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_IN_FLIGHT);
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if wr.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    let slots = Arc::new(Semaphore::new(TCP_IN_FLIGHT));
+    loop {
+        let mut len = [0u8; 2];
+        match timeout(TCP_IDLE, rd.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            _ => break, // idle, closed or failed
+        }
+        let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        match timeout(TCP_IDLE, rd.read_exact(&mut msg)).await {
+            Ok(Ok(_)) => {}
+            _ => break,
+        }
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let (tx, shared) = (tx.clone(), shared.clone());
+        tokio::spawn(async move {
+            if let Some(reply) = answer(&shared, &msg, peer, Transport::Tcp).await {
+                if let Ok(len) = u16::try_from(reply.len()) {
+                    let mut frame = len.to_be_bytes().to_vec();
+                    frame.extend_from_slice(&reply);
+                    let _ = tx.send(frame).await;
+                }
+            }
+            drop(slot);
+        });
+    }
+    // The writer ends once every query still in flight has sent its answer.
+    drop(tx);
+    let _ = writer.await;
+}
+
+/// Decides one query, forwards it when allowed, logs it, and returns the reply to send.
+async fn answer(
+    shared: &Shared,
+    msg: &[u8],
+    peer: SocketAddr,
+    transport: Transport,
+) -> Option<Vec<u8>> {
+    let mut log = QueryLog {
+        client: peer,
+        transport,
+        name: None,
+        qtype: None,
+        verdict: "malformed",
+        reason: String::new(),
+        rule: None,
+        rcode: None,
+        upstream: None,
+        error: None,
+    };
+    let reply = decide_and_answer(shared, msg, peer, transport, &mut log).await;
+    log.rcode = reply.as_deref().and_then(wire::rcode);
+    (shared.logger.load())(&log);
+    reply
+}
+
+async fn decide_and_answer(
+    shared: &Shared,
+    msg: &[u8],
+    peer: SocketAddr,
+    transport: Transport,
+    log: &mut QueryLog,
+) -> Option<Vec<u8>> {
+    // The message is whole here (a datagram, or a TCP frame without its prefix), which is
+    // what the parser's UDP mode reads.
+    let question = match dns::parse_query(msg, dns::Transport::Udp) {
+        Outcome::Complete(q) => q,
+        Outcome::NoName(Some(q)) => q,
+        Outcome::Malformed(e) => {
+            log.reason = e.to_string();
+            if e.invalid_name().is_some() {
+                log.verdict = "deny";
+                log.reason = Reason::InvalidName.to_string();
+                log.error = Some(e.to_string());
+            }
+            return match e {
+                // Never answer a response: two servers could bounce errors forever.
+                Malformed::Response | Malformed::TooShort => None,
+                Malformed::Opcode(_) => wire::header_only(msg, Rcode::NotImp),
+                _ => wire::header_only(msg, Rcode::FormErr),
+            };
+        }
+        _ => {
+            log.reason = "unreadable".into();
+            return wire::header_only(msg, Rcode::FormErr);
+        }
+    };
+    log.name = question.name.map(|n| n.as_str().to_string());
+    log.qtype = Some(question.qtype);
+    let policies = shared.policies.load();
+    let policy = policies.for_client(peer.ip());
+    let verdict = match &question.name {
+        Some(name) => policies
+            .engine
+            .check_name(policy, name, None, Some(Via::Dns)),
+        // The root (`. NS`): no name to allow.
+        None => hostgate::Verdict::deny(policy, Reason::NoName),
+    };
+    log.verdict = if verdict.is_allow() { "allow" } else { "deny" };
+    log.reason = verdict.reason.to_string();
+    log.rule = verdict.rule.map(|r| r.id().to_string());
+    let allowed = verdict.is_allow();
+    drop(policies);
+    if !allowed {
+        return wire::answer_locally(msg, shared.config.deny_response.rcode());
+    }
+    match forward(&shared.config, msg, transport).await {
+        Ok((mut reply, upstream)) => {
+            log.upstream = Some(upstream);
+            reply[..2].copy_from_slice(&question.id.to_be_bytes());
+            Some(reply)
+        }
+        Err(e) => {
+            log.error = Some(e);
+            wire::answer_locally(msg, Rcode::ServFail)
+        }
+    }
+}
+
+/// Sends the query to the upstreams in order until one answers it, within the timeout. Each
+/// upstream gets an equal share of the time left. A SERVFAIL or REFUSED answer moves on to the
+/// next upstream, and is relayed if no other answers.
+async fn forward(
+    config: &Config,
+    msg: &[u8],
+    transport: Transport,
+) -> Result<(Vec<u8>, SocketAddr), String> {
+    let deadline = Instant::now() + config.timeout;
+    let mut last_error = String::from("no upstream");
+    let mut fallback = None;
+    let count = config.upstreams.len();
+    for (i, &upstream) in config.upstreams.iter().enumerate() {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let share = (deadline - now) / u32::try_from(count - i).unwrap_or(1);
+        let mut query = msg.to_vec();
+        query[..2].copy_from_slice(&fresh_id().to_be_bytes());
+        let attempt = async {
+            match transport {
+                Transport::Udp => ask_udp(upstream, &query).await,
+                Transport::Tcp => ask_tcp(upstream, &query).await,
+            }
+        };
+        let result: Result<Vec<u8>, String> = timeout_at((now + share).min(deadline), attempt)
+            .await
+            .unwrap_or_else(|_| Err("timeout".into()));
+        match result {
+            Ok(reply) => match wire::rcode(&reply) {
+                Some(Rcode::ServFail | Rcode::Refused) if i + 1 < count => {
+                    last_error = format!(
+                        "{upstream}: {}",
+                        wire::rcode(&reply).map_or("", Rcode::as_str)
+                    );
+                    fallback = Some((reply, upstream));
+                }
+                _ => return Ok((reply, upstream)),
+            },
+            Err(e) => last_error = format!("{upstream}: {e}"),
+        }
+    }
+    fallback.ok_or(last_error)
+}
+
+fn unspecified_for(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    }
+}
+
+/// One query on a fresh socket (a fresh source port): datagrams that do not answer it (another
+/// id or question) are ignored, not trusted.
+async fn ask_udp(upstream: SocketAddr, query: &[u8]) -> Result<Vec<u8>, String> {
+    let sock = UdpSocket::bind(unspecified_for(upstream))
+        .await
+        .map_err(|e| e.to_string())?;
+    sock.connect(upstream).await.map_err(|e| e.to_string())?;
+    sock.send(query).await.map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let n = sock.recv(&mut buf).await.map_err(|e| e.to_string())?;
+        if let Some(reply) = buf.get(..n).filter(|r| wire::answers(r, query)) {
+            return Ok(reply.to_vec());
+        }
+    }
+}
+
+/// One query on a fresh TCP connection; its one answer must answer it.
+async fn ask_tcp(upstream: SocketAddr, query: &[u8]) -> Result<Vec<u8>, String> {
+    let mut s = TcpStream::connect(upstream)
+        .await
+        .map_err(|e| e.to_string())?;
+    let len = u16::try_from(query.len()).map_err(|_| "query too long")?;
+    let mut frame = len.to_be_bytes().to_vec();
+    frame.extend_from_slice(query);
+    s.write_all(&frame).await.map_err(|e| e.to_string())?;
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).await.map_err(|e| e.to_string())?;
+    let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut reply).await.map_err(|e| e.to_string())?;
+    if wire::answers(&reply, query) {
+        Ok(reply)
+    } else {
+        Err("answer does not match the question".into())
+    }
+}
+
+/// A random message id from the operating system's generator.
+fn fresh_id() -> u16 {
+    let mut b = [0u8; 2];
+    if getrandom::fill(&mut b).is_err() {
+        // Never seen on Linux; a keyed hash of the clock still beats a fixed id.
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        return h.finish() as u16;
+    }
+    u16::from_be_bytes(b)
+}
