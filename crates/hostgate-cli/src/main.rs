@@ -49,6 +49,32 @@ enum Command {
     Diff(diff::DiffArgs),
     /// Read Cilium or GKE egress policies and print the equivalent hostgate policy
     Import(import::ImportArgs),
+    /// Serve DNS by policy: allowed names are forwarded to the upstream, denied ones answered
+    /// locally (SIGHUP re-reads the policy)
+    Dns(DnsArgs),
+}
+
+/// `hostgate dns`: the `hostgate-dns` server's flags.
+#[derive(Args)]
+struct DnsArgs {
+    #[command(flatten)]
+    args: hostgate_dns::Args,
+}
+
+/// Runs the DNS server until it is stopped; only a failure to start returns.
+fn dns(args: DnsArgs) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::msg(format!("cannot start the DNS server: {e}")))?;
+    runtime
+        .block_on(hostgate_dns::run(args.args.into_config()))
+        .map_err(|e| match e {
+            hostgate_dns::Error::Policy(e) => {
+                Failure(format!("hostgate dns: policy refused:\n{e}\n"))
+            }
+            e => Failure::msg(format!("dns: {e}")),
+        })
 }
 
 /// What every subcommand needs to ask the engine one question.
@@ -129,6 +155,7 @@ fn main() -> ExitCode {
         Command::SquidHelper(args) => squid::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Import(args) => import::run(args),
+        Command::Dns(args) => dns(args),
         Command::Diff(args) => diff::run(args).map(|agree| {
             if !agree {
                 differ = true;

@@ -78,3 +78,22 @@ fn warnings_name_the_file_in_every_subcommand() {
         assert_eq!(stderr, expected("warn", file), "{cmd:?}");
     }
 }
+
+#[test]
+fn the_dns_server_refuses_a_bad_policy_with_the_shared_text() {
+    let file = "tests/policy-errors/bad.policy";
+    let (code, stdout, stderr) = hostgate(&[
+        "dns",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "127.0.0.1:9",
+        "--policy",
+        file,
+    ]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert_eq!(
+        stderr,
+        format!("hostgate dns: policy refused:\n{}", expected("bad", file))
+    );
+}
