@@ -678,3 +678,50 @@ fn packet_numbers_need_not_start_at_zero() {
     assert!(need_more(&t.push(&d1p, now())));
     assert_eq!(name_of(&t.push(&d2, now())).as_deref(), Some("g.example"));
 }
+
+#[test]
+fn unauthenticated_datagrams_leave_no_state() {
+    let mut p = rfc_packet(Version::V1);
+    p[700] ^= 0x80;
+    let mut t = table();
+    for _ in 0..3 {
+        assert_eq!(
+            malformed(t.push(&p, now())),
+            Some(Malformed::Authentication)
+        );
+    }
+    assert!(t.is_empty());
+    // The intact packet is then read normally.
+    let good = rfc_packet(Version::V1);
+    assert_eq!(
+        name_of(&t.push(&good, now())).as_deref(),
+        Some("example.com")
+    );
+}
+
+#[test]
+fn retry_starts_a_new_flow_under_the_new_connection_id() {
+    let hello = big_hello(b"h.example");
+    let mut t = table();
+    // The first Initial, answered by a Retry: the flow under the original ID stays incomplete.
+    let first = testing::initial(
+        Version::V1,
+        &[0x99; 8],
+        0,
+        &testing::crypto_frame(0, &hello[..900]),
+    );
+    assert!(need_more(&t.push(&first, now())));
+    // The client starts over with the token, under the Retry's connection ID (any length).
+    let new_dcid = [0x9a; 5];
+    let again = |from: usize, to: usize, pn: u64| {
+        let mut payload = testing::crypto_frame(from as u64, &hello[from..to]);
+        payload.resize(payload.len().max(1170), 0);
+        testing::packet(Version::V1, &new_dcid, &[], b"retry-token", pn, 2, &payload)
+    };
+    assert!(need_more(&t.push(&again(0, 900, 1), now())));
+    let i = t.inspect(&again(900, hello.len(), 2), now());
+    assert_eq!(i.status, Status::Complete);
+    assert_eq!(i.name.unwrap().as_str(), "h.example");
+    assert!(i.ech, "the hello's ECH extension is reported");
+    assert_eq!(t.len(), 2);
+}
