@@ -2,8 +2,8 @@
 //!
 //! Each parser takes *the whole buffer received so far* and returns an [`Outcome`]; it keeps no
 //! state, so call it again with the longer buffer when it says [`Outcome::NeedMore`]. No parse
-//! path allocates. Every name goes through [`crate::normalize`] and comes back typed as a name
-//! or an IP.
+//! path allocates, except QUIC's, which must decrypt into a buffer and keep each flow's bytes.
+//! Every name goes through [`crate::normalize`] and comes back typed as a name or an IP.
 //!
 //! - [`tls::parse_client_hello`]: SNI, ALPN, versions and the ECH flag from a ClientHello,
 //!   reassembled across records.
@@ -416,7 +416,7 @@ pub struct Inspection<'a> {
     pub status: Status,
     /// The normalized name, only when `status` is `Complete`.
     pub name: Option<Name>,
-    /// The port the request names (HTTP target, Host or CONNECT); `None` for TLS and DNS.
+    /// The port the request names (HTTP target, Host or CONNECT); `None` for TLS, QUIC and DNS.
     pub port: Option<u16>,
     /// Where the name came from: `Tls` (SNI), `Http` (Host or absolute-form target),
     /// `Connect` (CONNECT authority), `Dns` (question). Set whenever the protocol is known.

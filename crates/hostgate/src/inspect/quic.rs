@@ -46,7 +46,16 @@ use sha2::Sha256;
 use super::tls::{self, ClientHello};
 use super::{Limits, Outcome};
 
-/// RFC 9000 §14.1: a datagram carrying a client Initial is at least this large.
+/// RFC 9000 §14.1: a datagram carrying a client Initial is at least this large; a smaller one
+/// is refused.
+///
+/// ```
+/// use hostgate::inspect::{quic, Limits};
+/// let d = quic::testing::initial(quic::Version::V1, &[1; 8], 0, &[1]);
+/// assert_eq!(d.len(), quic::MIN_INITIAL_DATAGRAM);
+/// let o = quic::parse_datagram(&d[..1199], &mut Vec::new(), &Limits::default());
+/// assert!(matches!(o, hostgate::inspect::Outcome::Malformed(_)));
+/// ```
 pub const MIN_INITIAL_DATAGRAM: usize = 1200;
 /// RFC 9000 §17.2: connection IDs are at most 20 bytes in versions 1 and 2.
 const MAX_CID: usize = 20;
@@ -343,14 +352,24 @@ fn client_secret(version: Version, dcid: &[u8]) -> [u8; 32] {
 
 /// TLS 1.3 HKDF-Expand-Label with an empty context (RFC 8446 §7.1).
 fn expand_label(hk: &Hkdf<Sha256>, label: &[u8], out: &mut [u8]) {
-    let mut info = Vec::with_capacity(4 + 6 + label.len());
-    info.extend_from_slice(&(out.len() as u16).to_be_bytes());
-    info.push((6 + label.len()) as u8);
-    info.extend_from_slice(b"tls13 ");
-    info.extend_from_slice(label);
-    info.push(0);
+    // Labels here are at most 10 bytes: 2 + 1 + 6 + 10 + 1 fit.
+    let mut info = [0u8; 20];
+    let n = 2 + 1 + 6 + label.len() + 1;
+    let Some(buf) = info.get_mut(..n) else {
+        return;
+    };
+    let (len, rest) = buf.split_at_mut(2);
+    len.copy_from_slice(&(out.len() as u16).to_be_bytes());
+    let (label_len, rest) = rest.split_at_mut(1);
+    if let Some(b) = label_len.first_mut() {
+        *b = (6 + label.len()) as u8;
+    }
+    let (prefix, rest) = rest.split_at_mut(6);
+    prefix.copy_from_slice(b"tls13 ");
+    let (l, _context_len) = rest.split_at_mut(label.len());
+    l.copy_from_slice(label);
     // Fails only for outputs over 255 hash lengths; these are at most 32 bytes.
-    let _ = hk.expand(&info, out);
+    let _ = hk.expand(buf, out);
 }
 
 /// The five header-protection mask bytes for a sample (RFC 9001 §5.4.3: AES-128-ECB of the
