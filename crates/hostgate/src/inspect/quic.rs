@@ -53,7 +53,8 @@ use super::{Limits, Outcome};
 /// use hostgate::inspect::{quic, Limits};
 /// let d = quic::testing::initial(quic::Version::V1, &[1; 8], 0, &[1]);
 /// assert_eq!(d.len(), quic::MIN_INITIAL_DATAGRAM);
-/// let o = quic::parse_datagram(&d[..1199], &mut Vec::new(), &Limits::default());
+/// let mut scratch = Vec::new();
+/// let o = quic::parse_datagram(&d[..1199], &mut scratch, &Limits::default());
 /// assert!(matches!(o, hostgate::inspect::Outcome::Malformed(_)));
 /// ```
 pub const MIN_INITIAL_DATAGRAM: usize = 1200;
