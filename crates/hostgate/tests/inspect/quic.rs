@@ -725,3 +725,99 @@ fn retry_starts_a_new_flow_under_the_new_connection_id() {
     assert!(i.ech, "the hello's ECH extension is reported");
     assert_eq!(t.len(), 2);
 }
+
+/// Pieces of the hello (as cut points), spread over datagrams in a chosen order: every
+/// proper prefix of the datagram sequence is need-more and the whole gives the name, however
+/// the stream was cut, ordered, duplicated or re-split.
+mod splits {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn plan() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, Vec<usize>, u64)> {
+        (
+            prop::collection::vec(1usize..1400, 0..12),
+            prop::collection::vec(0usize..4, 13),
+            prop::collection::vec(0usize..13, 0..4),
+            any::<u64>(),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_split_reassembles_to_the_same_name((cuts, slots, repeats, seed) in plan()) {
+            let hello = big_hello(b"split.example");
+            let n = hello.len();
+            let mut points: Vec<usize> = cuts.into_iter().filter(|&c| c < n).collect();
+            points.extend([0, n]);
+            points.sort_unstable();
+            points.dedup();
+            let mut pieces: Vec<(usize, usize)> = points.windows(2).map(|w| (w[0], w[1])).collect();
+            // Retransmitted pieces, re-cut: the same bytes again.
+            for r in repeats {
+                if let Some(&(a, b)) = pieces.get(r) {
+                    pieces.push((a, (a + b).div_ceil(2).max(a + 1)));
+                }
+            }
+            // Up to four datagrams, each at most ~1000 bytes of CRYPTO data.
+            let mut groups: Vec<Vec<(usize, usize)>> = vec![Vec::new(); 4];
+            for (k, p) in pieces.iter().enumerate() {
+                groups[slots[k % slots.len()]].push(*p);
+            }
+            let mut ds: Vec<Vec<(usize, usize)>> = Vec::new();
+            for g in groups {
+                let mut cur: Vec<(usize, usize)> = Vec::new();
+                let mut size = 0;
+                for (a, b) in g {
+                    if size + (b - a) > 1000 && !cur.is_empty() {
+                        ds.push(std::mem::take(&mut cur));
+                        size = 0;
+                    }
+                    for start in (a..b).step_by(1000) {
+                        let end = (start + 1000).min(b);
+                        if size + (end - start) > 1000 && !cur.is_empty() {
+                            ds.push(std::mem::take(&mut cur));
+                            size = 0;
+                        }
+                        cur.push((start, end));
+                        size += end - start;
+                    }
+                }
+                if !cur.is_empty() {
+                    ds.push(cur);
+                }
+            }
+            // Shuffle the datagrams with the seed.
+            let mut s = seed | 1;
+            for i in (1..ds.len()).rev() {
+                s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+                ds.swap(i, (s % (i as u64 + 1)) as usize);
+            }
+            prop_assume!(ds.len() <= Caps::default().datagrams);
+            let plan: Vec<&[(usize, usize)]> = ds.iter().map(|d| d.as_slice()).collect();
+            let version = if seed % 2 == 0 { Version::V1 } else { Version::V2 };
+            let datagrams = datagrams(version, &[0xab; 8], &hello, &plan);
+            // The last datagram to complete coverage is where the name must appear.
+            let mut covered = vec![false; n];
+            let mut t = table();
+            let t0 = now();
+            let mut named = false;
+            for (d, frames) in datagrams.iter().zip(&ds) {
+                for &(a, b) in frames {
+                    covered[a..b].iter_mut().for_each(|c| *c = true);
+                }
+                let o = t.push(d, t0);
+                if covered.iter().all(|&c| c) && !named {
+                    prop_assert_eq!(name_of(&o), Some("split.example".to_owned()));
+                    named = true;
+                } else if named {
+                    prop_assert_eq!(name_of(&o), Some("split.example".to_owned()));
+                } else {
+                    prop_assert!(need_more(&o), "{:?}", malformed(o));
+                }
+            }
+            prop_assert!(named);
+        }
+    }
+}
