@@ -2,13 +2,15 @@
 //!
 //! Each parser takes *the whole buffer received so far* and returns an [`Outcome`]; it keeps no
 //! state, so call it again with the longer buffer when it says [`Outcome::NeedMore`]. No parse
-//! path allocates. Every name goes through [`crate::normalize`] and comes back typed as a name
-//! or an IP.
+//! path allocates, except QUIC's, which must decrypt into a buffer and keep each flow's bytes.
+//! Every name goes through [`crate::normalize`] and comes back typed as a name or an IP.
 //!
 //! - [`tls::parse_client_hello`]: SNI, ALPN, versions and the ECH flag from a ClientHello,
 //!   reassembled across records.
 //! - [`http::parse_request_head`]: Host, absolute-form target or CONNECT authority.
 //! - [`dns::parse_query`]: QNAME and QTYPE of a query over UDP or TCP.
+//! - `quic::Reassembler` (cargo feature `quic`, on by default): the ClientHello of a QUIC
+//!   connection, decrypted from the client's Initial packets and reassembled across datagrams.
 //! - [`inspect`] / [`inspect_with`]: detect the protocol and give one [`Inspection`];
 //!   [`crate::Engine::inspect_check`] also asks the engine.
 //! - [`check_fronting`]: do the CONNECT authority, the SNI and the Host agree?
@@ -31,6 +33,8 @@ use crate::verdict::{ParseEnumError, PolicyId, Reason, Verdict, Via};
 
 pub mod dns;
 pub mod http;
+#[cfg(feature = "quic")]
+pub mod quic;
 pub mod tls;
 
 pub use tls::Alpn;
@@ -180,12 +184,14 @@ pub enum Protocol {
     Http,
     /// A DNS query.
     Dns,
+    /// A QUIC client Initial carrying a TLS ClientHello (HTTP/3 and other QUIC traffic).
+    Quic,
     /// Not (yet) recognized.
     Unknown,
 }
 
 impl Protocol {
-    /// `tls`, `http`, `dns` or `unknown`, as in the CLI's JSON.
+    /// `tls`, `http`, `dns`, `quic` or `unknown`, as in the CLI's JSON.
     ///
     /// ```
     /// assert_eq!(hostgate::inspect::Protocol::Unknown.as_str(), "unknown");
@@ -195,6 +201,7 @@ impl Protocol {
             Protocol::Tls => "tls",
             Protocol::Http => "http",
             Protocol::Dns => "dns",
+            Protocol::Quic => "quic",
             Protocol::Unknown => "unknown",
         }
     }
@@ -266,6 +273,9 @@ pub enum InspectError {
     Http(http::Malformed),
     /// From the DNS parser.
     Dns(dns::Malformed),
+    /// From the QUIC parser (which wraps the TLS parser's reasons for the hello it carries).
+    #[cfg(feature = "quic")]
+    Quic(quic::Malformed),
 }
 
 impl InspectError {
@@ -282,6 +292,8 @@ impl InspectError {
             InspectError::Tls(e) => e.invalid_name(),
             InspectError::Http(e) => e.invalid_name(),
             InspectError::Dns(e) => e.invalid_name(),
+            #[cfg(feature = "quic")]
+            InspectError::Quic(e) => e.invalid_name(),
         }
     }
 }
@@ -292,6 +304,8 @@ impl fmt::Display for InspectError {
             InspectError::Tls(e) => write!(f, "tls: {e}"),
             InspectError::Http(e) => write!(f, "http: {e}"),
             InspectError::Dns(e) => write!(f, "dns: {e}"),
+            #[cfg(feature = "quic")]
+            InspectError::Quic(e) => write!(f, "quic: {e}"),
         }
     }
 }
@@ -321,10 +335,16 @@ pub enum Expect {
     DnsUdp,
     /// DNS over TCP only.
     DnsTcp,
+    /// One UDP datagram holding a QUIC client Initial whose ClientHello it carries whole (cargo
+    /// feature `quic`; without it, unrecognized). The ALPN list is not reported this way (it
+    /// lives in the decrypted bytes): use `quic::Reassembler`, which also joins a hello
+    /// spread over datagrams.
+    Quic,
 }
 
 impl Expect {
-    /// `stream`, `tls`, `http`, `dns-udp` or `dns-tcp`, as the CLI's `--expect` spells it.
+    /// `stream`, `tls`, `http`, `dns-udp`, `dns-tcp` or `quic`, as the CLI's `--expect` spells
+    /// it.
     ///
     /// ```
     /// assert_eq!(hostgate::inspect::Expect::DnsUdp.as_str(), "dns-udp");
@@ -336,6 +356,7 @@ impl Expect {
             Expect::Http => "http",
             Expect::DnsUdp => "dns-udp",
             Expect::DnsTcp => "dns-tcp",
+            Expect::Quic => "quic",
         }
     }
 }
@@ -355,21 +376,22 @@ impl core::str::FromStr for Expect {
     /// use hostgate::inspect::Expect;
     /// assert_eq!("dns-tcp".parse::<Expect>(), Ok(Expect::DnsTcp));
     /// let e = "udp".parse::<Expect>().unwrap_err();
-    /// assert_eq!(e.to_string(), "unknown expect `udp`: expected stream, tls, http, dns-udp or dns-tcp");
+    /// assert_eq!(e.to_string(), "unknown expect `udp`: expected stream, tls, http, dns-udp, dns-tcp or quic");
     /// ```
     fn from_str(s: &str) -> Result<Self, ParseEnumError> {
-        const ALL: [Expect; 5] = [
+        const ALL: [Expect; 6] = [
             Expect::Stream,
             Expect::Tls,
             Expect::Http,
             Expect::DnsUdp,
             Expect::DnsTcp,
+            Expect::Quic,
         ];
         ALL.into_iter().find(|e| e.as_str() == s).ok_or_else(|| {
             ParseEnumError::new(
                 "expect",
                 s,
-                &["stream", "tls", "http", "dns-udp", "dns-tcp"],
+                &["stream", "tls", "http", "dns-udp", "dns-tcp", "quic"],
             )
         })
     }
@@ -394,7 +416,7 @@ pub struct Inspection<'a> {
     pub status: Status,
     /// The normalized name, only when `status` is `Complete`.
     pub name: Option<Name>,
-    /// The port the request names (HTTP target, Host or CONNECT); `None` for TLS and DNS.
+    /// The port the request names (HTTP target, Host or CONNECT); `None` for TLS, QUIC and DNS.
     pub port: Option<u16>,
     /// Where the name came from: `Tls` (SNI), `Http` (Host or absolute-form target),
     /// `Connect` (CONNECT authority), `Dns` (question). Set whenever the protocol is known.
@@ -419,7 +441,8 @@ impl<'a> Inspection<'a> {
             name: None,
             port: None,
             via: match protocol {
-                Protocol::Tls => Some(Via::Tls),
+                // QUIC's handshake is TLS: the name is the SNI.
+                Protocol::Tls | Protocol::Quic => Some(Via::Tls),
                 Protocol::Http => Some(Via::Http),
                 Protocol::Dns => Some(Via::Dns),
                 Protocol::Unknown => None,
@@ -560,6 +583,10 @@ pub fn inspect_with<'a>(buf: &'a [u8], expect: Expect, limits: &Limits) -> Inspe
         Expect::Http => inspect_http(buf, limits).unwrap_or(unrecognized),
         Expect::DnsUdp => inspect_dns(buf, dns::Transport::Udp),
         Expect::DnsTcp => inspect_dns(buf, dns::Transport::Tcp),
+        #[cfg(feature = "quic")]
+        Expect::Quic => inspect_quic_datagram(buf, limits),
+        #[cfg(not(feature = "quic"))]
+        Expect::Quic => unrecognized,
         Expect::Stream => {
             let Some(&first) = buf.first() else {
                 let mut i = Inspection::new(Protocol::Unknown, Status::NeedMore);
@@ -592,6 +619,35 @@ fn inspect_tls<'a>(buf: &'a [u8], limits: &Limits) -> Option<Inspection<'a>> {
             i.ech = h.ech;
         },
     )
+}
+
+#[cfg(feature = "quic")]
+fn inspect_quic_datagram(buf: &[u8], limits: &Limits) -> Inspection<'static> {
+    let mut scratch = Vec::new();
+    Inspection::from_outcome(
+        Protocol::Quic,
+        quic::parse_datagram(buf, &mut scratch, limits),
+        InspectError::Quic,
+        |i, h| {
+            // The ALPN list borrows the decrypted bytes, which do not outlive this call.
+            i.name = h.server_name;
+            i.ech = h.ech;
+        },
+    )
+    .unwrap_or(Inspection::new(Protocol::Unknown, Status::Unrecognized))
+}
+
+#[cfg(feature = "quic")]
+impl<'a> Inspection<'a> {
+    /// The inspection for a QUIC outcome: protocol `quic`, via `tls`.
+    fn from_quic(outcome: Outcome<tls::ClientHello<'a>, quic::Malformed>) -> Inspection<'a> {
+        Inspection::from_outcome(Protocol::Quic, outcome, InspectError::Quic, |i, h| {
+            i.name = h.server_name;
+            i.alpn = h.alpn;
+            i.ech = h.ech;
+        })
+        .unwrap_or(Inspection::new(Protocol::Unknown, Status::Unrecognized))
+    }
 }
 
 fn inspect_http<'a>(buf: &'a [u8], limits: &Limits) -> Option<Inspection<'a>> {

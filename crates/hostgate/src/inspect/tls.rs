@@ -47,6 +47,8 @@ const EXT_COOKIE: u16 = 44;
 const EXT_PSK_MODES: u16 = 45;
 const EXT_SIGNATURE_ALGORITHMS_CERT: u16 = 50;
 const EXT_KEY_SHARE: u16 = 51;
+/// RFC 9001 §8.2: `quic_transport_parameters`, required in a QUIC ClientHello.
+const EXT_QUIC_TRANSPORT_PARAMETERS: u16 = 0x39;
 const EXT_ECH: u16 = 0xfe0d;
 const EXT_RENEGOTIATION_INFO: u16 = 0xff01;
 
@@ -195,9 +197,11 @@ pub struct ClientHello<'a> {
     /// The highest version offered: from `supported_versions` (GREASE ignored) when present,
     /// else `legacy_version`.
     pub max_version: u16,
-    /// How many records carried the hello.
+    /// How many records carried the hello (0 for a hello from QUIC CRYPTO frames, which
+    /// have no record layer).
     pub records: usize,
-    /// How many bytes of the buffer the hello's records take.
+    /// How many bytes of the buffer the hello's records take (for QUIC: the handshake
+    /// message's length).
     pub len: usize,
 }
 
@@ -750,7 +754,7 @@ fn parse_body<'a>(buf: &'a [u8], span: &Span) -> Outcome<ClientHello<'a>, Malfor
         let Some(body) = first.get(4..span.total) else {
             return Outcome::Malformed(Malformed::Truncated);
         };
-        match parse_fields(Bytes(body), hello) {
+        match parse_fields(Bytes(body), hello, &mut Facts::default()) {
             Ok((hello, sni)) => finish(hello, sni.map(|b| b.0)),
             Err(e) => Outcome::Malformed(e),
         }
@@ -759,7 +763,7 @@ fn parse_body<'a>(buf: &'a [u8], span: &Span) -> Outcome<ClientHello<'a>, Malfor
         if body.skip(4).is_none() {
             return Outcome::Malformed(Malformed::Truncated);
         }
-        match parse_fields(body, hello) {
+        match parse_fields(body, hello, &mut Facts::default()) {
             Ok((hello, None)) => Outcome::NoName(Some(hello)),
             Ok((hello, Some(mut raw))) => {
                 // The name may cross records: copy it into an inline buffer.
@@ -774,6 +778,65 @@ fn parse_body<'a>(buf: &'a [u8], span: &Span) -> Outcome<ClientHello<'a>, Malfor
             }
             Err(e) => Outcome::Malformed(e),
         }
+    }
+}
+
+/// What a hello says beyond [`ClientHello`], for the QUIC rules on top of TLS's.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Facts {
+    /// `legacy_session_id` is empty (RFC 9001 §8.4).
+    pub(crate) session_id_empty: bool,
+    /// A `quic_transport_parameters` extension is present (RFC 9001 §8.2).
+    pub(crate) quic_transport_parameters: bool,
+}
+
+/// Parses a bare ClientHello handshake message (type, 3-byte length, body: no record layer),
+/// as QUIC carries it in CRYPTO frames. `msg` must be exactly the message: bytes after it are
+/// refused as [`Malformed::TrailingData`], a prefix is need-more. The facts are filled when the
+/// fields were parsed.
+#[cfg_attr(not(feature = "quic"), allow(dead_code))]
+pub(crate) fn parse_handshake<'a>(
+    msg: &'a [u8],
+    limits: &Limits,
+    facts: &mut Facts,
+) -> Outcome<ClientHello<'a>, Malformed> {
+    let Some(&[ty, a, b, c]) = msg.first_chunk::<4>() else {
+        if let Some(&ty) = msg.first() {
+            if ty != HANDSHAKE_CLIENT_HELLO {
+                return Outcome::Malformed(Malformed::NotClientHello(ty));
+            }
+        }
+        return Outcome::NeedMore {
+            at_least: Some(4 - msg.len()),
+        };
+    };
+    if ty != HANDSHAKE_CLIENT_HELLO {
+        return Outcome::Malformed(Malformed::NotClientHello(ty));
+    }
+    let total = 4 + (usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c));
+    if total > limits.tls_hello {
+        return Outcome::Malformed(Malformed::TooLarge);
+    }
+    let Some(body) = msg.get(4..total) else {
+        return Outcome::NeedMore {
+            at_least: Some(total - msg.len()),
+        };
+    };
+    if msg.len() > total {
+        return Outcome::Malformed(Malformed::TrailingData);
+    }
+    let hello = ClientHello {
+        server_name: None,
+        alpn: Alpn::default(),
+        ech: false,
+        legacy_version: 0,
+        max_version: 0,
+        records: 0,
+        len: total,
+    };
+    match parse_fields(Bytes(body), hello, facts) {
+        Ok((hello, sni)) => finish(hello, sni.map(|b| b.0)),
+        Err(e) => Outcome::Malformed(e),
     }
 }
 
@@ -815,6 +878,7 @@ fn finish<'a>(hello: ClientHello<'a>, raw: Option<&[u8]>) -> Outcome<ClientHello
 fn parse_fields<'a, R: Reader<'a>>(
     mut body: R,
     mut hello: ClientHello<'a>,
+    facts: &mut Facts,
 ) -> Result<(ClientHello<'a>, Option<R>), Malformed> {
     use Malformed as M;
 
@@ -824,6 +888,7 @@ fn parse_fields<'a, R: Reader<'a>>(
     if session_id.len() > 32 {
         return Err(M::SessionIdTooLong);
     }
+    facts.session_id_empty = session_id.is_empty();
     let suites = body.vec16().ok_or(M::Truncated)?;
     if suites.is_empty() || suites.len() % 2 != 0 {
         return Err(M::BadCipherSuites);
@@ -885,6 +950,9 @@ fn parse_fields<'a, R: Reader<'a>>(
     if let Some(v) = versions {
         hello.max_version = v;
     }
+    facts.quic_transport_parameters = seen_low[usize::from(EXT_QUIC_TRANSPORT_PARAMETERS / 64)]
+        & (1u64 << (EXT_QUIC_TRANSPORT_PARAMETERS % 64))
+        != 0;
     Ok((hello, sni))
 }
 

@@ -7,6 +7,7 @@
 //!   bytes arrive;
 //! - `differential`: generated ClientHellos against tls-parser;
 //! - `engine`: the verdict follows the protocol's source, and every failure is denied.
+//! - `quic`: QUIC Initials (RFC example packets, packets protected here), reassembly and caps.
 //!
 //! That no parse path allocates is in `allocation.rs`, beside the lookups.
 
@@ -15,4 +16,5 @@ mod differential;
 mod edge_cases;
 mod engine;
 mod fixtures;
+mod quic;
 mod robustness;
