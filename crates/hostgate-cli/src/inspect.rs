@@ -49,6 +49,8 @@ fn expect_parser() -> impl TypedValueParser<Value = Expect> {
         PossibleValue::new("http").help("Only an HTTP/1.x request head"),
         PossibleValue::new("dns-udp").help("One DNS message as sent over UDP"),
         PossibleValue::new("dns-tcp").help("DNS over TCP (2-byte length prefix)"),
+        PossibleValue::new("quic")
+            .help("One QUIC Initial datagram (v1 or v2), decrypted with its Initial keys"),
     ])
     .try_map(|s| s.parse::<Expect>())
 }
