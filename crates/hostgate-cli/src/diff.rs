@@ -6,7 +6,7 @@ use clap::Args;
 use hostgate::{diff, DiffOptions, Verdict, Witness};
 use serde::Serialize;
 
-use crate::load::{load_operand, Operand};
+use crate::load::{load_operand, Loaded as Operand};
 use crate::output::{write_failed, Normalized, Record};
 use crate::{via_parser, Failure, Format};
 

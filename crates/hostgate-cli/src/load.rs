@@ -1,13 +1,15 @@
 //! Loading `--policy` through the one loading path (`hostgate_import::load`: the core for
 //! hostgate's language, the importers for the others), and choosing the policy to ask.
 
-use hostgate::{Engine, Format, LoadErrorKind, PolicyId, PolicySource};
+use hostgate::{Engine, Format, PolicyId, PolicySource};
 
 use crate::{Failure, QueryArgs};
 
 pub struct Loaded {
     pub engine: Engine,
     pub policy: PolicyId,
+    /// The file, as given: what diagnostics and `diff`'s witnesses name.
+    pub origin: String,
 }
 
 impl Loaded {
@@ -51,14 +53,25 @@ pub fn load(args: &QueryArgs) -> Result<Loaded, Failure> {
         }
         None => (args.from, args.policy.clone(), args.policy_name.as_deref()),
     };
-    let loaded = PolicySource::read(&file)
-        .and_then(|source| hostgate_import::load_with(&source.with_format(format), &options))
+    open(&file, format, policy_name, &options)
+}
+
+/// Reads, compiles or imports, prints the warnings to stderr, and picks the policy.
+fn open(
+    file: &std::path::Path,
+    format: Format,
+    policy_name: Option<&str>,
+    options: &hostgate_import::Options,
+) -> Result<Loaded, Failure> {
+    let loaded = PolicySource::read(file)
+        .and_then(|source| hostgate_import::load_with(&source.with_format(format), options))
         .map_err(failure)?;
     for w in loaded.warnings() {
         eprintln!("{w}");
     }
     let policy = loaded.select(policy_name).map_err(failure)?;
     Ok(Loaded {
+        origin: loaded.origin().to_string(),
         engine: loaded.into_engine(),
         policy,
     })
@@ -66,25 +79,10 @@ pub fn load(args: &QueryArgs) -> Result<Loaded, Failure> {
 
 /// Positioned errors print as compilers print them; the others as `hostgate: message`.
 fn failure(e: hostgate::LoadError) -> Failure {
-    match e.kind() {
-        LoadErrorKind::Compile(_)
-        | LoadErrorKind::NotUtf8 { .. }
-        | LoadErrorKind::Positioned(_) => Failure(format!("{e}\n")),
-        _ => Failure::msg(e.to_string()),
-    }
-}
-
-/// A policy named by a `[FORMAT:]FILE[#POLICY]` operand (`diff`), loaded.
-pub struct Operand {
-    pub engine: Engine,
-    pub policy: PolicyId,
-    /// The file, as given: what diagnostics and witnesses name.
-    pub origin: String,
-}
-
-impl Operand {
-    pub fn policy_name(&self) -> &str {
-        self.engine.policy_name(self.policy).unwrap_or("")
+    if e.is_positioned() {
+        Failure(format!("{e}\n"))
+    } else {
+        Failure::msg(e)
     }
 }
 
@@ -105,22 +103,15 @@ fn split_operand(operand: &str) -> (Option<Format>, &str, Option<&str>) {
     }
 }
 
-/// Loads an operand through the core's loading path; warnings go to stderr.
-pub fn load_operand(operand: &str) -> Result<Operand, Failure> {
+/// Loads a `[FORMAT:]FILE[#POLICY]` operand (`diff`), with the importers' default options.
+pub fn load_operand(operand: &str) -> Result<Loaded, Failure> {
     let (format, file, policy) = split_operand(operand);
-    let loaded = PolicySource::read(file)
-        .map(|s| s.with_format(format.unwrap_or_default()))
-        .and_then(|source| hostgate_import::load(&source))
-        .map_err(failure)?;
-    for w in loaded.warnings() {
-        eprintln!("{w}");
-    }
-    let policy = loaded.select(policy).map_err(failure)?;
-    Ok(Operand {
-        origin: loaded.origin().to_string(),
-        engine: loaded.into_engine(),
+    open(
+        std::path::Path::new(file),
+        format.unwrap_or_default(),
         policy,
-    })
+        &hostgate_import::Options::default(),
+    )
 }
 
 #[cfg(test)]

@@ -235,7 +235,14 @@ mod tests {
         )
         .unwrap();
         let policy = engine.policy("default").unwrap();
-        (Loaded { engine, policy }, concurrency)
+        (
+            Loaded {
+                engine,
+                policy,
+                origin: "test.policy".into(),
+            },
+            concurrency,
+        )
     }
 
     fn ask(concurrency: bool, line: &str) -> String {

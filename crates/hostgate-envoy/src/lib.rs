@@ -28,7 +28,7 @@
 use std::sync::Arc;
 
 use hostgate::inspect::{Inspection, Protocol, Status};
-use hostgate::{Engine, LoadErrorKind, PolicyId, PolicySource, Reason, Verdict};
+use hostgate::{Engine, PolicyId, PolicySource, Reason, Verdict};
 
 mod abi;
 mod hooks;
@@ -134,9 +134,12 @@ impl Config {
             }
         };
         // Compile errors print as `FILE:LINE:COL: message` lines, like every front end's.
-        let loaded = source.compile().map_err(|e| match e.kind() {
-            LoadErrorKind::Compile(_) | LoadErrorKind::NotUtf8 { .. } => e.to_string(),
-            _ => format!("hostgate: {e}"),
+        let loaded = source.compile().map_err(|e| {
+            if e.is_positioned() {
+                e.to_string()
+            } else {
+                format!("hostgate: {e}")
+            }
         })?;
         let policy = loaded
             .select(string("policy_name")?)

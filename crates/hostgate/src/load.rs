@@ -433,6 +433,24 @@ pub enum LoadErrorKind {
 }
 
 impl LoadError {
+    /// Whether the error is `FILE:LINE:COL: message` lines (compile, import and UTF-8 errors),
+    /// which front ends print as they are, as compilers do; the others are one sentence a front
+    /// end prefixes with its own name.
+    ///
+    /// ```
+    /// use hostgate::PolicySource;
+    /// assert!(PolicySource::from_bytes("p", "alow a.io\n").compile().unwrap_err().is_positioned());
+    /// assert!(!PolicySource::read("/nonexistent/p").unwrap_err().is_positioned());
+    /// ```
+    pub fn is_positioned(&self) -> bool {
+        matches!(
+            self.kind,
+            LoadErrorKind::Compile(_)
+                | LoadErrorKind::NotUtf8 { .. }
+                | LoadErrorKind::Positioned(_)
+        )
+    }
+
     /// Errors an importer found, each with its own file; `origin` names the input as a whole.
     ///
     /// ```

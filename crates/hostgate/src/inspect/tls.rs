@@ -740,15 +740,7 @@ fn parse_body<'a>(buf: &'a [u8], span: &Span) -> Outcome<ClientHello<'a>, Malfor
     let Some((first, tail)) = split else {
         return Outcome::Malformed(Malformed::Truncated);
     };
-    let hello = ClientHello {
-        server_name: None,
-        alpn: Alpn::default(),
-        ech: false,
-        legacy_version: 0,
-        max_version: 0,
-        records: span.records,
-        len: span.end,
-    };
+    let hello = ClientHello::unread(span.records, span.end);
     // Type and length were checked by `locate`.
     if span.records == 1 {
         let Some(body) = first.get(4..span.total) else {
@@ -825,18 +817,26 @@ pub(crate) fn parse_handshake<'a>(
     if msg.len() > total {
         return Outcome::Malformed(Malformed::TrailingData);
     }
-    let hello = ClientHello {
-        server_name: None,
-        alpn: Alpn::default(),
-        ech: false,
-        legacy_version: 0,
-        max_version: 0,
-        records: 0,
-        len: total,
-    };
+    // QUIC carries the handshake message without records.
+    let hello = ClientHello::unread(0, total);
     match parse_fields(Bytes(body), hello, facts) {
         Ok((hello, sni)) => finish(hello, sni.map(|b| b.0)),
         Err(e) => Outcome::Malformed(e),
+    }
+}
+
+impl ClientHello<'_> {
+    /// A hello of `len` bytes in `records` records whose fields are not read yet.
+    fn unread(records: usize, len: usize) -> Self {
+        ClientHello {
+            server_name: None,
+            alpn: Alpn::default(),
+            ech: false,
+            legacy_version: 0,
+            max_version: 0,
+            records,
+            len,
+        }
     }
 }
 
