@@ -7,19 +7,54 @@ use hostgate_import::{CiliumVersion, Options};
 
 use crate::Failure;
 
+/// How imported formats are read: shared by `import` and every front end that takes
+/// `--policy`.
+#[derive(Args, Clone, Default)]
+pub struct ImportFlags {
+    /// With an imported format: only the objects that select this workload,
+    /// `[NAMESPACE/]KEY=VALUE[,KEY=VALUE…]` [default: every object applies]
+    #[arg(long, value_name = "WORKLOAD")]
+    pub workload: Option<hostgate_import::Workload>,
+    /// With --workload: the labels of its namespace, `KEY=VALUE[,KEY=VALUE…]`
+    /// (`kubernetes.io/metadata.name` is implied)
+    #[arg(long, value_name = "LABELS", requires = "workload")]
+    pub namespace_labels: Option<String>,
+    /// With an imported format: one policy per object, named `kind/namespace/name`, instead
+    /// of one policy `default` combining them
+    #[arg(long)]
+    pub per_object: bool,
+    /// With --from cilium: the Cilium release whose meaning is reproduced (a leading `**.` is
+    /// one or more labels from 1.19, one label before)
+    #[arg(long, value_name = "V", default_value_t = CiliumVersion::CURRENT)]
+    pub cilium_version: CiliumVersion,
+}
+
+impl ImportFlags {
+    /// The importer's options.
+    pub fn options(&self) -> Result<Options, Failure> {
+        let mut options = Options::default()
+            .cilium_version(self.cilium_version)
+            .per_object(self.per_object);
+        if let Some(w) = &self.workload {
+            let mut w = w.clone();
+            if let Some(labels) = &self.namespace_labels {
+                w = w
+                    .with_namespace_labels(labels)
+                    .map_err(|e| Failure::msg(format!("--namespace-labels: {e}")))?;
+            }
+            options = options.workload(w);
+        }
+        Ok(options)
+    }
+}
+
 #[derive(Args)]
 pub struct ImportArgs {
     /// The format the files are written in
     #[arg(long = "from", value_name = "FORMAT", value_parser = crate::format_parser())]
     from: hostgate::Format,
-    /// The Cilium release whose meaning is reproduced (a leading `**.` is one or more labels
-    /// from 1.19, one label before)
-    #[arg(long, value_name = "V", default_value_t = CiliumVersion::CURRENT)]
-    cilium_version: CiliumVersion,
-    /// Only the policies that select this workload, `[NAMESPACE/]KEY=VALUE[,KEY=VALUE…]`
-    /// [default: every policy applies]
-    #[arg(long, value_name = "WORKLOAD")]
-    workload: Option<hostgate_import::Workload>,
+    #[command(flatten)]
+    flags: ImportFlags,
     /// Write the policy here instead of standard output
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: Option<PathBuf>,
@@ -45,10 +80,7 @@ pub fn run(args: ImportArgs) -> Result<(), Failure> {
         .iter()
         .map(|(n, b)| (n.as_str(), b.as_slice()))
         .collect();
-    let mut options = Options::default().cilium_version(args.cilium_version);
-    if let Some(w) = args.workload {
-        options = options.workload(w);
-    }
+    let options = args.flags.options()?;
     let imported = hostgate_import::import(args.from, &files, &options)
         .map_err(|errors| Failure(errors.iter().map(|e| format!("{e}\n")).collect::<String>()))?;
     for w in imported.warnings() {

@@ -24,10 +24,7 @@ impl Loaded {
 /// can be explained on each side with the operand as printed; a prefix or `#POLICY` that
 /// contradicts `--from` or `--policy-name` is a usage error.
 pub fn load(args: &QueryArgs) -> Result<Loaded, Failure> {
-    let mut options = hostgate_import::Options::default().cilium_version(args.cilium_version);
-    if let Some(w) = &args.workload {
-        options = options.workload(w.clone());
-    }
+    let options = args.import.options()?;
     let (format, file, policy_name) = match args.policy.to_str() {
         Some(operand) => {
             let (prefix, file, name) = split_operand(operand);

@@ -86,13 +86,8 @@ pub struct QueryArgs {
     /// The policy file's format: hostgate, or an imported one (cilium, gke)
     #[arg(long = "from", value_name = "FORMAT", default_value = "hostgate", value_parser = format_parser())]
     pub from: hostgate::Format,
-    /// With --from cilium|gke: only the policies that select this workload,
-    /// `[NAMESPACE/]KEY=VALUE[,KEY=VALUE…]` [default: every policy applies]
-    #[arg(long, value_name = "WORKLOAD")]
-    pub workload: Option<hostgate_import::Workload>,
-    /// With --from cilium: the Cilium release whose meaning is reproduced
-    #[arg(long, value_name = "V", default_value_t = hostgate_import::CiliumVersion::CURRENT)]
-    pub cilium_version: hostgate_import::CiliumVersion,
+    #[command(flatten)]
+    pub import: import::ImportFlags,
     /// The policy to ask [default: `default` when the file has it, else its first policy]
     #[arg(long, value_name = "NAME")]
     pub policy_name: Option<String>,

@@ -6,7 +6,7 @@ use hostgate::{Action, RuleSpec, Via};
 
 use crate::kube::{checked, finish, port_number, selects, Cx, Emitted, Fields, Object};
 use crate::yaml::Node;
-use crate::{CiliumVersion, RuleSource, Workload};
+use crate::{CiliumVersion, Options, RuleSource, Workload};
 
 const KINDS: &[&str] = &["CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"];
 const SPEC_FIELDS: &[&str] = &[
@@ -70,9 +70,42 @@ pub(crate) struct Read {
     pub default: Action,
     pub has_dns_rules: bool,
     pub fqdn_nodes: Vec<(String, Node)>,
+    /// Whether any spec selects the workload.
+    pub applies: bool,
 }
 
-pub(crate) fn read(
+/// The format's reader: every object into one policy.
+pub(crate) fn import(
+    cx: &mut Cx,
+    files: &[(&str, &[u8])],
+    objects: &[Object],
+    options: &Options,
+) -> crate::Read {
+    let read = read(
+        cx,
+        files,
+        objects,
+        options.cilium_version,
+        options.workload.as_ref(),
+    );
+    if !read.has_dns_rules {
+        if let Some((file, node)) = read.fqdn_nodes.first() {
+            cx.file = file.clone();
+            cx.warn(
+                node,
+                "toFQDNs without any DNS rule: Cilium allows only addresses that other \
+                 workloads' lookups taught it; every matching name is allowed here",
+            );
+        }
+    }
+    let mut out = crate::Read::new(read.default);
+    out.rules = read.rules;
+    out.sources = read.sources;
+    out.applies = read.applies;
+    out
+}
+
+fn read(
     cx: &mut Cx,
     files: &[(&str, &[u8])],
     objects: &[Object],
@@ -85,6 +118,7 @@ pub(crate) fn read(
         default: Action::Allow,
         has_dns_rules: false,
         fqdn_nodes: Vec::new(),
+        applies: workload.is_none(),
     };
     // None: no policy with an egress section; Some(b): some have one, and b says whether any
     // of them leaves default deny on.
@@ -128,7 +162,7 @@ pub(crate) fn read(
             };
             if let Some(w) = workload {
                 match selected(cx, s, spec, w) {
-                    Some(true) if in_namespace => {}
+                    Some(true) if in_namespace => read.applies = true,
                     _ => continue,
                 }
             }
@@ -155,6 +189,10 @@ fn selected(cx: &mut Cx, s: Fields<'_>, spec: &Node, w: &Workload) -> Option<boo
     };
     let mut labels = w.labels.clone();
     labels.insert("io.kubernetes.pod.namespace".into(), w.namespace.clone());
+    // Cilium gives each endpoint its namespace's labels under this prefix.
+    for (k, v) in w.namespace_labels() {
+        labels.insert(format!("io.cilium.k8s.namespace.labels.{k}"), v);
+    }
     // Cilium label keys carry a source: `k8s:` and `any:` match pod labels, others never do.
     let strip = |key: &str| match key.split_once(':') {
         Some(("k8s" | "any", rest)) => Some(rest.to_string()),

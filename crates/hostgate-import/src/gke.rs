@@ -8,7 +8,7 @@ use hostgate::{Action, RuleSpec, Via};
 
 use crate::kube::{checked, finish, port_number, selects, Cx, Emitted, Object};
 use crate::yaml::Node;
-use crate::{RuleSource, Workload};
+use crate::{Options, RuleSource, Workload};
 
 const CONNECTION: &[Via] = &[Via::Tls, Via::Http, Via::Connect];
 
@@ -26,7 +26,26 @@ pub(crate) fn check_kind(api: &str, kind: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub(crate) fn read(
+/// The format's reader: every object into one policy, deny by default once one selects.
+pub(crate) fn import(
+    cx: &mut Cx,
+    files: &[(&str, &[u8])],
+    objects: &[Object],
+    options: &Options,
+) -> crate::Read {
+    let (rules, sources, selected) = read(cx, files, objects, options.workload.as_ref());
+    let mut out = crate::Read::new(if selected == 0 {
+        Action::Allow
+    } else {
+        Action::Deny
+    });
+    out.rules = rules;
+    out.sources = sources;
+    out.applies = selected > 0;
+    out
+}
+
+fn read(
     cx: &mut Cx,
     files: &[(&str, &[u8])],
     objects: &[Object],

@@ -15,23 +15,41 @@ pub(crate) struct Cx {
 }
 
 impl Cx {
-    fn diag(&self, severity: Severity, node: &Node, message: String) -> ImportDiagnostic {
+    fn diag(
+        &self,
+        severity: Severity,
+        line: u32,
+        column: u32,
+        message: String,
+    ) -> ImportDiagnostic {
         ImportDiagnostic {
             file: self.file.clone(),
-            line: node.line,
-            column: node.column,
+            line,
+            column,
             severity,
             message,
         }
     }
 
+    /// An error at a YAML node of the current file.
     pub fn err(&mut self, node: &Node, message: impl Into<String>) {
-        let d = self.diag(Severity::Error, node, message.into());
+        self.err_at(node.line, node.column, message);
+    }
+
+    /// A warning at a YAML node of the current file.
+    pub fn warn(&mut self, node: &Node, message: impl Into<String>) {
+        self.warn_at(node.line, node.column, message);
+    }
+
+    /// An error at a line and column of the current file (for formats that are not YAML).
+    pub fn err_at(&mut self, line: u32, column: u32, message: impl Into<String>) {
+        let d = self.diag(Severity::Error, line, column, message.into());
         self.errors.push(d);
     }
 
-    pub fn warn(&mut self, node: &Node, message: impl Into<String>) {
-        let d = self.diag(Severity::Warning, node, message.into());
+    /// A warning at a line and column of the current file.
+    pub fn warn_at(&mut self, line: u32, column: u32, message: impl Into<String>) {
+        let d = self.diag(Severity::Warning, line, column, message.into());
         self.warnings.push(d);
     }
 

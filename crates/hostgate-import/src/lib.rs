@@ -182,6 +182,10 @@ pub struct Options {
     pub cilium_version: CiliumVersion,
     /// The workload asked about; `None`: every object applies to it.
     pub workload: Option<Workload>,
+    /// One policy per object (named `kind/namespace/name`, each object read alone) instead
+    /// of one policy, `default`, combining them all. With a workload, only the objects that
+    /// select it.
+    pub per_object: bool,
 }
 
 impl Options {
@@ -206,10 +210,26 @@ impl Options {
         self.workload = Some(workload);
         self
     }
+
+    /// One policy per object instead of one combined policy.
+    ///
+    /// ```
+    /// use hostgate::Format;
+    /// let y = b"apiVersion: networking.gke.io/v1alpha1\nkind: FQDNNetworkPolicy\nmetadata: {name: a, namespace: n}\nspec:\n  egress:\n  - matches: [{name: a.io}]\n---\napiVersion: networking.gke.io/v1alpha1\nkind: FQDNNetworkPolicy\nmetadata: {name: b, namespace: n}\nspec:\n  egress:\n  - matches: [{name: b.io}]\n";
+    /// let o = hostgate_import::Options::default().per_object(true);
+    /// let i = hostgate_import::import(Format::Gke, &[("f.yaml", y.as_slice())], &o).unwrap();
+    /// let names: Vec<&str> = i.policies().iter().map(|p| p.name.as_str()).collect();
+    /// assert_eq!(names, ["FQDNNetworkPolicy/n/a", "FQDNNetworkPolicy/n/b"]);
+    /// ```
+    pub fn per_object(mut self, yes: bool) -> Self {
+        self.per_object = yes;
+        self
+    }
 }
 
-/// A workload: its namespace and its pod labels, written `[NAMESPACE/]KEY=VALUE[,KEY=VALUE…]`
-/// (namespace `default` when not given).
+/// A workload: its namespace, its pod labels, written `[NAMESPACE/]KEY=VALUE[,KEY=VALUE…]`
+/// (namespace `default` when not given), and its namespace's labels
+/// ([`Workload::with_namespace_labels`]).
 ///
 /// A namespaced policy applies only in its own namespace (a `CiliumNetworkPolicy` or
 /// `FQDNNetworkPolicy` without `metadata.namespace` is taken to be in `default`); its
@@ -228,6 +248,52 @@ pub struct Workload {
     pub namespace: String,
     /// The pod's labels.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The namespace's labels, as given (see [`Workload::namespace_labels`]).
+    pub namespace_labels: std::collections::BTreeMap<String, String>,
+}
+
+impl Workload {
+    /// Sets the namespace's labels from `KEY=VALUE[,KEY=VALUE…]`.
+    ///
+    /// ```
+    /// let w: hostgate_import::Workload = "shop/app=web".parse().unwrap();
+    /// let w = w.with_namespace_labels("team=pay,env=prod").unwrap();
+    /// assert_eq!(w.namespace_labels["env"], "prod");
+    /// assert!(w.clone().with_namespace_labels("env").is_err());
+    /// ```
+    pub fn with_namespace_labels(mut self, pairs: &str) -> Result<Workload, String> {
+        self.namespace_labels =
+            label_pairs(pairs).map_err(|e| format!("namespace labels `{pairs}`: {e}"))?;
+        Ok(self)
+    }
+
+    /// The namespace's labels as Kubernetes sets them: those given, and
+    /// `kubernetes.io/metadata.name` = the namespace's name.
+    ///
+    /// ```
+    /// let w: hostgate_import::Workload = "shop/app=web".parse().unwrap();
+    /// assert_eq!(w.namespace_labels()["kubernetes.io/metadata.name"], "shop");
+    /// ```
+    pub fn namespace_labels(&self) -> std::collections::BTreeMap<String, String> {
+        let mut labels = self.namespace_labels.clone();
+        labels.insert("kubernetes.io/metadata.name".into(), self.namespace.clone());
+        labels
+    }
+}
+
+/// `KEY=VALUE[,KEY=VALUE…]` into a map (empty entries skipped).
+fn label_pairs(s: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut labels = std::collections::BTreeMap::new();
+    for pair in s.split(',').filter(|p| !p.is_empty()) {
+        let Some((k, v)) = pair.split_once('=') else {
+            return Err(format!("`{pair}` is not KEY=VALUE"));
+        };
+        if k.is_empty() {
+            return Err("empty label key".into());
+        }
+        labels.insert(k.to_string(), v.to_string());
+    }
+    Ok(labels)
 }
 
 impl fmt::Display for Workload {
@@ -257,17 +323,12 @@ impl FromStr for Workload {
         if namespace.is_empty() {
             return Err(format!("workload `{s}`: empty namespace"));
         }
-        let mut labels = std::collections::BTreeMap::new();
-        for pair in rest.split(',').filter(|p| !p.is_empty()) {
-            let Some((k, v)) = pair.split_once('=') else {
-                return Err(format!("workload `{s}`: `{pair}` is not KEY=VALUE"));
-            };
-            if k.is_empty() {
-                return Err(format!("workload `{s}`: empty label key"));
-            }
-            labels.insert(k.to_string(), v.to_string());
-        }
-        Ok(Workload { namespace, labels })
+        let labels = label_pairs(rest).map_err(|e| format!("workload `{s}`: {e}"))?;
+        Ok(Workload {
+            namespace,
+            labels,
+            namespace_labels: Default::default(),
+        })
     }
 }
 
@@ -311,14 +372,15 @@ pub struct Imported {
     format: Format,
     options: Options,
     files: Vec<String>,
-    policy: PolicySpec,
+    policies: Vec<PolicySpec>,
     sources: Vec<RuleSource>,
     warnings: Vec<ImportDiagnostic>,
     engine: Engine,
 }
 
 impl Imported {
-    /// The policies (one, `default`), as the builder takes them.
+    /// The policies (one, `default`, unless [`Options::per_object`]), as the builder takes
+    /// them.
     ///
     /// ```
     /// # use hostgate::Format;
@@ -328,10 +390,10 @@ impl Imported {
     /// assert_eq!(i.policies()[0].rules[0].pattern, "*.example.com");
     /// ```
     pub fn policies(&self) -> &[PolicySpec] {
-        std::slice::from_ref(&self.policy)
+        &self.policies
     }
 
-    /// Where each rule of the policy came from, in rule order.
+    /// Where each rule came from, in rule order, policy after policy.
     pub fn sources(&self) -> &[RuleSource] {
         &self.sources
     }
@@ -357,7 +419,55 @@ impl Imported {
     }
 }
 
-/// Reads `files` (name, bytes) as `format` into one policy named `default`.
+/// What one format's reader made of a set of objects (or of a configuration): one policy.
+pub(crate) struct Read {
+    /// How the rules combine.
+    pub precedence: Precedence,
+    /// The verdict when no rule matches.
+    pub default: Action,
+    /// The rules, in order.
+    pub rules: Vec<RuleSpec>,
+    /// Where each rule came from, one per rule.
+    pub sources: Vec<RuleSource>,
+    /// Whether any object read selects the workload (always, without one): `--per-object`
+    /// emits a policy only for these.
+    pub applies: bool,
+}
+
+impl Read {
+    /// An empty policy: no rules, `default`, deny-overrides.
+    pub(crate) fn new(default: Action) -> Read {
+        Read {
+            precedence: Precedence::DenyOverrides,
+            default,
+            rules: Vec::new(),
+            sources: Vec::new(),
+            applies: true,
+        }
+    }
+}
+
+/// A Kubernetes-style format: which objects it reads, and how it reads them into one policy.
+type KubeCheck = fn(&str, &str) -> Result<(), String>;
+type KubeRead = fn(&mut kube::Cx, &[(&str, &[u8])], &[kube::Object], &Options) -> Read;
+
+/// How a format is read.
+enum Reader {
+    /// Kubernetes objects (YAML, JSON, `kind: List`), checked then read.
+    Kube(KubeCheck, KubeRead),
+}
+
+/// Each import format's reader; `None` for the hostgate language.
+fn reader(format: Format) -> Option<Reader> {
+    match format {
+        Format::Cilium => Some(Reader::Kube(cilium::check_kind, cilium::import)),
+        Format::Gke => Some(Reader::Kube(gke::check_kind, gke::import)),
+        _ => None,
+    }
+}
+
+/// Reads `files` (name, bytes) as `format` into one policy named `default` (with
+/// [`Options::per_object`], one policy per object instead).
 ///
 /// Errors: every problem found, each at its file, line and column; nothing is imported then.
 ///
@@ -373,79 +483,69 @@ pub fn import(
     options: &Options,
 ) -> Result<Imported, Vec<ImportDiagnostic>> {
     let mut cx = kube::Cx::default();
-    let check: &dyn Fn(&str, &str) -> Result<(), String> = match format {
-        Format::Cilium => &cilium::check_kind,
-        Format::Gke => &gke::check_kind,
-        other => {
-            return Err(vec![ImportDiagnostic {
-                file: files.first().map_or(String::new(), |f| f.0.to_string()),
-                line: 0,
-                column: 0,
-                severity: Severity::Error,
-                message: format!("format `{other}` is not an import format"),
-            }])
-        }
+    let Some(reader) = reader(format) else {
+        return Err(vec![ImportDiagnostic {
+            file: files.first().map_or(String::new(), |f| f.0.to_string()),
+            line: 0,
+            column: 0,
+            severity: Severity::Error,
+            message: format!("format `{format}` is not an import format"),
+        }]);
     };
-    let objects = kube::objects(&mut cx, files, check);
-    let (rules, sources, default) = match format {
-        Format::Cilium => {
-            let read = cilium::read(
-                &mut cx,
-                files,
-                &objects,
-                options.cilium_version,
-                options.workload.as_ref(),
-            );
-            if !read.has_dns_rules {
-                if let Some((file, node)) = read.fqdn_nodes.first() {
-                    cx.file = file.clone();
-                    cx.warn(
-                        node,
-                        "toFQDNs without any DNS rule: Cilium allows only addresses that other \
-                         workloads' lookups taught it; every matching name is allowed here",
-                    );
+    let mut parts: Vec<(String, Read)> = Vec::new();
+    match reader {
+        Reader::Kube(check, read) => {
+            let objects = kube::objects(&mut cx, files, &check);
+            if objects.is_empty() && cx.errors.is_empty() {
+                if let Some((file, _)) = files.first() {
+                    cx.warnings.push(ImportDiagnostic {
+                        file: (*file).to_string(),
+                        line: 1,
+                        column: 1,
+                        severity: Severity::Warning,
+                        message: "no policy objects: all egress is allowed".into(),
+                    });
                 }
             }
-            (read.rules, read.sources, read.default)
-        }
-        _ => {
-            let (rules, sources, selected) =
-                gke::read(&mut cx, files, &objects, options.workload.as_ref());
-            let default = if selected == 0 {
-                Action::Allow
-            } else {
-                Action::Deny
-            };
-            (rules, sources, default)
-        }
-    };
-    if objects.is_empty() && cx.errors.is_empty() {
-        if let Some((file, _)) = files.first() {
-            cx.warnings.push(ImportDiagnostic {
-                file: (*file).to_string(),
-                line: 1,
-                column: 1,
-                severity: Severity::Warning,
-                message: "no policy objects: all egress is allowed".into(),
-            });
+            if options.per_object {
+                for object in &objects {
+                    let one = read(&mut cx, files, std::slice::from_ref(object), options);
+                    if one.applies {
+                        parts.push((object.label(), one));
+                    }
+                }
+            }
+            if parts.is_empty() {
+                parts.push(("default".into(), read(&mut cx, files, &objects, options)));
+            }
         }
     }
     if !cx.errors.is_empty() {
         return Err(cx.errors);
     }
-    let mut policy = PolicySpec::new("default")
-        .precedence(Precedence::DenyOverrides)
-        .default_action(default);
-    policy.rules = rules;
-    let engine = match EngineBuilder::new().policy(policy.clone()).build() {
+    let mut policies = Vec::new();
+    let mut sources = Vec::new();
+    for (name, read) in parts {
+        let mut policy = PolicySpec::new(name)
+            .precedence(read.precedence)
+            .default_action(read.default);
+        policy.rules = read.rules;
+        policies.push(policy);
+        sources.extend(read.sources);
+    }
+    let mut builder = EngineBuilder::new();
+    for p in &policies {
+        builder = builder.policy(p.clone());
+    }
+    let engine = match builder.build() {
         Ok(e) => e,
-        Err(_) => return Err(locate_build_errors(&policy, &sources)),
+        Err(_) => return Err(locate_build_errors(&policies, &sources)),
     };
     Ok(Imported {
         format,
         options: options.clone(),
         files: files.iter().map(|(f, _)| (*f).to_string()).collect(),
-        policy,
+        policies,
         sources,
         warnings: cx.warnings,
         engine,
@@ -453,9 +553,9 @@ pub fn import(
 }
 
 /// Builds each rule alone to put the builder's errors back at the YAML they came from.
-fn locate_build_errors(policy: &PolicySpec, sources: &[RuleSource]) -> Vec<ImportDiagnostic> {
+fn locate_build_errors(policies: &[PolicySpec], sources: &[RuleSource]) -> Vec<ImportDiagnostic> {
     let mut out = Vec::new();
-    for (rule, src) in policy.rules.iter().zip(sources) {
+    for (rule, src) in policies.iter().flat_map(|p| &p.rules).zip(sources) {
         let one = PolicySpec::new("p").rule(rule.clone());
         if let Err(e) = EngineBuilder::new().policy(one).build() {
             for d in e.errors() {
@@ -520,17 +620,22 @@ pub fn render(imported: &Imported) -> String {
     for w in &imported.warnings {
         out.push_str(&format!("# {w}\n"));
     }
-    let p = &imported.policy;
-    out.push_str(&format!(
-        "policy {}\nprecedence {}\ndefault {}\n",
-        p.name,
-        p.precedence.as_str(),
-        p.default.as_str()
-    ));
-    for (rule, src) in p.rules.iter().zip(&imported.sources) {
-        out.push_str(&format!("\n# {}:{} {}\n", src.file, src.line, src.object));
-        out.push_str(&rule_text(rule));
-        out.push('\n');
+    let mut sources = imported.sources.iter();
+    for (i, p) in imported.policies.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "policy {}\nprecedence {}\ndefault {}\n",
+            p.name,
+            p.precedence.as_str(),
+            p.default.as_str()
+        ));
+        for (rule, src) in p.rules.iter().zip(sources.by_ref()) {
+            out.push_str(&format!("\n# {}:{} {}\n", src.file, src.line, src.object));
+            out.push_str(&rule_text(rule));
+            out.push('\n');
+        }
     }
     out
 }
