@@ -529,6 +529,31 @@ hostgate_result hostgate_engine_load(const char *path,
                                      struct hostgate_error **err);
 
 /**
+ * Reads a policy file written in `format` (`format_len` bytes of UTF-8, no NUL terminator
+ * needed: `hostgate`, or an import format such as `cilium` or `gke`, as the CLI's `--from`
+ * takes them; an empty format is `hostgate`) and builds an engine through the same loading
+ * path as the CLI's `--from FORMAT --policy PATH`: an imported file gives one policy,
+ * `default`, with each system's meaning, and every error as `FILE:LINE:COL: message`.
+ *
+ * On `HOSTGATE_RESULT_OK`, `*out` receives a new engine to free with `hostgate_engine_free`.
+ * On failure, and when `err` is not NULL, `*err` receives a new error object to free with
+ * `hostgate_error_free` (an unknown format gives `INVALID_ARGUMENT` and an error object at line
+ * 0 listing the known formats).
+ *
+ * Results: as `hostgate_engine_load`, and `INVALID_ARGUMENT` for an unknown format.
+ *
+ * # Safety
+ * `format` must point to `format_len` readable bytes and `path` to `len`; `out` (and `err`
+ * when not NULL) must be valid for writing one pointer.
+ */
+hostgate_result hostgate_engine_load_from(const char *format,
+                                          size_t format_len,
+                                          const char *path,
+                                          size_t len,
+                                          struct hostgate_engine **out,
+                                          struct hostgate_error **err);
+
+/**
  * The index of the policy a front end asks when none is named (`default` when the text has
  * statements outside any `policy` block, else the first policy), written to `*out_index`.
  *

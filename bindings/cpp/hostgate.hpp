@@ -163,6 +163,19 @@ class Engine {
         return Engine(raw);
     }
 
+    /// Reads a policy file written in `format` ("hostgate", or an import format such as
+    /// "cilium", as the CLI's --from takes them) through the library's loading path; throws
+    /// CompileError (code() HOSTGATE_RESULT_INVALID_ARGUMENT for an unknown format).
+    static Engine load(std::string_view path, std::string_view format) {
+        hostgate_engine *raw = nullptr;
+        hostgate_error *err = nullptr;
+        hostgate_result r = hostgate_engine_load_from(format.data(), format.size(), path.data(),
+                                                      path.size(), &raw, &err);
+        std::unique_ptr<hostgate_error, ErrorFree> owned_err(err);
+        if (r != HOSTGATE_RESULT_OK) throw CompileError(r, owned_err.get());
+        return Engine(raw);
+    }
+
     /// The policy's warnings, one line each, as the CLI prints them (with the file name for an
     /// engine from load()).
     std::vector<std::string> warnings() const {

@@ -181,6 +181,30 @@ static void load_tests() {
     std::string got;
     for (const auto &w : warned.warnings()) got += w + "\n";
     EXPECT(got == want_warn);
+
+    // With a format: the importer's meaning and its error text.
+    const std::string bad_cilium = "tests/policy-errors/bad-cilium.yaml";
+    std::string want_cilium = slurp("tests/policy-errors/bad-cilium.expected");
+    for (std::string::size_type at; (at = want_cilium.find("{FILE}")) != std::string::npos;)
+        want_cilium.replace(at, 6, bad_cilium);
+    try {
+        hostgate::Engine::load(bad_cilium, "cilium");
+        EXPECT(false);
+    } catch (const hostgate::CompileError &e) {
+        EXPECT(e.message() + "\n" == want_cilium);
+    }
+    try {
+        hostgate::Engine::load(bad_cilium, "kyverno");
+        EXPECT(false);
+    } catch (const hostgate::CompileError &e) {
+        EXPECT(e.code() == HOSTGATE_RESULT_INVALID_ARGUMENT);
+        EXPECT(e.message().find("cilium") != std::string::npos);
+    }
+    auto cilium = hostgate::Engine::load("examples/migrate/cilium.yaml", "cilium");
+    auto p = cilium.default_policy();
+    // Cilium's `*.` is one label.
+    EXPECT(cilium.check(p, "a.kadath.io", 443, hostgate::Via::Tls).allowed());
+    EXPECT(!cilium.check(p, "a.b.kadath.io", 443, hostgate::Via::Tls).allowed());
 }
 
 int main(int argc, char **argv) {

@@ -174,6 +174,19 @@ func Load(path string) (*Engine, error) {
 	return newEngine(r, ptr, cerr, "load", path)
 }
 
+// LoadFrom reads a policy file written in format ("hostgate", or an import format such as
+// "cilium", as the CLI's --from takes them) through the library's loading path, as Load does.
+// An unknown format gives an *Error with Code ResultInvalidArgument whose Detail lists the
+// known formats.
+func LoadFrom(format, path string) (*Engine, error) {
+	var ptr *C.hostgate_engine
+	var cerr *C.hostgate_error
+	r := C.hostgate_engine_load_from(strPtr(format), C.size_t(len(format)), strPtr(path), C.size_t(len(path)), &ptr, &cerr)
+	runtime.KeepAlive(format)
+	runtime.KeepAlive(path)
+	return newEngine(r, ptr, cerr, "load", path)
+}
+
 // newEngine wraps a compile or load result; it frees cerr.
 func newEngine(r C.hostgate_result, ptr *C.hostgate_engine, cerr *C.hostgate_error, op, file string) (*Engine, error) {
 	if r != C.HOSTGATE_RESULT_OK {

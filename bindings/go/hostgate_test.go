@@ -150,6 +150,41 @@ func TestLoadReportsWhatEveryFrontEndReports(t *testing.T) {
 	}
 }
 
+func TestLoadFromReadsImportFormats(t *testing.T) {
+	bad := filepath.Join(contractDir, "..", "policy-errors", "bad-cilium.yaml")
+	raw, err := os.ReadFile(filepath.Join(contractDir, "..", "policy-errors", "bad-cilium.expected"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadFrom("cilium", bad)
+	var ce *CompileError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want a *CompileError, got %v", err)
+	}
+	if got, want := ce.Error()+"\n", strings.ReplaceAll(string(raw), "{FILE}", bad); got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	_, err = LoadFrom("kyverno", bad)
+	var he *Error
+	if !errors.As(err, &he) || he.Code != ResultInvalidArgument || !strings.Contains(he.Detail, "cilium") {
+		t.Fatalf("want an invalid-argument error listing the formats, got %v", err)
+	}
+	e, err := LoadFrom("cilium", filepath.Join(contractDir, "..", "..", "examples", "migrate", "cilium.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	p := e.DefaultPolicy()
+	// Cilium's `*.` is one label.
+	v, err := e.Check(p, "a.kadath.io", 443, ViaTLS)
+	if err != nil || v.Action != Allow || v.RuleID != "CiliumNetworkPolicy/build/egress-allowlist:1" {
+		t.Fatalf("a.kadath.io: %+v %v", v, err)
+	}
+	if v, _ := e.Check(p, "a.b.kadath.io", 443, ViaTLS); v.Action != Deny {
+		t.Fatalf("a.b.kadath.io: %+v", v)
+	}
+}
+
 func TestContract(t *testing.T) {
 	rows := loadTable(t)
 	if len(rows) < 350 {

@@ -10,7 +10,8 @@
 #     succeeds; the new policy applies to new connections (a name becomes allowed, another
 #     denied) while a connection opened before the reload keeps working;
 #  3. a policy that does not compile is refused on SIGHUP with its FILE:LINE:COL error and the
-#     old policy stays in force.
+#     old policy stays in force;
+#  4. `--from cilium`: a CiliumNetworkPolicy decides with Cilium's meaning (`*.` is one label).
 # Leaves nothing running (trap).
 set -euo pipefail
 source "$(dirname "$0")/lib/e2e.sh"
@@ -166,5 +167,33 @@ expect "requests during the reloads that succeeded" "$total/$total" "$good/$tota
 
 kill -0 "$PROXY_PID" 2>/dev/null && r=running || r=gone
 expect "proxy still running" running "$r"
+
+# --- An imported policy ---
+e2e_ports CILIUM_PORT
+cat > "$WORK/cnp.yaml" <<'EOF'
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  endpointSelector: {}
+  egress:
+  - toFQDNs: [{matchPattern: '*.test'}]
+    toPorts: [{ports: [{port: '443', protocol: TCP}]}]
+EOF
+"$BIN" --listen "127.0.0.1:$CILIUM_PORT" --from cilium --policy "$WORK/cnp.yaml" \
+    --upstream "web.test=$H" --upstream "a.web.test=$H" \
+    >"$WORK/cilium.log" 2>"$WORK/cilium.err" &
+PIDS+=($!)
+wait_port "$CILIUM_PORT"
+cilium_http() { # cilium_http HOST: HTTP status through the --from cilium proxy, 000 if closed
+    curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "Host: $1" \
+        "http://127.0.0.1:$CILIUM_PORT/" || true
+}
+# A Host without a port is a query without one: the port-limited allow matches it.
+expect "--from cilium: one label below *.test"  200 "$(cilium_http web.test)"
+expect "--from cilium: two labels below *.test" 000 "$(cilium_http a.web.test)"
+expect "--from cilium: a port outside toPorts"  000 "$(cilium_http web.test:8080)"
+wait_log "$WORK/cilium.log" "verdict=" 3 || true
+expect_line "--from cilium: the log names the Cilium object" "$WORK/cilium.log" "name=web.test verdict=allow reason=matched rule=CiliumNetworkPolicy/shop/web:0"
 
 e2e_done

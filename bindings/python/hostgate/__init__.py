@@ -169,6 +169,7 @@ class Query:
 _OK = _lib.HOSTGATE_RESULT_OK
 _UNKNOWN_POLICY = _lib.HOSTGATE_RESULT_UNKNOWN_POLICY
 _IO_ERROR = _lib.HOSTGATE_RESULT_IO_ERROR
+_INVALID_ARGUMENT = _lib.HOSTGATE_RESULT_INVALID_ARGUMENT
 
 
 def _bytes(name: Union[str, bytes]) -> bytes:
@@ -289,14 +290,28 @@ class Engine:
         return cls(out[0])
 
     @classmethod
-    def from_file(cls, path: Union[str, os.PathLike]) -> "Engine":
+    def from_file(
+        cls, path: Union[str, os.PathLike], format: Optional[str] = None
+    ) -> "Engine":
         """Reads and compiles a policy file through the library's loading path (the same as the
         ``hostgate`` CLI's): a CompileError's text is every error as ``FILE:LINE:COL: message``
-        with the path as given; a file that cannot be read raises OSError."""
+        with the path as given; a file that cannot be read raises OSError. ``format`` is the
+        file's format as the CLI's ``--from`` takes it (``"cilium"``, ``"gke"``, …; default the
+        hostgate language); an unknown one raises ValueError."""
         data = os.fsencode(path)
         out = _ffi.new("hostgate_engine **")
         err = _ffi.new("hostgate_error **")
-        r = _lib.hostgate_engine_load(data, len(data), out, err)
+        if format is None:
+            r = _lib.hostgate_engine_load(data, len(data), out, err)
+        else:
+            fmt = format.encode("utf-8")
+            r = _lib.hostgate_engine_load_from(fmt, len(fmt), data, len(data), out, err)
+            if r == _INVALID_ARGUMENT and err[0] != _ffi.NULL:
+                try:
+                    text = _ffi.string(_lib.hostgate_error_message(err[0])).decode("utf-8", "replace")
+                finally:
+                    _lib.hostgate_error_free(err[0])
+                raise ValueError(text.split(": ", 1)[-1])
         if r != _OK:
             raise _load_error(r, err[0], os.fsdecode(data))
         return cls(out[0])

@@ -112,6 +112,12 @@ hostgate_result hostgate_engine_load(const char *path,
                                      size_t len,
                                      struct hostgate_engine **out,
                                      struct hostgate_error **err);
+hostgate_result hostgate_engine_load_from(const char *format,
+                                          size_t format_len,
+                                          const char *path,
+                                          size_t len,
+                                          struct hostgate_engine **out,
+                                          struct hostgate_error **err);
 hostgate_result hostgate_engine_default_policy(const struct hostgate_engine *engine,
                                                uint32_t *out_index);
 void hostgate_engine_free(struct hostgate_engine *engine);

@@ -109,6 +109,21 @@ def test_from_file_reports_what_every_front_end_reports():
         assert "".join(w + "\n" for w in e.warnings) == expected("warn", warn)
 
 
+def test_from_file_with_a_format_imports_with_the_systems_meaning():
+    bad = os.path.join(ROOT, "tests", "policy-errors", "bad-cilium.yaml")
+    with pytest.raises(CompileError) as info:
+        Engine.from_file(bad, format="cilium")
+    assert str(info.value) + "\n" == expected("bad-cilium", bad)
+    with pytest.raises(ValueError) as info:
+        Engine.from_file(bad, format="kyverno")
+    assert "kyverno" in str(info.value) and "cilium" in str(info.value)
+    with Engine.from_file(os.path.join(ROOT, "examples", "migrate", "cilium.yaml"), format="cilium") as e:
+        # Cilium's `*.` is one label.
+        v = e.check("a.kadath.io", port=443, via=Via.TLS)
+        assert v.allowed and v.rule_id == "CiliumNetworkPolicy/build/egress-allowlist:1"
+        assert not e.check("a.b.kadath.io", port=443, via=Via.TLS).allowed
+
+
 def test_api():
     with Engine.compile("policy web\nallow **.stripe.com port 443 via tls id stripe\npolicy dns\n") as e:
         assert e.policies == ["web", "dns"]

@@ -17,6 +17,7 @@
 //! |---|---|
 //! | `policy_file` | path of the policy file (this or `policy`) |
 //! | `policy` | the policy text itself |
+//! | `format` | the policy's format: `hostgate` (default), or an import format such as `cilium` (as the CLI's `--from`) |
 //! | `policy_name` | which policy to ask (default: `default` when present, else the first) |
 //! | `port` | destination port for every query (default: the socket's local port) |
 //! | `max_bytes` | give up and deny when no decision after this many bytes (default 16448) |
@@ -90,6 +91,7 @@ impl Config {
                 key.as_str(),
                 "policy"
                     | "policy_file"
+                    | "format"
                     | "policy_name"
                     | "port"
                     | "max_bytes"
@@ -133,8 +135,14 @@ impl Config {
                 )
             }
         };
+        let format = match string("format")? {
+            None => hostgate::Format::Hostgate,
+            Some(f) => f
+                .parse()
+                .map_err(|e| format!("hostgate: filter_config `format`: {e}"))?,
+        };
         // Compile errors print as `FILE:LINE:COL: message` lines, like every front end's.
-        let loaded = source.compile().map_err(|e| {
+        let loaded = hostgate_import::load(&source.with_format(format)).map_err(|e| {
             if e.is_positioned() {
                 e.to_string()
             } else {
@@ -356,5 +364,27 @@ mod tests {
             c.warnings().concat() + "\n",
             expected("warn", "filter_config.policy")
         );
+    }
+
+    #[test]
+    fn imported_formats_load_with_their_meaning_and_errors() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let bad = format!("{root}/tests/policy-errors/bad-cilium.yaml");
+        let json = serde_json::json!({ "policy_file": bad, "format": "cilium" }).to_string();
+        let e = Config::from_json(json.as_bytes()).err().unwrap();
+        assert_eq!(format!("{e}\n"), expected("bad-cilium", &bad));
+
+        let good = format!("{root}/examples/migrate/cilium.yaml");
+        let json = serde_json::json!({ "policy_file": good, "format": "cilium" }).to_string();
+        let c = Config::from_json(json.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        // Cilium's `*.` is one label.
+        let req = b"GET / HTTP/1.1\r\nHost: a.kadath.io\r\n\r\n";
+        assert!(decided(c.decide(req, Some(443))).allow);
+        let req = b"GET / HTTP/1.1\r\nHost: a.b.kadath.io\r\n\r\n";
+        assert!(!decided(c.decide(req, Some(443))).allow);
+
+        let json = serde_json::json!({ "policy_file": good, "format": "kyverno" }).to_string();
+        let e = Config::from_json(json.as_bytes()).err().unwrap();
+        assert!(e.starts_with("hostgate: filter_config `format`: "), "{e}");
     }
 }

@@ -35,7 +35,7 @@ mod loading_tests;
 
 use std::ffi::{c_char, CString};
 
-use hostgate::{Engine, LoadErrorKind, PolicyId, PolicySource, Query};
+use hostgate::{Engine, Format, LoadErrorKind, PolicyId, PolicySource, Query};
 
 use boundary::{borrow, bytes, ffi_boundary, out_ptr, try_ffi};
 pub use types::{
@@ -359,6 +359,69 @@ pub unsafe extern "C" fn hostgate_engine_load(
             return hostgate_result::InvalidArgument;
         };
         let loaded = PolicySource::read(path).and_then(|source| source.compile());
+        // SAFETY: `out` is non-NULL (checked); the caller guarantees a non-NULL `err` is
+        // writable.
+        unsafe { finish_load(loaded, true, out, err) }
+    })
+}
+
+/// Reads a policy file written in `format` (`format_len` bytes of UTF-8, no NUL terminator
+/// needed: `hostgate`, or an import format such as `cilium` or `gke`, as the CLI's `--from`
+/// takes them; an empty format is `hostgate`) and builds an engine through the same loading
+/// path as the CLI's `--from FORMAT --policy PATH`: an imported file gives one policy,
+/// `default`, with each system's meaning, and every error as `FILE:LINE:COL: message`.
+///
+/// On `HOSTGATE_RESULT_OK`, `*out` receives a new engine to free with `hostgate_engine_free`.
+/// On failure, and when `err` is not NULL, `*err` receives a new error object to free with
+/// `hostgate_error_free` (an unknown format gives `INVALID_ARGUMENT` and an error object at line
+/// 0 listing the known formats).
+///
+/// Results: as `hostgate_engine_load`, and `INVALID_ARGUMENT` for an unknown format.
+///
+/// # Safety
+/// `format` must point to `format_len` readable bytes and `path` to `len`; `out` (and `err`
+/// when not NULL) must be valid for writing one pointer.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_engine_load_from(
+    format: *const c_char,
+    format_len: usize,
+    path: *const c_char,
+    len: usize,
+    out: *mut *mut hostgate_engine,
+    err: *mut *mut hostgate_error,
+) -> hostgate_result {
+    ffi_boundary!(hostgate_result::Panic, {
+        let out = try_ffi!(out_ptr(out));
+        // SAFETY: the caller guarantees `format_len` readable bytes at `format`.
+        let name = try_ffi!(unsafe { bytes(format.cast(), format_len) });
+        // SAFETY: the caller guarantees `len` readable bytes at `path`.
+        let raw = try_ffi!(unsafe { bytes(path.cast(), len) });
+        if raw.is_empty() {
+            return hostgate_result::NullArgument;
+        }
+        let (Ok(name), Ok(path)) = (std::str::from_utf8(name), std::str::from_utf8(raw)) else {
+            return hostgate_result::InvalidArgument;
+        };
+        let format = if name.is_empty() {
+            Ok(Format::Hostgate)
+        } else {
+            name.parse::<Format>()
+        };
+        let format = match format {
+            Ok(f) => f,
+            Err(e) => {
+                let item = ErrorItem {
+                    line: 0,
+                    column: 0,
+                    message: c_string(&e.to_string()),
+                };
+                // SAFETY: the caller guarantees a non-NULL `err` is writable.
+                unsafe { set_error(err, hostgate_error::new(vec![item])) };
+                return hostgate_result::InvalidArgument;
+            }
+        };
+        let loaded = PolicySource::read(path)
+            .and_then(|source| hostgate_import::load(&source.with_format(format)));
         // SAFETY: `out` is non-NULL (checked); the caller guarantees a non-NULL `err` is
         // writable.
         unsafe { finish_load(loaded, true, out, err) }

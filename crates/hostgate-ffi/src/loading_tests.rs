@@ -5,11 +5,12 @@
 use std::ffi::CStr;
 use std::ptr;
 
+use crate::{hostgate_check, hostgate_verdict};
 use crate::{
     hostgate_engine, hostgate_engine_compile, hostgate_engine_default_policy, hostgate_engine_free,
-    hostgate_engine_load, hostgate_engine_policy_name, hostgate_engine_warning,
-    hostgate_engine_warning_count, hostgate_error, hostgate_error_count, hostgate_error_free,
-    hostgate_error_get, hostgate_error_message, hostgate_result,
+    hostgate_engine_load, hostgate_engine_load_from, hostgate_engine_policy_name,
+    hostgate_engine_warning, hostgate_engine_warning_count, hostgate_error, hostgate_error_count,
+    hostgate_error_free, hostgate_error_get, hostgate_error_message, hostgate_result,
 };
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -146,4 +147,102 @@ fn warnings_name_the_file_they_were_loaded_from() {
         hostgate_engine_free(engine);
         hostgate_engine_free(from_text);
     }
+}
+
+/// Loads `path` written in `format`.
+fn load_from(
+    format: &str,
+    path: &str,
+) -> (hostgate_result, *mut hostgate_engine, *mut hostgate_error) {
+    let mut engine = ptr::null_mut();
+    let mut err = ptr::null_mut();
+    // SAFETY: both strings are `len` readable bytes; both out-pointers are writable.
+    let r = unsafe {
+        hostgate_engine_load_from(
+            format.as_ptr().cast(),
+            format.len(),
+            path.as_ptr().cast(),
+            path.len(),
+            &mut engine,
+            &mut err,
+        )
+    };
+    (r, engine, err)
+}
+
+#[test]
+fn a_bad_imported_file_gives_the_importers_text() {
+    let path = format!("{ROOT}/tests/policy-errors/bad-cilium.yaml");
+    let (r, engine, err) = load_from("cilium", &path);
+    assert_eq!(r, hostgate_result::CompileError);
+    assert!(engine.is_null());
+    assert_eq!(format!("{}\n", message(err)), expected("bad-cilium", &path));
+    // SAFETY: `err` came from `hostgate_engine_load_from` and is freed once.
+    unsafe { hostgate_error_free(err) };
+    // As the hostgate language, the same file is not a policy at all.
+    let (r, _, err) = load_from("", &path);
+    assert_eq!(r, hostgate_result::CompileError);
+    // SAFETY: as above.
+    unsafe { hostgate_error_free(err) };
+}
+
+#[test]
+fn an_unknown_format_is_an_invalid_argument_listing_the_formats() {
+    let (r, engine, err) = load_from("kyverno", "p.yaml");
+    assert_eq!(r, hostgate_result::InvalidArgument);
+    assert!(engine.is_null());
+    let m = message(err);
+    assert!(m.starts_with("0:0: "), "{m}");
+    assert!(m.contains("kyverno") && m.contains("cilium"), "{m}");
+    // SAFETY: `err` came from `hostgate_engine_load_from` and is freed once.
+    unsafe { hostgate_error_free(err) };
+}
+
+#[test]
+fn an_imported_file_decides_with_the_systems_meaning() {
+    let path = format!("{ROOT}/examples/migrate/cilium.yaml");
+    let (r, engine, err) = load_from("cilium", &path);
+    assert_eq!(r, hostgate_result::Ok);
+    assert!(err.is_null());
+    let check = |name: &str| {
+        let mut v = std::mem::MaybeUninit::<hostgate_verdict>::uninit();
+        // SAFETY: `engine` is live; `name` is `len` bytes; `v` is writable.
+        let r = unsafe {
+            hostgate_check(
+                engine,
+                0,
+                name.as_ptr().cast(),
+                name.len(),
+                443,
+                crate::types::hostgate_via::Tls as _,
+                v.as_mut_ptr(),
+            )
+        };
+        assert_eq!(r, hostgate_result::Ok);
+        // SAFETY: `hostgate_check` wrote the verdict on OK.
+        let v = unsafe { v.assume_init() };
+        // SAFETY: a non-NULL rule id is `rule_id_len` bytes that live with the engine.
+        let id = (!v.rule_id.is_null()).then(|| unsafe {
+            std::str::from_utf8(std::slice::from_raw_parts(
+                v.rule_id.cast::<u8>(),
+                v.rule_id_len,
+            ))
+            .unwrap()
+            .to_owned()
+        });
+        (v.action as u32, id)
+    };
+    // Cilium's `*.` is one label: a.kadath.io is allowed, a.b.kadath.io is not.
+    let (allow, id) = check("a.kadath.io");
+    assert_eq!(allow, crate::types::hostgate_action::Allow as u32);
+    assert_eq!(
+        id.as_deref(),
+        Some("CiliumNetworkPolicy/build/egress-allowlist:1")
+    );
+    assert_eq!(
+        check("a.b.kadath.io").0,
+        crate::types::hostgate_action::Deny as u32
+    );
+    // SAFETY: `engine` came from `hostgate_engine_load_from` and is freed once.
+    unsafe { hostgate_engine_free(engine) };
 }

@@ -38,6 +38,10 @@ struct Args {
     /// Policy file (re-read on SIGHUP)
     #[arg(long)]
     policy: PathBuf,
+    /// The policy file's format: hostgate, or an import format such as cilium (as `hostgate
+    /// --from`)
+    #[arg(long = "from", value_name = "FORMAT", default_value = "hostgate")]
+    from: hostgate::Format,
     /// Policy to ask [default: `default`, else the file's first]
     #[arg(long)]
     policy_name: Option<String>,
@@ -64,10 +68,11 @@ struct Policy {
     id: PolicyId,
 }
 
-/// Loads `--policy` through the core's one loading path; warnings go to stderr.
+/// Loads `--policy` through the one loading path (the core, or the importer for `--from`);
+/// warnings go to stderr.
 fn load(args: &Args) -> Result<Policy, String> {
     let loaded = PolicySource::read(&args.policy)
-        .and_then(|source| source.compile())
+        .and_then(|source| hostgate_import::load(&source.with_format(args.from)))
         .map_err(|e| format!("{e}\n"))?;
     for w in loaded.warnings() {
         eprintln!("{w}");

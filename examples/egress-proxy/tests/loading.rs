@@ -54,3 +54,29 @@ fn warnings_name_the_file_before_the_proxy_listens() {
     child.wait().unwrap();
     assert_eq!(before, expected("warn", file));
 }
+
+#[test]
+fn an_imported_policy_is_refused_with_the_importers_text() {
+    let file = "tests/policy-errors/bad-cilium.yaml";
+    let out = Command::new(env!("CARGO_BIN_EXE_egress-proxy"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--from",
+            "cilium",
+            "--policy",
+            file,
+        ])
+        .current_dir(ROOT)
+        .stdin(Stdio::null())
+        .output()
+        .expect("proxy runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "egress-proxy: policy refused:\n{}",
+            expected("bad-cilium", file)
+        )
+    );
+}
