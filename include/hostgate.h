@@ -190,6 +190,10 @@ enum hostgate_protocol
    * A DNS query (over TCP when detected in a stream).
    */
   HOSTGATE_PROTOCOL_DNS = 3,
+  /**
+   * A QUIC client Initial (its ClientHello, decrypted).
+   */
+  HOSTGATE_PROTOCOL_QUIC = 4,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -324,6 +328,12 @@ typedef struct hostgate_engine hostgate_engine;
 typedef struct hostgate_error hostgate_error;
 
 /**
+ * A table of QUIC flows being read: one per original destination connection ID, holding the
+ * CRYPTO bytes received so far. Not thread-safe: use one per thread (or lock it).
+ */
+typedef struct hostgate_quic_reassembler hostgate_quic_reassembler;
+
+/**
  * The answer to one query.
  *
  * `rule_id` points into the engine (valid until `hostgate_engine_free`) and is **not**
@@ -452,6 +462,29 @@ typedef struct hostgate_inspection {
    */
   char error[HOSTGATE_ERROR_CAPACITY];
 } hostgate_inspection;
+
+/**
+ * The caps of a QUIC reassembler; a field left 0 takes its default.
+ */
+typedef struct hostgate_quic_caps {
+  /**
+   * Datagrams a flow may take before its hello is complete (default 8).
+   */
+  size_t datagrams;
+  /**
+   * Flows held at once (default 1024); expired flows make room, past that a new flow is
+   * refused (status `MALFORMED`).
+   */
+  size_t flows;
+  /**
+   * Milliseconds a flow may take to complete its hello (default 5000).
+   */
+  uint32_t lifetime_ms;
+  /**
+   * Separate pieces of the CRYPTO stream held at once per flow (default 64).
+   */
+  size_t fragments;
+} hostgate_quic_caps;
 
 #ifdef __cplusplus
 extern "C" {
@@ -790,6 +823,102 @@ hostgate_result hostgate_error_get(const struct hostgate_error *err,
  * `err` must be NULL or a pointer written by `hostgate_engine_compile` not yet freed.
  */
 void hostgate_error_free(struct hostgate_error *err);
+
+/**
+ * Creates a reassembler with `caps` (NULL: every default) into `*out`; free it with
+ * `hostgate_quic_reassembler_free`.
+ *
+ * Results: `OK`, `NULL_ARGUMENT`, `PANIC`.
+ *
+ * # Safety
+ * `caps` must be NULL or readable; `out` must be writable.
+ */
+hostgate_result hostgate_quic_reassembler_new(const struct hostgate_quic_caps *caps,
+                                              struct hostgate_quic_reassembler **out);
+
+/**
+ * Frees a reassembler. NULL is a no-op.
+ *
+ * # Safety
+ * `r` must be NULL or a pointer from `hostgate_quic_reassembler_new` not yet freed.
+ */
+void hostgate_quic_reassembler_free(struct hostgate_quic_reassembler *r);
+
+/**
+ * Adds one client datagram (a UDP payload) and writes where its flow stands to `*out`, with
+ * the statuses of `hostgate_inspect`: `NEED_MORE` until the hello is complete, then
+ * `COMPLETE` (protocol `QUIC`, the SNI as the name, ALPN, ECH) or `NO_NAME`; `MALFORMED` for a
+ * datagram that fails authentication or breaks a rule (the flow stays refused);
+ * `UNRECOGNIZED` for bytes that are not a QUIC long header. Once a flow has its answer, later
+ * datagrams of it give the same answer.
+ *
+ * Results: `OK`, `NULL_ARGUMENT`, `INVALID_ARGUMENT`, `PANIC`.
+ *
+ * # Safety
+ * `r` must be a live reassembler not used by another thread at the same time; `buf` must
+ * point to `len` readable bytes and `out` must be writable.
+ */
+hostgate_result hostgate_quic_reassembler_push(struct hostgate_quic_reassembler *r,
+                                               const uint8_t *buf,
+                                               size_t len,
+                                               struct hostgate_inspection *out);
+
+/**
+ * `hostgate_quic_reassembler_push`, then the verdict of policy `policy` for the flow (as
+ * `hostgate_inspect_check`: the SNI checked `via tls` with `port`, 0 for none; anything but
+ * `COMPLETE` is denied — wait while `insp->status` is `NEED_MORE`). `insp` may be NULL.
+ *
+ * Results: `OK`, `NULL_ARGUMENT`, `INVALID_ARGUMENT`, `UNKNOWN_POLICY`, `PANIC`.
+ *
+ * # Safety
+ * As `hostgate_quic_reassembler_push`; `engine` must be a live engine and `out` writable.
+ */
+hostgate_result hostgate_quic_reassembler_check(struct hostgate_quic_reassembler *r,
+                                                const struct hostgate_engine *engine,
+                                                uint32_t policy,
+                                                const uint8_t *buf,
+                                                size_t len,
+                                                uint16_t port,
+                                                struct hostgate_inspection *insp,
+                                                struct hostgate_verdict *out);
+
+/**
+ * Drops the flow of the original destination connection ID `dcid` (`dcid_len` bytes; in a
+ * long header, the `buf[5]` bytes from `buf[6]`), for example once its verdict is acted on.
+ * `*out_found` (when not NULL) says whether such a flow was held.
+ *
+ * Results: `OK`, `NULL_ARGUMENT`, `PANIC`.
+ *
+ * # Safety
+ * `r` must be a live reassembler not used by another thread at the same time; `dcid` must
+ * point to `dcid_len` readable bytes; `out_found` must be NULL or writable.
+ */
+hostgate_result hostgate_quic_reassembler_forget(struct hostgate_quic_reassembler *r,
+                                                 const uint8_t *dcid,
+                                                 size_t dcid_len,
+                                                 bool *out_found);
+
+/**
+ * How many flows the reassembler holds (0 for NULL).
+ *
+ * # Safety
+ * `r` must be NULL or a live reassembler not being changed by another thread.
+ */
+size_t hostgate_quic_reassembler_len(const struct hostgate_quic_reassembler *r);
+
+/**
+ * Inspects one datagram that carries a client's QUIC Initial with its whole ClientHello (no
+ * state kept; a hello that continues in another datagram is `NEED_MORE`: use a reassembler).
+ * Protocol `QUIC`, via `TLS`; the ALPN list is not reported this way.
+ *
+ * Results: `OK`, `NULL_ARGUMENT`, `INVALID_ARGUMENT`, `PANIC`.
+ *
+ * # Safety
+ * `buf` must point to `len` readable bytes and `out` must be writable.
+ */
+hostgate_result hostgate_inspect_quic(const uint8_t *buf,
+                                      size_t len,
+                                      struct hostgate_inspection *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -250,6 +250,76 @@ class Engine {
     std::unique_ptr<hostgate_engine, EngineFree> engine_;
 };
 
+/// Reads one UDP datagram holding a client's QUIC Initial whose ClientHello it carries whole
+/// (protocol QUIC, via TLS; no ALPN this way). A hello spread over datagrams is NEED_MORE: use
+/// a QuicReassembler.
+inline Inspection inspect_quic(std::string_view datagram) {
+    Inspection out;
+    hostgate_result r = hostgate_inspect_quic(
+        reinterpret_cast<const std::uint8_t *>(datagram.data()), datagram.size(), &out);
+    if (r != HOSTGATE_RESULT_OK) throw Error(r, "hostgate_inspect_quic");
+    return out;
+}
+
+/// Client QUIC Initial datagrams collected per flow until the ClientHello is complete.
+/// Movable, not copyable, not thread-safe (one per thread, or lock it).
+class QuicReassembler {
+  public:
+    /// A reassembler with `caps` (fields left 0 take their defaults).
+    explicit QuicReassembler(const hostgate_quic_caps &caps = hostgate_quic_caps{}) {
+        hostgate_quic_reassembler *raw = nullptr;
+        hostgate_result r = hostgate_quic_reassembler_new(&caps, &raw);
+        if (r != HOSTGATE_RESULT_OK) throw Error(r, "hostgate_quic_reassembler_new");
+        table_.reset(raw);
+    }
+
+    /// Adds one client datagram; NEED_MORE until the hello is complete, then COMPLETE (SNI,
+    /// ALPN) or NO_NAME; MALFORMED for a datagram that fails authentication or breaks a rule.
+    Inspection push(std::string_view datagram) {
+        Inspection out;
+        hostgate_result r = hostgate_quic_reassembler_push(
+            table_.get(), reinterpret_cast<const std::uint8_t *>(datagram.data()),
+            datagram.size(), &out);
+        if (r != HOSTGATE_RESULT_OK) throw Error(r, "hostgate_quic_reassembler_push");
+        return out;
+    }
+
+    /// push(), then the verdict of `policy` for the flow (the SNI checked via TLS with `port`,
+    /// 0 for none); anything but COMPLETE is denied: wait while `inspection.status` is
+    /// NEED_MORE.
+    Verdict check(const Engine &engine, Policy policy, std::string_view datagram,
+                  std::uint16_t port, Inspection &inspection) {
+        hostgate_verdict v;
+        hostgate_result r = hostgate_quic_reassembler_check(
+            table_.get(), engine.get(), policy.index,
+            reinterpret_cast<const std::uint8_t *>(datagram.data()), datagram.size(), port,
+            &inspection, &v);
+        if (r != HOSTGATE_RESULT_OK) throw Error(r, "hostgate_quic_reassembler_check");
+        return Verdict::from_c(v);
+    }
+
+    /// Drops the flow of an original destination connection ID; true when one was held.
+    bool forget(std::string_view dcid) {
+        bool found = false;
+        hostgate_result r = hostgate_quic_reassembler_forget(
+            table_.get(), reinterpret_cast<const std::uint8_t *>(dcid.data()), dcid.size(),
+            &found);
+        if (r != HOSTGATE_RESULT_OK) throw Error(r, "hostgate_quic_reassembler_forget");
+        return found;
+    }
+
+    /// The number of flows held.
+    std::size_t size() const noexcept { return hostgate_quic_reassembler_len(table_.get()); }
+
+  private:
+    struct Free {
+        void operator()(hostgate_quic_reassembler *r) const noexcept {
+            hostgate_quic_reassembler_free(r);
+        }
+    };
+    std::unique_ptr<hostgate_quic_reassembler, Free> table_;
+};
+
 }  // namespace hostgate
 
 #endif  // HOSTGATE_HPP

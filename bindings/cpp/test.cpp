@@ -207,6 +207,32 @@ static void load_tests() {
     EXPECT(!cilium.check(p, "a.b.kadath.io", 443, hostgate::Via::Tls).allowed());
 }
 
+/// QUIC: one datagram, and a reassembler joining a hello over two (tests/quic/README.md).
+static void quic_tests() {
+    std::string one = slurp("tests/quic/v1-api.kadath.io.bin");
+    std::string d1 = slurp("tests/quic/two-www.kadath.io-1.bin");
+    std::string d2 = slurp("tests/quic/two-www.kadath.io-2.bin");
+    EXPECT(one.size() == 1200 && d1.size() == 1200 && d2.size() == 1200);
+    hostgate::Inspection i = hostgate::inspect_quic(one);
+    EXPECT(i.complete() && i.protocol == HOSTGATE_PROTOCOL_QUIC && i.name_view() == "api.kadath.io");
+    EXPECT(hostgate::inspect_quic(d1).status == HOSTGATE_STATUS_NEED_MORE);
+
+    auto engine = hostgate::Engine::compile("allow www.kadath.io port 443 via tls id www\n");
+    auto p = engine.default_policy();
+    hostgate::QuicReassembler table;
+    hostgate::Inspection insp;
+    hostgate::Verdict v = table.check(engine, p, d1, 443, insp);
+    EXPECT(insp.status == HOSTGATE_STATUS_NEED_MORE && !v.allowed());
+    v = table.check(engine, p, d2, 443, insp);
+    EXPECT(insp.complete() && insp.name_view() == "www.kadath.io" && v.allowed());
+    auto alpn = insp.alpn_list();
+    EXPECT(alpn.size() == 1 && alpn[0] == "h3");
+    EXPECT(table.push(one).name_view() == "api.kadath.io" && table.size() == 2);
+    EXPECT(table.forget(d1.substr(6, static_cast<unsigned char>(d1[5]))) && table.size() == 1);
+    hostgate::QuicReassembler moved = std::move(table);
+    EXPECT(moved.size() == 1);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         std::cerr << "usage: test tests/contract\n";
@@ -214,6 +240,7 @@ int main(int argc, char **argv) {
     }
     api_tests();
     load_tests();
+    quic_tests();
     contract(argv[1]);
     return failures ? 1 : 0;
 }

@@ -348,6 +348,7 @@ const (
 	ProtocolTLS     Protocol = C.HOSTGATE_PROTOCOL_TLS
 	ProtocolHTTP    Protocol = C.HOSTGATE_PROTOCOL_HTTP
 	ProtocolDNS     Protocol = C.HOSTGATE_PROTOCOL_DNS
+	ProtocolQUIC    Protocol = C.HOSTGATE_PROTOCOL_QUIC
 )
 
 // Status is what came of an inspection.
@@ -389,6 +390,11 @@ func Inspect(buf []byte) (Inspection, error) {
 	if r != C.HOSTGATE_RESULT_OK {
 		return Inspection{}, &Error{Op: "inspect", Code: uint32(r)}
 	}
+	return fromC(&ci), nil
+}
+
+// fromC converts the C inspection.
+func fromC(ci *C.hostgate_inspection) Inspection {
 	out := Inspection{
 		Protocol: Protocol(ci.protocol),
 		Status:   Status(ci.status),
@@ -405,5 +411,113 @@ func Inspect(buf []byte) (Inspection, error) {
 		out.ALPN = append(out.ALPN, string(alpn[1:1+int(alpn[0])]))
 		alpn = alpn[1+int(alpn[0]):]
 	}
-	return out, nil
+	return out
+}
+
+// InspectQUIC reads one UDP datagram holding a client's QUIC Initial whose ClientHello it
+// carries whole (Protocol ProtocolQUIC, Via ViaTLS; no ALPN this way). A hello spread over
+// datagrams is StatusNeedMore: use a QUICReassembler.
+func InspectQUIC(datagram []byte) (Inspection, error) {
+	var ci C.hostgate_inspection
+	var p *C.uint8_t
+	if len(datagram) > 0 {
+		p = (*C.uint8_t)(unsafe.Pointer(&datagram[0]))
+	}
+	r := C.hostgate_inspect_quic(p, C.size_t(len(datagram)), &ci)
+	runtime.KeepAlive(datagram)
+	if r != C.HOSTGATE_RESULT_OK {
+		return Inspection{}, &Error{Op: "inspect quic", Code: uint32(r)}
+	}
+	return fromC(&ci), nil
+}
+
+// QUICReassembler collects client QUIC Initial datagrams per flow (original destination
+// connection ID) until the ClientHello is complete. Not safe for concurrent use: one per
+// goroutine, or guard it with a mutex. Close frees it.
+type QUICReassembler struct {
+	ptr *C.hostgate_quic_reassembler
+}
+
+// NewQUICReassembler makes a reassembler with the default caps (8 datagrams a flow, 1024
+// flows, 5 s to complete a hello).
+func NewQUICReassembler() (*QUICReassembler, error) {
+	var ptr *C.hostgate_quic_reassembler
+	if r := C.hostgate_quic_reassembler_new(nil, &ptr); r != C.HOSTGATE_RESULT_OK {
+		return nil, &Error{Op: "quic reassembler", Code: uint32(r)}
+	}
+	q := &QUICReassembler{ptr: ptr}
+	runtime.SetFinalizer(q, (*QUICReassembler).Close)
+	return q, nil
+}
+
+// Close frees the reassembler; further calls fail.
+func (q *QUICReassembler) Close() {
+	if q.ptr != nil {
+		C.hostgate_quic_reassembler_free(q.ptr)
+		q.ptr = nil
+	}
+}
+
+func datagramPtr(d []byte) *C.uint8_t {
+	if len(d) == 0 {
+		return nil
+	}
+	return (*C.uint8_t)(unsafe.Pointer(&d[0]))
+}
+
+// Push adds one client datagram and says where its flow stands: StatusNeedMore until the hello
+// is complete, then StatusComplete with the SNI and ALPN (or StatusNoName); StatusMalformed
+// for a datagram that fails authentication or breaks a rule; StatusUnrecognized for bytes
+// that are not a QUIC long header.
+func (q *QUICReassembler) Push(datagram []byte) (Inspection, error) {
+	if q.ptr == nil {
+		return Inspection{}, &Error{Op: "quic push", Code: ResultNullArgument}
+	}
+	var ci C.hostgate_inspection
+	r := C.hostgate_quic_reassembler_push(q.ptr, datagramPtr(datagram), C.size_t(len(datagram)), &ci)
+	runtime.KeepAlive(datagram)
+	if r != C.HOSTGATE_RESULT_OK {
+		return Inspection{}, &Error{Op: "quic push", Code: uint32(r)}
+	}
+	return fromC(&ci), nil
+}
+
+// Check is Push, then the verdict of policy p for the flow: the SNI checked via TLS with port
+// (0: none); anything but StatusComplete is denied, so wait while the status is
+// StatusNeedMore.
+func (q *QUICReassembler) Check(e *Engine, p Policy, datagram []byte, port uint16) (Verdict, Inspection, error) {
+	if q.ptr == nil {
+		return Verdict{}, Inspection{}, &Error{Op: "quic check", Code: ResultNullArgument}
+	}
+	var ci C.hostgate_inspection
+	var v C.hostgate_verdict
+	r := C.hostgate_quic_reassembler_check(q.ptr, e.ptr, C.uint32_t(p), datagramPtr(datagram), C.size_t(len(datagram)), C.uint16_t(port), &ci, &v)
+	runtime.KeepAlive(datagram)
+	if r != C.HOSTGATE_RESULT_OK {
+		runtime.KeepAlive(e)
+		return Verdict{}, Inspection{}, &Error{Op: "quic check", Code: uint32(r)}
+	}
+	out := e.verdict(&v)
+	runtime.KeepAlive(e)
+	return out, fromC(&ci), nil
+}
+
+// Forget drops the flow of an original destination connection ID; it says whether one was
+// held.
+func (q *QUICReassembler) Forget(dcid []byte) bool {
+	if q.ptr == nil {
+		return false
+	}
+	var found C.bool
+	C.hostgate_quic_reassembler_forget(q.ptr, datagramPtr(dcid), C.size_t(len(dcid)), &found)
+	runtime.KeepAlive(dcid)
+	return bool(found)
+}
+
+// Len is the number of flows held.
+func (q *QUICReassembler) Len() int {
+	if q.ptr == nil {
+		return 0
+	}
+	return int(C.hostgate_quic_reassembler_len(q.ptr))
 }

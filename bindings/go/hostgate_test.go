@@ -185,6 +185,57 @@ func TestLoadFromReadsImportFormats(t *testing.T) {
 	}
 }
 
+// QUIC: one datagram, and a reassembler joining a hello over two (tests/quic/README.md).
+func TestQUIC(t *testing.T) {
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(contractDir, "..", "quic", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	one, d1, d2 := read("v2-ads.leng.com.bin"), read("two-www.kadath.io-1.bin"), read("two-www.kadath.io-2.bin")
+	i, err := InspectQUIC(one)
+	if err != nil || i.Protocol != ProtocolQUIC || i.Status != StatusComplete || i.Name != "ads.leng.com" || i.Via != ViaTLS {
+		t.Fatalf("one datagram: %+v %v", i, err)
+	}
+	if i, _ := InspectQUIC(d1); i.Status != StatusNeedMore {
+		t.Fatalf("half a hello: %+v", i)
+	}
+	e, err := Compile("allow www.kadath.io port 443 via tls id www\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	q, err := NewQUICReassembler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	v, i, err := q.Check(e, e.DefaultPolicy(), d1, 443)
+	if err != nil || i.Status != StatusNeedMore || v.Action != Deny || q.Len() != 1 {
+		t.Fatalf("first datagram: %+v %+v %v", v, i, err)
+	}
+	v, i, err = q.Check(e, e.DefaultPolicy(), d2, 443)
+	if err != nil || i.Status != StatusComplete || i.Name != "www.kadath.io" || v.Action != Allow || v.RuleID != "www" {
+		t.Fatalf("second datagram: %+v %+v %v", v, i, err)
+	}
+	if len(i.ALPN) != 1 || i.ALPN[0] != "h3" {
+		t.Fatalf("alpn %v", i.ALPN)
+	}
+	if i, _ := q.Push(one); i.Name != "ads.leng.com" {
+		t.Fatalf("push: %+v", i)
+	}
+	if !q.Forget(d1[6:6+int(d1[5])]) || q.Len() != 1 {
+		t.Fatalf("forget: %d flows", q.Len())
+	}
+	bad := append([]byte(nil), one...)
+	bad[100] ^= 0x40
+	if i, _ := InspectQUIC(bad); i.Status != StatusMalformed {
+		t.Fatalf("tampered: %+v", i)
+	}
+}
+
 func TestContract(t *testing.T) {
 	rows := loadTable(t)
 	if len(rows) < 350 {

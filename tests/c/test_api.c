@@ -455,6 +455,98 @@ static void test_load(void) {
     hostgate_engine_free(e);
 }
 
+/* Reads a file into buf; its length, or 0 when it cannot be read (run from the repository root). */
+static size_t slurp(const char *path, uint8_t *buf, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+/* QUIC: one datagram, and a reassembler joining a hello over two (tests/quic/README.md). */
+static void test_quic(void) {
+    static uint8_t d1[2048], d2[2048], one[2048];
+    size_t n1 = slurp("tests/quic/two-www.kadath.io-1.bin", d1, sizeof d1);
+    size_t n2 = slurp("tests/quic/two-www.kadath.io-2.bin", d2, sizeof d2);
+    size_t n = slurp("tests/quic/v2-ads.leng.com.bin", one, sizeof one);
+    CHECK(n1 == 1200 && n2 == 1200 && n == 1200);
+    hostgate_inspection insp;
+    hostgate_verdict v;
+
+    CHECK_RESULT(hostgate_inspect_quic(one, n, &insp), HOSTGATE_RESULT_OK);
+    CHECK(insp.protocol == HOSTGATE_PROTOCOL_QUIC && insp.status == HOSTGATE_STATUS_COMPLETE);
+    CHECK(insp.via == HOSTGATE_VIA_TLS && strcmp(insp.name, "ads.leng.com") == 0);
+    CHECK_RESULT(hostgate_inspect_quic(d1, n1, &insp), HOSTGATE_RESULT_OK);
+    CHECK(insp.status == HOSTGATE_STATUS_NEED_MORE);
+    one[100] ^= 0x40; /* a protected byte: authentication fails */
+    CHECK_RESULT(hostgate_inspect_quic(one, n, &insp), HOSTGATE_RESULT_OK);
+    CHECK(insp.status == HOSTGATE_STATUS_MALFORMED && insp.error[0] != '\0');
+    one[100] ^= 0x40;
+
+    static const char policy[] = "allow www.kadath.io port 443 via tls id www\n";
+    hostgate_engine *e = NULL;
+    CHECK_RESULT(hostgate_engine_compile(policy, strlen(policy), &e, NULL), HOSTGATE_RESULT_OK);
+    hostgate_quic_reassembler *r = NULL;
+    hostgate_quic_caps caps = {0, 16, 0, 0};
+    CHECK_RESULT(hostgate_quic_reassembler_new(&caps, &r), HOSTGATE_RESULT_OK);
+    CHECK_RESULT(hostgate_quic_reassembler_check(r, e, 0, d1, n1, 443, &insp, &v), HOSTGATE_RESULT_OK);
+    CHECK(insp.status == HOSTGATE_STATUS_NEED_MORE && v.action == HOSTGATE_ACTION_DENY);
+    CHECK(v.reason == HOSTGATE_REASON_NO_NAME && hostgate_quic_reassembler_len(r) == 1);
+    CHECK_RESULT(hostgate_quic_reassembler_check(r, e, 0, d2, n2, 443, &insp, &v), HOSTGATE_RESULT_OK);
+    CHECK(insp.status == HOSTGATE_STATUS_COMPLETE && strcmp(insp.name, "www.kadath.io") == 0);
+    CHECK(insp.alpn_len == 3 && memcmp(insp.alpn, "\x02h3", 3) == 0);
+    CHECK(v.action == HOSTGATE_ACTION_ALLOW && v.line == 1);
+    CHECK_RESULT(hostgate_quic_reassembler_push(r, one, n, &insp), HOSTGATE_RESULT_OK);
+    CHECK(insp.status == HOSTGATE_STATUS_COMPLETE && strcmp(insp.name, "ads.leng.com") == 0);
+    bool found = false;
+    CHECK_RESULT(hostgate_quic_reassembler_forget(r, d1 + 6, d1[5], &found), HOSTGATE_RESULT_OK);
+    CHECK(found && hostgate_quic_reassembler_len(r) == 1);
+    CHECK_RESULT(hostgate_quic_reassembler_push(NULL, one, n, &insp), HOSTGATE_RESULT_NULL_ARGUMENT);
+    CHECK_RESULT(hostgate_quic_reassembler_check(r, e, 7, one, n, 0, NULL, &v),
+                 HOSTGATE_RESULT_UNKNOWN_POLICY);
+    hostgate_quic_reassembler_free(r);
+    hostgate_quic_reassembler_free(NULL);
+    CHECK_RESULT(hostgate_quic_reassembler_new(NULL, &r), HOSTGATE_RESULT_OK);
+    hostgate_quic_reassembler_free(r);
+    hostgate_engine_free(e);
+}
+
+/* hostgate_engine_load_from: an import format, with the importer's meaning and error text. */
+static void test_load_from(void) {
+    const char *bad = "tests/policy-errors/bad-cilium.yaml";
+    hostgate_engine *e = NULL;
+    hostgate_error *err = NULL;
+    CHECK_RESULT(hostgate_engine_load_from("cilium", 6, bad, strlen(bad), &e, &err),
+                 HOSTGATE_RESULT_COMPILE_ERROR);
+    char *want = expected_text("bad-cilium", bad);
+    CHECK(want != NULL && err != NULL);
+    if (want && err) {
+        size_t len = strlen(hostgate_error_message(err));
+        CHECK(strlen(want) == len + 1 && strncmp(want, hostgate_error_message(err), len) == 0);
+        CHECK(hostgate_error_count(err) == 2 && hostgate_error_line(err) == 8);
+    }
+    free(want);
+    hostgate_error_free(err);
+    err = NULL;
+    CHECK_RESULT(hostgate_engine_load_from("kyverno", 7, bad, strlen(bad), &e, &err),
+                 HOSTGATE_RESULT_INVALID_ARGUMENT);
+    CHECK(err != NULL && strstr(hostgate_error_message(err), "cilium") != NULL);
+    hostgate_error_free(err);
+
+    const char *good = "examples/migrate/cilium.yaml";
+    CHECK_RESULT(hostgate_engine_load_from("cilium", 6, good, strlen(good), &e, NULL),
+                 HOSTGATE_RESULT_OK);
+    hostgate_verdict v;
+    CHECK_RESULT(hostgate_check(e, 0, "a.kadath.io", 11, 443, HOSTGATE_VIA_TLS, &v), HOSTGATE_RESULT_OK);
+    CHECK(v.action == HOSTGATE_ACTION_ALLOW);
+    CHECK(v.rule_id_len == 44 && memcmp(v.rule_id, "CiliumNetworkPolicy/build/egress-allowlist:1", 44) == 0);
+    /* Cilium's `*.` is one label. */
+    CHECK_RESULT(hostgate_check(e, 0, "a.b.kadath.io", 13, 443, HOSTGATE_VIA_TLS, &v), HOSTGATE_RESULT_OK);
+    CHECK(v.action == HOSTGATE_ACTION_DENY);
+    hostgate_engine_free(e);
+}
+
 int main(int argc, char **argv) {
     hostgate_engine *e = NULL;
     hostgate_error *err = NULL;
@@ -463,6 +555,8 @@ int main(int argc, char **argv) {
     test_names();
     test_compile();
     test_load();
+    test_load_from();
+    test_quic();
     r = hostgate_engine_compile(POLICY, strlen(POLICY), &e, &err);
     if (r != HOSTGATE_RESULT_OK) {
         fprintf(stderr, "compile: %s: %s\n", hostgate_result_name(r), hostgate_error_message(err));

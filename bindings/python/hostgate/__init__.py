@@ -35,6 +35,8 @@ __all__ = [
     "Protocol",
     "Status",
     "inspect",
+    "inspect_quic",
+    "QuicReassembler",
     "version",
 ]
 
@@ -183,6 +185,7 @@ class Protocol(enum.IntEnum):
     TLS = _lib.HOSTGATE_PROTOCOL_TLS
     HTTP = _lib.HOSTGATE_PROTOCOL_HTTP
     DNS = _lib.HOSTGATE_PROTOCOL_DNS
+    QUIC = _lib.HOSTGATE_PROTOCOL_QUIC
 
 
 class Status(enum.IntEnum):
@@ -241,6 +244,91 @@ def inspect(buf: bytes) -> Inspection:
     if r != _OK:
         raise HostgateError("inspect", r)
     return _inspection(out[0])
+
+
+def inspect_quic(datagram: bytes) -> Inspection:
+    """Reads one UDP datagram holding a client's QUIC Initial whose ClientHello it carries whole
+    (protocol QUIC, via TLS; no ALPN this way). A hello spread over datagrams is NEED_MORE: use
+    a QuicReassembler."""
+    data = bytes(datagram)
+    out = _ffi.new("hostgate_inspection *")
+    r = _lib.hostgate_inspect_quic(data, len(data), out)
+    if r != _OK:
+        raise HostgateError("inspect_quic", r)
+    return _inspection(out[0])
+
+
+class QuicReassembler:
+    """Client QUIC Initial datagrams collected per flow (original destination connection ID)
+    until the ClientHello is complete. Not thread-safe: one per thread, or guard it with a
+    lock. Use as a context manager or call ``close()``; otherwise it is freed with the
+    object."""
+
+    def __init__(self, datagrams: int = 0, flows: int = 0, lifetime_ms: int = 0, fragments: int = 0):
+        """Caps left 0 take their defaults (8 datagrams a flow, 1024 flows, 5000 ms, 64
+        fragments)."""
+        caps = _ffi.new("hostgate_quic_caps *", [datagrams, flows, lifetime_ms, fragments])
+        out = _ffi.new("hostgate_quic_reassembler **")
+        r = _lib.hostgate_quic_reassembler_new(caps, out)
+        if r != _OK:
+            raise HostgateError("quic_reassembler_new", r)
+        self._ptr = _ffi.gc(out[0], _lib.hostgate_quic_reassembler_free)
+
+    def _table(self):
+        if self._ptr is None:
+            raise ValueError("the reassembler is closed")
+        return self._ptr
+
+    def push(self, datagram: bytes) -> Inspection:
+        """Adds one client datagram: NEED_MORE until the hello is complete, then COMPLETE (SNI,
+        ALPN) or NO_NAME; MALFORMED for a datagram that fails authentication or breaks a
+        rule."""
+        data = bytes(datagram)
+        out = _ffi.new("hostgate_inspection *")
+        r = _lib.hostgate_quic_reassembler_push(self._table(), data, len(data), out)
+        if r != _OK:
+            raise HostgateError("quic_reassembler_push", r)
+        return _inspection(out[0])
+
+    def check(
+        self, engine: "Engine", datagram: bytes, port: Optional[int] = None, policy: Union[str, int] = "default"
+    ) -> Tuple[Inspection, "Verdict"]:
+        """push(), then the verdict of ``policy`` for the flow (the SNI checked via TLS with
+        ``port``); anything but COMPLETE is denied: wait while the status is NEED_MORE."""
+        data = bytes(datagram)
+        insp = _ffi.new("hostgate_inspection *")
+        out = _ffi.new("hostgate_verdict *")
+        r = _lib.hostgate_quic_reassembler_check(
+            self._table(), engine._engine(), engine._policy_index(policy), data, len(data), port or 0, insp, out
+        )
+        if r != _OK:
+            cls = UnknownPolicy if r == _UNKNOWN_POLICY else HostgateError
+            raise cls("quic_reassembler_check", r)
+        return _inspection(insp[0]), engine._verdict(out[0])
+
+    def forget(self, dcid: bytes) -> bool:
+        """Drops the flow of an original destination connection ID; True when one was held."""
+        data = bytes(dcid)
+        found = _ffi.new("bool *")
+        r = _lib.hostgate_quic_reassembler_forget(self._table(), data, len(data), found)
+        if r != _OK:
+            raise HostgateError("quic_reassembler_forget", r)
+        return bool(found[0])
+
+    def __len__(self) -> int:
+        return _lib.hostgate_quic_reassembler_len(self._table())
+
+    def close(self) -> None:
+        """Frees the reassembler now."""
+        if self._ptr is not None:
+            ptr, self._ptr = self._ptr, None
+            _ffi.release(ptr)
+
+    def __enter__(self) -> "QuicReassembler":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def version() -> str:

@@ -37,6 +37,7 @@ enum hostgate_protocol
   HOSTGATE_PROTOCOL_TLS = 1,
   HOSTGATE_PROTOCOL_HTTP = 2,
   HOSTGATE_PROTOCOL_DNS = 3,
+  HOSTGATE_PROTOCOL_QUIC = 4,
 };
 typedef uint32_t hostgate_protocol;
 enum hostgate_status
@@ -67,6 +68,7 @@ enum hostgate_name_kind
 typedef uint32_t hostgate_name_kind;
 typedef struct hostgate_engine hostgate_engine;
 typedef struct hostgate_error hostgate_error;
+typedef struct hostgate_quic_reassembler hostgate_quic_reassembler;
 typedef struct hostgate_verdict {
   hostgate_action action;
   hostgate_reason reason;
@@ -99,6 +101,12 @@ typedef struct hostgate_inspection {
   uint64_t need;
   char error[HOSTGATE_ERROR_CAPACITY];
 } hostgate_inspection;
+typedef struct hostgate_quic_caps {
+  size_t datagrams;
+  size_t flows;
+  uint32_t lifetime_ms;
+  size_t fragments;
+} hostgate_quic_caps;
 const char *hostgate_version(void);
 const char *hostgate_result_name(hostgate_result result);
 const char *hostgate_action_name(hostgate_action action);
@@ -169,3 +177,26 @@ hostgate_result hostgate_error_get(const struct hostgate_error *err,
                                    uint32_t *column,
                                    const char **message);
 void hostgate_error_free(struct hostgate_error *err);
+hostgate_result hostgate_quic_reassembler_new(const struct hostgate_quic_caps *caps,
+                                              struct hostgate_quic_reassembler **out);
+void hostgate_quic_reassembler_free(struct hostgate_quic_reassembler *r);
+hostgate_result hostgate_quic_reassembler_push(struct hostgate_quic_reassembler *r,
+                                               const uint8_t *buf,
+                                               size_t len,
+                                               struct hostgate_inspection *out);
+hostgate_result hostgate_quic_reassembler_check(struct hostgate_quic_reassembler *r,
+                                                const struct hostgate_engine *engine,
+                                                uint32_t policy,
+                                                const uint8_t *buf,
+                                                size_t len,
+                                                uint16_t port,
+                                                struct hostgate_inspection *insp,
+                                                struct hostgate_verdict *out);
+hostgate_result hostgate_quic_reassembler_forget(struct hostgate_quic_reassembler *r,
+                                                 const uint8_t *dcid,
+                                                 size_t dcid_len,
+                                                 bool *out_found);
+size_t hostgate_quic_reassembler_len(const struct hostgate_quic_reassembler *r);
+hostgate_result hostgate_inspect_quic(const uint8_t *buf,
+                                      size_t len,
+                                      struct hostgate_inspection *out);

@@ -124,6 +124,28 @@ def test_from_file_with_a_format_imports_with_the_systems_meaning():
         assert not e.check("a.b.kadath.io", port=443, via=Via.TLS).allowed
 
 
+def test_quic():
+    def read(name):
+        with open(os.path.join(ROOT, "tests", "quic", name), "rb") as f:
+            return f.read()
+
+    one, d1, d2 = read("v1-api.kadath.io.bin"), read("two-www.kadath.io-1.bin"), read("two-www.kadath.io-2.bin")
+    i = hostgate.inspect_quic(one)
+    assert (i.protocol, i.status, i.name, i.via) == (hostgate.Protocol.QUIC, hostgate.Status.COMPLETE, "api.kadath.io", Via.TLS)
+    assert hostgate.inspect_quic(d1).status is hostgate.Status.NEED_MORE
+    with Engine.compile("allow www.kadath.io port 443 via tls id www\n") as e, hostgate.QuicReassembler() as q:
+        i, v = q.check(e, d1, port=443)
+        assert i.status is hostgate.Status.NEED_MORE and not v.allowed and len(q) == 1
+        i, v = q.check(e, d2, port=443)
+        assert (i.status, i.name, i.alpn) == (hostgate.Status.COMPLETE, "www.kadath.io", (b"h3",))
+        assert v.allowed and v.rule_id == "www"
+        assert q.push(one).name == "api.kadath.io"
+        assert q.forget(d1[6 : 6 + d1[5]]) and len(q) == 1
+    bad = bytearray(one)
+    bad[100] ^= 0x40
+    assert hostgate.inspect_quic(bytes(bad)).status is hostgate.Status.MALFORMED
+
+
 def test_api():
     with Engine.compile("policy web\nallow **.stripe.com port 443 via tls id stripe\npolicy dns\n") as e:
         assert e.policies == ["web", "dns"]

@@ -25,6 +25,7 @@
 #![allow(non_camel_case_types)]
 
 mod boundary;
+mod quic;
 mod types;
 
 #[cfg(test)]
@@ -32,12 +33,15 @@ mod types;
 mod conformance;
 #[cfg(test)]
 mod loading_tests;
+#[cfg(test)]
+mod quic_tests;
 
 use std::ffi::{c_char, CString};
 
 use hostgate::{Engine, Format, LoadErrorKind, PolicyId, PolicySource, Query};
 
 use boundary::{borrow, bytes, ffi_boundary, out_ptr, try_ffi};
+pub use quic::{hostgate_quic_caps, hostgate_quic_reassembler};
 pub use types::{
     hostgate_action, hostgate_inspection, hostgate_name_kind, hostgate_protocol, hostgate_query,
     hostgate_reason, hostgate_result, hostgate_status, hostgate_verdict, hostgate_via, ActionIn,

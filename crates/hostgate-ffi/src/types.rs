@@ -221,6 +221,8 @@ pub enum hostgate_protocol {
     Http = 2,
     /// A DNS query (over TCP when detected in a stream).
     Dns = 3,
+    /// A QUIC client Initial (its ClientHello, decrypted).
+    Quic = 4,
 }
 
 /// What came of an inspection.
@@ -311,6 +313,7 @@ impl hostgate_inspection {
                 Protocol::Tls => hostgate_protocol::Tls,
                 Protocol::Http => hostgate_protocol::Http,
                 Protocol::Dns => hostgate_protocol::Dns,
+                Protocol::Quic => hostgate_protocol::Quic,
                 Protocol::Unknown => hostgate_protocol::Unknown,
                 _ => hostgate_protocol::Unknown,
             },
