@@ -134,10 +134,8 @@ fn the_reassembler_joins_two_datagrams_and_checks_the_policy() {
     let caps = hostgate_quic_caps::default();
     let mut table = ptr::null_mut();
     // SAFETY: `caps` is readable; `table` is writable.
-    assert_eq!(
-        unsafe { hostgate_quic_reassembler_new(&caps, &mut table) },
-        hostgate_result::Ok
-    );
+    let r = unsafe { hostgate_quic_reassembler_new(&caps, &mut table) };
+    assert_eq!(r, hostgate_result::Ok);
     let check = |d: &[u8]| {
         let mut insp = MaybeUninit::<hostgate_inspection>::uninit();
         let mut v = MaybeUninit::<hostgate_verdict>::uninit();
