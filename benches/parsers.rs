@@ -1,5 +1,7 @@
 //! Parser benches: SNI extraction on the captured real ClientHellos, hostgate vs tls-parser
-//! (parse + find SNI); HTTP Host extraction, hostgate vs httparse + header scan. Both sides run
+//! (parse + find SNI); HTTP Host extraction, hostgate vs httparse + header scan; QUIC Initial
+//! datagrams, hostgate's decode + parse vs the bare AES-128-GCM decryption and header-protection
+//! mask of the same packet (the floor: the crypto every reader must do). Both sides run
 //! in the same process, and a ratio is printed at the end (timings drift between runs; ratios
 //! much less). hostgate's side also validates and normalizes the name, the baselines do not.
 //!
@@ -10,7 +12,10 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use aes::cipher::{BlockEncrypt, KeyInit};
+use aes_gcm::aead::AeadInPlace;
 use criterion::Criterion;
+use hostgate::inspect::quic::{self, Secrets, Version};
 use hostgate::inspect::{http, tls, Limits};
 
 fn fixtures(prefix: &str) -> Vec<(String, Vec<u8>)> {
@@ -111,6 +116,90 @@ fn httparse_host_normalized(buf: &[u8]) -> usize {
     hostgate::normalize(host).map_or(0, |n| n.as_bytes().len())
 }
 
+/// The QUIC datagrams of `tests/quic`: (name, bytes).
+fn quic_fixtures() -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/quic");
+    ["v1-api.kadath.io", "v2-ads.leng.com"]
+        .iter()
+        .map(|n| {
+            let path = dir.join(format!("{n}.bin"));
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            (n.to_string(), bytes)
+        })
+        .collect()
+}
+
+/// hostgate: one datagram carrying a whole hello, decoded and parsed (keys derived from its
+/// connection ID, as for any new flow); the SNI's length.
+fn ours_quic(d: &[u8], scratch: &mut Vec<u8>, limits: &Limits) -> usize {
+    quic::parse_datagram(d, scratch, limits)
+        .name()
+        .map_or(0, |n| n.as_str().len())
+}
+
+/// A QUIC variable-length integer at `at`: (value, bytes).
+fn varint(d: &[u8], at: usize) -> (usize, usize) {
+    let len = 1 << (d[at] >> 6);
+    let mut v = usize::from(d[at] & 0x3f);
+    for b in &d[at + 1..at + len] {
+        v = v << 8 | usize::from(*b);
+    }
+    (v, len)
+}
+
+/// The floor: what any reader of the packet must do with its keys — the header-protection mask
+/// (one AES block), then AES-128-GCM decryption and authentication of the payload in a copy.
+/// `keys`: derive the Initial secrets and set the ciphers up too (a new flow's cost). Returns
+/// the plaintext length (0 when authentication fails).
+fn floor_quic(d: &[u8], work: &mut Vec<u8>, keys: Option<&(Secrets, Version)>) -> usize {
+    let dcid_len = usize::from(d[5]);
+    let dcid = &d[6..6 + dcid_len];
+    let version = if d[1..5] == [0, 0, 0, 1] {
+        Version::V1
+    } else {
+        Version::V2
+    };
+    let derived;
+    let s = match keys {
+        Some((s, _)) => s,
+        None => {
+            derived = Secrets::client_initial(version, dcid);
+            &derived
+        }
+    };
+    let mut at = 6 + dcid_len;
+    at += 1 + usize::from(d[at]); // source connection ID
+    let (token, n) = varint(d, at);
+    at += n + token;
+    let (length, n) = varint(d, at);
+    let pn_offset = at + n;
+    let hp = aes::Aes128::new(&s.hp.into());
+    let mut block = aes::Block::clone_from_slice(&d[pn_offset + 4..pn_offset + 20]);
+    hp.encrypt_block(&mut block);
+    work.clear();
+    work.extend_from_slice(&d[..pn_offset + length]);
+    let long = work[0] & 0x80 != 0;
+    work[0] ^= block[0] & if long { 0x0f } else { 0x1f };
+    let pn_len = usize::from(work[0] & 3) + 1;
+    let mut nonce = s.iv;
+    for i in 0..pn_len {
+        work[pn_offset + i] ^= block[1 + i];
+        nonce[12 - pn_len + i] ^= work[pn_offset + i];
+    }
+    let (header, rest) = work.split_at_mut(pn_offset + pn_len);
+    let (body, tag) = rest.split_at_mut(rest.len() - 16);
+    let aead = aes_gcm::Aes128Gcm::new(&s.key.into());
+    match aead.decrypt_in_place_detached(
+        (&nonce).into(),
+        header,
+        body,
+        aes_gcm::Tag::from_slice(tag),
+    ) {
+        Ok(()) => body.len(),
+        Err(_) => 0,
+    }
+}
+
 /// This thread's on-CPU time in nanoseconds (`/proc/thread-self/schedstat`), so time stolen
 /// by other load on the shared cores does not count; `None` where it is not available.
 fn thread_cpu_ns() -> Option<u64> {
@@ -209,6 +298,48 @@ fn main() {
         }
         g.finish();
     }
+    let datagrams = quic_fixtures();
+    let limits_q = Limits::default();
+    let mut prepared = Vec::new();
+    for (name, d) in &datagrams {
+        let mut scratch = Vec::new();
+        assert!(
+            ours_quic(d, &mut scratch, &limits_q) > 0,
+            "{name}: not named"
+        );
+        let version = if d[1..5] == [0, 0, 0, 1] {
+            Version::V1
+        } else {
+            Version::V2
+        };
+        let keys = (
+            Secrets::client_initial(version, &d[6..6 + usize::from(d[5])]),
+            version,
+        );
+        let mut work = Vec::new();
+        assert!(
+            floor_quic(d, &mut work, Some(&keys)) > 0,
+            "{name}: the floor does not authenticate"
+        );
+        prepared.push(keys);
+    }
+    {
+        let mut g = c.benchmark_group("quic-initial");
+        for ((name, d), keys) in datagrams.iter().zip(&prepared) {
+            let mut scratch = Vec::new();
+            g.bench_function(format!("hostgate/{name}"), |bench| {
+                bench.iter(|| ours_quic(black_box(d), &mut scratch, &limits_q))
+            });
+            let mut work = Vec::new();
+            g.bench_function(format!("floor+keys/{name}"), |bench| {
+                bench.iter(|| floor_quic(black_box(d), &mut work, None))
+            });
+            g.bench_function(format!("floor/{name}"), |bench| {
+                bench.iter(|| floor_quic(black_box(d), &mut work, Some(keys)))
+            });
+        }
+        g.finish();
+    }
     c.final_summary();
 
     let hello_bytes: Vec<Vec<u8>> = hellos.into_iter().map(|(_, b)| b).collect();
@@ -230,5 +361,56 @@ fn main() {
         &head_bytes,
         &|b| ours_host(b, &limits),
         &httparse_host_normalized,
+    );
+    let quic_bytes: Vec<Vec<u8>> = datagrams.into_iter().map(|(_, b)| b).collect();
+    let scratch = std::cell::RefCell::new(Vec::new());
+    let work = std::cell::RefCell::new(Vec::new());
+    ratio(
+        "QUIC one-datagram hello, decode + parse vs key derivation + AES-GCM + header mask",
+        &quic_bytes,
+        &|d| ours_quic(d, &mut scratch.borrow_mut(), &limits_q),
+        &|d| floor_quic(d, &mut work.borrow_mut(), None),
+    );
+    // A hello over two datagrams through the reassembler, against the floor of the same flow:
+    // its keys derived once (with the first datagram), then each datagram's mask and
+    // decryption. Inputs run in order, so the second completes the flow, which is then dropped
+    // for the next pass.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/quic");
+    let pair: Vec<Vec<u8>> = ["two-www.kadath.io-1.bin", "two-www.kadath.io-2.bin"]
+        .iter()
+        .map(|n| std::fs::read(dir.join(n)).unwrap())
+        .collect();
+    let dcid = pair[0][6..6 + usize::from(pair[0][5])].to_vec();
+    let keys = (Secrets::client_initial(Version::V1, &dcid), Version::V1);
+    let table = std::cell::RefCell::new(quic::Reassembler::new(
+        Limits::default(),
+        quic::Caps::default(),
+    ));
+    let now = Instant::now();
+    let push = |d: &[u8]| {
+        let mut t = table.borrow_mut();
+        let n = t.push(d, now).name().map_or(0, |n| n.as_str().len());
+        if n > 0 {
+            t.forget(&dcid);
+        }
+        n
+    };
+    assert_eq!(push(&pair[0]), 0);
+    assert_eq!(push(&pair[1]), "www.kadath.io".len());
+    let first = pair[0].as_ptr();
+    ratio(
+        "QUIC two-datagram hello through the reassembler vs keys once + AES-GCM + header mask (target: floor/hostgate >= 0.67x)",
+        &pair,
+        &push,
+        &|d| {
+            let keys = (d.as_ptr() != first).then_some(&keys);
+            floor_quic(d, &mut work.borrow_mut(), keys)
+        },
+    );
+    ratio(
+        "QUIC two-datagram hello through the reassembler vs AES-GCM + header mask alone (keys given)",
+        &pair,
+        &push,
+        &|d| floor_quic(d, &mut work.borrow_mut(), Some(&keys)),
     );
 }
