@@ -35,8 +35,13 @@ pub struct InspectArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Read a capture (pcap or pcapng) instead: one line per TCP or UDP flow, the client's
+    /// first bytes inspected (TCP reassembled; UDP as QUIC, else DNS), the verdict with the
+    /// flow's destination port unless --port is given
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["files", "expect"])]
+    pcap: Option<PathBuf>,
     /// Files holding the first bytes of a connection (or one DNS message); `-` is standard input
-    #[arg(value_name = "FILE", required = true)]
+    #[arg(value_name = "FILE", required_unless_present = "pcap")]
     files: Vec<PathBuf>,
 }
 
@@ -58,7 +63,10 @@ fn expect_parser() -> impl TypedValueParser<Value = Expect> {
 /// One line of `inspect --format json`; the verdict fields are those of `check`.
 #[derive(Serialize)]
 struct Record<'a> {
-    file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    #[serde(flatten)]
+    flow: Option<FlowFields>,
     protocol: &'static str,
     status: &'static str,
     name: Option<&'a str>,
@@ -69,6 +77,21 @@ struct Record<'a> {
     error: Option<String>,
     #[serde(flatten)]
     verdict: Option<VerdictFields<'a>>,
+}
+
+/// A capture's flow, in `inspect --pcap --format json`.
+#[derive(Serialize)]
+struct FlowFields {
+    transport: &'static str,
+    client: String,
+    server: String,
+    packets: usize,
+}
+
+/// What an inspected input was: a file, or a flow of a capture.
+enum Source<'a> {
+    File(&'a str),
+    Flow(&'a crate::pcap::Flow),
 }
 
 #[derive(Serialize)]
@@ -92,6 +115,9 @@ pub fn run(args: InspectArgs) -> Result<(), Failure> {
         })?),
         None => None,
     };
+    if let Some(path) = &args.pcap {
+        return pcap(path, loaded.as_ref(), args.port, args.format);
+    }
     // Read everything first: an unreadable file is a usage error, reported before any output.
     let mut inputs = Vec::with_capacity(args.files.len());
     for file in &args.files {
@@ -111,7 +137,47 @@ pub fn run(args: InspectArgs) -> Result<(), Failure> {
     let limits = Limits::default();
     for (file, bytes) in &inputs {
         let inspection = inspect_with(bytes, args.expect, &limits);
-        let line = render(file, &inspection, loaded.as_ref(), args.port, args.format);
+        let line = render(
+            Source::File(file),
+            &inspection,
+            loaded.as_ref(),
+            args.port,
+            args.format,
+        );
+        if let Err(e) = writeln!(out, "{line}") {
+            return write_failed(e);
+        }
+    }
+    out.flush().or_else(write_failed)
+}
+
+/// `--pcap`: one line per flow; what was skipped goes to stderr.
+fn pcap(
+    path: &std::path::Path,
+    loaded: Option<&Loaded>,
+    port: Option<u16>,
+    format: Format,
+) -> Result<(), Failure> {
+    let shown = path.display().to_string();
+    let bytes =
+        std::fs::read(path).map_err(|e| Failure::msg(format!("cannot read {shown}: {e}")))?;
+    let capture = crate::pcap::read(&shown, &bytes)?;
+    for (why, n) in &capture.skipped {
+        eprintln!("{shown}: {n} packet(s) skipped: {why}");
+    }
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for (flow, data) in capture.flows {
+        let mut keep = Vec::new();
+        let mut table =
+            hostgate::inspect::quic::Reassembler::new(Limits::default(), Default::default());
+        let inspection = crate::pcap::inspect_flow(data, &mut keep, &mut table);
+        let line = render(
+            Source::Flow(&flow),
+            &inspection,
+            loaded,
+            port.or(Some(flow.server.port())),
+            format,
+        );
         if let Err(e) = writeln!(out, "{line}") {
             return write_failed(e);
         }
@@ -120,7 +186,7 @@ pub fn run(args: InspectArgs) -> Result<(), Failure> {
 }
 
 fn render(
-    file: &str,
+    source: Source<'_>,
     i: &Inspection<'_>,
     loaded: Option<&Loaded>,
     port: Option<u16>,
@@ -139,8 +205,21 @@ fn render(
         .collect();
     match format {
         Format::Json => {
+            let (file, flow) = match source {
+                Source::File(f) => (Some(f.to_owned()), None),
+                Source::Flow(f) => (
+                    None,
+                    Some(FlowFields {
+                        transport: f.transport,
+                        client: f.client.to_string(),
+                        server: f.server.to_string(),
+                        packets: f.packets,
+                    }),
+                ),
+            };
             let record = Record {
-                file: file.to_owned(),
+                file,
+                flow,
                 protocol: i.protocol.as_str(),
                 status: i.status.as_str(),
                 name,
@@ -160,12 +239,11 @@ fn render(
             serde_json::to_string(&record).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
         }
         Format::Text => {
-            let mut s = format!(
-                "{}: {} {}",
-                display_name(file.as_bytes()),
-                i.protocol,
-                i.status
-            );
+            let shown = match source {
+                Source::File(f) => display_name(f.as_bytes()),
+                Source::Flow(f) => format!("{} {} -> {}", f.transport, f.client, f.server),
+            };
+            let mut s = format!("{shown}: {} {}", i.protocol, i.status);
             if let Some(n) = name {
                 s.push_str(&format!(" {n}"));
             }

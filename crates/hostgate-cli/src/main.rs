@@ -11,6 +11,7 @@ mod import;
 mod inspect;
 mod load;
 mod output;
+mod pcap;
 mod squid;
 
 use std::path::PathBuf;
