@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Loopback recorder: accept one TCP connection (or one UDP datagram) on 127.0.0.1 and write
-the first bytes the client sends to a file, then exit.
+"""Loopback recorder: accept one TCP connection (or one UDP datagram, or one flight of UDP
+datagrams) on 127.0.0.1 and write the first bytes the client sends to a file, then exit.
 
 TCP: bytes are read until the client stops sending for --idle seconds (a TLS client waits for
 the ServerHello, an HTTP client for the response), the peer closes, or --max bytes arrived.
 Nothing is ever sent back, so the client never gets past its first flight.
 
-Usage: recorder.py tcp|udp PORTFILE OUT [--idle S] [--timeout S]
+udp-flight: datagrams are read until the client is quiet for --idle seconds (a QUIC client sends
+its Initial datagrams back to back, then waits), and written to OUT-1.bin, OUT-2.bin, ...
+
+Usage: recorder.py tcp|udp|udp-flight PORTFILE OUT [--idle S] [--timeout S]
 The chosen port is written to PORTFILE once listening (port 0 = let the kernel choose).
 """
 import os
@@ -38,6 +41,19 @@ def main():
         f.write(str(sock.getsockname()[1]))
     # Rename so the reader never sees a half-written port.
     os.rename(portfile + ".tmp", portfile)
+    if proto == "udp-flight":
+        flight = [sock.recvfrom(65535)[0]]
+        sock.settimeout(idle)
+        while len(flight) < 64:
+            try:
+                flight.append(sock.recvfrom(65535)[0])
+            except socket.timeout:
+                break
+        sock.close()
+        for k, d in enumerate(flight, 1):
+            with open("%s-%d.bin" % (out, k), "wb") as f:
+                f.write(d)
+        return
     if proto == "udp":
         data, _ = sock.recvfrom(65535)
     else:

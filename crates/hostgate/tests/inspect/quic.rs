@@ -821,3 +821,131 @@ mod splits {
         }
     }
 }
+
+/// A captured client flight (`tests/fixtures/quic`, made by `scripts/capture-quic-fixtures.sh`):
+/// its datagrams and what the client was told to send.
+struct Flight {
+    name: String,
+    datagrams: Vec<Vec<u8>>,
+    expect: std::collections::BTreeMap<String, String>,
+}
+
+fn flights() -> Vec<Flight> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/quic");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("expect") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let expect: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let n: usize = expect["datagrams"].parse().unwrap();
+        let datagrams = (1..=n)
+            .map(|k| std::fs::read(dir.join(format!("{name}-{k}.bin"))).unwrap())
+            .collect();
+        out.push(Flight {
+            name,
+            datagrams,
+            expect,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The datagram (index) that completes the hello, and the inspection it gives.
+fn decide(f: &Flight, ds: &[Vec<u8>]) -> Option<(usize, Status, Option<String>, Vec<String>)> {
+    let mut t = table();
+    let t0 = now();
+    for (k, d) in ds.iter().enumerate() {
+        let i = t.inspect(d, t0);
+        assert_eq!(i.protocol, hostgate::inspect::Protocol::Quic, "{}", f.name);
+        if i.status != Status::NeedMore {
+            let alpn = i.alpn.iter().map(|p| p.to_string()).collect();
+            return Some((k, i.status, i.name.map(|n| n.to_string()), alpn));
+        }
+    }
+    None
+}
+
+#[test]
+fn real_client_flights_decode_to_what_the_client_was_told() {
+    let flights = flights();
+    let clients: std::collections::BTreeSet<&str> = flights
+        .iter()
+        .map(|f| f.name.split('-').nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        clients.into_iter().collect::<Vec<_>>(),
+        ["aioquic", "chromium", "ngtcp2", "qh3"]
+    );
+    for f in &flights {
+        let n = &f.name;
+        let version: u32 = f.expect["version"].parse().unwrap();
+        let wire = u32::from_be_bytes(f.datagrams[0][1..5].try_into().unwrap());
+        assert_eq!(
+            Version::from_wire(wire),
+            Some(if version == 1 {
+                Version::V1
+            } else {
+                Version::V2
+            }),
+            "{n}"
+        );
+        let (k, status, name, alpn) =
+            decide(f, &f.datagrams).unwrap_or_else(|| panic!("{n}: never decided"));
+        assert_eq!(status.as_str(), f.expect["status"], "{n}");
+        assert_eq!(
+            name.as_deref(),
+            f.expect.get("name").map(String::as_str),
+            "{n}"
+        );
+        let want: Vec<&str> = f.expect["alpn"].split(',').collect();
+        assert_eq!(alpn, want, "{n}");
+        // Every shorter prefix of the flight needs more.
+        assert!(
+            decide(f, &f.datagrams[..k]).is_none(),
+            "{n}: decided before datagram {}",
+            k + 1
+        );
+    }
+}
+
+#[test]
+fn every_flipped_protected_byte_of_a_real_flight_is_refused() {
+    for f in flights() {
+        let d = &f.datagrams[0];
+        // The first packet's extent: header, packet number and payload (the Length field).
+        let dcid_len = usize::from(d[5]);
+        let mut at = 6 + dcid_len;
+        at += 1 + usize::from(d[at]);
+        let varint = |at: usize| {
+            let len = 1usize << (d[at] >> 6);
+            let mut v = u64::from(d[at] & 0x3f);
+            for b in &d[at + 1..at + len] {
+                v = v << 8 | u64::from(*b);
+            }
+            (v as usize, len)
+        };
+        let (token, n) = varint(at);
+        at += n + token;
+        let (length, n) = varint(at);
+        let pn_offset = at + n;
+        // Each bit-0 flip from the packet number to the packet's end (what header protection
+        // and the AEAD cover) must fail authentication: the flow is refused, never named.
+        for i in pn_offset..pn_offset + length {
+            let mut bad = f.datagrams.clone();
+            bad[0][i] ^= 1;
+            if let Some((_, status, name, _)) = decide(&f, &bad) {
+                assert_eq!(status, Status::Malformed, "{} byte {i}: {name:?}", f.name);
+            }
+        }
+    }
+}
