@@ -286,8 +286,8 @@ fn packet(
     Ok(())
 }
 
-/// A flow's inspection: TCP as a stream; UDP as QUIC when it starts with a long header, else
-/// its first datagram as DNS. The inspection borrows `keep` and `table` (a fresh one).
+/// A flow's inspection: TCP as a stream; UDP as QUIC when it starts with a QUIC long header,
+/// else its first datagram as DNS. The inspection borrows `keep` and `table` (a fresh one).
 pub fn inspect_flow<'k>(
     flow: Data,
     keep: &'k mut Vec<u8>,
@@ -298,10 +298,18 @@ pub fn inspect_flow<'k>(
         *keep = stream.bytes();
         return inspect_with(keep, Expect::Stream, &limits);
     }
-    let quic_like = flow
-        .udp
-        .first()
-        .is_some_and(|d| d.first().is_some_and(|b| b & 0x80 != 0));
+    // QUIC when the first datagram is a long header of a version hostgate decodes; a DNS
+    // query's random id can look like a long header's first byte, so a DNS question wins
+    // over a long header of an unknown version.
+    let first = flow.udp.first().map(Vec::as_slice).unwrap_or(&[]);
+    let long_header = first.first().is_some_and(|b| b & 0xc0 == 0xc0);
+    let known = first
+        .get(1..5)
+        .and_then(|v| <[u8; 4]>::try_from(v).ok())
+        .and_then(|v| quic::Version::from_wire(u32::from_be_bytes(v)))
+        .is_some();
+    let dns = inspect_with(first, Expect::DnsUdp, &limits).status == Status::Complete;
+    let quic_like = long_header && (known || !dns);
     if quic_like {
         // The first datagram that gives an answer (or the last one) decides the flow. Found
         // with a probe table, then replayed on `table` (fresh) so the answer can borrow it.

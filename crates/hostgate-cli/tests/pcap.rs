@@ -62,6 +62,9 @@ fn frames() -> Vec<Vec<u8>> {
     let (c2, s2) = ((CLIENT, 40002), (SERVER, 8080));
     let (c3, s3) = ((CLIENT, 40003), (SERVER, 53));
     let (c4, s4) = ((CLIENT, 40004), (SERVER, 443));
+    // A DNS query whose random id starts with the bits of a QUIC long header.
+    let mut dns_c9 = dns.clone();
+    dns_c9[0] = 0xc9;
     let isn = 0xffff_fff0u32; // the stream's sequence numbers wrap
     let (a, b) = hello.split_at(300);
     let mut arp = Vec::new();
@@ -92,6 +95,7 @@ fn frames() -> Vec<Vec<u8>> {
         // An HTTP flow whose SYN was not captured.
         tcp(c2, s2, 1000, "A", &head),
         udp(c3, s3, &dns),
+        udp((CLIENT, 40005), s3, &dns_c9),
         udp(c4, s4, &q1),
         udp(c4, s4, &q2),
     ]
@@ -233,6 +237,14 @@ fn every_flow_is_found_reassembled_and_named() {
                 ),
                 row(
                     "udp",
+                    "198.51.100.20:53",
+                    "dns",
+                    "complete",
+                    "www.example.com",
+                    "allow"
+                ),
+                row(
+                    "udp",
                     "198.51.100.20:443",
                     "quic",
                     "complete",
@@ -245,8 +257,8 @@ fn every_flow_is_found_reassembled_and_named() {
         assert_eq!(rows[0]["client"], "192.0.2.10:40001");
         assert_eq!(rows[0]["packets"], 4);
         assert_eq!(rows[0]["alpn"], serde_json::json!(["h2", "http/1.1"]));
-        assert_eq!(rows[3]["alpn"], serde_json::json!(["h3"]));
-        assert_eq!(rows[3]["reason"], "default");
+        assert_eq!(rows[4]["alpn"], serde_json::json!(["h3"]));
+        assert_eq!(rows[4]["reason"], "default");
         // The verdict used each flow's destination port: 443 for the hello, 8080 for the head.
         assert_eq!(rows[0]["rule"], "tls");
         assert_eq!(rows[1]["rule"], "web");
@@ -264,7 +276,7 @@ fn text_lines_and_bad_captures() {
         first.starts_with("tcp 192.0.2.10:40001 -> 198.51.100.20:443: tls complete example.com via tls alpn h2,http/1.1"),
         "{first}"
     );
-    assert_eq!(out.lines().count(), 4);
+    assert_eq!(out.lines().count(), 5);
 
     // Not a capture; a truncated one.
     let bad = tmp("bad.pcap");
