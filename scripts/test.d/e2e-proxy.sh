@@ -11,7 +11,10 @@
 #     denied) while a connection opened before the reload keeps working;
 #  3. a policy that does not compile is refused on SIGHUP with its FILE:LINE:COL error and the
 #     old policy stays in force;
-#  4. `--from cilium`: a CiliumNetworkPolicy decides with Cilium's meaning (`*.` is one label).
+#  4. `--from cilium`: a CiliumNetworkPolicy decides with Cilium's meaning (`*.` is one label);
+#  5. HTTP/3 (`--quic-listen`): a real aioquic client through the proxy to a local aioquic
+#     HTTP/3 server gets its answer for an allowed SNI and nothing for a denied one.
+# aioquic comes from PyPI, into a virtualenv of the suite's own.
 # Leaves nothing running (trap).
 set -euo pipefail
 source "$(dirname "$0")/lib/e2e.sh"
@@ -195,5 +198,26 @@ expect "--from cilium: two labels below *.test" 000 "$(cilium_http a.web.test)"
 expect "--from cilium: a port outside toPorts"  000 "$(cilium_http web.test:8080)"
 wait_log "$WORK/cilium.log" "verdict=" 3 || true
 expect_line "--from cilium: the log names the Cilium object" "$WORK/cilium.log" "name=web.test verdict=allow reason=matched rule=CiliumNetworkPolicy/shop/web:0"
+
+# --- HTTP/3 ---
+python3 -m venv "$WORK/venv" >/dev/null
+"$WORK/venv/bin/pip" install -q aioquic >/dev/null
+H3="$WORK/venv/bin/python scripts/test.d/lib/h3.py"
+e2e_ports H3_PORT QUIC_TCP_PORT QUIC_PORT
+e2e_cert h3 h3.test
+$H3 server "$H3_PORT" "$WORK/h3.crt" "$WORK/h3.key" >"$WORK/h3.log" 2>&1 &
+PIDS+=($!)
+printf 'default deny\nallow h3.test via tls id h3\n' >"$WORK/h3.policy"
+"$BIN" --listen "127.0.0.1:$QUIC_TCP_PORT" --quic-listen "127.0.0.1:$QUIC_PORT" --policy "$WORK/h3.policy" \
+    --upstream "h3.test=127.0.0.1:$H3_PORT" --upstream "denied.test=127.0.0.1:$H3_PORT" \
+    >"$WORK/quic.log" 2>"$WORK/quic.err" &
+PIDS+=($!)
+wait_port "$QUIC_TCP_PORT"
+for _ in $(seq 50); do grep -q "quic on udp" "$WORK/quic.err" && break; sleep 0.1; done
+expect "HTTP/3 straight to the server"        "hello over h3 from h3.test" "$($H3 get "$H3_PORT" h3.test 2>/dev/null)"
+expect "HTTP/3 through the proxy, SNI allowed" "hello over h3 from h3.test" "$($H3 get "$QUIC_PORT" h3.test 2>/dev/null)"
+expect "HTTP/3 through the proxy, SNI denied (has an upstream)" "failed: TimeoutError" "$($H3 get "$QUIC_PORT" denied.test 3 2>/dev/null)"
+expect_line "HTTP/3 log line: allowed" "$WORK/quic.log" "proto=quic via=tls name=h3.test verdict=allow reason=matched rule=h3 upstream=127.0.0.1:$H3_PORT"
+expect_line "HTTP/3 log line: denied"  "$WORK/quic.log" "proto=quic via=tls name=denied.test verdict=deny reason=default rule=-"
 
 e2e_done

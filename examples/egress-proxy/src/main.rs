@@ -5,6 +5,10 @@
 //! connection to its upstream or closes it. Upstream addresses come from a static map given on the
 //! command line (`--upstream NAME=IP:PORT`), so it needs no DNS. One log line per connection.
 //!
+//! With `--quic-listen ADDR`, a UDP listener does the same for HTTP/3: a QUIC flow is relayed to
+//! its upstream once the SNI of its Initial packets is allowed, and dropped otherwise
+//! (`quic.rs`).
+//!
 //! SIGHUP re-reads the policy file: a new engine is compiled and swapped in atomically
 //! (`arc-swap`). Connections already decided keep going; a policy that does not compile is
 //! refused with its error and the old one stays in force.
@@ -29,6 +33,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::timeout;
 
+mod quic;
+
 #[derive(Parser)]
 #[command(about = "Egress proxy example: allow or close each connection by its destination name")]
 struct Args {
@@ -51,6 +57,12 @@ struct Args {
     /// How long a client may take to send enough bytes to name its destination
     #[arg(long, default_value_t = 5000)]
     peek_timeout_ms: u64,
+    /// Also relay QUIC (HTTP/3) on this UDP address, by the SNI of the client's Initial packets
+    #[arg(long, value_name = "ADDR")]
+    quic_listen: Option<SocketAddr>,
+    /// A QUIC flow with no datagram for this long is forgotten
+    #[arg(long, default_value_t = 30000)]
+    quic_idle_ms: u64,
 }
 
 fn parse_upstream(s: &str) -> Result<(String, SocketAddr), String> {
@@ -115,6 +127,18 @@ async fn main() {
         }
     };
     eprintln!("egress-proxy: listening on {}", args.listen);
+    if let Some(addr) = args.quic_listen {
+        let sock = match tokio::net::UdpSocket::bind(addr).await {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                eprintln!("egress-proxy: cannot listen on udp {addr}: {e}");
+                std::process::exit(2);
+            }
+        };
+        eprintln!("egress-proxy: quic on udp {addr}");
+        let idle = Duration::from_millis(args.quic_idle_ms.max(1));
+        tokio::spawn(quic::serve(sock, shared.clone(), idle));
+    }
 
     // SIGHUP: compile the file again; swap only when it compiles.
     let reload = shared.clone();
