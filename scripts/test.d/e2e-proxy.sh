@@ -12,9 +12,9 @@
 #  3. a policy that does not compile is refused on SIGHUP with its FILE:LINE:COL error and the
 #     old policy stays in force;
 #  4. `--from cilium`: a CiliumNetworkPolicy decides with Cilium's meaning (`*.` is one label);
-#  5. HTTP/3 (`--quic-listen`): a real aioquic client through the proxy to a local aioquic
-#     HTTP/3 server gets its answer for an allowed SNI and nothing for a denied one.
-# aioquic comes from PyPI, into a virtualenv of the suite's own.
+#  5. HTTP/3 (`--quic-listen`): real aioquic and qh3 clients through the proxy to a local aioquic
+#     HTTP/3 server get their answer for an allowed SNI and nothing for a denied one.
+# aioquic and qh3 come from PyPI, into a virtualenv of the suite's own.
 # Leaves nothing running (trap).
 set -euo pipefail
 source "$(dirname "$0")/lib/e2e.sh"
@@ -201,7 +201,7 @@ expect_line "--from cilium: the log names the Cilium object" "$WORK/cilium.log" 
 
 # --- HTTP/3 ---
 python3 -m venv "$WORK/venv" >/dev/null
-"$WORK/venv/bin/pip" install -q aioquic >/dev/null
+"$WORK/venv/bin/pip" install -q aioquic qh3 >/dev/null
 H3="$WORK/venv/bin/python scripts/test.d/lib/h3.py"
 e2e_ports H3_PORT QUIC_TCP_PORT QUIC_PORT
 e2e_cert h3 h3.test
@@ -217,6 +217,9 @@ for _ in $(seq 50); do grep -q "quic on udp" "$WORK/quic.err" && break; sleep 0.
 expect "HTTP/3 straight to the server"        "hello over h3 from h3.test" "$($H3 get "$H3_PORT" h3.test 2>/dev/null)"
 expect "HTTP/3 through the proxy, SNI allowed" "hello over h3 from h3.test" "$($H3 get "$QUIC_PORT" h3.test 2>/dev/null)"
 expect "HTTP/3 through the proxy, SNI denied (has an upstream)" "failed: TimeoutError" "$($H3 get "$QUIC_PORT" denied.test 3 2>/dev/null)"
+# qh3 spreads its hello over two datagrams (a post-quantum key share): held, then relayed.
+expect "HTTP/3 (qh3 client) through the proxy, allowed" "hello over h3 from h3.test" "$(H3_LIB=qh3 $H3 get "$QUIC_PORT" h3.test 2>/dev/null)"
+expect "HTTP/3 (qh3 client) through the proxy, denied" "failed: TimeoutError" "$(H3_LIB=qh3 $H3 get "$QUIC_PORT" denied.test 3 2>/dev/null)"
 expect_line "HTTP/3 log line: allowed" "$WORK/quic.log" "proto=quic via=tls name=h3.test verdict=allow reason=matched rule=h3 upstream=127.0.0.1:$H3_PORT"
 expect_line "HTTP/3 log line: denied"  "$WORK/quic.log" "proto=quic via=tls name=denied.test verdict=deny reason=default rule=-"
 

@@ -1,4 +1,5 @@
-"""HTTP/3 on loopback for the e2e suites, with aioquic (PyPI).
+"""HTTP/3 on loopback for the e2e suites, with aioquic (PyPI), or qh3 (its fork, PyPI) when
+H3_LIB=qh3.
 
     h3.py server PORT CERT KEY    serve "hello over h3 from AUTHORITY" on 127.0.0.1:PORT
     h3.py get PORT NAME [SECONDS] GET https://NAME/ through 127.0.0.1:PORT (SNI and :authority
@@ -6,15 +7,21 @@
                                   "failed: WHY" when no answer came within SECONDS (default 4)
 """
 import asyncio
+import importlib
+import os
 import ssl
 import sys
 
-from aioquic.asyncio import connect, serve
-from aioquic.asyncio.protocol import QuicConnectionProtocol
-from aioquic.h3.connection import H3_ALPN, H3Connection
-from aioquic.h3.events import DataReceived, HeadersReceived
-from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.events import ProtocolNegotiated
+_lib = os.environ.get("H3_LIB", "aioquic")
+_asyncio = importlib.import_module(_lib + ".asyncio")
+connect, serve = _asyncio.connect, _asyncio.serve
+QuicConnectionProtocol = importlib.import_module(_lib + ".asyncio.protocol").QuicConnectionProtocol
+_h3 = importlib.import_module(_lib + ".h3.connection")
+H3_ALPN, H3Connection = _h3.H3_ALPN, _h3.H3Connection
+_events = importlib.import_module(_lib + ".h3.events")
+DataReceived, HeadersReceived = _events.DataReceived, _events.HeadersReceived
+QuicConfiguration = importlib.import_module(_lib + ".quic.configuration").QuicConfiguration
+ProtocolNegotiated = importlib.import_module(_lib + ".quic.events").ProtocolNegotiated
 
 
 class Server(QuicConnectionProtocol):
