@@ -5,7 +5,9 @@
 # The expected values are written here from what each client was told to send (its server
 # name, ALPN, QUIC version), never from hostgate's own output. Clients:
 #   - aioquic and qh3 (PyPI, installed into a throw-away virtualenv): a client connection's
-#     first datagrams, taken from the library without a server;
+#     first datagrams, taken from the library without a network: several SNIs, no SNI, QUIC v2,
+#     0-RTT (a ticket from a handshake with a server in memory; Initial + 0-RTT coalesced), and
+#     the flight after a Retry (new connection ID, token);
 #   - chromium (Debian) with QUIC forced on for a name mapped to the recorder, v1 and v2;
 #   - ngtcp2's example client (Debian ngtcp2-client), when installed.
 # Clients that are not installed are skipped with a note.
@@ -40,9 +42,11 @@ expect() {
 # Python libraries: the client's first datagrams straight from the connection object.
 if python3 -m venv "$WORK/venv" >/dev/null 2>&1 &&
     "$WORK/venv/bin/pip" install -q aioquic qh3 >/dev/null 2>&1; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=zero.example.com" \
+        -keyout "$WORK/srv.key" -out "$WORK/srv.crt" 2>/dev/null
     cat >"$WORK/gen.py" <<'EOF'
-import importlib, sys
-out, long_name = sys.argv[1], sys.argv[2]
+import importlib, os, sys
+out, long_name, cert, key = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 cases = [
     ("www", "www.example.com", ["h3"], 1),
     ("long", long_name, ["h3"], 1),
@@ -50,22 +54,88 @@ cases = [
     ("nosni", None, ["h3"], 1),
     ("v2", "v2.example.com", ["h3"], 2),
 ]
+def write(name, datagrams):
+    for k, d in enumerate(datagrams, 1):
+        with open("%s/%s-%d.bin" % (out, name, k), "wb") as f:
+            f.write(d)
+
+
+def flight(conn, now):
+    return [d for d, _ in conn.datagrams_to_send(now=now)]
+
+
 for lib in ("aioquic", "qh3"):
     cfg_mod = importlib.import_module(lib + ".quic.configuration")
     conn_mod = importlib.import_module(lib + ".quic.connection")
     pkt_mod = importlib.import_module(lib + ".quic.packet")
+    # qh3 keeps its Buffer in quic.packet.
+    Buffer = getattr(pkt_mod, "Buffer", None) or importlib.import_module(lib + ".buffer").Buffer
+    Config, Conn = cfg_mod.QuicConfiguration, conn_mod.QuicConnection
     for tag, sni, alpn, version in cases:
-        cfg = cfg_mod.QuicConfiguration(is_client=True, alpn_protocols=alpn, server_name=sni)
+        cfg = Config(is_client=True, alpn_protocols=alpn, server_name=sni)
         if version == 2:
             cfg.supported_versions = [pkt_mod.QuicProtocolVersion.VERSION_2]
-        conn = conn_mod.QuicConnection(configuration=cfg)
+        conn = Conn(configuration=cfg)
         conn.connect(("127.0.0.1", 443), now=0.0)
-        datagrams = [d for d, _ in conn.datagrams_to_send(now=0.0)]
+        datagrams = flight(conn, 0.0)
         name = "quic-%s-%s" % (lib, tag)
-        for k, d in enumerate(datagrams, 1):
-            with open("%s/%s-%d.bin" % (out, name, k), "wb") as f:
-                f.write(d)
+        write(name, datagrams)
         print(name, lib, len(datagrams), sni or "-", ",".join(alpn), version)
+
+    # 0-RTT: a full handshake with a server in memory gives a session ticket; the next
+    # connection's first flight carries an Initial and a 0-RTT packet with early data.
+    sni = "zero.example.com"
+    tickets, store = [], {}
+    ccfg = Config(is_client=True, alpn_protocols=["h3"], server_name=sni)
+    ccfg.verify_mode = 0
+    scfg = Config(is_client=False, alpn_protocols=["h3"])
+    scfg.load_cert_chain(cert, key)
+    client = Conn(configuration=ccfg, session_ticket_handler=tickets.append)
+    client.connect(("127.0.0.1", 443), now=0.0)
+    server, now = None, 0.0
+    for _ in range(20):
+        now += 0.01
+        for d in flight(client, now):
+            if server is None:
+                h = pkt_mod.pull_quic_header(Buffer(data=d), host_cid_length=8)
+                server = Conn(
+                    configuration=scfg,
+                    original_destination_connection_id=h.destination_cid,
+                    session_ticket_fetcher=store.pop,
+                    session_ticket_handler=lambda t: store.__setitem__(t.ticket, t),
+                )
+            server.receive_datagram(d, ("127.0.0.2", 5000), now=now)
+        if server is not None:
+            for d in flight(server, now):
+                client.receive_datagram(d, ("127.0.0.1", 443), now=now)
+    if tickets:
+        cfg = Config(is_client=True, alpn_protocols=["h3"], server_name=sni)
+        cfg.session_ticket = tickets[-1]
+        conn = Conn(configuration=cfg)
+        conn.connect(("127.0.0.1", 443), now=1.0)
+        conn.send_stream_data(conn.get_next_available_stream_id(), b"GET /", end_stream=True)
+        datagrams = flight(conn, 1.0)
+        write("quic-%s-0rtt" % lib, datagrams)
+        print("quic-%s-0rtt" % lib, lib, len(datagrams), sni, "h3", 1)
+
+    # Retry: the server's Retry (made here, with its integrity tag) sends the client to a new
+    # connection ID with a token; its next Initial flight is the fixture.
+    sni = "retry.example.com"
+    conn = Conn(configuration=Config(is_client=True, alpn_protocols=["h3"], server_name=sni))
+    conn.connect(("127.0.0.1", 443), now=2.0)
+    first = flight(conn, 2.0)
+    h = pkt_mod.pull_quic_header(Buffer(data=first[0]), host_cid_length=8)
+    retry = pkt_mod.encode_quic_retry(
+        version=h.version,
+        source_cid=os.urandom(8),
+        destination_cid=h.source_cid,
+        original_destination_cid=h.destination_cid,
+        retry_token=b"retry-token-" + os.urandom(16),
+    )
+    conn.receive_datagram(retry, ("127.0.0.1", 443), now=2.1)
+    datagrams = flight(conn, 2.1)
+    write("quic-%s-retry" % lib, datagrams)
+    print("quic-%s-retry" % lib, lib, len(datagrams), sni, "h3", 1)
 EOF
     while read -r name lib n sni alpn version; do
         if [ "$sni" = "-" ]; then
@@ -75,7 +145,7 @@ EOF
             expect "$name" "$lib (PyPI) QuicConnection.connect, server_name=$sni" "$n" \
                 status=complete "name=$sni" "alpn=$alpn" "version=$version"
         fi
-    done < <("$WORK/venv/bin/python" "$WORK/gen.py" "$OUT" "$LONG")
+    done < <("$WORK/venv/bin/python" "$WORK/gen.py" "$OUT" "$LONG" "$WORK/srv.crt" "$WORK/srv.key")
 else
     skipped+=("aioquic, qh3 (pip install failed)")
 fi

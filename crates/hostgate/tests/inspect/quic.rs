@@ -918,6 +918,56 @@ fn real_client_flights_decode_to_what_the_client_was_told() {
     }
 }
 
+/// A QUIC varint at `at` of `d`: (value, length).
+fn varint_at(d: &[u8], at: usize) -> (usize, usize) {
+    let len = 1usize << (d[at] >> 6);
+    let mut v = u64::from(d[at] & 0x3f);
+    for b in &d[at + 1..at + len] {
+        v = v << 8 | u64::from(*b);
+    }
+    (v as usize, len)
+}
+
+/// The long-header packets of a v1 datagram: (type bits, token length) of each.
+fn packets_v1(d: &[u8]) -> Vec<(u8, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < d.len() && d[at] & 0x80 != 0 {
+        let ty = (d[at] >> 4) & 3;
+        let mut p = at + 6 + usize::from(d[at + 5]);
+        p += 1 + usize::from(d[p]);
+        let mut token = 0;
+        if ty == 0 {
+            let (t, n) = varint_at(d, p);
+            token = t;
+            p += n + t;
+        }
+        let (length, n) = varint_at(d, p);
+        out.push((ty, token));
+        at = p + n + length;
+    }
+    out
+}
+
+#[test]
+fn the_0rtt_and_retry_flights_are_what_they_say() {
+    for f in flights() {
+        let packets: Vec<(u8, usize)> = f.datagrams.iter().flat_map(|d| packets_v1(d)).collect();
+        if f.name.ends_with("-0rtt") {
+            // An Initial, then a 0-RTT packet (type 1) coalesced after it.
+            assert!(packets.iter().any(|p| p.0 == 1), "{}: {packets:?}", f.name);
+        }
+        if f.name.ends_with("-retry") {
+            // The Initial after a Retry carries the Retry's token.
+            assert!(
+                packets[0].0 == 0 && packets[0].1 > 0,
+                "{}: {packets:?}",
+                f.name
+            );
+        }
+    }
+}
+
 #[test]
 fn every_flipped_protected_byte_of_a_real_flight_is_refused() {
     for f in flights() {
