@@ -285,3 +285,56 @@ fn no_parse_path_allocates() {
     });
     assert_eq!(seen, 1);
 }
+
+/// A QUIC Initial that carries its whole hello (the real clients' one-datagram flights in
+/// `tests/fixtures/quic`) is decrypted and parsed with no allocation once the caller's scratch
+/// buffer has grown; so are its refusals (every flipped byte, every cut).
+#[test]
+fn a_one_datagram_quic_hello_allocates_nothing() {
+    use hostgate::inspect::quic;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/quic");
+    let mut datagrams = Vec::new();
+    let mut complete = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("expect") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        if text.lines().any(|l| l == "datagrams=1") {
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            datagrams.push(std::fs::read(dir.join(format!("{stem}-1.bin"))).unwrap());
+            complete += text.lines().any(|l| l == "status=complete") as usize;
+        }
+    }
+    assert!(
+        datagrams.len() >= 8,
+        "{} one-datagram flights",
+        datagrams.len()
+    );
+    let mut inputs = datagrams.clone();
+    for d in &datagrams {
+        for i in (0..d.len()).step_by(97) {
+            let mut bad = d.clone();
+            bad[i] ^= 1;
+            inputs.push(bad);
+        }
+        inputs.push(d[..d.len() / 2].to_vec());
+    }
+    let l = Limits::default();
+    let mut scratch = Vec::new();
+    let mut named = 0;
+    for d in &inputs {
+        let _ = quic::parse_datagram(d, &mut scratch, &l);
+    }
+    let (n, ()) = allocations(|| {
+        for d in &inputs {
+            std::hint::black_box(quic::parse_datagram(d, &mut scratch, &l).status());
+        }
+        for d in &datagrams {
+            named += quic::parse_datagram(d, &mut scratch, &l).name().is_some() as usize;
+        }
+    });
+    assert_eq!(n, 0, "parse_datagram allocated {n} times");
+    assert_eq!(named, complete, "every flight with an SNI is named");
+}

@@ -514,22 +514,60 @@ fn decode_pn(largest: Option<u64>, truncated: u64, bits: u32) -> u64 {
 }
 
 /// One CRYPTO frame's place in the stream; the bytes are in the decrypted payload.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct CryptoRange {
     offset: u64,
     start: usize,
     len: usize,
 }
 
-/// Removes header protection and decrypts one Initial into `scratch`, then walks its frames,
-/// collecting CRYPTO ranges (positions in `scratch`). Returns the packet number.
+/// The CRYPTO frames of one datagram, on the stack: reading a hello allocates nothing.
+struct Ranges {
+    items: [CryptoRange; MAX_CRYPTO_FRAMES],
+    len: usize,
+}
+
+/// CRYPTO frames one datagram may carry (real clients send up to a few dozen, shuffled).
+const MAX_CRYPTO_FRAMES: usize = 256;
+
+impl Ranges {
+    fn new() -> Ranges {
+        Ranges {
+            items: [CryptoRange::default(); MAX_CRYPTO_FRAMES],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, r: CryptoRange) -> Result<(), Malformed> {
+        let slot = self
+            .items
+            .get_mut(self.len)
+            .ok_or(Malformed::TooFragmented)?;
+        *slot = r;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [CryptoRange] {
+        self.items.get_mut(..self.len).unwrap_or(&mut [])
+    }
+
+    fn as_slice(&self) -> &[CryptoRange] {
+        self.items.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// Removes header protection and decrypts one Initial into `scratch` from byte `at` (what is
+/// after `at` is dropped first), then walks its frames, collecting CRYPTO ranges (positions in
+/// `scratch`). Returns the packet number.
 fn open_initial(
     pkt: &[u8],
     h: &Header<'_>,
     keys: &Keys,
     largest_pn: Option<u64>,
     scratch: &mut Vec<u8>,
-    crypto: &mut Vec<CryptoRange>,
+    at: usize,
+    crypto: &mut Ranges,
 ) -> Result<u64, Malformed> {
     use Malformed as M;
     let pkt = pkt.get(..h.len).ok_or(M::Truncated)?;
@@ -545,13 +583,14 @@ fn open_initial(
         return Err(M::PacketTooShort);
     }
     // Unmasked in a copy: the caller's datagram is never written.
-    scratch.clear();
+    scratch.truncate(at);
     scratch.extend_from_slice(pkt);
+    let copy = scratch.get_mut(at..).ok_or(M::Truncated)?;
     let mut truncated = 0u64;
-    if let Some(b) = scratch.first_mut() {
+    if let Some(b) = copy.first_mut() {
         *b = first;
     }
-    for (b, m) in scratch
+    for (b, m) in copy
         .iter_mut()
         .skip(h.pn_offset)
         .take(pn_len)
@@ -561,7 +600,7 @@ fn open_initial(
         truncated = truncated << 8 | u64::from(*b);
     }
     let pn = decode_pn(largest_pn, truncated, 8 * pn_len as u32);
-    let (header, body) = scratch.split_at_mut(payload_at);
+    let (header, body) = copy.split_at_mut(payload_at);
     let (ciphertext, tag) = body.split_at_mut(body.len() - TAG);
     let tag: [u8; TAG] = (&*tag).try_into().map_err(|_| M::PacketTooShort)?;
     let tag = aes_gcm::Tag::from(tag);
@@ -573,14 +612,14 @@ fn open_initial(
         return Err(M::ReservedBits);
     }
     let plain = scratch
-        .get(payload_at..scratch.len() - TAG)
+        .get(at + payload_at..scratch.len() - TAG)
         .ok_or(M::Truncated)?;
-    walk_frames(plain, payload_at, crypto)?;
+    walk_frames(plain, at + payload_at, crypto)?;
     Ok(pn)
 }
 
 /// Walks an Initial's frames. `base` is the payload's offset in the scratch buffer.
-fn walk_frames(plain: &[u8], base: usize, crypto: &mut Vec<CryptoRange>) -> Result<(), Malformed> {
+fn walk_frames(plain: &[u8], base: usize, crypto: &mut Ranges) -> Result<(), Malformed> {
     use Malformed as M;
     if plain.is_empty() {
         return Err(M::NoFrames);
@@ -621,7 +660,7 @@ fn walk_frames(plain: &[u8], base: usize, crypto: &mut Vec<CryptoRange>) -> Resu
                     offset,
                     start: base + total - r.len() - len,
                     len,
-                });
+                })?;
                 rest = r;
             }
             0x1c => return Err(M::ConnectionClosed),
@@ -790,9 +829,52 @@ fn absorb(
     caps: &Caps,
     scratch: &mut Vec<u8>,
 ) -> Result<(), Malformed> {
+    let mut crypto = Ranges::new();
+    let (version, keys, stream) = (flow.version, &flow.keys, &mut flow.stream);
+    initials(
+        datagram,
+        dcid,
+        version,
+        keys,
+        &mut flow.largest_pn,
+        scratch,
+        false,
+        &mut crypto,
+        |crypto, scratch| {
+            for r in crypto.as_slice() {
+                let data = scratch
+                    .get(r.start..r.start + r.len)
+                    .ok_or(Malformed::BadFrame)?;
+                let offset = usize::try_from(r.offset).map_err(|_| Malformed::TooLarge)?;
+                // Capped before anything is stored.
+                if offset.saturating_add(r.len) > limits.tls_hello {
+                    return Err(Malformed::TooLarge);
+                }
+                stream.insert(offset, data, caps.fragments)?;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Walks the packets of `datagram`, decrypting each Initial addressed to `dcid` into `scratch`
+/// and collecting its CRYPTO ranges into `crypto`, then calling `each`. With `keep`, every
+/// packet's plaintext stays in `scratch` (appended) and `crypto` holds the ranges of all of
+/// them; without, each packet replaces the last.
+#[allow(clippy::too_many_arguments)]
+fn initials(
+    datagram: &[u8],
+    dcid: &[u8],
+    version: Version,
+    keys: &Keys,
+    largest_pn: &mut Option<u64>,
+    scratch: &mut Vec<u8>,
+    keep: bool,
+    crypto: &mut Ranges,
+    mut each: impl FnMut(&Ranges, &[u8]) -> Result<(), Malformed>,
+) -> Result<(), Malformed> {
     let mut at = 0usize;
     let mut first = true;
-    let mut crypto = Vec::new();
     while let Some(pkt) = datagram.get(at..).filter(|p| !p.is_empty()) {
         if pkt.first().is_some_and(|b| b & 0x80 == 0) {
             break; // a short header or padding: filler
@@ -803,24 +885,19 @@ fn absorb(
             // An unparseable later packet cannot add to the hello: ignored, with the rest.
             Err(_) => break,
         };
-        if first && h.version != flow.version {
+        if first && h.version != version {
             return Err(Malformed::VersionMismatch);
         }
-        if h.ty == PacketType::Initial && h.dcid == dcid && h.version == flow.version {
-            crypto.clear();
-            let pn = open_initial(pkt, &h, &flow.keys, flow.largest_pn, scratch, &mut crypto)?;
-            flow.largest_pn = Some(flow.largest_pn.map_or(pn, |l| l.max(pn)));
-            for r in &crypto {
-                let data = scratch
-                    .get(r.start..r.start + r.len)
-                    .ok_or(Malformed::BadFrame)?;
-                let offset = usize::try_from(r.offset).map_err(|_| Malformed::TooLarge)?;
-                // Capped before anything is stored.
-                if offset.saturating_add(r.len) > limits.tls_hello {
-                    return Err(Malformed::TooLarge);
-                }
-                flow.stream.insert(offset, data, caps.fragments)?;
-            }
+        if h.ty == PacketType::Initial && h.dcid == dcid && h.version == version {
+            let to = if keep {
+                scratch.len()
+            } else {
+                crypto.len = 0;
+                0
+            };
+            let pn = open_initial(pkt, &h, keys, *largest_pn, scratch, to, crypto)?;
+            *largest_pn = Some(largest_pn.map_or(pn, |l| l.max(pn)));
+            each(crypto, scratch)?;
         }
         first = false;
         at += h.len;
@@ -833,10 +910,18 @@ fn judge<'s>(
     stream: &'s Stream,
     limits: &Limits,
 ) -> Result<Outcome<ClientHello<'s>, Malformed>, Malformed> {
-    let prefix = stream.prefix();
+    judge_bytes(stream.prefix(), stream.end(), limits)
+}
+
+/// [`judge`] on the stream's contiguous bytes from offset 0 and the end of what was received.
+fn judge_bytes<'s>(
+    prefix: &'s [u8],
+    end: usize,
+    limits: &Limits,
+) -> Result<Outcome<ClientHello<'s>, Malformed>, Malformed> {
     if let Some(&[_, a, b, c]) = prefix.first_chunk::<4>() {
         let total = 4 + (usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c));
-        if stream.end() > total {
+        if end > total {
             return Err(Malformed::TooLarge);
         }
     }
@@ -1089,36 +1174,102 @@ pub fn parse_datagram<'s>(
         Ok(None) => return Outcome::NotThisProtocol,
         Err(e) => return Outcome::Malformed(e),
     };
-    let caps = Caps::default();
-    let mut flow = Flow {
-        version: first.version,
-        keys: Keys::new(first.version, first.dcid),
-        largest_pn: None,
-        datagrams: 1,
-        born: Instant::now(),
-        stream: Stream::default(),
-        state: State::Open,
-    };
-    let mut work = Vec::new();
-    if let Err(e) = absorb(datagram, first.dcid, &mut flow, limits, &caps, &mut work) {
+    // Every Initial's plaintext stays in `scratch`; the hello is then put together behind them
+    // from the CRYPTO ranges, in offset order. Nothing is allocated once `scratch` has grown.
+    let keys = Keys::new(first.version, first.dcid);
+    let mut crypto = Ranges::new();
+    scratch.clear();
+    let walked = initials(
+        datagram,
+        first.dcid,
+        first.version,
+        &keys,
+        &mut None,
+        scratch,
+        true,
+        &mut crypto,
+        |_, _| Ok(()),
+    );
+    if let Err(e) = walked {
         return Outcome::Malformed(e);
     }
-    match judge(&flow.stream, limits) {
+    let end = match assemble(crypto.as_mut_slice(), scratch, limits) {
+        Ok(end) => end,
         Err(e) => return Outcome::Malformed(e),
-        Ok(Outcome::Complete(_) | Outcome::NoName(_)) => {}
-        Ok(_) => return Outcome::NeedMore { at_least: None },
+    };
+    let plain = scratch.len() - end.contiguous;
+    let scratch: &'s [u8] = scratch;
+    match judge_bytes(scratch.get(plain..).unwrap_or(&[]), end.received, limits) {
+        Err(e) => Outcome::Malformed(e),
+        Ok(Outcome::Complete(h)) => Outcome::Complete(h),
+        Ok(Outcome::NoName(h)) => Outcome::NoName(h),
+        Ok(_) => Outcome::NeedMore { at_least: None },
     }
-    scratch.clear();
-    scratch.extend_from_slice(flow.stream.prefix());
-    // Judged above; parsed again over the caller's buffer so the hello can borrow it.
-    match tls::parse_handshake(scratch, limits, &mut tls::Facts::default()) {
-        Outcome::Complete(h) => Outcome::Complete(h),
-        Outcome::NoName(h) => Outcome::NoName(h),
-        Outcome::Malformed(e) => Outcome::Malformed(Malformed::Tls(e)),
-        Outcome::NeedMore { .. } | Outcome::NotThisProtocol => {
-            Outcome::Malformed(Malformed::Tls(tls::Malformed::Truncated))
+}
+
+/// How far one datagram's CRYPTO stream goes.
+struct StreamEnd {
+    /// Bytes from offset 0 with no gap (appended to the scratch buffer).
+    contiguous: usize,
+    /// The end of the furthest range received.
+    received: usize,
+}
+
+/// Puts one datagram's CRYPTO ranges together as [`Stream`] would: overlapping bytes must be
+/// identical, the stream is capped at `limits.tls_hello` and at the default number of pieces.
+/// The bytes from offset 0 up to the first gap are appended to `scratch`.
+fn assemble(
+    ranges: &mut [CryptoRange],
+    scratch: &mut Vec<u8>,
+    limits: &Limits,
+) -> Result<StreamEnd, Malformed> {
+    ranges.sort_unstable_by_key(|r| r.offset);
+    let mut received = 0usize;
+    let mut pieces = 0usize;
+    for (i, r) in ranges.iter().enumerate() {
+        let offset = usize::try_from(r.offset).map_err(|_| Malformed::TooLarge)?;
+        if offset.saturating_add(r.len) > limits.tls_hello {
+            return Err(Malformed::TooLarge);
+        }
+        if r.len == 0 {
+            continue;
+        }
+        if pieces == 0 || offset > received {
+            pieces += 1;
+        }
+        // Every earlier range that reaches into this one must agree on the shared bytes.
+        for e in &ranges[..i] {
+            let e_off = e.offset as usize;
+            let (lo, hi) = (offset.max(e_off), (offset + r.len).min(e_off + e.len));
+            if lo < hi {
+                let mine = scratch.get(r.start + lo - offset..r.start + hi - offset);
+                let theirs = scratch.get(e.start + lo - e_off..e.start + hi - e_off);
+                if mine != theirs {
+                    return Err(Malformed::CryptoConflict);
+                }
+            }
+        }
+        received = received.max(offset + r.len);
+    }
+    if pieces > Caps::default().fragments {
+        return Err(Malformed::TooFragmented);
+    }
+    let mut contiguous = 0usize;
+    for r in ranges.iter() {
+        let offset = r.offset as usize;
+        if offset > contiguous {
+            break;
+        }
+        let skip = contiguous - offset;
+        if skip < r.len {
+            scratch.extend_from_within(r.start + skip..r.start + r.len);
+            contiguous = offset + r.len;
         }
     }
+    Ok(StreamEnd {
+        contiguous,
+        received,
+    })
 }
 
 /// Builders of client Initial packets and QUIC ClientHellos, for examples and tests: the
@@ -1394,17 +1545,15 @@ mod tests {
 
     #[test]
     fn frames_walk_ack_with_ranges_and_ecn() {
-        let mut crypto = Vec::new();
+        let mut crypto = Ranges::new();
         // ACK(largest 5, delay 0, 1 range, first 0, gap 1 len 1), ACK_ECN, PING, CRYPTO.
         let p = [
             2, 5, 0, 1, 0, 1, 1, 3, 5, 0, 0, 0, 1, 2, 3, 1, 6, 0, 2, b'h', b'i',
         ];
         walk_frames(&p, 100, &mut crypto).unwrap();
-        assert_eq!(crypto.len(), 1);
-        assert_eq!(
-            (crypto[0].offset, crypto[0].start, crypto[0].len),
-            (0, 119, 2)
-        );
+        let got = crypto.as_slice();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].offset, got[0].start, got[0].len), (0, 119, 2));
         assert_eq!(
             walk_frames(&[2, 5, 0], 0, &mut crypto),
             Err(Malformed::BadFrame)
