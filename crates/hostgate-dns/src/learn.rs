@@ -58,7 +58,7 @@ fn plain(name: &hickory_proto::rr::Name) -> String {
 /// let mut m = vec![0, 1, 0x81, 0x80, 0, 1, 0, 3, 0, 0, 0, 0];
 /// m.extend_from_slice(b"\x01a\x04test\x00\x00\x01\x00\x01");
 /// m.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 4, 1, b'b', 0xc0, 14]);
-/// m.extend_from_slice(&[0xc0, 34, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, 7]);
+/// m.extend_from_slice(&[0xc0, 36, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, 7]);
 /// m.extend_from_slice(b"\x05other\xc0\x0e");
 /// m.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, 99]);
 /// let got = answer_addresses(&m, "a.test").unwrap();

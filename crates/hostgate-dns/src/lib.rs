@@ -15,6 +15,15 @@
 //! - **unreadable**: FORMERR (NOTIMP for another opcode) when the header is readable,
 //!   else dropped; a response (QR set) is dropped. Never forwarded.
 //!
+//! Every A/AAAA address an allowed answer gives for the question's name (CNAME chains inside
+//! the answer followed, see [`learn::answer_addresses`]) goes into a name ↔ address table
+//! that expires with the records' TTLs clamped to [`Config::min_ttl`]..[`Config::max_ttl`]
+//! ([`Handle::dump`], `--dump` over [`Config::control`]). With [`Config::nft_set`] the
+//! addresses are also added to nftables sets with that timeout before the answer is released,
+//! so that the client's first packet finds them there; when the addition fails the client gets
+//! SERVFAIL instead of the answer. The sets are global: an address one client's lookup opened
+//! is open to every client the ruleset lets through the same set.
+//!
 //! One [`QueryLog`] per query goes to stdout (text or JSON). SIGHUP (in [`run`]) or
 //! [`Handle::reload`] recompiles the policy file; a policy that does not compile is refused
 //! and the old one stays in force.
