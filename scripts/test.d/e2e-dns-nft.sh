@@ -58,6 +58,8 @@ e2e_before_stop() {
 }
 e2e_workdir "hostgate-dns log and stderr, dnsmasq log" 20 dns.log dns.err dnsmasq.log
 
+# Not for servers started with &: $! would be a subshell's, and killing it would leave the
+# server running (ip netns exec itself execs the program, so its pid is the server's).
 inc() { ip netns exec "$C" "$@"; }
 ing() { ip netns exec "$G" "$@"; }
 ins() { ip netns exec "$S" "$@"; }
@@ -90,11 +92,11 @@ dnsmasq_args=(-k --conf-file=/dev/null --no-resolv --no-hosts --user=root
     --host-record=edge.cdn.test,198.51.100.11,2001:db8:2::11
     --address=/denied.test/198.51.100.12
     --log-queries --log-facility="$WORK/dnsmasq.log")
-ins dnsmasq "${dnsmasq_args[@]}" >"$WORK/dnsmasq.out" 2>&1 &
+ip netns exec "$S" dnsmasq "${dnsmasq_args[@]}" >"$WORK/dnsmasq.out" 2>&1 &
 PIDS+=($!)
 mkdir -p "$WORK/www"
 echo "hello from the server" > "$WORK/www/index.html"
-ins python3 -m http.server --bind :: --directory "$WORK/www" 8080 >"$WORK/http.log" 2>&1 &
+ip netns exec "$S" python3 -m http.server --bind :: --directory "$WORK/www" 8080 >"$WORK/http.log" 2>&1 &
 PIDS+=($!)
 
 cat > "$WORK/dns.policy" <<'POLICY'
@@ -103,12 +105,12 @@ allow allowed.test        id allowed-site
 allow **.allowed.test     id allowed-subs
 deny  denied.test         id denied-site
 POLICY
-ing "$BIN" --listen 192.0.2.1:53 --upstream 198.51.100.2:53 --policy "$WORK/dns.policy" \
+ip netns exec "$G" "$BIN" --listen 192.0.2.1:53 --upstream 198.51.100.2:53 --policy "$WORK/dns.policy" \
     --nft-set inet/hostgate/allow4,allow6 --min-ttl 1 --max-ttl 3600 \
     --control "$WORK/ctl.sock" >"$WORK/dns.log" 2>"$WORK/dns.err" &
 PIDS+=($!)
 # The same gateway with a set that does not exist, for 6.
-ing "$BIN" --listen 192.0.2.1:5353 --upstream 198.51.100.2:53 --policy "$WORK/dns.policy" \
+ip netns exec "$G" "$BIN" --listen 192.0.2.1:5353 --upstream 198.51.100.2:53 --policy "$WORK/dns.policy" \
     --nft-set inet/hostgate/missing >"$WORK/missing.log" 2>"$WORK/missing.err" &
 PIDS+=($!)
 
