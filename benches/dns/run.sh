@@ -13,8 +13,8 @@
 #   benches/dns/run.sh                 # 15 s a side, 200k rules, 2 of 10 queries denied
 #   DURATION=5 RULES=10000 MIX_DENIED=0 benches/dns/run.sh
 #
-# Prints dnsperf's figures for both sides and the ratios (b)/(a): queries per second and the
-# average latency added. Not part of the test suite: a benchmark, and a noisy one on a shared
+# Prints dnsperf's figures for both sides and the ratio (b)/(a) of queries per second, then the
+# average latency hostgate adds, under that load and with one query at a time (5 s a side). Not part of the test suite: a benchmark, and a noisy one on a shared
 # machine. Installs dnsperf and dnsmasq-base when missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -85,9 +85,9 @@ done
 grep -q listening "$WORK/gate.err" || { cat "$WORK/gate.err"; exit 1; }
 echo "bench-dns: $RULES rules compiled and listening in $(( ($(date +%s%N) - start) / 1000000 )) ms"
 
-perf() { # perf PORT LABEL: dnsperf's qps and average latency (µs) on stdout, its report in WORK
-    dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/queries.txt" -l "$DURATION" -c "$CLIENTS" \
-        -q "$OUTSTANDING" -t 2 >"$WORK/$2.txt" 2>&1
+perf() { # perf PORT LABEL [C Q]: dnsperf's qps, average latency (µs) and lost queries
+    dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/queries.txt" -l "$DURATION" -c "${3:-$CLIENTS}" \
+        -q "${4:-$OUTSTANDING}" -t 2 >"$WORK/$2.txt" 2>&1
     local qps lat lost
     qps=$(sed -n 's/^ *Queries per second: *\([0-9.]*\).*/\1/p' "$WORK/$2.txt")
     lat=$(sed -n 's/^ *Average Latency (s): *\([0-9.]*\).*/\1/p' "$WORK/$2.txt")
@@ -99,6 +99,9 @@ DURATION=2 perf "$UP" warm-a >/dev/null
 DURATION=2 perf "$GATE" warm-b >/dev/null
 read -r qa la lossa <<<"$(perf "$UP" direct)"
 read -r qb lb lossb <<<"$(perf "$GATE" hostgate)"
+# One query at a time: the latency hostgate adds without queueing.
+read -r _ l1a _ <<<"$(DURATION=5 perf "$UP" direct-1 1 1)"
+read -r _ l1b _ <<<"$(DURATION=5 perf "$GATE" hostgate-1 1 1)"
 
 echo
 echo "bench-dns: $(date -u +%Y-%m-%d), $(nproc) cores, ${DURATION} s a side, $CLIENTS clients x $OUTSTANDING outstanding,"
@@ -106,8 +109,11 @@ echo "           $RULES rules, $MIX_DENIED of 10 queries denied"
 printf '%-34s %12s %14s %8s\n' side "queries/s" "avg latency" lost
 printf '%-34s %12s %11s µs %8s\n' "(a) dnsmasq directly" "$qa" "$la" "$lossa"
 printf '%-34s %12s %11s µs %8s\n' "(b) hostgate dns -> dnsmasq" "$qb" "$lb" "$lossb"
-python3 - "$qa" "$qb" "$la" "$lb" <<'PY'
+printf '%-34s %12s %11s µs\n' "(a) one query at a time" - "$l1a"
+printf '%-34s %12s %11s µs\n' "(b) one query at a time" - "$l1b"
+python3 - "$qa" "$qb" "$la" "$lb" "$l1a" "$l1b" <<'PY'
 import sys
-qa, qb, la, lb = map(float, sys.argv[1:])
-print(f"ratio (b)/(a) queries/s: {qb / qa:.2f}x   latency added: {lb - la:+.1f} µs (average)")
+qa, qb, la, lb, l1a, l1b = map(float, sys.argv[1:])
+print(f"ratio (b)/(a) queries/s: {qb / qa:.2f}x")
+print(f"latency added (average): {lb - la:+.1f} µs under load, {l1b - l1a:+.1f} µs one query at a time")
 PY
