@@ -287,7 +287,7 @@ pub struct Args {
     /// Shortest time a learned address stays (in the sets and the table), in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     pub min_ttl: u32,
-    /// Longest time a learned address stays, in seconds (records with a longer TTL are cut to it)
+    /// Longest time a learned address stays, in seconds (also for records with a longer TTL)
     #[arg(long, value_name = "SECONDS", default_value_t = 86400)]
     pub max_ttl: u32,
     /// The nft program that applies the additions
