@@ -85,23 +85,24 @@ done
 grep -q listening "$WORK/gate.err" || { cat "$WORK/gate.err"; exit 1; }
 echo "bench-dns: $RULES rules compiled and listening in $(( ($(date +%s%N) - start) / 1000000 )) ms"
 
-perf() { # perf PORT LABEL [C Q]: dnsperf's qps, average latency (µs) and lost queries
+perf() { # perf PORT LABEL [C Q]: dnsperf's qps, average and minimum latency (µs), lost queries
     dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/queries.txt" -l "$DURATION" -c "${3:-$CLIENTS}" \
         -q "${4:-$OUTSTANDING}" -t 2 >"$WORK/$2.txt" 2>&1
-    local qps lat lost
+    local qps lat min lost
     qps=$(sed -n 's/^ *Queries per second: *\([0-9.]*\).*/\1/p' "$WORK/$2.txt")
     lat=$(sed -n 's/^ *Average Latency (s): *\([0-9.]*\).*/\1/p' "$WORK/$2.txt")
+    min=$(sed -n 's/^ *Average Latency (s):.*(min \([0-9.]*\).*/\1/p' "$WORK/$2.txt")
     lost=$(sed -n 's/^ *Queries lost: *\([0-9]*\).*/\1/p' "$WORK/$2.txt")
-    echo "$qps $(python3 -c "print(round($lat * 1e6, 1))") $lost"
+    echo "$qps $(python3 -c "print(round($lat * 1e6, 1), round($min * 1e6, 1))") $lost"
 }
 # A warm-up of each side (caches, the first connections), then the measured runs.
 DURATION=2 perf "$UP" warm-a >/dev/null
 DURATION=2 perf "$GATE" warm-b >/dev/null
-read -r qa la lossa <<<"$(perf "$UP" direct)"
-read -r qb lb lossb <<<"$(perf "$GATE" hostgate)"
+read -r qa la _ lossa <<<"$(perf "$UP" direct)"
+read -r qb lb _ lossb <<<"$(perf "$GATE" hostgate)"
 # One query at a time: the latency hostgate adds without queueing.
-read -r _ l1a _ <<<"$(DURATION=5 perf "$UP" direct-1 1 1)"
-read -r _ l1b _ <<<"$(DURATION=5 perf "$GATE" hostgate-1 1 1)"
+read -r _ l1a m1a _ <<<"$(DURATION=5 perf "$UP" direct-1 1 1)"
+read -r _ l1b m1b _ <<<"$(DURATION=5 perf "$GATE" hostgate-1 1 1)"
 
 echo
 echo "bench-dns: $(date -u +%Y-%m-%d), $(nproc) cores, ${DURATION} s a side, $CLIENTS clients x $OUTSTANDING outstanding,"
@@ -109,11 +110,12 @@ echo "           $RULES rules, $MIX_DENIED of 10 queries denied"
 printf '%-34s %12s %14s %8s\n' side "queries/s" "avg latency" lost
 printf '%-34s %12s %11s µs %8s\n' "(a) dnsmasq directly" "$qa" "$la" "$lossa"
 printf '%-34s %12s %11s µs %8s\n' "(b) hostgate dns -> dnsmasq" "$qb" "$lb" "$lossb"
-printf '%-34s %12s %11s µs\n' "(a) one query at a time" - "$l1a"
-printf '%-34s %12s %11s µs\n' "(b) one query at a time" - "$l1b"
-python3 - "$qa" "$qb" "$la" "$lb" "$l1a" "$l1b" <<'PY'
+printf '%-34s %12s %11s µs %8s\n' "(a) one query at a time" - "$l1a" "min $m1a µs"
+printf '%-34s %12s %11s µs %8s\n' "(b) one query at a time" - "$l1b" "min $m1b µs"
+python3 - "$qa" "$qb" "$la" "$lb" "$l1a" "$l1b" "$m1a" "$m1b" <<'PY'
 import sys
-qa, qb, la, lb, l1a, l1b = map(float, sys.argv[1:])
+qa, qb, la, lb, l1a, l1b, m1a, m1b = map(float, sys.argv[1:])
 print(f"ratio (b)/(a) queries/s: {qb / qa:.2f}x")
-print(f"latency added (average): {lb - la:+.1f} µs under load, {l1b - l1a:+.1f} µs one query at a time")
+print(f"latency added: {lb - la:+.1f} µs average under load; one query at a time "
+      f"{l1b - l1a:+.1f} µs average, {m1b - m1a:+.1f} µs minimum")
 PY
