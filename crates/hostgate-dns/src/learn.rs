@@ -29,6 +29,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 /// An address an answer gave for the question's name, with its record's TTL in seconds.
+///
+/// ```
+/// let l = hostgate_dns::learn::Learned { addr: "192.0.2.7".parse().unwrap(), ttl: 30 };
+/// assert!(l.addr.is_ipv4());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Learned {
     /// The A or AAAA record's address.

@@ -571,6 +571,11 @@ impl QueryLog {
 }
 
 /// What to do with a client's message, as [`Rules::decide`] says.
+///
+/// ```
+/// let d = hostgate_dns::Decision::Forward { id: 7, name: "a.test".into() };
+/// assert!(matches!(d, hostgate_dns::Decision::Forward { id: 7, .. }));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Allowed: send the message to the upstreams (with a fresh id) and relay the answer with
@@ -614,6 +619,15 @@ pub struct Rules {
 impl Rules {
     /// Compiles a policy source; `policy_name` is the default policy, `clients` the per-client
     /// ones. Returns the policy's warnings too, one line each.
+    ///
+    /// ```
+    /// use hostgate::PolicySource;
+    /// let src = PolicySource::borrowed("p", b"default deny\npolicy lab\nallow a.test\n");
+    /// let lab: hostgate_dns::ClientPolicy = "10.0.0.0/8=lab".parse().unwrap();
+    /// assert!(hostgate_dns::Rules::compile(&src, None, &[lab]).is_ok());
+    /// let nope: hostgate_dns::ClientPolicy = "10.0.0.0/8=nope".parse().unwrap();
+    /// assert!(hostgate_dns::Rules::compile(&src, None, &[nope]).is_err());
+    /// ```
     pub fn compile(
         source: &PolicySource<'_>,
         policy_name: Option<&str>,
@@ -656,6 +670,18 @@ impl Rules {
     /// prefix) from `client`: forward it, answer it here (denied: `deny`; unreadable: FORMERR
     /// or NOTIMP) or drop it (a response, or shorter than a header). Fills in `log`'s name,
     /// type, verdict, reason, rule and error. Never panics, whatever the bytes.
+    ///
+    /// ```
+    /// use hostgate_dns::{Decision, DenyResponse, QueryLog, Rules, Transport};
+    /// let src = hostgate::PolicySource::borrowed("p", b"default deny\n");
+    /// let (rules, _) = Rules::compile(&src, None, &[]).unwrap();
+    /// let client = "127.0.0.1:5000".parse().unwrap();
+    /// let mut log = QueryLog::new(client, Transport::Udp);
+    /// let q = hostgate::inspect::dns::testing::query(3, b"x.test", 28);
+    /// let Decision::Reply(r) = rules.decide(&q, client.ip(), DenyResponse::Refused, &mut log) else { panic!() };
+    /// assert_eq!(hostgate_dns::wire::rcode(&r), Some(hostgate_dns::wire::Rcode::Refused));
+    /// assert_eq!((log.verdict, log.reason.as_str()), ("deny", "default"));
+    /// ```
     pub fn decide(
         &self,
         msg: &[u8],
@@ -750,6 +776,13 @@ impl Handle {
 
     /// The name ↔ address table, what `--dump` prints: one line per address and allowed name
     /// it came from, by address, with the seconds it has left (text or JSON lines).
+    ///
+    /// ```no_run
+    /// # fn demo(handle: hostgate_dns::Handle) {
+    /// // address=192.0.2.10 name=allowed.test ttl=297
+    /// print!("{}", handle.dump(hostgate_dns::LogFormat::Text));
+    /// # }
+    /// ```
     pub fn dump(&self, format: LogFormat) -> String {
         dump_lines(&self.shared.table, format)
     }
