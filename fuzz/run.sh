@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 secs=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
 shift
 all=(tls_client_hello http_request_head dns_question inspect tls_vs_tls_parser policy_compile
-    matcher_vs_reference ffi import_yaml quic)
+    matcher_vs_reference ffi import_yaml quic dns_server)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 
 # Targets whose inputs come from crates not committed yet are skipped, not failed.
@@ -41,6 +41,7 @@ for t in "${targets[@]}"; do
         tls_client_hello|tls_vs_tls_parser) opts=(-max_len=20000 -dict=dict/tls.dict) ;;
         http_request_head) opts=(-max_len=20000 -dict=dict/http.dict) ;;
         dns_question) opts=(-max_len=1024 -dict=dict/dns.dict) ;;
+        dns_server) opts=(-max_len=2048 -dict=dict/dns.dict) ;;
         inspect) opts=(-max_len=20000 -dict=target/inspect.dict) ;;
         policy_compile) opts=(-max_len=65536 -dict=dict/policy.dict) ;;
         import_yaml) opts=(-max_len=16384) ;;

@@ -37,6 +37,9 @@ for f in "$fixtures"/*.bin; do
         dns-*)
             seed dns_question "$name" < "$f"
             { printf '\x03'; cat "$f"; } | seed inspect "dnsudp-$name"
+            # dns_server: a selector byte (client, deny response), then the datagram.
+            { printf '\x00'; cat "$f"; } | seed dns_server "default-$name"
+            { printf '\x03'; cat "$f"; } | seed dns_server "strict-$name"
             # The same datagram framed for TCP.
             len=$(wc -c < "$f")
             { printf "\\x$(printf %02x $((len >> 8)))\\x$(printf %02x $((len & 255)))"; cat "$f"; } \

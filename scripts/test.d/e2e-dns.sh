@@ -11,7 +11,7 @@
 #  5. SIGHUP: a good policy is swapped in; a bad one is refused with its FILE:LINE:COL error and
 #     the old one stays in force; at start, a bad policy exits 2 with the same error;
 #  6. the upstream paused (SIGSTOP) -> SERVFAIL after --timeout-ms; stopped -> SERVFAIL at once;
-#  7. one log line per query names the rule and the response code.
+#  7. one log line per query names the rule, the response code and the answer's addresses.
 # Installs dnsmasq-base and bind9-dnsutils when dnsmasq or dig is missing (dnsmasq-base is the
 # binary alone: the `dnsmasq` package would also start a system resolver on port 53). Leaves
 # nothing running (trap).
@@ -192,7 +192,7 @@ expect "denied still answered locally" NXDOMAIN "$(status "$DNS_PORT" denied.tes
 # 7. The query logs.
 L="$WORK/queries.log"
 expect_line "log: allowed, rule, upstream" "$L" \
-    "proto=udp name=allowed.test type=A verdict=allow reason=matched rule=allowed-site rcode=NOERROR upstream=127.0.0.1:$UP_PORT"
+    "proto=udp name=allowed.test type=A verdict=allow reason=matched rule=allowed-site rcode=NOERROR upstream=127.0.0.1:$UP_PORT answers=192.0.2.10$"
 expect_line "log: denied over TCP" "$L" \
     "proto=tcp name=denied.test type=A verdict=deny reason=matched rule=denied-site rcode=NXDOMAIN"
 expect_line "log: unlisted name" "$L" "name=other.test type=AAAA verdict=deny reason=default rule=- rcode=NXDOMAIN"

@@ -15,6 +15,15 @@
 //! - **unreadable**: FORMERR (NOTIMP for another opcode) when the header is readable,
 //!   else dropped; a response (QR set) is dropped. Never forwarded.
 //!
+//! Every A/AAAA address an allowed answer gives for the question's name (CNAME chains inside
+//! the answer followed, see [`learn::answer_addresses`]) goes into a name ↔ address table
+//! that expires with the records' TTLs clamped to [`Config::min_ttl`]..[`Config::max_ttl`]
+//! ([`Handle::dump`], `--dump` over [`Config::control`]). With [`Config::nft_set`] the
+//! addresses are also added to nftables sets with that timeout before the answer is released,
+//! so that the client's first packet finds them there; when the addition fails the client gets
+//! SERVFAIL instead of the answer. The sets are global: an address one client's lookup opened
+//! is open to every client the ruleset lets through the same set.
+//!
 //! One [`QueryLog`] per query goes to stdout (text or JSON). SIGHUP (in [`run`]) or
 //! [`Handle::reload`] recompiles the policy file; a policy that does not compile is refused
 //! and the old one stays in force.
@@ -33,7 +42,7 @@
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,8 +56,10 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::{timeout, timeout_at, Instant};
 
+pub mod learn;
 pub mod wire;
 
+use learn::{NftSets, Table};
 use wire::Rcode;
 
 /// How long a TCP client may stay silent between queries before its connection is closed.
@@ -242,14 +253,18 @@ impl FromStr for ClientPolicy {
 #[command(about = None, long_about = None)]
 pub struct Args {
     /// Address to listen on, UDP and TCP (IPv4 or IPv6)
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub listen: SocketAddr,
+    #[arg(long, value_name = "ADDR:PORT", required_unless_present = "dump")]
+    pub listen: Option<SocketAddr>,
     /// Resolver to forward allowed queries to, ADDR:PORT (repeatable: tried in order)
-    #[arg(long = "upstream", value_name = "ADDR:PORT", required = true)]
+    #[arg(
+        long = "upstream",
+        value_name = "ADDR:PORT",
+        required_unless_present = "dump"
+    )]
     pub upstreams: Vec<SocketAddr>,
     /// Policy file (re-read on SIGHUP)
-    #[arg(long, value_name = "FILE")]
-    pub policy: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "dump")]
+    pub policy: Option<PathBuf>,
     /// Policy to ask [default: `default`, else the file's first]
     #[arg(long, value_name = "NAME")]
     pub policy_name: Option<String>,
@@ -262,24 +277,50 @@ pub struct Args {
     /// How long a client waits for the upstreams before SERVFAIL, in milliseconds
     #[arg(long, value_name = "N", default_value_t = 2000)]
     pub timeout_ms: u64,
-    /// Log line format
+    /// Log line format (and --dump's)
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub format: LogFormat,
+    /// Add every address of an allowed answer to these existing nftables sets (IPv4 to SET4,
+    /// IPv6 to SET6) before the answer is released; when that fails the client gets SERVFAIL
+    #[arg(long, value_name = "FAMILY/TABLE/SET4[,SET6]")]
+    pub nft_set: Option<NftSets>,
+    /// Shortest time a learned address stays (in the sets and the table), in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub min_ttl: u32,
+    /// Longest time a learned address stays, in seconds (also for records with a longer TTL)
+    #[arg(long, value_name = "SECONDS", default_value_t = 86400)]
+    pub max_ttl: u32,
+    /// The nft program that applies the additions
+    #[arg(long, value_name = "PATH", default_value = "nft")]
+    pub nft: PathBuf,
+    /// Unix socket where the server answers --dump
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
+    /// Print the running server's name-address table (asked over --control) and exit
+    #[arg(long, requires = "control")]
+    pub dump: bool,
 }
 
 impl Args {
     /// The server configuration these arguments describe.
     pub fn into_config(self) -> Config {
-        Config {
-            listen: self.listen,
-            upstreams: self.upstreams,
-            policy: self.policy,
-            policy_name: self.policy_name,
-            clients: self.clients,
-            deny_response: self.deny_response,
-            timeout: Duration::from_millis(self.timeout_ms),
-            format: self.format,
+        let mut c = Config::new(self.policy.unwrap_or_default());
+        if let Some(listen) = self.listen {
+            c.listen = listen;
         }
+        c.upstreams = self.upstreams;
+        c.policy_name = self.policy_name;
+        c.clients = self.clients;
+        c.deny_response = self.deny_response;
+        c.timeout = Duration::from_millis(self.timeout_ms);
+        c.format = self.format;
+        c.nft_set = self.nft_set;
+        c.min_ttl = self.min_ttl;
+        c.max_ttl = self.max_ttl;
+        c.nft_program = self.nft;
+        c.control = self.control;
+        c.dump = self.dump;
+        c
     }
 }
 
@@ -309,11 +350,26 @@ pub struct Config {
     pub timeout: Duration,
     /// Log line format.
     pub format: LogFormat,
+    /// The nftables sets learned addresses are added to; `None`: none (the table is still
+    /// kept).
+    pub nft_set: Option<NftSets>,
+    /// Shortest time, in seconds, a learned address stays (at least 1).
+    pub min_ttl: u32,
+    /// Longest time, in seconds, a learned address stays.
+    pub max_ttl: u32,
+    /// The `nft` program.
+    pub nft_program: PathBuf,
+    /// The control socket (`--dump` asks it for the table).
+    pub control: Option<PathBuf>,
+    /// [`run`] prints the table of the server at [`Config::control`] and returns, instead of
+    /// serving.
+    pub dump: bool,
 }
 
 impl Config {
     /// Defaults around a policy file: listen on 127.0.0.1:53, no upstream, NXDOMAIN for
-    /// denied names, a 2 s timeout, text logs.
+    /// denied names, a 2 s timeout, text logs, no nftables set, learned addresses kept 5 s to
+    /// a day, no control socket.
     pub fn new(policy: PathBuf) -> Config {
         Config {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 53)),
@@ -324,7 +380,24 @@ impl Config {
             deny_response: DenyResponse::Nxdomain,
             timeout: Duration::from_secs(2),
             format: LogFormat::Text,
+            nft_set: None,
+            min_ttl: 5,
+            max_ttl: 86400,
+            nft_program: PathBuf::from("nft"),
+            control: None,
+            dump: false,
         }
+    }
+
+    /// A record's TTL clamped to [`Config::min_ttl`] and [`Config::max_ttl`].
+    ///
+    /// ```
+    /// let mut c = hostgate_dns::Config::new("p".into());
+    /// (c.min_ttl, c.max_ttl) = (10, 300);
+    /// assert_eq!((c.clamp_ttl(0), c.clamp_ttl(60), c.clamp_ttl(86400)), (10, 60, 300));
+    /// ```
+    pub fn clamp_ttl(&self, ttl: u32) -> u32 {
+        ttl.max(self.min_ttl).min(self.max_ttl.max(self.min_ttl))
     }
 }
 
@@ -393,6 +466,7 @@ impl Transport {
 ///     rule: None,
 ///     rcode: Some(hostgate_dns::wire::Rcode::NxDomain),
 ///     upstream: None,
+///     answers: vec![],
 ///     error: None,
 /// };
 /// assert_eq!(l.text(), "client=127.0.0.1:4000 proto=udp name=a.test type=A verdict=deny reason=default rule=- rcode=NXDOMAIN");
@@ -420,12 +494,37 @@ pub struct QueryLog {
     pub rcode: Option<Rcode>,
     /// The upstream that answered.
     pub upstream: Option<SocketAddr>,
+    /// The A and AAAA addresses the answer gave for the question's name (CNAME chains
+    /// followed), in answer order.
+    pub answers: Vec<IpAddr>,
     /// What went wrong: with the upstreams, when they did not answer; with the name, when it
     /// was refused as invalid.
     pub error: Option<String>,
 }
 
 impl QueryLog {
+    /// A log of a query not decided yet: verdict `malformed`, everything else empty.
+    ///
+    /// ```
+    /// let l = hostgate_dns::QueryLog::new("[::1]:53".parse().unwrap(), hostgate_dns::Transport::Tcp);
+    /// assert_eq!((l.verdict, l.name, l.rcode), ("malformed", None, None));
+    /// ```
+    pub fn new(client: SocketAddr, transport: Transport) -> QueryLog {
+        QueryLog {
+            client,
+            transport,
+            name: None,
+            qtype: None,
+            verdict: "malformed",
+            reason: String::new(),
+            rule: None,
+            rcode: None,
+            upstream: None,
+            answers: Vec::new(),
+            error: None,
+        }
+    }
+
     /// The `key=value` line.
     pub fn text(&self) -> String {
         let mut line = format!(
@@ -441,6 +540,10 @@ impl QueryLog {
         );
         if let Some(u) = self.upstream {
             line.push_str(&format!(" upstream={u}"));
+        }
+        if !self.answers.is_empty() {
+            let a: Vec<String> = self.answers.iter().map(IpAddr::to_string).collect();
+            line.push_str(&format!(" answers={}", a.join(",")));
         }
         if let Some(e) = &self.error {
             line.push_str(&format!(" error={e:?}"));
@@ -460,42 +563,100 @@ impl QueryLog {
             "rule": self.rule,
             "rcode": self.rcode.map(Rcode::as_str),
             "upstream": self.upstream.map(|u| u.to_string()),
+            "answers": self.answers.iter().map(IpAddr::to_string).collect::<Vec<_>>(),
             "error": self.error,
         })
         .to_string()
     }
 }
 
-/// The policy in force: swapped whole on reload.
-struct Policies {
+/// What to do with a client's message, as [`Rules::decide`] says.
+///
+/// ```
+/// let d = hostgate_dns::Decision::Forward { id: 7, name: "a.test".into() };
+/// assert!(matches!(d, hostgate_dns::Decision::Forward { id: 7, .. }));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed: send the message to the upstreams (with a fresh id) and relay the answer with
+    /// this id.
+    Forward {
+        /// The client's message id.
+        id: u16,
+        /// The question's normalized name.
+        name: String,
+    },
+    /// Answer with these bytes, the upstreams never asked.
+    Reply(Vec<u8>),
+    /// Send nothing.
+    Drop,
+}
+
+/// The compiled policies a server asks, swapped whole on reload: the default one and the
+/// per-client ones.
+///
+/// ```
+/// use hostgate::PolicySource;
+/// use hostgate_dns::{Decision, DenyResponse, QueryLog, Rules, Transport};
+/// let src = PolicySource::borrowed("p", b"default deny\nallow ok.test\n");
+/// let (rules, _warnings) = Rules::compile(&src, None, &[]).unwrap();
+/// let client = "127.0.0.1:5000".parse().unwrap();
+/// let mut log = QueryLog::new(client, Transport::Udp);
+/// let q = hostgate::inspect::dns::testing::query(9, b"ok.test", 1);
+/// let d = rules.decide(&q, client.ip(), DenyResponse::Nxdomain, &mut log);
+/// assert_eq!(d, Decision::Forward { id: 9, name: "ok.test".into() });
+/// let q = hostgate::inspect::dns::testing::query(9, b"no.test", 1);
+/// assert!(matches!(rules.decide(&q, client.ip(), DenyResponse::Nxdomain, &mut log), Decision::Reply(_)));
+/// assert_eq!(rules.decide(&[1, 2], client.ip(), DenyResponse::Nxdomain, &mut log), Decision::Drop);
+/// ```
+pub struct Rules {
     engine: Engine,
     default: PolicyId,
     /// Longest prefix first.
     clients: Vec<(Cidr, PolicyId)>,
 }
 
-impl Policies {
-    fn load(config: &Config) -> Result<(Policies, Vec<String>), Error> {
+impl Rules {
+    /// Compiles a policy source; `policy_name` is the default policy, `clients` the per-client
+    /// ones. Returns the policy's warnings too, one line each.
+    ///
+    /// ```
+    /// use hostgate::PolicySource;
+    /// let src = PolicySource::borrowed("p", b"default deny\npolicy lab\nallow a.test\n");
+    /// let lab: hostgate_dns::ClientPolicy = "10.0.0.0/8=lab".parse().unwrap();
+    /// assert!(hostgate_dns::Rules::compile(&src, None, &[lab]).is_ok());
+    /// let nope: hostgate_dns::ClientPolicy = "10.0.0.0/8=nope".parse().unwrap();
+    /// assert!(hostgate_dns::Rules::compile(&src, None, &[nope]).is_err());
+    /// ```
+    pub fn compile(
+        source: &PolicySource<'_>,
+        policy_name: Option<&str>,
+        clients: &[ClientPolicy],
+    ) -> Result<(Rules, Vec<String>), Error> {
         let err = |e: hostgate::LoadError| Error::Policy(e.to_string());
-        let loaded = PolicySource::read(&config.policy)
-            .and_then(|s| s.compile())
-            .map_err(err)?;
+        let loaded = source.compile().map_err(err)?;
         let warnings = loaded.warnings().collect();
-        let default = loaded.select(config.policy_name.as_deref()).map_err(err)?;
-        let mut clients = Vec::with_capacity(config.clients.len());
-        for c in &config.clients {
-            clients.push((c.cidr, loaded.select(Some(&c.policy)).map_err(err)?));
+        let default = loaded.select(policy_name).map_err(err)?;
+        let mut by_client = Vec::with_capacity(clients.len());
+        for c in clients {
+            by_client.push((c.cidr, loaded.select(Some(&c.policy)).map_err(err)?));
         }
         // Stable: among equal prefixes the first given wins.
-        clients.sort_by_key(|(c, _)| std::cmp::Reverse(c.prefix));
+        by_client.sort_by_key(|(c, _)| std::cmp::Reverse(c.prefix));
         Ok((
-            Policies {
+            Rules {
                 engine: loaded.into_engine(),
                 default,
-                clients,
+                clients: by_client,
             },
             warnings,
         ))
+    }
+
+    fn load(config: &Config) -> Result<(Rules, Vec<String>), Error> {
+        let source =
+            PolicySource::read(&config.policy).map_err(|e| Error::Policy(e.to_string()))?;
+        Rules::compile(&source, config.policy_name.as_deref(), &config.clients)
     }
 
     fn for_client(&self, ip: IpAddr) -> PolicyId {
@@ -504,14 +665,83 @@ impl Policies {
             .find(|(c, _)| c.contains(ip))
             .map_or(self.default, |&(_, p)| p)
     }
+
+    /// Decides one client message (a whole datagram, or a TCP frame without its length
+    /// prefix) from `client`: forward it, answer it here (denied: `deny`; unreadable: FORMERR
+    /// or NOTIMP) or drop it (a response, or shorter than a header). Fills in `log`'s name,
+    /// type, verdict, reason, rule and error. Never panics, whatever the bytes.
+    ///
+    /// ```
+    /// use hostgate_dns::{Decision, DenyResponse, QueryLog, Rules, Transport};
+    /// let src = hostgate::PolicySource::borrowed("p", b"default deny\n");
+    /// let (rules, _) = Rules::compile(&src, None, &[]).unwrap();
+    /// let client = "127.0.0.1:5000".parse().unwrap();
+    /// let mut log = QueryLog::new(client, Transport::Udp);
+    /// let q = hostgate::inspect::dns::testing::query(3, b"x.test", 28);
+    /// let Decision::Reply(r) = rules.decide(&q, client.ip(), DenyResponse::Refused, &mut log) else { panic!() };
+    /// assert_eq!(hostgate_dns::wire::rcode(&r), Some(hostgate_dns::wire::Rcode::Refused));
+    /// assert_eq!((log.verdict, log.reason.as_str()), ("deny", "default"));
+    /// ```
+    pub fn decide(
+        &self,
+        msg: &[u8],
+        client: IpAddr,
+        deny: DenyResponse,
+        log: &mut QueryLog,
+    ) -> Decision {
+        let reply = |r: Option<Vec<u8>>| r.map_or(Decision::Drop, Decision::Reply);
+        // The message is whole here, which is what the parser's UDP mode reads.
+        let question = match dns::parse_query(msg, dns::Transport::Udp) {
+            Outcome::Complete(q) => q,
+            Outcome::NoName(Some(q)) => q,
+            Outcome::Malformed(e) => {
+                log.reason = e.to_string();
+                if e.invalid_name().is_some() {
+                    log.verdict = "deny";
+                    log.reason = Reason::InvalidName.to_string();
+                    log.error = Some(e.to_string());
+                }
+                return match e {
+                    // Never answer a response: two servers could bounce errors forever.
+                    Malformed::Response | Malformed::TooShort => Decision::Drop,
+                    Malformed::Opcode(_) => reply(wire::header_only(msg, Rcode::NotImp)),
+                    _ => reply(wire::header_only(msg, Rcode::FormErr)),
+                };
+            }
+            _ => {
+                log.reason = "unreadable".into();
+                return reply(wire::header_only(msg, Rcode::FormErr));
+            }
+        };
+        log.name = question.name.map(|n| n.as_str().to_string());
+        log.qtype = Some(question.qtype);
+        let policy = self.for_client(client);
+        let verdict = match &question.name {
+            Some(name) => self.engine.check_name(policy, name, None, Some(Via::Dns)),
+            // The root (`. NS`): no name to allow.
+            None => hostgate::Verdict::deny(policy, Reason::NoName),
+        };
+        log.verdict = if verdict.is_allow() { "allow" } else { "deny" };
+        log.reason = verdict.reason.to_string();
+        log.rule = verdict.rule.map(|r| r.id().to_string());
+        match (verdict.is_allow(), question.name) {
+            (true, Some(name)) => Decision::Forward {
+                id: question.id,
+                name: name.as_str().to_string(),
+            },
+            _ => reply(wire::answer_locally(msg, deny.rcode())),
+        }
+    }
 }
 
 type Logger = dyn Fn(&QueryLog) + Send + Sync;
 
 struct Shared {
     config: Config,
-    policies: ArcSwap<Policies>,
+    policies: ArcSwap<Rules>,
     logger: ArcSwap<Box<Logger>>,
+    table: Table,
+    nft: Option<learn::Nft>,
 }
 
 /// A handle on a running (or bound) server: reload its policy, replace its logger.
@@ -534,7 +764,7 @@ impl Handle {
     /// Recompiles the policy file. On error the old policy stays in force and the error (the
     /// policy's diagnostics) is returned. Warnings of the new policy are returned on success.
     pub fn reload(&self) -> Result<Vec<String>, Error> {
-        let (p, warnings) = Policies::load(&self.shared.config)?;
+        let (p, warnings) = Rules::load(&self.shared.config)?;
         self.shared.policies.store(Arc::new(p));
         Ok(warnings)
     }
@@ -543,12 +773,69 @@ impl Handle {
     pub fn set_logger(&self, f: impl Fn(&QueryLog) + Send + Sync + 'static) {
         self.shared.logger.store(Arc::new(Box::new(f)));
     }
+
+    /// The name ↔ address table, what `--dump` prints: one line per address and allowed name
+    /// it came from, by address, with the seconds it has left (text or JSON lines).
+    ///
+    /// ```no_run
+    /// # fn demo(handle: hostgate_dns::Handle) {
+    /// // address=192.0.2.10 name=allowed.test ttl=297
+    /// print!("{}", handle.dump(hostgate_dns::LogFormat::Text));
+    /// # }
+    /// ```
+    pub fn dump(&self, format: LogFormat) -> String {
+        dump_lines(&self.shared.table, format)
+    }
+}
+
+fn dump_lines(table: &Table, format: LogFormat) -> String {
+    let mut out = String::new();
+    for row in table.rows(Instant::now()) {
+        // Rounded up: an entry with 0.3 s left is still there.
+        let left = row.left.as_secs() + u64::from(row.left.subsec_nanos() > 0);
+        match format {
+            LogFormat::Text => out.push_str(&format!(
+                "address={} name={} ttl={left}\n",
+                row.addr, row.name
+            )),
+            LogFormat::Json => {
+                let j = serde_json::json!({"address": row.addr.to_string(), "name": row.name, "ttl": left});
+                out.push_str(&format!("{j}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// Asks the server listening on `control` for its table (what [`Handle::dump`] gives), as
+/// `hostgate dns --dump` does.
+///
+/// ```no_run
+/// let table = hostgate_dns::dump("/run/hostgate-dns.sock".as_ref(), hostgate_dns::LogFormat::Text)?;
+/// print!("{table}");
+/// # Ok::<(), hostgate_dns::Error>(())
+/// ```
+pub fn dump(control: &Path, format: LogFormat) -> Result<String, Error> {
+    use std::io::{Read, Write};
+    let fail = |e: io::Error| Error::Config(format!("control socket {}: {e}", control.display()));
+    let mut s = std::os::unix::net::UnixStream::connect(control).map_err(fail)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(fail)?;
+    let request = match format {
+        LogFormat::Text => "dump text\n",
+        LogFormat::Json => "dump json\n",
+    };
+    s.write_all(request.as_bytes()).map_err(fail)?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(fail)?;
+    Ok(out)
 }
 
 /// A bound server: its UDP socket and TCP listener on one port, and the loaded policy.
 pub struct Server {
     udp: Arc<UdpSocket>,
     tcp: TcpListener,
+    control: Option<tokio::net::UnixListener>,
     shared: Arc<Shared>,
     warnings: Vec<String>,
 }
@@ -562,8 +849,22 @@ impl Server {
                 "no upstream given (--upstream ADDR:PORT)".into(),
             ));
         }
-        let (policies, warnings) = Policies::load(&config)?;
+        if config.min_ttl == 0 || config.min_ttl > config.max_ttl {
+            return Err(Error::Config(format!(
+                "--min-ttl must be at least 1 and at most --max-ttl (got {} and {})",
+                config.min_ttl, config.max_ttl
+            )));
+        }
+        let (policies, warnings) = Rules::load(&config)?;
         let (udp, tcp) = bind_pair(config.listen).await?;
+        let control = match &config.control {
+            Some(path) => Some(bind_control(path)?),
+            None => None,
+        };
+        let nft = config
+            .nft_set
+            .clone()
+            .map(|sets| learn::Nft::start(sets, config.nft_program.clone()));
         let format = config.format;
         let logger: Box<Logger> = Box::new(move |l: &QueryLog| match format {
             LogFormat::Text => println!("{}", l.text()),
@@ -572,10 +873,13 @@ impl Server {
         Ok(Server {
             udp: Arc::new(udp),
             tcp,
+            control,
             shared: Arc::new(Shared {
                 config,
                 policies: ArcSwap::from_pointee(policies),
                 logger: ArcSwap::from_pointee(logger),
+                table: Table::default(),
+                nft,
             }),
             warnings,
         })
@@ -598,11 +902,66 @@ impl Server {
         }
     }
 
-    /// Serves UDP and TCP until the task is dropped.
+    /// Serves UDP and TCP (and the control socket) until the task is dropped.
     pub async fn run(self) {
+        if let Some(control) = self.control {
+            tokio::spawn(serve_control(control, self.shared.clone()));
+        }
+        let sweeper = Arc::downgrade(&self.shared);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP);
+            loop {
+                tick.tick().await;
+                let Some(shared) = sweeper.upgrade() else {
+                    return;
+                };
+                shared.table.sweep(Instant::now());
+            }
+        });
         let udp = tokio::spawn(serve_udp(self.udp, self.shared.clone()));
         let tcp = tokio::spawn(serve_tcp(self.tcp, self.shared));
         let _ = tokio::join!(udp, tcp);
+    }
+}
+
+/// How often expired rows leave the name ↔ address table.
+const SWEEP: Duration = Duration::from_secs(10);
+
+/// The control socket; a stale socket file left by an earlier server is replaced.
+fn bind_control(path: &Path) -> Result<tokio::net::UnixListener, Error> {
+    use std::os::unix::fs::FileTypeExt;
+    let fail = |e: io::Error| Error::Config(format!("cannot listen on {}: {e}", path.display()));
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if m.file_type().is_socket() {
+            std::fs::remove_file(path).map_err(fail)?;
+        }
+    }
+    tokio::net::UnixListener::bind(path).map_err(fail)
+}
+
+/// One request line per connection (`dump text` or `dump json`), answered and closed.
+async fn serve_control(listener: tokio::net::UnixListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let (rd, mut wr) = stream.into_split();
+            let mut line = String::new();
+            let mut rd = tokio::io::BufReader::new(rd.take(64));
+            use tokio::io::AsyncBufReadExt;
+            if timeout(TCP_IDLE, rd.read_line(&mut line)).await.is_err() {
+                return;
+            }
+            let reply = match line.trim() {
+                "dump text" | "dump" => dump_lines(&shared.table, LogFormat::Text),
+                "dump json" => dump_lines(&shared.table, LogFormat::Json),
+                other => format!("error: unknown request {other:?} (dump text, dump json)\n"),
+            };
+            let _ = wr.write_all(reply.as_bytes()).await;
+        });
     }
 }
 
@@ -623,8 +982,17 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), Error> 
 }
 
 /// Loads the policy (warnings to stderr), binds, reloads on SIGHUP, and serves: what the
-/// `hostgate-dns` binary runs.
+/// `hostgate-dns` binary runs. With [`Config::dump`], prints the table of the server at
+/// [`Config::control`] instead ([`dump`]).
 pub async fn run(config: Config) -> Result<(), Error> {
+    if config.dump {
+        let control = config
+            .control
+            .as_deref()
+            .ok_or_else(|| Error::Config("--dump needs --control SOCKET".into()))?;
+        print!("{}", dump(control, config.format)?);
+        return Ok(());
+    }
     let server = Server::bind(config).await?;
     for w in server.warnings() {
         eprintln!("{w}");
@@ -738,18 +1106,7 @@ async fn answer(
     peer: SocketAddr,
     transport: Transport,
 ) -> Option<Vec<u8>> {
-    let mut log = QueryLog {
-        client: peer,
-        transport,
-        name: None,
-        qtype: None,
-        verdict: "malformed",
-        reason: String::new(),
-        rule: None,
-        rcode: None,
-        upstream: None,
-        error: None,
-    };
+    let mut log = QueryLog::new(peer, transport);
     let reply = decide_and_answer(shared, msg, peer, transport, &mut log).await;
     log.rcode = reply.as_deref().and_then(wire::rcode);
     (shared.logger.load())(&log);
@@ -763,53 +1120,25 @@ async fn decide_and_answer(
     transport: Transport,
     log: &mut QueryLog,
 ) -> Option<Vec<u8>> {
-    // The message is whole here (a datagram, or a TCP frame without its prefix), which is
-    // what the parser's UDP mode reads.
-    let question = match dns::parse_query(msg, dns::Transport::Udp) {
-        Outcome::Complete(q) => q,
-        Outcome::NoName(Some(q)) => q,
-        Outcome::Malformed(e) => {
-            log.reason = e.to_string();
-            if e.invalid_name().is_some() {
-                log.verdict = "deny";
-                log.reason = Reason::InvalidName.to_string();
-                log.error = Some(e.to_string());
-            }
-            return match e {
-                // Never answer a response: two servers could bounce errors forever.
-                Malformed::Response | Malformed::TooShort => None,
-                Malformed::Opcode(_) => wire::header_only(msg, Rcode::NotImp),
-                _ => wire::header_only(msg, Rcode::FormErr),
-            };
-        }
-        _ => {
-            log.reason = "unreadable".into();
-            return wire::header_only(msg, Rcode::FormErr);
-        }
+    let decision = shared
+        .policies
+        .load()
+        .decide(msg, peer.ip(), shared.config.deny_response, log);
+    let (id, name) = match decision {
+        Decision::Forward { id, name } => (id, name),
+        Decision::Reply(r) => return Some(r),
+        Decision::Drop => return None,
     };
-    log.name = question.name.map(|n| n.as_str().to_string());
-    log.qtype = Some(question.qtype);
-    let policies = shared.policies.load();
-    let policy = policies.for_client(peer.ip());
-    let verdict = match &question.name {
-        Some(name) => policies
-            .engine
-            .check_name(policy, name, None, Some(Via::Dns)),
-        // The root (`. NS`): no name to allow.
-        None => hostgate::Verdict::deny(policy, Reason::NoName),
-    };
-    log.verdict = if verdict.is_allow() { "allow" } else { "deny" };
-    log.reason = verdict.reason.to_string();
-    log.rule = verdict.rule.map(|r| r.id().to_string());
-    let allowed = verdict.is_allow();
-    drop(policies);
-    if !allowed {
-        return wire::answer_locally(msg, shared.config.deny_response.rcode());
-    }
     match forward(&shared.config, msg, transport).await {
         Ok((mut reply, upstream)) => {
             log.upstream = Some(upstream);
-            reply[..2].copy_from_slice(&question.id.to_be_bytes());
+            if let Err(e) = learn_answer(shared, &reply, &name, log).await {
+                // Fail closed: an answer whose addresses the firewall does not know would
+                // leave the client with addresses it cannot reach, or worse, reach later.
+                log.error = Some(e);
+                return wire::answer_locally(msg, Rcode::ServFail);
+            }
+            reply[..2].copy_from_slice(&id.to_be_bytes());
             Some(reply)
         }
         Err(e) => {
@@ -817,6 +1146,59 @@ async fn decide_and_answer(
             wire::answer_locally(msg, Rcode::ServFail)
         }
     }
+}
+
+/// Slack under which a learned address already in the sets is not re-added: an element that
+/// expires at most this much earlier than the new answer would make it is left as it is.
+const REFRESH_SLACK: Duration = Duration::from_secs(1);
+
+/// Reads the answer's addresses for `name` into the log and the table and, with `--nft-set`,
+/// adds to the sets those not already there for long enough, waiting for `nft`. An error
+/// (unreadable answer, `nft` failed) means the answer must not be released; without
+/// `--nft-set` an unreadable answer is only logged.
+async fn learn_answer(
+    shared: &Shared,
+    reply: &[u8],
+    name: &str,
+    log: &mut QueryLog,
+) -> Result<(), String> {
+    let learned = match learn::answer_addresses(reply, name) {
+        Ok(l) => l,
+        // A truncated answer holds nothing the client should use: it retries over TCP.
+        Err(e) if shared.nft.is_none() || reply.get(2).is_some_and(|f| f & 0x02 != 0) => {
+            log.error = Some(e);
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let now = Instant::now();
+    let mut adds = Vec::new();
+    let mut rows = Vec::with_capacity(learned.len());
+    for l in learned {
+        if !log.answers.contains(&l.addr) {
+            log.answers.push(l.addr);
+        }
+        let ttl = shared.config.clamp_ttl(l.ttl);
+        let until = now + Duration::from_secs(u64::from(ttl));
+        rows.push((l.addr, until));
+        let Some(nft) = &shared.nft else { continue };
+        if l.addr.is_ipv6() && nft.sets.set6.is_none() {
+            continue;
+        }
+        match shared.table.expiry(l.addr, now) {
+            Some(e) if e + REFRESH_SLACK >= until => {}
+            _ => adds.push((l.addr, ttl)),
+        }
+    }
+    if let (Some(nft), false) = (&shared.nft, adds.is_empty()) {
+        timeout(shared.config.timeout, nft.add(adds))
+            .await
+            .unwrap_or_else(|_| Err("nft: timeout".into()))?;
+    }
+    for (addr, until) in rows {
+        shared.table.insert(addr, name, until);
+    }
+    Ok(())
 }
 
 /// Sends the query to the upstreams in order until one answers it, within the timeout. Each
@@ -880,11 +1262,13 @@ async fn ask_udp(upstream: SocketAddr, query: &[u8]) -> Result<Vec<u8>, String> 
         .map_err(|e| e.to_string())?;
     sock.connect(upstream).await.map_err(|e| e.to_string())?;
     sock.send(query).await.map_err(|e| e.to_string())?;
-    let mut buf = vec![0u8; 65535];
+    // Capacity, not length: zeroing 64 KiB for every query was a tenth of the server's time.
+    let mut buf = Vec::with_capacity(65535);
     loop {
-        let n = sock.recv(&mut buf).await.map_err(|e| e.to_string())?;
-        if let Some(reply) = buf.get(..n).filter(|r| wire::answers(r, query)) {
-            return Ok(reply.to_vec());
+        buf.clear();
+        sock.recv_buf(&mut buf).await.map_err(|e| e.to_string())?;
+        if wire::answers(&buf, query) {
+            return Ok(buf);
         }
     }
 }

@@ -529,3 +529,156 @@ async fn ipv6_listen_address_serves_udp_and_tcp() {
     tcp_send(&mut c, &query(11, b"denied.test", 1)).await;
     assert_eq!(rcode(&tcp_read(&mut c).await), Rcode::NxDomain);
 }
+
+/// A stand-in for `nft` that appends each batch it gets on stdin (one line) to `log` and exits
+/// with `status`, saying `stderr` when failing.
+fn fake_nft(status: i32, stderr: &str) -> (PathBuf, PathBuf) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "hostgate-dns-nft-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("batches");
+    let prog = dir.join("nft");
+    std::fs::write(
+        &prog,
+        format!(
+            "#!/bin/sh\n[ \"$*\" = \"-j -f -\" ] || exit 9\ncat >> '{}'\necho >> '{}'\necho '{stderr}' >&2\nexit {status}\n",
+            log.display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (prog, log)
+}
+
+fn batches(log: &PathBuf) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn allowed_answer_addresses_go_to_the_nft_set_before_the_answer() {
+    let up = upstream(Mode::Answer).await;
+    let (prog, log) = fake_nft(0, "");
+    let control = std::env::temp_dir().join(format!("hostgate-dns-ctl-{}", std::process::id()));
+    let s = start(vec![up.addr], |c| {
+        c.nft_set = Some("inet/hg/allow4,allow6".parse().unwrap());
+        c.nft_program = prog.clone();
+        (c.min_ttl, c.max_ttl) = (5, 30); // the upstream's TTL is 60: clamped to 30
+        c.control = Some(control.clone());
+    })
+    .await;
+    let r = udp_ask(s.addr, &query(1, b"WwW.allowed.test", 1)).await;
+    assert_eq!(rcode(&r), Rcode::NoError);
+    // The answer came back only after nft had run: its batch is already written.
+    let b = batches(&log);
+    assert_eq!(b.len(), 1, "one nft run");
+    let expected = serde_json::json!({"nftables": [
+        {"add": {"element": {"family": "inet", "table": "hg", "name": "allow4",
+            "elem": [{"elem": {"val": "192.0.2.1", "timeout": 30,
+                "expires": null, "comment": null, "counter": null}}]}}},
+        {"delete": {"element": {"family": "inet", "table": "hg", "name": "allow4",
+            "elem": ["192.0.2.1"]}}},
+        {"add": {"element": {"family": "inet", "table": "hg", "name": "allow4",
+            "elem": [{"elem": {"val": "192.0.2.1", "timeout": 30,
+                "expires": null, "comment": null, "counter": null}}]}}},
+    ]});
+    assert_eq!(b[0], expected);
+    // Denied: nothing added.
+    let r = udp_ask(s.addr, &query(2, b"denied.test", 1)).await;
+    assert_eq!(rcode(&r), Rcode::NxDomain);
+    // The same address again, still in the set for as long: no second run.
+    let r = udp_ask(s.addr, &query(3, b"allowed.test", 1)).await;
+    assert_eq!(rcode(&r), Rcode::NoError);
+    assert_eq!(
+        batches(&log).len(),
+        1,
+        "no run for an address already in the set"
+    );
+    let logs = s.logs.lock().unwrap().clone();
+    assert_eq!(
+        logs[0].answers,
+        vec!["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert!(logs[1].answers.is_empty());
+    // The table: the address and both names it came from.
+    let path = control.clone();
+    let text = tokio::task::spawn_blocking(move || {
+        hostgate_dns::dump(&path, hostgate_dns::LogFormat::Text).unwrap()
+    })
+    .await
+    .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("address=192.0.2.1 name=allowed.test ttl="),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("address=192.0.2.1 name=www.allowed.test ttl="),
+        "{text}"
+    );
+    let ttl: u64 = lines[1].rsplit('=').next().unwrap().parse().unwrap();
+    assert!((29..=30).contains(&ttl), "{text}");
+    let path = control.clone();
+    let json = tokio::task::spawn_blocking(move || {
+        hostgate_dns::dump(&path, hostgate_dns::LogFormat::Json).unwrap()
+    })
+    .await
+    .unwrap();
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["address"], "192.0.2.1");
+    assert_eq!(first["name"], "allowed.test");
+    assert_eq!(s.handle.dump(hostgate_dns::LogFormat::Text), text);
+}
+
+#[tokio::test]
+async fn a_failed_nft_addition_gives_servfail_not_the_answer() {
+    let up = upstream(Mode::Answer).await;
+    let (prog, log) = fake_nft(1, "Error: No such file or directory");
+    let s = start(vec![up.addr], |c| {
+        c.nft_set = Some("inet/hg/allow4".parse().unwrap());
+        c.nft_program = prog.clone();
+    })
+    .await;
+    let r = udp_ask(s.addr, &query(7, b"allowed.test", 1)).await;
+    assert_eq!(id(&r), 7);
+    assert_eq!(rcode(&r), Rcode::ServFail);
+    assert_eq!(count(&r, 6), 0, "no answer record released");
+    assert_eq!(batches(&log).len(), 1);
+    let logs = s.logs.lock().unwrap().clone();
+    assert_eq!(
+        logs[0].error.as_deref(),
+        Some("nft: Error: No such file or directory")
+    );
+    // Nothing learned, so the next query tries again.
+    let r = udp_ask(s.addr, &query(8, b"allowed.test", 1)).await;
+    assert_eq!(rcode(&r), Rcode::ServFail);
+    assert_eq!(batches(&log).len(), 2);
+    assert_eq!(s.handle.dump(hostgate_dns::LogFormat::Text), "");
+}
+
+#[tokio::test]
+async fn a_missing_nft_program_gives_servfail() {
+    let up = upstream(Mode::Answer).await;
+    let s = start(vec![up.addr], |c| {
+        c.nft_set = Some("ip/hg/allow4".parse().unwrap());
+        c.nft_program = "/nonexistent/nft".into();
+    })
+    .await;
+    let r = udp_ask(s.addr, &query(7, b"allowed.test", 1)).await;
+    assert_eq!(rcode(&r), Rcode::ServFail);
+    // Without --nft-set the same answer is released.
+    let s = start(vec![up.addr], |_| {}).await;
+    let r = udp_ask(s.addr, &query(7, b"allowed.test", 1)).await;
+    assert_eq!(rcode(&r), Rcode::NoError);
+}
