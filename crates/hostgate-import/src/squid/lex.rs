@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(w[0][1], ("a".into(), 2, 7));
         assert_eq!(w[0].len(), 4);
         assert_eq!(w[1][2], ("port".into(), 5, 3));
-        assert_eq!(w[2][3], ("/f s".into(), 6, 18));
+        assert_eq!(w[2][3], ("/f s".into(), 6, 17));
     }
 
     #[test]
