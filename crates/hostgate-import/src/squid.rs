@@ -1363,7 +1363,8 @@ fn emit(
                 emit(&lines[i + 1..], &skip, default, out, end)?;
             }
         }
-        let all = names.is_none() && l.ports.is_all() && l.neg.is_empty();
+        // A line that matches every name left and every port: nothing after it is reached.
+        let all = l.pos.is_empty() && l.ports.is_all() && l.neg.is_empty();
         match &names {
             None => out.push(Rule {
                 action: l.action,

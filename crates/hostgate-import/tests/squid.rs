@@ -375,3 +375,20 @@ proptest! {
         let _ = import(Format::Squid, &[("f", text.as_bytes())], &Options::default().sandboxed(true));
     }
 }
+
+#[test]
+fn what_squid_refuses_to_start_with_is_refused() {
+    let dir = Path::new(DATA).join("refused");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        let bytes = std::fs::read(&p).unwrap();
+        let name = p.display().to_string();
+        let e = import(Format::Squid, &[(&name, &bytes)], &Options::default())
+            .err()
+            .unwrap_or_else(|| panic!("{name} accepted"));
+        assert!(e[0].line >= 2, "{name}: {e:?}");
+        n += 1;
+    }
+    assert!(n >= 7);
+}
