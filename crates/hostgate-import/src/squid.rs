@@ -954,6 +954,13 @@ fn read_acl(cx: &mut Cx, conf: &mut Conf, src: &Src<'_>, name: &str, toks: &[Tok
                 );
             }
             let regex = ty_s.ends_with("_regex");
+            if regex && !lookups && ty_s == "dstdom_regex" {
+                warn(
+                    cx,
+                    &acl_at,
+                    "dstdom_regex on an IP-address destination: Squid matches the regex against the address text; hostgate's regex rules match names only",
+                );
+            }
             for (v, vat) in vals {
                 if regex {
                     match v.as_str() {
