@@ -35,7 +35,11 @@ const CONF: &str = "crates/hostgate-import/tests/data/squid/configs/ports.conf";
 fn import_prints_a_policy_that_check_agrees_with() {
     let r = hostgate(&["import", "--from", "squid", CONF]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("precedence first-match\n"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("precedence first-match\n"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout.contains(&format!(
             "# {CONF}:6 http_access\ndeny * port 1-442,444-65535 via connect id ports.conf:6:0\n"
@@ -56,7 +60,9 @@ fn import_prints_a_policy_that_check_agrees_with() {
         let a = hostgate(&[
             "check", "--from", "squid", "--policy", CONF, "--port", port, "--via", via, name,
         ]);
-        let b = hostgate(&["check", "--policy", &out, "--port", port, "--via", via, name]);
+        let b = hostgate(&[
+            "check", "--policy", &out, "--port", port, "--via", via, name,
+        ]);
         assert_eq!(a.code, 0, "{}", a.stderr);
         let words: Vec<&str> = a.stdout.split_whitespace().take(2).collect();
         assert_eq!(words, [want, name], "{}", a.stdout);
@@ -79,8 +85,18 @@ fn check_reads_acl_files_next_to_the_config_and_points_at_lines() {
     .unwrap();
     let conf = conf.display().to_string();
     let r = hostgate(&[
-        "check", "--from", "squid", "--policy", &conf, "--format", "json", "--port", "443",
-        "--via", "connect", "a.example.org",
+        "check",
+        "--from",
+        "squid",
+        "--policy",
+        &conf,
+        "--format",
+        "json",
+        "--port",
+        "443",
+        "--via",
+        "connect",
+        "a.example.org",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();

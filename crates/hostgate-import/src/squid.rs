@@ -252,6 +252,9 @@ struct Conf {
     order: Vec<String>,
     http_access: Vec<Access>,
     ssl_bump: Vec<Access>,
+    /// An `http_port` or `https_port` was read, and whether one has `ssl-bump`.
+    ports_seen: bool,
+    bump_port: bool,
 }
 
 /// Directives that do not take part in the access decision by name.
@@ -661,6 +664,10 @@ fn read_file(
                         Err(e) => err(cx, &tat, format!("include `{path}`: {e}")),
                     }
                 }
+            }
+            "http_port" | "https_port" => {
+                conf.ports_seen = true;
+                conf.bump_port |= d.toks.iter().any(|t| t.text == "ssl-bump");
             }
             "if" | "else" | "endif" => err(
                 cx,
@@ -1480,6 +1487,20 @@ fn compile_tls(cx: &mut Cx, conf: &Conf) -> Option<Vec<Rule>> {
         },
         |l| l.at.clone(),
     );
+    if let (Some(first), true) = (conf.ssl_bump.first(), conf.ports_seen && !conf.bump_port) {
+        warn(
+            cx,
+            &first.at,
+            "no http_port or https_port has ssl-bump: Squid never consults ssl_bump, every SNI passes",
+        );
+        return Some(vec![Rule {
+            action: Action::Allow,
+            name: None,
+            ports: Ports::all(),
+            at: end,
+            directive: "default",
+        }]);
+    }
     let step1 = reduce(
         cx,
         conf,

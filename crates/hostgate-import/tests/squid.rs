@@ -252,6 +252,12 @@ fn ssl_bump_decides_the_sni() {
     assert_eq!(verdict(&i, "x.test", 443, Via::Tls), Action::Allow);
     let i = conf("ssl_bump terminate all\n").unwrap();
     assert_eq!(verdict(&i, "x.test", 443, Via::Tls), Action::Deny);
+    // ssl_bump only acts on a port with ssl-bump.
+    let i = conf("http_port 3128\nssl_bump terminate all\n").unwrap();
+    assert_eq!(verdict(&i, "x.test", 443, Via::Tls), Action::Allow);
+    assert!(i.warnings()[0].message.contains("never consults ssl_bump"));
+    let i = conf("http_port 3128 ssl-bump tls-cert=x.pem\nssl_bump terminate all\n").unwrap();
+    assert_eq!(verdict(&i, "x.test", 443, Via::Tls), Action::Deny);
 }
 
 #[test]
