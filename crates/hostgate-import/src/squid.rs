@@ -135,10 +135,11 @@ fn meet_sets(a: &Names, b: &Names) -> Result<Names, String> {
         (None, x) | (x, None) => Ok(x.clone()),
         (Some(x), Some(y)) => {
             let mut out: Vec<Name> = Vec::new();
+            let mut seen = HashSet::new();
             for p in x {
                 for q in y {
                     if let Some(m) = meet(p, q)? {
-                        if !out.contains(&m) {
+                        if seen.insert(m.clone()) {
                             out.push(m);
                         }
                     }
@@ -1258,6 +1259,34 @@ fn term(
     })
 }
 
+/// The acls Squid defines itself: `all`, `manager`, `localhost`, `to_localhost`.
+fn predefined_acl(name: &str, at: &Pos) -> Option<Acl> {
+    let (ty, kind) = match name {
+        "all" => ("src", AclKind::All),
+        "manager" => (
+            "url_regex",
+            AclKind::Opaque(
+                false,
+                "the predefined `manager` matches cache manager URLs: taken not to match".into(),
+            ),
+        ),
+        "localhost" | "to_localhost" => {
+            let ty = if name == "localhost" { "src" } else { "dst" };
+            let (assume, why) = opaque(ty)?;
+            (
+                ty,
+                AclKind::Opaque(assume, format!("the predefined `{name}` ({ty}) {why}")),
+            )
+        }
+        _ => return None,
+    };
+    Some(Acl {
+        ty: ty.into(),
+        kind,
+        at: at.clone(),
+    })
+}
+
 /// Reduces access lines for one context: lines that cannot match are left out.
 fn reduce(
     cx: &mut Cx,
@@ -1281,59 +1310,33 @@ fn reduce(
         };
         let mut never = false;
         for (neg, name, at) in &l.terms {
-            let acl = match conf.acls.get(name) {
-                Some(a)
-                    if conf
-                        .order
-                        .iter()
-                        .position(|n| n == name)
-                        .is_some_and(|i| i < l.defined) =>
-                {
-                    a.clone()
-                }
-                _ if name == "all" => Acl {
-                    ty: "src".into(),
-                    kind: AclKind::All,
-                    at: at.clone(),
-                },
-                _ if name == "manager" => Acl {
-                    ty: "url_regex".into(),
-                    kind: AclKind::Opaque(
-                        false,
-                        "the predefined `manager` matches cache manager URLs: taken not to match"
-                            .into(),
-                    ),
-                    at: at.clone(),
-                },
-                _ if name == "localhost" || name == "to_localhost" => {
-                    let (t, o) = if name == "localhost" {
-                        ("src", "src")
-                    } else {
-                        ("dst", "dst")
-                    };
-                    let (assume, why) = opaque(o).unwrap_or((false, ""));
-                    Acl {
-                        ty: t.into(),
-                        kind: AclKind::Opaque(
-                            assume,
-                            format!("the predefined `{name}` ({t}) {why}"),
-                        ),
-                        at: at.clone(),
+            let predefined;
+            let defined = conf
+                .order
+                .iter()
+                .position(|n| n == name)
+                .is_some_and(|i| i < l.defined);
+            let acl: &Acl = match conf.acls.get(name) {
+                Some(a) if defined => a,
+                _ => match predefined_acl(name, at) {
+                    Some(a) => {
+                        predefined = a;
+                        &predefined
                     }
-                }
-                _ => {
-                    err(
-                        cx,
-                        at,
-                        format!(
-                            "acl `{name}` is not defined before this line (Squid refuses to start)"
-                        ),
-                    );
-                    ok = false;
-                    continue;
-                }
+                    None => {
+                        err(
+                            cx,
+                            at,
+                            format!(
+                                "acl `{name}` is not defined before this line (Squid refuses to start)"
+                            ),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                },
             };
-            let Some(t) = term(cx, &acl, name, ctx, at, &mut said) else {
+            let Some(t) = term(cx, acl, name, ctx, at, &mut said) else {
                 ok = false;
                 continue 'lines;
             };
