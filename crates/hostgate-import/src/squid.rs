@@ -618,6 +618,14 @@ fn read_file(
                     }
                     terms.push((neg, acl.to_string(), Pos::of(name, t)));
                 }
+                if terms.is_empty() && d.toks.len() == 2 {
+                    warn(
+                        cx,
+                        &at,
+                        format!("{} line without acls: Squid skips it", head.text),
+                    );
+                    continue;
+                }
                 let line = Access {
                     action: action.text.clone(),
                     terms,
@@ -820,6 +828,7 @@ fn read_acl(cx: &mut Cx, conf: &mut Conf, src: &Src<'_>, name: &str, toks: &[Tok
     // Options: `-x`/`--x`, up to `--` or the first value.
     let mut flags: Vec<(String, Pos)> = Vec::new();
     let takes_i = matches!(ty_s, "dstdom_regex" | "ssl::server_name_regex");
+    let mut icase = false;
     while let Some(t) = rest.first() {
         if t.quoted {
             break;
@@ -828,8 +837,13 @@ fn read_acl(cx: &mut Cx, conf: &mut Conf, src: &Src<'_>, name: &str, toks: &[Tok
             rest = &rest[1..];
             break;
         }
-        // `-i`/`+i` may also come between the values of regex acls.
-        if t.text.starts_with('-') && !(takes_i && t.text == "-i") {
+        // `-i`/`+i` switch case folding for the regexes after them, here and among the values.
+        if takes_i && (t.text == "-i" || t.text == "+i") {
+            icase = t.text == "-i";
+            rest = &rest[1..];
+            continue;
+        }
+        if t.text.starts_with('-') {
             flags.push((t.text.clone(), Pos::of(name, t)));
             rest = &rest[1..];
             continue;
@@ -839,7 +853,9 @@ fn read_acl(cx: &mut Cx, conf: &mut Conf, src: &Src<'_>, name: &str, toks: &[Tok
     let allowed: &[&str] = match ty_s {
         "dstdomain" => &["-n"],
         "dstdom_regex" => &["-n"],
-        "ssl::server_name" => &["--client-requested", "--server-provided", "--consensus"],
+        "ssl::server_name" | "ssl::server_name_regex" => {
+            &["--client-requested", "--server-provided", "--consensus"]
+        }
         _ => &[],
     };
     let mut lookups = true;
@@ -937,7 +953,6 @@ fn read_acl(cx: &mut Cx, conf: &mut Conf, src: &Src<'_>, name: &str, toks: &[Tok
             format!("acl `{}` without values", acl_name.text),
         );
     }
-    let mut icase = false;
     match &mut acl.kind {
         AclKind::Names {
             names,

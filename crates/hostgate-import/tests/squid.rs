@@ -209,6 +209,17 @@ fn warns_what_is_not_reproduced() {
     let w = warnings("acl a dstdomain -n *.foo.com\nhttp_access allow a\n");
     assert!(w[0].contains("`.foo.com` matches foo.com"), "{w:?}");
     assert!(warnings("adapted_http_access deny all\n")[0].contains("not reproduced"));
+    // An access line without acls is skipped by Squid: not a line, not the last line.
+    let i = conf("acl a dstdomain -n a.test\nhttp_access deny a\nhttp_access allow\n").unwrap();
+    assert!(i
+        .warnings()
+        .iter()
+        .any(|w| w.line == 3 && w.message.contains("skips it")));
+    assert_eq!(verdict(&i, "b.test", 80, Via::Http), Action::Allow);
+    // Options before the values: -i and -n in either order.
+    let i =
+        conf("acl r dstdom_regex -i -n ^A\nhttp_access allow r\nhttp_access deny all\n").unwrap();
+    assert_eq!(verdict(&i, "a.test", 80, Via::Http), Action::Allow);
 }
 
 #[test]
