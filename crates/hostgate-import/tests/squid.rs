@@ -409,3 +409,109 @@ fn what_squid_refuses_to_start_with_is_refused() {
     }
     assert!(n >= 7);
 }
+
+/// One piece of a generated POSIX regex, and how a naive matcher reads it.
+#[derive(Clone, Debug)]
+enum Atom {
+    Lit(char),
+    AnyChar,
+    Dot,
+    Class(&'static str),
+    Star(char),
+}
+
+impl Atom {
+    fn text(&self) -> String {
+        match self {
+            Atom::Lit(c) => c.to_string(),
+            Atom::AnyChar => ".".into(),
+            Atom::Dot => "\\.".into(),
+            Atom::Class(s) => format!("[{s}]"),
+            Atom::Star(c) => format!("{c}*"),
+        }
+    }
+    fn one(&self, c: char, icase: bool) -> bool {
+        let eq = |a: char, b: char| {
+            if icase {
+                a.eq_ignore_ascii_case(&b)
+            } else {
+                a == b
+            }
+        };
+        match self {
+            Atom::Lit(l) | Atom::Star(l) => eq(*l, c),
+            Atom::AnyChar => true,
+            Atom::Dot => c == '.',
+            Atom::Class(s) => s.chars().any(|x| eq(x, c)),
+        }
+    }
+}
+
+/// POSIX `regexec` as Squid calls it, for these pieces: a search anywhere in the host
+/// (lowercased, trailing dot removed), `^`/`$` anchoring.
+fn naive_ere(start: bool, atoms: &[Atom], end: bool, icase: bool, host: &str) -> bool {
+    fn here(atoms: &[Atom], s: &[char], end: bool, icase: bool) -> bool {
+        match atoms.split_first() {
+            None => !end || s.is_empty(),
+            Some((Atom::Star(c), rest)) => {
+                let a = Atom::Star(*c);
+                let mut i = 0;
+                loop {
+                    if here(rest, &s[i..], end, icase) {
+                        return true;
+                    }
+                    if i < s.len() && a.one(s[i], icase) {
+                        i += 1;
+                    } else {
+                        return false;
+                    }
+                }
+            }
+            Some((a, rest)) => {
+                !s.is_empty() && a.one(s[0], icase) && here(rest, &s[1..], end, icase)
+            }
+        }
+    }
+    let h = host.to_ascii_lowercase();
+    let h: Vec<char> = h.strip_suffix('.').unwrap_or(&h).chars().collect();
+    let starts = if start { 0..=0 } else { 0..=h.len() };
+    starts.into_iter().any(|i| here(atoms, &h[i..], end, icase))
+}
+
+fn atom() -> impl Strategy<Value = Atom> {
+    prop_oneof![
+        prop_oneof![Just('a'), Just('b'), Just('A'), Just('-')].prop_map(Atom::Lit),
+        Just(Atom::AnyChar),
+        Just(Atom::Dot),
+        prop_oneof![Just("ab"), Just("B."), Just("a-b")].prop_map(Atom::Class),
+        prop_oneof![Just('a'), Just('b')].prop_map(Atom::Star),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn dstdom_regex_matches_posix_search(
+        start in any::<bool>(), atoms in prop::collection::vec(atom(), 1..5), end in any::<bool>(),
+        icase in any::<bool>(), hosts in prop::collection::vec(dname(), 1..6), host_dot in any::<bool>(),
+    ) {
+        let re = format!(
+            "{}{}{}",
+            if start { "^" } else { "" },
+            atoms.iter().map(Atom::text).collect::<String>(),
+            if end { "$" } else { "" }
+        );
+        let text = format!(
+            "acl r dstdom_regex -n {}-- {re}\nhttp_access allow r\nhttp_access deny all\n",
+            if icase { "-i " } else { "" }
+        );
+        let i = match conf(&text) {
+            Ok(i) => i,
+            Err(e) => return Err(TestCaseError::fail(format!("{text}: {e:?}"))),
+        };
+        for h in hosts {
+            let host = if host_dot { format!("{h}.") } else { h };
+            let want = if naive_ere(start, &atoms, end, icase, &host) { Action::Allow } else { Action::Deny };
+            prop_assert_eq!(verdict(&i, &host, 80, Via::Http), want, "{} on {}", re, host);
+        }
+    }
+}
