@@ -10,6 +10,8 @@
 //! [`Format::Gke`] (`FQDNNetworkPolicy`). Input: YAML (several documents), `kind: List`, or
 //! JSON, as `kubectl get -o yaml|json` prints them, from one or more files. All objects are
 //! taken to select the workload asked about, and are combined into one policy, `default`.
+//! [`Format::Squid`] reads a `squid.conf` (with its includes and acl files) into one
+//! first-match policy, `default`.
 //!
 //! ```
 //! use hostgate::{Action, Format, Query, Via};
