@@ -453,6 +453,10 @@ pub(crate) fn import(cx: &mut Cx, files: &[(&str, &[u8])], options: &Options) ->
             });
         }
     }
+    // Each source is compiled on its own: say each thing once.
+    let mut said = HashSet::new();
+    cx.warnings
+        .retain(|w| said.insert((w.file.clone(), w.line, w.column, w.message.clone())));
     if out.rules.len() > MAX_RULES {
         err(
             cx,

@@ -196,9 +196,10 @@ fn warns_what_is_not_reproduced() {
     assert!(w[0].contains("without -n"), "{w:?}");
     // Client address, time, auth: taken to match, said at the line using it.
     let w = warnings("acl lan src 10.0.0.0/8\nacl a dstdomain -n a.test\nhttp_access allow lan a\nhttp_access deny all\n");
+    let lan: Vec<&String> = w.iter().filter(|m| m.contains("acl `lan`")).collect();
+    assert_eq!(lan.len(), 1, "{w:?}");
     assert!(
-        w.iter()
-            .any(|m| m.starts_with("squid.conf:3:19: warning: acl `lan`: acl type `src`")),
+        lan[0].starts_with("squid.conf:3:19: warning: acl `lan`: acl type `src`"),
         "{w:?}"
     );
     let w = warnings("acl r dstdom_regex -n ^API\\.\nhttp_access allow r\n");
