@@ -551,16 +551,24 @@ pub fn import(
             }
         }
         Reader::Config(read) => {
-            if options.per_object {
-                return Err(vec![ImportDiagnostic {
+            let refuse = |message: String| {
+                Err(vec![ImportDiagnostic {
                     file: files.first().map_or(String::new(), |f| f.0.to_string()),
                     line: 0,
                     column: 0,
                     severity: Severity::Error,
-                    message: format!(
-                        "--per-object: a {format} configuration is one policy, not objects"
-                    ),
-                }]);
+                    message,
+                }])
+            };
+            if options.per_object {
+                return refuse(format!(
+                    "--per-object: a {format} configuration is one policy, not objects"
+                ));
+            }
+            if options.workload.is_some() {
+                return refuse(format!(
+                    "--workload: a {format} configuration does not select workloads"
+                ));
             }
             parts.push(("default".into(), read(&mut cx, files, options)));
         }

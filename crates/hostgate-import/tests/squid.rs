@@ -172,6 +172,8 @@ fn refuses_what_squid_refuses_at_the_position() {
     // Per-object makes no sense for one configuration.
     let o = Options::default().per_object(true);
     assert!(import(Format::Squid, &[("s.conf", b"")], &o).is_err());
+    let o = Options::default().workload("app=web".parse().unwrap());
+    assert!(import(Format::Squid, &[("s.conf", b"")], &o).is_err());
 }
 
 #[test]
