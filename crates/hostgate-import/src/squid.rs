@@ -260,8 +260,6 @@ struct Conf {
 
 /// Directives that do not take part in the access decision by name.
 const QUIET: &[&str] = &[
-    "http_port",
-    "https_port",
     "cache_dir",
     "coredump_dir",
     "refresh_pattern",
