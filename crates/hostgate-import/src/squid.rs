@@ -1560,7 +1560,20 @@ fn compile_tls(cx: &mut Cx, conf: &Conf) -> Option<Vec<Rule>> {
             })
             .map(|(_, n, at)| (n.clone(), at.clone()));
         let (n, at) = what.unwrap_or_else(|| (String::new(), l1.at.clone()));
-        err(cx, &at, format!("ssl_bump decides on `{n}` at step 1, where it is the CONNECT target, not the SNI: not reproduced (put `ssl_bump peek` for step 1 first)"));
+        let port = conf
+            .acls
+            .get(&n)
+            .is_some_and(|a| matches!(a.kind, AclKind::Port(_)));
+        let why = if port {
+            "a port"
+        } else {
+            "a name, there the CONNECT target, not the SNI"
+        };
+        err(
+            cx,
+            &at,
+            format!("ssl_bump decides on `{n}` ({why}) at step 1: not reproduced (put `ssl_bump peek` for step 1 first)"),
+        );
         return None;
     }
     let a1 = conf

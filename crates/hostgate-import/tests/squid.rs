@@ -164,7 +164,12 @@ fn refuses_what_squid_refuses_at_the_position() {
     assert!(e[0].contains("certificate"), "{e:?}");
     let e = errors("acl s ssl::server_name a.test\nssl_bump splice s\nssl_bump terminate all\n");
     assert!(
-        e[0].starts_with("squid.conf:2:17: ssl_bump decides on `s` at step 1"),
+        e[0].starts_with("squid.conf:2:17: ssl_bump decides on `s` (a name"),
+        "{e:?}"
+    );
+    let e = errors("acl p port 443\nssl_bump splice p\n");
+    assert!(
+        e[0].starts_with("squid.conf:2:17: ssl_bump decides on `p` (a port)"),
         "{e:?}"
     );
     let e = errors("acl step1 at_step SslBump1\nssl_bump peek step1\nssl_bump peek all\n");
