@@ -107,7 +107,6 @@ pub fn format_parser() -> impl TypedValueParser<Value = hostgate::Format> {
         PossibleValue::new("hostgate").help("the hostgate policy language"),
         PossibleValue::new("cilium").help("CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy"),
         PossibleValue::new("gke").help("GKE FQDNNetworkPolicy"),
-        PossibleValue::new("squid").help("Squid squid.conf (http_access, ssl_bump)"),
     ])
     .try_map(|s| s.parse::<hostgate::Format>())
 }
