@@ -80,3 +80,6 @@ done
 for f in ../crates/hostgate-import/tests/data/cilium/*.yaml; do
     seed import_yaml "$(basename "$f")" < "$f"
 done
+for f in ../crates/hostgate-import/tests/data/squid/configs/*.conf ../crates/hostgate-import/tests/data/squid/refused/*.conf; do
+    seed import_squid "$(basename "$f")" < "$f"
+done

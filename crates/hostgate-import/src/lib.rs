@@ -10,6 +10,8 @@
 //! [`Format::Gke`] (`FQDNNetworkPolicy`). Input: YAML (several documents), `kind: List`, or
 //! JSON, as `kubectl get -o yaml|json` prints them, from one or more files. All objects are
 //! taken to select the workload asked about, and are combined into one policy, `default`.
+//! [`Format::Squid`] reads a `squid.conf` (with its includes and acl files) into one
+//! first-match policy, `default`.
 //!
 //! ```
 //! use hostgate::{Action, Format, Query, Via};
@@ -41,6 +43,7 @@
 mod cilium;
 mod gke;
 mod kube;
+mod squid;
 mod yaml;
 
 use std::fmt;
@@ -186,6 +189,9 @@ pub struct Options {
     /// of one policy, `default`, combining them all. With a workload, only the objects that
     /// select it.
     pub per_object: bool,
+    /// Squid: `include` files and `"file"` acl values are taken only from the files given
+    /// (by their resolved name), never read from the filesystem.
+    pub sandboxed: bool,
 }
 
 impl Options {
@@ -223,6 +229,26 @@ impl Options {
     /// ```
     pub fn per_object(mut self, yes: bool) -> Self {
         self.per_object = yes;
+        self
+    }
+
+    /// Squid: read `include` files and `"file"` acl values only from the files given, never
+    /// from the filesystem. A path is resolved against the directory of the file that names
+    /// it, then looked up among the given names; without this option a name not given is
+    /// read from the filesystem.
+    ///
+    /// ```
+    /// use hostgate::Format;
+    /// let conf = b"acl ok dstdomain -n \"lists/ok.txt\"\nhttp_access allow ok\n";
+    /// let files = [("etc/squid.conf", conf.as_slice()), ("etc/lists/ok.txt", b".example.org\n".as_slice())];
+    /// let o = hostgate_import::Options::default().sandboxed(true);
+    /// let i = hostgate_import::import(Format::Squid, &files, &o).unwrap();
+    /// assert_eq!(i.policies()[0].rules[0].pattern, ".example.org");
+    /// let missing = hostgate_import::import(Format::Squid, &files[..1], &o).unwrap_err();
+    /// assert!(missing[0].message.contains("etc/lists/ok.txt"));
+    /// ```
+    pub fn sandboxed(mut self, yes: bool) -> Self {
+        self.sandboxed = yes;
         self
     }
 }
@@ -455,13 +481,18 @@ type KubeRead = fn(&mut kube::Cx, &[(&str, &[u8])], &[kube::Object], &Options) -
 enum Reader {
     /// Kubernetes objects (YAML, JSON, `kind: List`), checked then read.
     Kube(KubeCheck, KubeRead),
+    /// A configuration file that is not Kubernetes objects (its includes among `files`).
+    Config(ConfigRead),
 }
+
+type ConfigRead = fn(&mut kube::Cx, &[(&str, &[u8])], &Options) -> Read;
 
 /// Each import format's reader; `None` for the hostgate language.
 fn reader(format: Format) -> Option<Reader> {
     match format {
         Format::Cilium => Some(Reader::Kube(cilium::check_kind, cilium::import)),
         Format::Gke => Some(Reader::Kube(gke::check_kind, gke::import)),
+        Format::Squid => Some(Reader::Config(squid::import)),
         _ => None,
     }
 }
@@ -518,6 +549,28 @@ pub fn import(
             if parts.is_empty() {
                 parts.push(("default".into(), read(&mut cx, files, &objects, options)));
             }
+        }
+        Reader::Config(read) => {
+            let refuse = |message: String| {
+                Err(vec![ImportDiagnostic {
+                    file: files.first().map_or(String::new(), |f| f.0.to_string()),
+                    line: 0,
+                    column: 0,
+                    severity: Severity::Error,
+                    message,
+                }])
+            };
+            if options.per_object {
+                return refuse(format!(
+                    "--per-object: a {format} configuration is one policy, not objects"
+                ));
+            }
+            if options.workload.is_some() {
+                return refuse(format!(
+                    "--workload: a {format} configuration does not select workloads"
+                ));
+            }
+            parts.push(("default".into(), read(&mut cx, files, options)));
         }
     }
     if !cx.errors.is_empty() {

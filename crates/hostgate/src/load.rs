@@ -58,13 +58,17 @@ pub enum Format {
     /// GKE `FQDNNetworkPolicy` (`networking.gke.io/v1alpha1`) YAML or JSON, read by
     /// `hostgate-import`.
     Gke,
+    /// A Squid `squid.conf` (`acl`, `http_access`, `ssl_bump`, `include`), read by
+    /// `hostgate-import`.
+    Squid,
 }
 
 impl Format {
     /// Every format, in the order `--from` lists them.
-    pub const ALL: &'static [Format] = &[Format::Hostgate, Format::Cilium, Format::Gke];
+    pub const ALL: &'static [Format] =
+        &[Format::Hostgate, Format::Cilium, Format::Gke, Format::Squid];
     /// Their names, in the same order.
-    const NAMES: &'static [&'static str] = &["hostgate", "cilium", "gke"];
+    const NAMES: &'static [&'static str] = &["hostgate", "cilium", "gke", "squid"];
 
     /// The name `--from` and `FORMAT:FILE` operands use.
     ///
@@ -76,6 +80,7 @@ impl Format {
             Format::Hostgate => "hostgate",
             Format::Cilium => "cilium",
             Format::Gke => "gke",
+            Format::Squid => "squid",
         }
     }
 }
@@ -92,7 +97,7 @@ impl FromStr for Format {
     /// let e = "nginx-plus".parse::<hostgate::Format>().unwrap_err();
     /// assert_eq!(
     ///     e.to_string(),
-    ///     "unknown policy format `nginx-plus`: expected hostgate, cilium or gke"
+    ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke or squid"
     /// );
     /// ```
     fn from_str(s: &str) -> Result<Format, ParseEnumError> {
