@@ -1,4 +1,5 @@
-//! `hostgate import`: read Cilium or GKE policies and print the equivalent hostgate policy.
+//! `hostgate import`: read another system's egress policies (docs/import.md) and print the equivalent
+//! hostgate policy.
 
 use std::path::PathBuf;
 
@@ -58,7 +59,8 @@ pub struct ImportArgs {
     /// Write the policy here instead of standard output
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: Option<PathBuf>,
-    /// The files (YAML with one or more documents, `kind: List`, or JSON); all of them apply
+    /// The files: Kubernetes objects (YAML with one or more documents, `kind: List`, or JSON),
+    /// or a proxy's configuration and the files it includes; all of them apply
     #[arg(value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
 }

@@ -21,7 +21,7 @@ pub struct InspectArgs {
     /// The policy to ask [default: `default` when the file has it, else its first policy]
     #[arg(long, value_name = "NAME", requires = "policy")]
     policy_name: Option<String>,
-    /// The policy file's format: hostgate, or an imported one (cilium, gke)
+    /// The policy file's format: hostgate, or an import format (docs/import.md)
     #[arg(long = "from", value_name = "FORMAT", default_value = "hostgate", value_parser = crate::format_parser())]
     from: hostgate::Format,
     /// The connection's real destination port, used for the verdict instead of the port the

@@ -48,7 +48,8 @@ enum Command {
     /// Print the queries (name, port, source) on which two policies disagree, one per
     /// disagreement region; exit 1 when they disagree, 0 when they agree everywhere
     Diff(diff::DiffArgs),
-    /// Read Cilium or GKE egress policies and print the equivalent hostgate policy
+    /// Read another system's egress policies (Cilium, GKE, Squid, …) and print the equivalent
+    /// hostgate policy
     Import(import::ImportArgs),
     /// Serve DNS by policy: allowed names are forwarded to the upstream, denied ones answered
     /// locally (SIGHUP re-reads the policy)
@@ -84,7 +85,7 @@ pub struct QueryArgs {
     /// The policy file
     #[arg(long, value_name = "FILE")]
     pub policy: PathBuf,
-    /// The policy file's format: hostgate, or an imported one (cilium, gke)
+    /// The policy file's format: hostgate, or an import format (docs/import.md)
     #[arg(long = "from", value_name = "FORMAT", default_value = "hostgate", value_parser = format_parser())]
     pub from: hostgate::Format,
     #[command(flatten)]
@@ -104,12 +105,24 @@ pub struct QueryArgs {
 
 /// `--from` values, parsed by [`hostgate::Format`]'s `FromStr`.
 pub fn format_parser() -> impl TypedValueParser<Value = hostgate::Format> {
-    PossibleValuesParser::new([
-        PossibleValue::new("hostgate").help("the hostgate policy language"),
-        PossibleValue::new("cilium").help("CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy"),
-        PossibleValue::new("gke").help("GKE FQDNNetworkPolicy"),
-    ])
+    PossibleValuesParser::new(
+        hostgate::Format::ALL
+            .iter()
+            .map(|&f| PossibleValue::new(f.as_str()).help(format_help(f))),
+    )
     .try_map(|s| s.parse::<hostgate::Format>())
+}
+
+/// The help line of each `--from` value.
+fn format_help(format: hostgate::Format) -> &'static str {
+    use hostgate::Format as F;
+    match format {
+        F::Hostgate => "the hostgate policy language",
+        F::Cilium => "CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy",
+        F::Gke => "GKE FQDNNetworkPolicy",
+        F::Squid => "Squid squid.conf (http_access, ssl_bump)",
+        _ => "an import format (docs/import.md)",
+    }
 }
 
 /// `--via` values, parsed by [`hostgate::Via`]'s `FromStr`; listed here for their help lines.
