@@ -40,6 +40,7 @@
 
 mod cilium;
 mod gke;
+mod istio;
 mod kube;
 mod yaml;
 
@@ -462,6 +463,7 @@ fn reader(format: Format) -> Option<Reader> {
     match format {
         Format::Cilium => Some(Reader::Kube(cilium::check_kind, cilium::import)),
         Format::Gke => Some(Reader::Kube(gke::check_kind, gke::import)),
+        Format::Istio => Some(Reader::Kube(istio::check_kind, istio::import)),
         _ => None,
     }
 }
