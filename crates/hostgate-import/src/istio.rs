@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use hostgate::{Action, RuleSpec, Via};
 
-use crate::kube::{checked, finish, port_number, Cx, Emitted, Fields, Object};
+use crate::kube::{checked, finish, Cx, Emitted, Fields, Object};
 use crate::yaml::{self, Node, Value};
 use crate::{Options, Read};
 
@@ -19,6 +19,11 @@ const NETWORKING: &[&str] = &[
     "networking.istio.io/v1beta1",
     "networking.istio.io/v1alpha3",
 ];
+
+/// A port number 1-65535 (Istio's `ValidatePort`; 0 is not a port here).
+fn port_number(text: &str) -> Option<u16> {
+    crate::kube::port_number(text).filter(|&n| n != 0)
+}
 
 /// The root namespace when the mesh config does not set `rootNamespace`.
 const ROOT_NAMESPACE: &str = "istio-system";
@@ -406,7 +411,7 @@ fn read_export(cx: &mut Cx, node: &Node, namespace: &str, service_entry: bool) -
     for (e, n) in &items {
         let key = if e == "." { namespace } else { e.as_str() };
         if !seen.insert(key.to_string()) {
-            cx.err(*n, format!("duplicate entry `{e}` in exportTo"));
+            cx.err(n, format!("duplicate entry `{e}` in exportTo"));
             return None;
         }
         match e.as_str() {
@@ -416,7 +421,7 @@ fn read_export(cx: &mut Cx, node: &Node, namespace: &str, service_entry: bool) -
             _ if dns_label(e) => list.push(e.clone()),
             _ => {
                 cx.err(
-                    *n,
+                    n,
                     format!("exportTo `{e}`: expected `*`, `.`, `~` or a namespace"),
                 );
                 return None;
@@ -1252,7 +1257,7 @@ fn read_config_map(cx: &mut Cx, object: &Object, text: &str, mesh: &mut Mesh) {
             let (line, column) = if dl == 0 {
                 (m.line, m.column)
             } else {
-                (e.line.max(1) + dl, e.column + dc)
+                (e.line.max(1) + dl, e.column.max(1) + dc)
             };
             cx.err_at(line, column, format!("in data.mesh: {}", e.message));
             return;
@@ -1275,27 +1280,27 @@ fn read_config_map(cx: &mut Cx, object: &Object, text: &str, mesh: &mut Mesh) {
 /// its text to get positions in the file; `(0, 0)` when they cannot be mapped (a quoted or
 /// folded scalar), and then positions are the scalar's own.
 fn block_offset(text: &str, node: &Node) -> (u32, u32) {
-    let lines: Vec<&str> = text.lines().collect();
-    let Some(line) = lines.get(node.line.saturating_sub(1) as usize) else {
-        return (0, 0);
-    };
-    let start: String = line
-        .chars()
-        .skip(node.column.saturating_sub(1) as usize)
-        .take(1)
-        .collect();
-    if start != "|" {
-        return (0, 0);
-    }
-    // The first non-blank line of the block gives its indentation.
-    for l in lines.iter().skip(node.line as usize) {
-        if l.trim().is_empty() {
-            continue;
+    // The node starts at its first content character; its header (`|`, `|-`, `|2`…) is the
+    // last word before it.
+    let mut offset = 0usize;
+    for (i, l) in text.split('\n').enumerate() {
+        if i + 1 == node.line as usize {
+            let col: usize = l
+                .chars()
+                .take(node.column.saturating_sub(1) as usize)
+                .map(char::len_utf8)
+                .sum();
+            offset += col;
+            break;
         }
-        let indent = l.chars().take_while(|c| *c == ' ').count();
-        return (node.line, u32::try_from(indent).unwrap_or(0));
+        offset += l.len() + 1;
     }
-    (0, 0)
+    let before = text.get(..offset.min(text.len())).unwrap_or("").trim_end();
+    let header = before.rsplit(char::is_whitespace).next().unwrap_or("");
+    if !header.starts_with('|') {
+        return (0, 0);
+    }
+    (node.line.saturating_sub(1), node.column.saturating_sub(1))
 }
 
 fn shift(node: &mut Node, dl: u32, dc: u32) {
