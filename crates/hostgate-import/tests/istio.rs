@@ -1041,3 +1041,77 @@ fn trailing_dot_hosts_are_left_out_with_a_warning() {
         .iter()
         .any(|w| w.line == 12 && w.message.contains("trailing dot")));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Mutated input: never a panic, every position inside the file, every success renders.
+
+fn line_breaks(data: &[u8]) -> u32 {
+    let mut n = 0;
+    let mut i = 0;
+    while i < data.len() {
+        if data[i] == b'\r' && data.get(i + 1) == Some(&b'\n') {
+            i += 1;
+        }
+        if data[i] == b'\n' || data[i] == b'\r' {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+fn seeds() -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = [
+        "samples-external-github.yaml",
+        "tests-testdata-config-se-example.yaml",
+        "samples-bookinfo-egress-rule-google-apis.yaml",
+    ]
+    .iter()
+    .map(|f| data(f))
+    .collect();
+    out.push(
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio}\ndata:\n  mesh: |-\n    rootNamespace: r\n    outboundTrafficPolicy:\n      mode: REGISTRY_ONLY\n---\napiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: s, namespace: r}\nspec:\n  egress: [{port: {number: 443}, hosts: ['*/*.a.io', '~/b.a.io']}, {hosts: ['./*']}]\n"
+            .to_vec(),
+    );
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn mutated_input_is_handled(
+        seed in 0usize..4,
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, prop::sample::select(
+            b"*.~/: -\n'\"|{}[]#0aZ_\xc3\xa9".to_vec())), 1..6),
+    ) {
+        let mut bytes = seeds()[seed].clone();
+        for (at, op, b) in edits {
+            if bytes.is_empty() { break; }
+            let i = at.index(bytes.len());
+            match op {
+                0 => bytes[i] = b,
+                1 => bytes.insert(i, b),
+                _ => { bytes.remove(i); }
+            }
+        }
+        let lines = line_breaks(&bytes);
+        let check = |d: &ImportDiagnostic| {
+            assert_eq!(d.file, "in.yaml");
+            assert!(d.line >= 1 && d.line <= lines + 1, "{d} in {lines} lines");
+            assert!(d.column >= 1, "{d}");
+        };
+        for workload in [None, Some("r/app=x")] {
+            match import(Format::Istio, &[("in.yaml", &bytes)], &options(workload)) {
+                Err(errors) => errors.iter().for_each(check),
+                Ok(i) => {
+                    i.warnings().iter().for_each(check);
+                    let text = render(&i);
+                    let engine = hostgate::Engine::compile(&text)
+                        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+                    let p = engine.policy("default").unwrap();
+                    prop_assert_eq!(engine.rule_count(p) as usize, i.policies()[0].rules.len());
+                }
+            }
+        }
+    }
+}
