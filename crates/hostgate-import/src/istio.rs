@@ -152,7 +152,7 @@ struct Mesh {
     root_namespace: Option<String>,
     service_export: Option<Export>,
     vs_export: Option<Export>,
-    /// The object the mesh config came from, to report a second one.
+    /// Whether a mesh config was read (a second one is refused).
     seen: bool,
 }
 
