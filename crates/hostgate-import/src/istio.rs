@@ -140,6 +140,7 @@ struct TlsMatch {
 
 struct VirtualService {
     object: usize,
+    node: Node,
     namespace: String,
     hosts: Vec<String>,
     export: Option<Export>,
@@ -1037,6 +1038,7 @@ fn read_virtual_service(
     }
     Some(VirtualService {
         object: index,
+        node: object.root.clone(),
         namespace: namespace.to_string(),
         hosts,
         export,
@@ -1650,6 +1652,7 @@ fn combine(
     let mut done = BTreeSet::new();
     for (vi, vs) in config.services.iter().enumerate() {
         let object = vs.object;
+        cx.file = files[objects[object].file_index].0.to_string();
         if let Some(ws) = workload_ns {
             if !export_visible(
                 vs.export.as_ref(),
@@ -1660,7 +1663,14 @@ fn combine(
                 continue;
             }
         }
-        cx.file = files[objects[object].file_index].0.to_string();
+        let restricted = sidecar.is_some_and(|s| s.listeners.is_some());
+        if restricted && listeners.iter().any(|(_, l)| imports_vs(l, cns, vs)) {
+            cx.warn(
+                &vs.node,
+                "the Sidecar imports this VirtualService: Istio then also imports the services \
+                 its routes send to, even those the Sidecar's hosts leave out; not reproduced",
+            );
+        }
         for h in &hits {
             let se = &config.entries[h.se];
             let port = &se.ports[h.port];
