@@ -1115,3 +1115,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn mesh_default_export_to_applies_to_entries_without_export_to() {
+    let yaml = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: istio}}\ndata:\n  mesh: \"defaultServiceExportTo: ['.']\\noutboundTrafficPolicy: {{mode: REGISTRY_ONLY}}\"\n---\n{}---\n{}",
+        se("own", "shop", "own.io", ""),
+        se("all", "shop", "all.io", "  exportTo: ['*']\n"),
+    );
+    let shop = imp(&yaml, Some("shop/app=x"));
+    let bank = imp(&yaml, Some("bank/app=x"));
+    assert_eq!(verdict(&shop, "own.io", 443, Via::Tls), "allow");
+    assert_eq!(verdict(&bank, "own.io", 443, Via::Tls), "deny");
+    assert_eq!(verdict(&bank, "all.io", 443, Via::Tls), "allow");
+    // In a quoted string, positions are the string's own.
+    let w = &bank.warnings()[0];
+    assert_eq!((w.line, w.column), (5, 9), "{w}");
+}
+
+#[test]
+fn a_sidecar_imported_virtual_service_is_warned() {
+    let yaml = format!(
+        "{}---\n{}---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: v, namespace: shop}}\nspec:\n  hosts: [a.io]\n  tls:\n  - match: [{{sniHosts: [a.io]}}]\n    route: [{{destination: {{host: b.io}}}}]\n",
+        se("a", "shop", "a.io", ""),
+        sidecar("s", "shop", "  egress: [{hosts: ['./a.io']}]\n"),
+    );
+    let i = imp(&yaml, Some("shop/app=x"));
+    let w: Vec<&str> = i.warnings().iter().map(|w| w.message.as_str()).collect();
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("the Sidecar imports this VirtualService")),
+        "{w:?}"
+    );
+    assert_eq!(i.warnings()[0].line, 14);
+}
