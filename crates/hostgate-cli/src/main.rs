@@ -120,6 +120,9 @@ fn format_help(format: hostgate::Format) -> &'static str {
         F::Hostgate => "the hostgate policy language",
         F::Cilium => "CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy",
         F::Gke => "GKE FQDNNetworkPolicy",
+        F::Istio => {
+            "Istio ServiceEntry / Sidecar / VirtualService and the mesh outboundTrafficPolicy"
+        }
         F::Squid => "Squid squid.conf (http_access, ssl_bump)",
         _ => "an import format (docs/import.md)",
     }

@@ -42,6 +42,7 @@
 
 mod cilium;
 mod gke;
+mod istio;
 mod kube;
 mod squid;
 mod yaml;
@@ -492,6 +493,7 @@ fn reader(format: Format) -> Option<Reader> {
     match format {
         Format::Cilium => Some(Reader::Kube(cilium::check_kind, cilium::import)),
         Format::Gke => Some(Reader::Kube(gke::check_kind, gke::import)),
+        Format::Istio => Some(Reader::Kube(istio::check_kind, istio::import)),
         Format::Squid => Some(Reader::Config(squid::import)),
         _ => None,
     }

@@ -58,6 +58,10 @@ pub enum Format {
     /// GKE `FQDNNetworkPolicy` (`networking.gke.io/v1alpha1`) YAML or JSON, read by
     /// `hostgate-import`.
     Gke,
+    /// Istio `ServiceEntry`, `Sidecar`, `VirtualService` (`networking.istio.io`) and the mesh
+    /// config's `outboundTrafficPolicy` (an `IstioOperator` or the ConfigMap `istio`) YAML or
+    /// JSON, read by `hostgate-import`.
+    Istio,
     /// A Squid `squid.conf` (`acl`, `http_access`, `ssl_bump`, `include`), read by
     /// `hostgate-import`.
     Squid,
@@ -65,10 +69,15 @@ pub enum Format {
 
 impl Format {
     /// Every format, in the order `--from` lists them.
-    pub const ALL: &'static [Format] =
-        &[Format::Hostgate, Format::Cilium, Format::Gke, Format::Squid];
+    pub const ALL: &'static [Format] = &[
+        Format::Hostgate,
+        Format::Cilium,
+        Format::Gke,
+        Format::Istio,
+        Format::Squid,
+    ];
     /// Their names, in the same order.
-    const NAMES: &'static [&'static str] = &["hostgate", "cilium", "gke", "squid"];
+    const NAMES: &'static [&'static str] = &["hostgate", "cilium", "gke", "istio", "squid"];
 
     /// The name `--from` and `FORMAT:FILE` operands use.
     ///
@@ -80,6 +89,7 @@ impl Format {
             Format::Hostgate => "hostgate",
             Format::Cilium => "cilium",
             Format::Gke => "gke",
+            Format::Istio => "istio",
             Format::Squid => "squid",
         }
     }
@@ -97,7 +107,7 @@ impl FromStr for Format {
     /// let e = "nginx-plus".parse::<hostgate::Format>().unwrap_err();
     /// assert_eq!(
     ///     e.to_string(),
-    ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke or squid"
+    ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke, istio or squid"
     /// );
     /// ```
     fn from_str(s: &str) -> Result<Format, ParseEnumError> {
