@@ -38,9 +38,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod aws_nfw;
 mod cilium;
+mod cloud;
 mod gke;
 mod kube;
+mod route53;
 mod yaml;
 
 use std::fmt;
@@ -455,6 +458,9 @@ type KubeRead = fn(&mut kube::Cx, &[(&str, &[u8])], &[kube::Object], &Options) -
 enum Reader {
     /// Kubernetes objects (YAML, JSON, `kind: List`), checked then read.
     Kube(KubeCheck, KubeRead),
+    /// A configuration that is not Kubernetes objects, read whole into one policy.
+    #[allow(clippy::type_complexity)]
+    Config(fn(&mut kube::Cx, &[(&str, &[u8])], &Options) -> Read),
 }
 
 /// Each import format's reader; `None` for the hostgate language.
@@ -462,6 +468,8 @@ fn reader(format: Format) -> Option<Reader> {
     match format {
         Format::Cilium => Some(Reader::Kube(cilium::check_kind, cilium::import)),
         Format::Gke => Some(Reader::Kube(gke::check_kind, gke::import)),
+        Format::AwsNfw => Some(Reader::Config(aws_nfw::import)),
+        Format::Route53 => Some(Reader::Config(route53::import)),
         _ => None,
     }
 }
@@ -518,6 +526,21 @@ pub fn import(
             if parts.is_empty() {
                 parts.push(("default".into(), read(&mut cx, files, &objects, options)));
             }
+        }
+        Reader::Config(read) => {
+            if options.per_object || options.workload.is_some() {
+                return Err(vec![ImportDiagnostic {
+                    file: files.first().map_or(String::new(), |f| f.0.to_string()),
+                    line: 0,
+                    column: 0,
+                    severity: Severity::Error,
+                    message: format!(
+                        "`{format}` is one configuration, not Kubernetes objects: per-object \
+                         policies and workload selection do not apply"
+                    ),
+                }]);
+            }
+            parts.push(("default".into(), read(&mut cx, files, options)));
         }
     }
     if !cx.errors.is_empty() {

@@ -58,13 +58,26 @@ pub enum Format {
     /// GKE `FQDNNetworkPolicy` (`networking.gke.io/v1alpha1`) YAML or JSON, read by
     /// `hostgate-import`.
     Gke,
+    /// AWS Network Firewall stateful domain-list rule groups (`RulesSourceList`) and their
+    /// firewall policy: AWS CLI JSON, the `RuleGroup` object, or CloudFormation, read by
+    /// `hostgate-import`.
+    AwsNfw,
+    /// Route 53 Resolver DNS Firewall rule groups and domain lists (AWS CLI JSON outputs in
+    /// one bundle, domain list files), read by `hostgate-import`.
+    Route53,
 }
 
 impl Format {
     /// Every format, in the order `--from` lists them.
-    pub const ALL: &'static [Format] = &[Format::Hostgate, Format::Cilium, Format::Gke];
+    pub const ALL: &'static [Format] = &[
+        Format::Hostgate,
+        Format::Cilium,
+        Format::Gke,
+        Format::AwsNfw,
+        Format::Route53,
+    ];
     /// Their names, in the same order.
-    const NAMES: &'static [&'static str] = &["hostgate", "cilium", "gke"];
+    const NAMES: &'static [&'static str] = &["hostgate", "cilium", "gke", "aws-nfw", "route53"];
 
     /// The name `--from` and `FORMAT:FILE` operands use.
     ///
@@ -76,6 +89,8 @@ impl Format {
             Format::Hostgate => "hostgate",
             Format::Cilium => "cilium",
             Format::Gke => "gke",
+            Format::AwsNfw => "aws-nfw",
+            Format::Route53 => "route53",
         }
     }
 }
@@ -92,7 +107,7 @@ impl FromStr for Format {
     /// let e = "nginx-plus".parse::<hostgate::Format>().unwrap_err();
     /// assert_eq!(
     ///     e.to_string(),
-    ///     "unknown policy format `nginx-plus`: expected hostgate, cilium or gke"
+    ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke, aws-nfw or route53"
     /// );
     /// ```
     fn from_str(s: &str) -> Result<Format, ParseEnumError> {
