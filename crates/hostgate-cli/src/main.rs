@@ -107,6 +107,8 @@ pub fn format_parser() -> impl TypedValueParser<Value = hostgate::Format> {
         PossibleValue::new("hostgate").help("the hostgate policy language"),
         PossibleValue::new("cilium").help("CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy"),
         PossibleValue::new("gke").help("GKE FQDNNetworkPolicy"),
+        PossibleValue::new("aws-nfw").help("AWS Network Firewall domain-list rule groups"),
+        PossibleValue::new("route53").help("Route 53 Resolver DNS Firewall rule groups"),
     ])
     .try_map(|s| s.parse::<hostgate::Format>())
 }
