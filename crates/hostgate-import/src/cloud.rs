@@ -158,7 +158,10 @@ fn not_data(name: &str, text: &str) -> Option<String> {
                 .into(),
         );
     }
-    if text.contains("{{") && text.contains("}}") {
+    let placeholder = text
+        .lines()
+        .any(|l| l.find("{{").is_some_and(|i| l[i..].contains("}}")));
+    if placeholder {
         return Some(
             "a template with `{{…}}` placeholders: fill it in first, its values decide the policy"
                 .into(),

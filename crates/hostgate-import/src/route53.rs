@@ -30,6 +30,8 @@ struct List {
     id: String,
     name: Option<String>,
     managed: bool,
+    /// A template's `DomainFileUrl` (not fetched: the file is given as `ID.txt`).
+    url: Option<Node>,
     domains: Option<Vec<Domain>>,
     file: String,
     node: Node,
@@ -276,6 +278,7 @@ fn read_bundle(cx: &mut Cx, doc: &Doc, root: &Node, file: &str, state: &mut Stat
                 id: id.to_string(),
                 name,
                 managed: lf.get("ManagedOwnerName").is_some(),
+                url: None,
                 domains,
                 file: file.to_string(),
                 node: l.clone(),
@@ -490,22 +493,12 @@ fn read_template(cx: &mut Cx, doc: &Doc, root: &Node, file: &str, state: &mut St
                 let Some(p) = doc.fields(cx, props, &what, &known) else {
                     continue;
                 };
-                if let Some(u) = p.key("DomainFileUrl") {
-                    if !state.files.iter().any(|(s, _, _)| *s == id) {
-                        cx.warn(
-                            u,
-                            format!(
-                                "DomainFileUrl is not fetched: give the file's domains as \
-                                 {id}.txt"
-                            ),
-                        );
-                    }
-                }
                 let domains = p.get("Domains").map(|d| inline(cx, doc, d, file));
                 state.lists.push(List {
                     id: id.clone(),
                     name: None,
                     managed: false,
+                    url: p.key("DomainFileUrl").cloned(),
                     domains,
                     file: file.to_string(),
                     node: res.clone(),
@@ -771,13 +764,20 @@ fn combine(cx: &mut Cx, state: State) -> Read {
                     continue;
                 }
                 (None, None) => {
+                    let url = list.and_then(|l| l.url.as_ref().map(|u| (u, &l.file)));
+                    let (at, why) = match url {
+                        Some((u, f)) => {
+                            cx.file = f.clone();
+                            (
+                                u,
+                                "DomainFileUrl is not fetched: give the file's domains as",
+                            )
+                        }
+                        None => (&r.node, "not given: inline in FirewallDomainLists, or as"),
+                    };
                     cx.err(
-                        &r.node,
-                        format!(
-                            "domain list `{}` is not given: inline in FirewallDomainLists, or as \
-                             the file {}.txt",
-                            r.list, r.list
-                        ),
+                        at,
+                        format!("domain list `{}`: {why} the file {}.txt", r.list, r.list),
                     );
                     continue;
                 }

@@ -138,7 +138,7 @@ fn domain_list_files_by_id_or_name() {
     let e = errors(&[("fw.json", &bundle)]);
     assert!(e[0].starts_with("fw.json:13:70:"), "{e:#?}");
     assert!(
-        e[0].contains("domain list `rslvr-fdl-bad` is not given"),
+        e[0].contains("domain list `rslvr-fdl-bad`: not given"),
         "{e:#?}"
     );
     let e = errors(&[("fw.json", BUNDLE), ("stray.txt", "a.example\n")]);
@@ -239,6 +239,16 @@ fn cloudformation_template() {
         .warnings()
         .iter()
         .any(|w| w.line == 18 && w.message.starts_with("INSPECT_REDIRECTION_DOMAIN")));
+    // A list kept in S3 is given as a file named by its logical id.
+    let t = TEMPLATE.replace(
+        r#"Domains: [corp.example, "*.corp.example"]"#,
+        "DomainFileUrl: s3://bucket/corp.txt",
+    );
+    let e = errors(&[("stack.yaml", &t)]);
+    assert!(e[0].starts_with("stack.yaml:5:7: domain list `Corp`: DomainFileUrl is not fetched: give the file's domains as the file Corp.txt"), "{e:#?}");
+    let i = ok(&[("stack.yaml", &t), ("lists/Corp.txt", "*.corp.example\n")]);
+    assert_eq!(dns(&i, "a.corp.example"), Action::Allow);
+    assert_eq!(dns(&i, "corp.example"), Action::Deny);
 }
 
 #[test]
@@ -263,7 +273,7 @@ fn bad_input_is_refused_at_its_position() {
         ),
         (
             g(r#"{"FirewallDomainListId": "x", "Priority": 1, "Action": "BLOCK"}"#),
-            "f.json:1:80: domain list `x` is not given",
+            "f.json:1:80: domain list `x`: not given",
         ),
         (
             g(
