@@ -1,4 +1,5 @@
-//! The Cilium, GKE and Istio importers on arbitrary bytes: no panic; every error and warning
+//! The importers of Kubernetes objects and cloud rule files (Cilium, GKE, Istio, AWS Network
+//! Firewall, Route 53 DNS Firewall) on arbitrary bytes: no panic; every error and warning
 //! names the input file and points inside it (line from 1 to one past its last line break,
 //! counting `\r`, `\n` and `\r\n` as YAML does; column from 1); an import that succeeds renders
 //! to hostgate text that compiles, with one rule per imported rule, each rule's line inside the
@@ -33,7 +34,13 @@ fn check(d: &ImportDiagnostic, lines: u32) {
 
 fuzz_target!(|data: &[u8]| {
     let lines = line_breaks(data);
-    for format in [Format::Cilium, Format::Gke, Format::Istio] {
+    for format in [
+        Format::Cilium,
+        Format::Gke,
+        Format::Istio,
+        Format::AwsNfw,
+        Format::Route53,
+    ] {
         match import(format, &[("in.yaml", data)], &Options::default()) {
             Err(errors) => {
                 assert!(!errors.is_empty());

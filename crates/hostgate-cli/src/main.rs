@@ -124,6 +124,8 @@ fn format_help(format: hostgate::Format) -> &'static str {
             "Istio ServiceEntry / Sidecar / VirtualService and the mesh outboundTrafficPolicy"
         }
         F::Squid => "Squid squid.conf (http_access, ssl_bump)",
+        F::AwsNfw => "AWS Network Firewall domain-list rule groups",
+        F::Route53 => "Route 53 Resolver DNS Firewall rule groups",
         _ => "an import format (docs/import.md)",
     }
 }

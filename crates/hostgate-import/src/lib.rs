@@ -40,10 +40,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod aws_nfw;
 mod cilium;
+mod cloud;
 mod gke;
 mod istio;
 mod kube;
+mod route53;
 mod squid;
 mod yaml;
 
@@ -495,6 +498,8 @@ fn reader(format: Format) -> Option<Reader> {
         Format::Gke => Some(Reader::Kube(gke::check_kind, gke::import)),
         Format::Istio => Some(Reader::Kube(istio::check_kind, istio::import)),
         Format::Squid => Some(Reader::Config(squid::import)),
+        Format::AwsNfw => Some(Reader::Config(aws_nfw::import)),
+        Format::Route53 => Some(Reader::Config(route53::import)),
         _ => None,
     }
 }

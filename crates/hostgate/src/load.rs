@@ -65,6 +65,13 @@ pub enum Format {
     /// A Squid `squid.conf` (`acl`, `http_access`, `ssl_bump`, `include`), read by
     /// `hostgate-import`.
     Squid,
+    /// AWS Network Firewall stateful domain-list rule groups (`RulesSourceList`) and their
+    /// firewall policy: AWS CLI JSON, the `RuleGroup` object, or CloudFormation, read by
+    /// `hostgate-import`.
+    AwsNfw,
+    /// Route 53 Resolver DNS Firewall rule groups and domain lists (AWS CLI JSON outputs in
+    /// one bundle, domain list files), read by `hostgate-import`.
+    Route53,
 }
 
 impl Format {
@@ -75,9 +82,13 @@ impl Format {
         Format::Gke,
         Format::Istio,
         Format::Squid,
+        Format::AwsNfw,
+        Format::Route53,
     ];
     /// Their names, in the same order.
-    const NAMES: &'static [&'static str] = &["hostgate", "cilium", "gke", "istio", "squid"];
+    const NAMES: &'static [&'static str] = &[
+        "hostgate", "cilium", "gke", "istio", "squid", "aws-nfw", "route53",
+    ];
 
     /// The name `--from` and `FORMAT:FILE` operands use.
     ///
@@ -91,6 +102,8 @@ impl Format {
             Format::Gke => "gke",
             Format::Istio => "istio",
             Format::Squid => "squid",
+            Format::AwsNfw => "aws-nfw",
+            Format::Route53 => "route53",
         }
     }
 }
@@ -107,7 +120,8 @@ impl FromStr for Format {
     /// let e = "nginx-plus".parse::<hostgate::Format>().unwrap_err();
     /// assert_eq!(
     ///     e.to_string(),
-    ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke, istio or squid"
+    ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke, istio, squid, \
+    ///      aws-nfw or route53"
     /// );
     /// ```
     fn from_str(s: &str) -> Result<Format, ParseEnumError> {
