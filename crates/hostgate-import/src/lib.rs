@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod anp;
 mod cilium;
 mod gke;
 mod kube;
@@ -462,6 +463,7 @@ fn reader(format: Format) -> Option<Reader> {
     match format {
         Format::Cilium => Some(Reader::Kube(cilium::check_kind, cilium::import)),
         Format::Gke => Some(Reader::Kube(gke::check_kind, gke::import)),
+        Format::Anp => Some(Reader::Kube(anp::check_kind, anp::import)),
         _ => None,
     }
 }

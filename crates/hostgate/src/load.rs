@@ -58,13 +58,18 @@ pub enum Format {
     /// GKE `FQDNNetworkPolicy` (`networking.gke.io/v1alpha1`) YAML or JSON, read by
     /// `hostgate-import`.
     Gke,
+    /// network-policy-api `AdminNetworkPolicy` / `BaselineAdminNetworkPolicy`
+    /// (`policy.networking.k8s.io/v1alpha1`) and `ClusterNetworkPolicy` (`v1alpha2`) YAML or
+    /// JSON, read by `hostgate-import`.
+    Anp,
 }
 
 impl Format {
     /// Every format, in the order `--from` lists them.
-    pub const ALL: &'static [Format] = &[Format::Hostgate, Format::Cilium, Format::Gke];
+    pub const ALL: &'static [Format] =
+        &[Format::Hostgate, Format::Cilium, Format::Gke, Format::Anp];
     /// Their names, in the same order.
-    const NAMES: &'static [&'static str] = &["hostgate", "cilium", "gke"];
+    const NAMES: &'static [&'static str] = &["hostgate", "cilium", "gke", "anp"];
 
     /// The name `--from` and `FORMAT:FILE` operands use.
     ///
@@ -76,6 +81,7 @@ impl Format {
             Format::Hostgate => "hostgate",
             Format::Cilium => "cilium",
             Format::Gke => "gke",
+            Format::Anp => "anp",
         }
     }
 }
@@ -92,7 +98,7 @@ impl FromStr for Format {
     /// let e = "nginx-plus".parse::<hostgate::Format>().unwrap_err();
     /// assert_eq!(
     ///     e.to_string(),
-    ///     "unknown policy format `nginx-plus`: expected hostgate, cilium or gke"
+    ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke or anp"
     /// );
     /// ```
     fn from_str(s: &str) -> Result<Format, ParseEnumError> {
