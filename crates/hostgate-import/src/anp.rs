@@ -1022,13 +1022,15 @@ fn flatten(policies: &[Policy]) -> (Vec<RuleSpec>, Vec<RuleSource>) {
                             ) else {
                                 continue;
                             };
+                            // Ids are unique in a policy: the Baseline rule's, reached by this Pass.
                             out.push((
                                 *action,
                                 Atom {
                                     pattern,
                                     ports,
                                     via,
-                                    ..b.clone()
+                                    id: format!("{}@{}", b.id, a.id),
+                                    source: b.source.clone(),
                                 },
                             ));
                         }
