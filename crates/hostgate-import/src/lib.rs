@@ -6,10 +6,12 @@
 //! engine can reproduce it) accepted with a warning at its position saying what is not
 //! reproduced. `docs/import.md` has the mapping tables.
 //!
-//! Formats: [`Format::Cilium`] (`CiliumNetworkPolicy`, `CiliumClusterwideNetworkPolicy`) and
-//! [`Format::Gke`] (`FQDNNetworkPolicy`). Input: YAML (several documents), `kind: List`, or
-//! JSON, as `kubectl get -o yaml|json` prints them, from one or more files. All objects are
-//! taken to select the workload asked about, and are combined into one policy, `default`.
+//! Formats: [`Format::Cilium`] (`CiliumNetworkPolicy`, `CiliumClusterwideNetworkPolicy`),
+//! [`Format::Gke`] (`FQDNNetworkPolicy`) and [`Format::Anp`] (network-policy-api
+//! `AdminNetworkPolicy`, `BaselineAdminNetworkPolicy`, `ClusterNetworkPolicy`). Input: YAML
+//! (several documents), `kind: List`, or JSON, as `kubectl get -o yaml|json` prints them, from
+//! one or more files. All objects are taken to select the workload asked about, and are
+//! combined into one policy, `default`.
 //!
 //! ```
 //! use hostgate::{Action, Format, Query, Via};
