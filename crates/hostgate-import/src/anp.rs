@@ -14,7 +14,7 @@ use crate::kube::{checked, port_number, selects, Cx, Fields, Object};
 use crate::yaml::Node;
 use crate::{Options, RuleSource, Workload};
 
-const CONNECTION: &[Via] = &[Via::Tls, Via::Http, Via::Connect];
+pub(crate) const CONNECTION: &[Via] = &[Via::Tls, Via::Http, Via::Connect];
 const V1: &str = "policy.networking.k8s.io/v1alpha1";
 const V2: &str = "policy.networking.k8s.io/v1alpha2";
 const ANP: &str = "AdminNetworkPolicy";
@@ -54,13 +54,13 @@ enum Tier {
 
 /// One hostgate rule to be: what it matches, and where it came from.
 #[derive(Clone)]
-struct Atom {
-    pattern: String,
+pub(crate) struct Atom {
+    pub pattern: String,
     /// Inclusive ranges; empty is every port.
-    ports: Vec<(u16, u16)>,
-    via: Vec<Via>,
-    id: String,
-    source: RuleSource,
+    pub ports: Vec<(u16, u16)>,
+    pub via: Vec<Via>,
+    pub id: String,
+    pub source: RuleSource,
 }
 
 struct Rule {
@@ -795,7 +795,7 @@ fn domain(cx: &mut Cx, node: &Node, text: &str) -> Option<String> {
 }
 
 /// A `networks` entry: the CIDR as hostgate writes it, and whether it is all of IPv4 / IPv6.
-fn cidr(cx: &mut Cx, node: &Node, text: &str) -> Option<(String, bool, bool)> {
+pub(crate) fn cidr(cx: &mut Cx, node: &Node, text: &str) -> Option<(String, bool, bool)> {
     let bad = |cx: &mut Cx| {
         cx.err(
             node,
@@ -892,7 +892,7 @@ fn under(name: &str, suffix: &str) -> bool {
 
 /// The pattern matching exactly what both match, when one exists; `None` when they are
 /// disjoint. `a` is a Pass target: `*` or a CIDR.
-fn intersect_pattern(a: &str, b: &str) -> Option<String> {
+pub(crate) fn intersect_pattern(a: &str, b: &str) -> Option<String> {
     match (set(a), set(b)) {
         (Set::Names, Set::Names | Set::Exact(_) | Set::Below(_)) => Some(b.to_string()),
         (Set::Net(x, xl), Set::Net(y, yl)) => {
@@ -923,7 +923,7 @@ fn patterns_overlap(a: &str, b: &str) -> bool {
 }
 
 /// Port ranges both allow (empty = every port); `None` when none.
-fn intersect_ports(a: &[(u16, u16)], b: &[(u16, u16)]) -> Option<Vec<(u16, u16)>> {
+pub(crate) fn intersect_ports(a: &[(u16, u16)], b: &[(u16, u16)]) -> Option<Vec<(u16, u16)>> {
     if a.is_empty() {
         return Some(b.to_vec());
     }
@@ -942,7 +942,7 @@ fn intersect_ports(a: &[(u16, u16)], b: &[(u16, u16)]) -> Option<Vec<(u16, u16)>
     (!out.is_empty()).then_some(out)
 }
 
-fn intersect_via(a: &[Via], b: &[Via]) -> Option<Vec<Via>> {
+pub(crate) fn intersect_via(a: &[Via], b: &[Via]) -> Option<Vec<Via>> {
     let out: Vec<Via> = a.iter().copied().filter(|v| b.contains(v)).collect();
     (!out.is_empty()).then_some(out)
 }
@@ -1041,6 +1041,11 @@ fn flatten(policies: &[Policy]) -> (Vec<RuleSpec>, Vec<RuleSource>) {
         }
     }
     out.extend(baseline);
+    rule_specs(out)
+}
+
+/// The rules, with their ids and lines, and where each came from.
+pub(crate) fn rule_specs(out: Vec<(Action, Atom)>) -> (Vec<RuleSpec>, Vec<RuleSource>) {
     let mut rules = Vec::with_capacity(out.len());
     let mut sources = Vec::with_capacity(out.len());
     for (action, a) in out {

@@ -41,6 +41,7 @@
 #![warn(missing_docs)]
 
 mod anp;
+mod calico;
 mod cilium;
 mod gke;
 mod kube;
@@ -466,6 +467,7 @@ fn reader(format: Format) -> Option<Reader> {
         Format::Cilium => Some(Reader::Kube(cilium::check_kind, cilium::import)),
         Format::Gke => Some(Reader::Kube(gke::check_kind, gke::import)),
         Format::Anp => Some(Reader::Kube(anp::check_kind, anp::import)),
+        Format::Calico => Some(Reader::Kube(calico::check_kind, calico::import)),
         _ => None,
     }
 }

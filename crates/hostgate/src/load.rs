@@ -62,14 +62,22 @@ pub enum Format {
     /// (`policy.networking.k8s.io/v1alpha1`) and `ClusterNetworkPolicy` (`v1alpha2`) YAML or
     /// JSON, read by `hostgate-import`.
     Anp,
+    /// Calico `NetworkPolicy` / `GlobalNetworkPolicy`, `NetworkSet` / `GlobalNetworkSet` and
+    /// `Tier` (`projectcalico.org/v3`) YAML or JSON, read by `hostgate-import`.
+    Calico,
 }
 
 impl Format {
     /// Every format, in the order `--from` lists them.
-    pub const ALL: &'static [Format] =
-        &[Format::Hostgate, Format::Cilium, Format::Gke, Format::Anp];
+    pub const ALL: &'static [Format] = &[
+        Format::Hostgate,
+        Format::Cilium,
+        Format::Gke,
+        Format::Anp,
+        Format::Calico,
+    ];
     /// Their names, in the same order.
-    const NAMES: &'static [&'static str] = &["hostgate", "cilium", "gke", "anp"];
+    const NAMES: &'static [&'static str] = &["hostgate", "cilium", "gke", "anp", "calico"];
 
     /// The name `--from` and `FORMAT:FILE` operands use.
     ///
@@ -82,6 +90,7 @@ impl Format {
             Format::Cilium => "cilium",
             Format::Gke => "gke",
             Format::Anp => "anp",
+            Format::Calico => "calico",
         }
     }
 }
@@ -98,7 +107,7 @@ impl FromStr for Format {
     /// let e = "nginx-plus".parse::<hostgate::Format>().unwrap_err();
     /// assert_eq!(
     ///     e.to_string(),
-    ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke or anp"
+    ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke, anp or calico"
     /// );
     /// ```
     fn from_str(s: &str) -> Result<Format, ParseEnumError> {
