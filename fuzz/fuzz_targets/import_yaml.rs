@@ -1,4 +1,4 @@
-//! The Kubernetes-style importers (Cilium, GKE, network-policy-api) on arbitrary bytes: no panic; every error and warning names the
+//! The Kubernetes-style importers (Cilium, GKE, network-policy-api, Calico) on arbitrary bytes: no panic; every error and warning names the
 //! input file and points inside it (line from 1 to one past its last line break, counting `\r`,
 //! `\n` and `\r\n` as YAML does; column from 1); an import that succeeds renders to hostgate
 //! text that compiles, with one rule per imported rule, each rule's line inside the input.
@@ -32,7 +32,7 @@ fn check(d: &ImportDiagnostic, lines: u32) {
 
 fuzz_target!(|data: &[u8]| {
     let lines = line_breaks(data);
-    for format in [Format::Cilium, Format::Gke, Format::Anp] {
+    for format in [Format::Cilium, Format::Gke, Format::Anp, Format::Calico] {
         match import(format, &[("in.yaml", data)], &Options::default()) {
             Err(errors) => {
                 assert!(!errors.is_empty());

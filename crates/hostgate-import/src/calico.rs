@@ -28,6 +28,8 @@ const KINDS: &[&str] = &[
     "GlobalNetworkSet",
     "Tier",
 ];
+/// Calico's order for the `default` tier.
+const DEFAULT_TIER_ORDER: f64 = 1_000_000.0;
 const EVERYTHING: &[&str] = &["*", "0.0.0.0/0", "::/0"];
 
 pub(crate) fn check_kind(api: &str, kind: &str) -> Result<(), String> {
@@ -121,15 +123,17 @@ pub(crate) fn import(
             policies.push(p);
         }
     }
-    // Tiers by order (no order: last, like the default tier), then name.
+    // Tiers by order (no order: last; the default tier's is 1 000 000), then name.
     let key = |o: Option<f64>| o.unwrap_or(f64::INFINITY);
+    let tier_order = |name: &str| {
+        let given = tiers.get(name).and_then(|t| t.order);
+        given.or((name == "default").then_some(DEFAULT_TIER_ORDER))
+    };
     let mut tier_names: Vec<&String> = policies.iter().map(|p| &p.tier).collect();
     tier_names.sort_by(|a, b| {
-        let (oa, ob) = (
-            tiers.get(*a).and_then(|t| t.order),
-            tiers.get(*b).and_then(|t| t.order),
-        );
-        key(oa).total_cmp(&key(ob)).then_with(|| a.cmp(b))
+        key(tier_order(a))
+            .total_cmp(&key(tier_order(b)))
+            .then_with(|| a.cmp(b))
     });
     tier_names.dedup();
     let mut ordered: Vec<(bool, Vec<&Policy>)> = Vec::new();
