@@ -1,7 +1,8 @@
-//! The Kubernetes-style importers (Cilium, GKE, network-policy-api, Calico) on arbitrary bytes: no panic; every error and warning names the
-//! input file and points inside it (line from 1 to one past its last line break, counting `\r`,
-//! `\n` and `\r\n` as YAML does; column from 1); an import that succeeds renders to hostgate
-//! text that compiles, with one rule per imported rule, each rule's line inside the input.
+//! The Kubernetes-style importers (Cilium, GKE, network-policy-api, Calico) on arbitrary
+//! bytes: no panic; every error and warning names the input file and points inside it (line
+//! from 1 to one past its last line break, counting `\r`, `\n` and `\r\n` as YAML does; column
+//! from 1); an import that succeeds renders to hostgate text that compiles, with one rule per
+//! imported rule, each rule's line inside the input.
 #![no_main]
 
 use hostgate::Format;
