@@ -1,5 +1,6 @@
-//! `hostgate import --from anp` and `check --from anp`: the real binary on network-policy-api
-//! policies (an upstream example and an allow-list with a lower-priority deny).
+//! `hostgate import` and `check` with `--from anp` and `--from calico`: the real binary on
+//! network-policy-api policies (an upstream example and an allow-list with a lower-priority
+//! deny) and on Calico tiers with domains.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,7 +26,7 @@ fn hostgate(args: &[&str]) -> Run {
 
 fn temp(name: &str, text: &str) -> String {
     let dir: PathBuf =
-        std::env::temp_dir().join(format!("hostgate-cli-import-anp-{}", std::process::id()));
+        std::env::temp_dir().join(format!("hostgate-cli-import-tiered-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -193,4 +194,130 @@ fn upstream_example_and_bad_input() {
             r.stderr
         );
     }
+}
+
+/// A security tier passing everything on port 80 to the default tier, which allows
+/// `*.example.com` from a network set, and denies the rest at its end.
+const CALICO: &str = "apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: security}
+spec: {order: 100}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: security.pass-http}
+spec:
+  tier: security
+  selector: all()
+  types: [Egress]
+  egress:
+  - action: Pass
+    protocol: TCP
+    destination: {ports: [80]}
+  - action: Allow
+    protocol: TCP
+    destination:
+      domains: ['api.*.example.com']
+      ports: [443]
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata: {name: example, labels: {role: example}}
+spec:
+  allowedEgressDomains: ['*.example.com']
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  selector: app == 'web'
+  types: [Egress]
+  egress:
+  - action: Allow
+    destination:
+      selector: role == 'example'
+      namespaceSelector: global()
+";
+
+#[test]
+fn calico_import_and_check_agree() {
+    let file = temp("calico.yaml", CALICO);
+    let r = hostgate(&["import", "--from", "calico", &file]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(
+            "allow ~api\\.[a-z0-9_-]+(?:\\.[a-z0-9_-]+)*\\.example\\.com port 443 via tls,http,connect id GlobalNetworkPolicy/security.pass-http:3\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("deny * via tls,http,connect id tier/security:end0\n"),
+        "{}",
+        r.stdout
+    );
+    let out = temp("calico.policy", &r.stdout);
+    for (workload, name, port, via, want) in [
+        ("shop/app=web", "api.eu.example.com", "443", "tls", "allow"),
+        ("shop/app=web", "api.example.com", "443", "tls", "deny"),
+        // Passed to the default tier on port 80, where the network set allows it.
+        ("shop/app=web", "www.example.com", "80", "http", "allow"),
+        ("shop/app=db", "www.example.com", "80", "http", "allow"),
+        ("shop/app=db", "www.example.org", "80", "http", "allow"),
+        ("shop/app=web", "www.example.org", "80", "http", "deny"),
+        ("shop/app=web", "www.example.com", "443", "tls", "deny"),
+    ] {
+        let a = hostgate(&[
+            "check",
+            "--from",
+            "calico",
+            "--policy",
+            &file,
+            "--workload",
+            workload,
+            "--port",
+            port,
+            "--via",
+            via,
+            name,
+        ]);
+        assert_eq!(a.code, 0, "{}", a.stderr);
+        let words: Vec<&str> = a.stdout.split_whitespace().take(2).collect();
+        assert_eq!(words, [want, name], "{workload}: {}", a.stdout);
+    }
+    // Without a workload every policy applies: the rendered policy decides the same.
+    for (name, port, via) in [
+        ("www.example.com", "80", "http"),
+        ("api.eu.example.com", "443", "tls"),
+        ("x.org", "443", "tls"),
+    ] {
+        let a = hostgate(&[
+            "check", "--from", "calico", "--policy", &file, "--port", port, "--via", via, name,
+        ]);
+        let b = hostgate(&[
+            "check", "--policy", &out, "--port", port, "--via", via, name,
+        ]);
+        assert_eq!(a.code, 0, "{}", a.stderr);
+        assert_eq!(
+            a.stdout.split_whitespace().next(),
+            b.stdout.split_whitespace().next()
+        );
+    }
+    let bad = temp(
+        "calico-bad.yaml",
+        &CALICO.replace(
+            "action: Pass",
+            "action: Deny\n    destination: {domains: [a.io]}\n  - action: Pass",
+        ),
+    );
+    let r = hostgate(&["check", "--from", "calico", "--policy", &bad, "a.io"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with(&format!(
+            "{bad}:15:28: domains in a rule whose action is not Allow"
+        )),
+        "{}",
+        r.stderr
+    );
 }
