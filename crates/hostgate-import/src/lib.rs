@@ -7,8 +7,9 @@
 //! reproduced. `docs/import.md` has the mapping tables.
 //!
 //! Formats: [`Format::Cilium`] (`CiliumNetworkPolicy`, `CiliumClusterwideNetworkPolicy`),
-//! [`Format::Gke`] (`FQDNNetworkPolicy`) and [`Format::Anp`] (network-policy-api
-//! `AdminNetworkPolicy`, `BaselineAdminNetworkPolicy`, `ClusterNetworkPolicy`). Input: YAML
+//! [`Format::Gke`] (`FQDNNetworkPolicy`), [`Format::Anp`] (network-policy-api
+//! `AdminNetworkPolicy`, `BaselineAdminNetworkPolicy`, `ClusterNetworkPolicy`) and
+//! [`Format::Calico`] (`NetworkPolicy`, `GlobalNetworkPolicy`, network sets, tiers). Input: YAML
 //! (several documents), `kind: List`, or JSON, as `kubectl get -o yaml|json` prints them, from
 //! one or more files. All objects are taken to select the workload asked about, and are
 //! combined into one policy, `default`.
