@@ -123,6 +123,8 @@ fn format_help(format: hostgate::Format) -> &'static str {
         F::Istio => {
             "Istio ServiceEntry / Sidecar / VirtualService and the mesh outboundTrafficPolicy"
         }
+        F::Anp => "AdminNetworkPolicy / BaselineAdminNetworkPolicy / ClusterNetworkPolicy",
+        F::Calico => "Calico (Global)NetworkPolicy, (Global)NetworkSet, Tier",
         F::Squid => "Squid squid.conf (http_access, ssl_bump)",
         F::AwsNfw => "AWS Network Firewall domain-list rule groups",
         F::Route53 => "Route 53 Resolver DNS Firewall rule groups",

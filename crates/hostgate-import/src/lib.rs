@@ -6,12 +6,17 @@
 //! engine can reproduce it) accepted with a warning at its position saying what is not
 //! reproduced. `docs/import.md` has the mapping tables.
 //!
-//! Formats: [`Format::Cilium`] (`CiliumNetworkPolicy`, `CiliumClusterwideNetworkPolicy`) and
-//! [`Format::Gke`] (`FQDNNetworkPolicy`). Input: YAML (several documents), `kind: List`, or
-//! JSON, as `kubectl get -o yaml|json` prints them, from one or more files. All objects are
-//! taken to select the workload asked about, and are combined into one policy, `default`.
-//! [`Format::Squid`] reads a `squid.conf` (with its includes and acl files) into one
-//! first-match policy, `default`.
+//! Formats: [`Format::Cilium`] (`CiliumNetworkPolicy`, `CiliumClusterwideNetworkPolicy`),
+//! [`Format::Gke`] (`FQDNNetworkPolicy`), [`Format::Istio`] (`ServiceEntry`, `Sidecar`,
+//! `VirtualService`, the mesh's `outboundTrafficPolicy`), [`Format::Anp`] (network-policy-api
+//! `AdminNetworkPolicy`, `BaselineAdminNetworkPolicy`, `ClusterNetworkPolicy`) and
+//! [`Format::Calico`] (`NetworkPolicy`, `GlobalNetworkPolicy`, network sets, tiers): YAML
+//! (several documents), `kind: List`, or JSON, as `kubectl get -o yaml|json` prints them, from
+//! one or more files. Without a workload all objects are taken to select the workload asked
+//! about, and are combined into one policy, `default`. [`Format::Squid`] reads a `squid.conf`
+//! (with its includes and acl files), [`Format::AwsNfw`] AWS Network Firewall domain-list rule
+//! groups and [`Format::Route53`] Route 53 DNS Firewall rule groups, each into one policy,
+//! `default`.
 //!
 //! ```
 //! use hostgate::{Action, Format, Query, Via};
@@ -40,7 +45,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod anp;
 mod aws_nfw;
+mod calico;
 mod cilium;
 mod cloud;
 mod gke;
@@ -497,6 +504,8 @@ fn reader(format: Format) -> Option<Reader> {
         Format::Cilium => Some(Reader::Kube(cilium::check_kind, cilium::import)),
         Format::Gke => Some(Reader::Kube(gke::check_kind, gke::import)),
         Format::Istio => Some(Reader::Kube(istio::check_kind, istio::import)),
+        Format::Anp => Some(Reader::Kube(anp::check_kind, anp::import)),
+        Format::Calico => Some(Reader::Kube(calico::check_kind, calico::import)),
         Format::Squid => Some(Reader::Config(squid::import)),
         Format::AwsNfw => Some(Reader::Config(aws_nfw::import)),
         Format::Route53 => Some(Reader::Config(route53::import)),

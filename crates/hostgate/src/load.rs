@@ -62,6 +62,13 @@ pub enum Format {
     /// config's `outboundTrafficPolicy` (an `IstioOperator` or the ConfigMap `istio`) YAML or
     /// JSON, read by `hostgate-import`.
     Istio,
+    /// network-policy-api `AdminNetworkPolicy` / `BaselineAdminNetworkPolicy`
+    /// (`policy.networking.k8s.io/v1alpha1`) and `ClusterNetworkPolicy` (`v1alpha2`) YAML or
+    /// JSON, read by `hostgate-import`.
+    Anp,
+    /// Calico `NetworkPolicy` / `GlobalNetworkPolicy`, `NetworkSet` / `GlobalNetworkSet` and
+    /// `Tier` (`projectcalico.org/v3`) YAML or JSON, read by `hostgate-import`.
+    Calico,
     /// A Squid `squid.conf` (`acl`, `http_access`, `ssl_bump`, `include`), read by
     /// `hostgate-import`.
     Squid,
@@ -81,13 +88,15 @@ impl Format {
         Format::Cilium,
         Format::Gke,
         Format::Istio,
+        Format::Anp,
+        Format::Calico,
         Format::Squid,
         Format::AwsNfw,
         Format::Route53,
     ];
     /// Their names, in the same order.
     const NAMES: &'static [&'static str] = &[
-        "hostgate", "cilium", "gke", "istio", "squid", "aws-nfw", "route53",
+        "hostgate", "cilium", "gke", "istio", "anp", "calico", "squid", "aws-nfw", "route53",
     ];
 
     /// The name `--from` and `FORMAT:FILE` operands use.
@@ -101,6 +110,8 @@ impl Format {
             Format::Cilium => "cilium",
             Format::Gke => "gke",
             Format::Istio => "istio",
+            Format::Anp => "anp",
+            Format::Calico => "calico",
             Format::Squid => "squid",
             Format::AwsNfw => "aws-nfw",
             Format::Route53 => "route53",
@@ -120,8 +131,8 @@ impl FromStr for Format {
     /// let e = "nginx-plus".parse::<hostgate::Format>().unwrap_err();
     /// assert_eq!(
     ///     e.to_string(),
-    ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke, istio, squid, \
-    ///      aws-nfw or route53"
+    ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke, istio, anp, \
+    ///      calico, squid, aws-nfw or route53"
     /// );
     /// ```
     fn from_str(s: &str) -> Result<Format, ParseEnumError> {
