@@ -578,12 +578,12 @@ pub fn import(
             };
             if options.per_object {
                 return refuse(format!(
-                    "--per-object: a {format} configuration is one policy, not objects"
+                    "--per-object: the {format} input is one policy, not objects"
                 ));
             }
             if options.workload.is_some() {
                 return refuse(format!(
-                    "--workload: a {format} configuration does not select workloads"
+                    "--workload: the {format} input does not select workloads"
                 ));
             }
             parts.push(("default".into(), read(&mut cx, files, options)));
@@ -682,9 +682,12 @@ pub fn render(imported: &Imported) -> String {
         ));
     }
     out.push_str(&format!(": {}\n", imported.files.join(", ")));
-    match &imported.options.workload {
-        Some(w) => out.push_str(&format!("# Policies that select workload {w}\n")),
-        None => out.push_str("# Every policy given applies (no workload selection)\n"),
+    // Workload selection is a Kubernetes notion; a configuration file has nothing to select.
+    if matches!(reader(imported.format), Some(Reader::Kube(..))) {
+        match &imported.options.workload {
+            Some(w) => out.push_str(&format!("# Policies that select workload {w}\n")),
+            None => out.push_str("# Every policy given applies (no workload selection)\n"),
+        }
     }
     for w in &imported.warnings {
         out.push_str(&format!("# {w}\n"));

@@ -663,9 +663,10 @@ fn bad_input_is_refused_at_its_position() {
         &Options::default().per_object(true),
     )
     .unwrap_err();
-    assert!(e[0]
-        .message
-        .contains("per-object policies and workload selection do not apply"));
+    assert_eq!(
+        e[0].message,
+        "--per-object: the aws-nfw input is one policy, not objects"
+    );
 }
 
 #[test]
