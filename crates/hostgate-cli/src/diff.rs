@@ -12,8 +12,9 @@ use crate::{via_parser, Failure, Format};
 
 #[derive(Args)]
 pub struct DiffArgs {
-    /// The left policy: `[FORMAT:]FILE[#POLICY]` (FORMAT: hostgate, cilium or gke; POLICY:
-    /// default, else the file's first)
+    /// The left policy: `[FORMAT:]FILE[#POLICY]` (FORMAT: hostgate, the default, or an import
+    /// format as `--from` takes them, such as cilium or squid; POLICY: default, else the file's
+    /// first)
     #[arg(value_name = "LEFT")]
     left: String,
     /// The right policy, in the same form
