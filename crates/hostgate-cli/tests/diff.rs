@@ -213,7 +213,7 @@ fn readme_blocks(path: &str) -> Vec<(Vec<String>, Vec<String>)> {
 #[test]
 fn the_migration_example_readme_shows_real_output() {
     let blocks = readme_blocks("examples/migrate/README.md");
-    assert_eq!(blocks.len(), 2);
+    assert_eq!(blocks.len(), 3);
     for (args, want) in blocks {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, out, _) = hostgate(&args);
@@ -221,18 +221,24 @@ fn the_migration_example_readme_shows_real_output() {
         let got: Vec<&str> = out.lines().collect();
         assert_eq!(got, want, "{args:?}");
     }
-    // The migration's main surprise, stated independently: the apex Squid allows is denied.
-    let (_, out, _) = hostgate(&[
-        "diff",
-        "--port",
-        "443",
-        "--via",
-        "tls",
-        "examples/migrate/squid-whitelist.policy",
+    // The migration's main surprise, stated independently: the apex Squid allows is denied,
+    // by both Kubernetes policies.
+    for right in [
         "cilium:examples/migrate/cilium.yaml",
-    ]);
-    assert!(
-        out.starts_with("kadath.io  port 443  via tls  left: allow"),
-        "{out}"
-    );
+        "anp:examples/migrate/clusternetworkpolicy.yaml",
+    ] {
+        let (_, out, _) = hostgate(&[
+            "diff",
+            "--port",
+            "443",
+            "--via",
+            "connect",
+            "squid:examples/migrate/squid.conf",
+            right,
+        ]);
+        assert!(
+            out.starts_with("kadath.io  port 443  via connect  left: allow"),
+            "{out}"
+        );
+    }
 }
