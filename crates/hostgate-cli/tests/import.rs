@@ -357,3 +357,23 @@ fn squid_helper_and_inspect_take_from() {
         r.stdout
     );
 }
+
+/// The README's Squid example is the binary's real output.
+#[test]
+fn readme_squid_example_is_real_output() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let cmd = "hostgate check --from squid --policy examples/migrate/squid.conf --port 443 --via connect kadath.io ci.kadath.io evil.example";
+    let start = readme
+        .find(&format!("$ {cmd}\n"))
+        .expect("example in README")
+        + cmd.len()
+        + 3;
+    let shown = &readme[start..start + readme[start..].find("```").unwrap()];
+    let out = Command::new(env!("CARGO_BIN_EXE_hostgate"))
+        .args(cmd.split(' ').skip(1))
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert_eq!(shown, String::from_utf8_lossy(&out.stdout), "{cmd}");
+}

@@ -265,6 +265,10 @@ pub struct Args {
     /// Policy file (re-read on SIGHUP)
     #[arg(long, value_name = "FILE", required_unless_present = "dump")]
     pub policy: Option<PathBuf>,
+    /// The policy file's format: hostgate, or an import format such as route53 or cilium (as
+    /// `hostgate --from`; docs/import.md)
+    #[arg(long = "from", value_name = "FORMAT", default_value = "hostgate")]
+    pub from: hostgate::Format,
     /// Policy to ask [default: `default`, else the file's first]
     #[arg(long, value_name = "NAME")]
     pub policy_name: Option<String>,
@@ -310,6 +314,7 @@ impl Args {
         }
         c.upstreams = self.upstreams;
         c.policy_name = self.policy_name;
+        c.policy_format = self.from;
         c.clients = self.clients;
         c.deny_response = self.deny_response;
         c.timeout = Duration::from_millis(self.timeout_ms);
@@ -339,6 +344,9 @@ pub struct Config {
     pub upstreams: Vec<SocketAddr>,
     /// The policy file.
     pub policy: PathBuf,
+    /// The policy file's format (an import format is read through `hostgate-import`, with
+    /// that system's meaning).
+    pub policy_format: hostgate::Format,
     /// The policy asked when no [`Config::clients`] entry matches; `None`: the loading path's
     /// default.
     pub policy_name: Option<String>,
@@ -375,6 +383,7 @@ impl Config {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 53)),
             upstreams: Vec::new(),
             policy,
+            policy_format: hostgate::Format::Hostgate,
             policy_name: None,
             clients: Vec::new(),
             deny_response: DenyResponse::Nxdomain,
@@ -617,7 +626,8 @@ pub struct Rules {
 }
 
 impl Rules {
-    /// Compiles a policy source; `policy_name` is the default policy, `clients` the per-client
+    /// Compiles a policy source (in its format: an import format goes through
+    /// `hostgate_import::load`); `policy_name` is the default policy, `clients` the per-client
     /// ones. Returns the policy's warnings too, one line each.
     ///
     /// ```
@@ -634,7 +644,7 @@ impl Rules {
         clients: &[ClientPolicy],
     ) -> Result<(Rules, Vec<String>), Error> {
         let err = |e: hostgate::LoadError| Error::Policy(e.to_string());
-        let loaded = source.compile().map_err(err)?;
+        let loaded = hostgate_import::load(source).map_err(err)?;
         let warnings = loaded.warnings().collect();
         let default = loaded.select(policy_name).map_err(err)?;
         let mut by_client = Vec::with_capacity(clients.len());
@@ -654,8 +664,9 @@ impl Rules {
     }
 
     fn load(config: &Config) -> Result<(Rules, Vec<String>), Error> {
-        let source =
-            PolicySource::read(&config.policy).map_err(|e| Error::Policy(e.to_string()))?;
+        let source = PolicySource::read(&config.policy)
+            .map_err(|e| Error::Policy(e.to_string()))?
+            .with_format(config.policy_format);
         Rules::compile(&source, config.policy_name.as_deref(), &config.clients)
     }
 

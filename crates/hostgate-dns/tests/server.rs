@@ -236,6 +236,47 @@ async fn allowed_name_is_forwarded_unchanged_and_answered_with_the_client_id() {
     assert_eq!(logs[0].upstream, Some(up.addr));
 }
 
+/// `--from route53`: a Route 53 DNS Firewall rule group decides, with its own meaning (`*.x` is
+/// every name below `x`, never `x`; first match by priority; ALLOW before a catch-all BLOCK).
+#[tokio::test]
+async fn a_route53_rule_group_decides_with_its_own_meaning() {
+    let up = upstream(Mode::Answer).await;
+    let bundle = policy_file(
+        r#"{"FirewallRuleGroups": [{"Id": "g", "FirewallRules": [
+            {"FirewallDomainListId": "ok", "Priority": 1, "Action": "ALLOW"},
+            {"FirewallDomainListId": "all", "Priority": 2, "Action": "BLOCK", "BlockResponse": "NXDOMAIN"}]}],
+          "FirewallDomainLists": [{"Id": "ok", "Domains": ["*.allowed.test."]}, {"Id": "all", "Domains": ["*"]}]}"#,
+    );
+    let s = start(vec![up.addr], |c| {
+        c.policy = bundle.clone();
+        c.policy_format = hostgate::Format::Route53;
+    })
+    .await;
+    let r = udp_ask(s.addr, &query(1, b"www.allowed.test", 1)).await;
+    assert_eq!(rcode(&r), Rcode::NoError);
+    assert_eq!(count(&r, 6), 1, "forwarded and answered");
+    for name in [&b"allowed.test"[..], b"other.example"] {
+        let r = udp_ask(s.addr, &query(2, name, 1)).await;
+        assert_eq!(
+            rcode(&r),
+            Rcode::NxDomain,
+            "{}",
+            String::from_utf8_lossy(name)
+        );
+    }
+    assert_eq!(up.total(), 1);
+    let logs = s.logs.lock().unwrap().clone();
+    assert!(
+        logs[0]
+            .rule
+            .as_deref()
+            .unwrap()
+            .starts_with("FirewallRuleGroup/g"),
+        "{:?}",
+        logs[0].rule
+    );
+}
+
 #[tokio::test]
 async fn denied_name_is_answered_locally_per_deny_response() {
     for (flag, want) in [
