@@ -6,6 +6,7 @@
 
 mod check;
 mod diff;
+mod docs;
 mod explain;
 mod import;
 mod inspect;
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +55,10 @@ enum Command {
     /// Serve DNS by policy: allowed names are forwarded to the upstream, denied ones answered
     /// locally (SIGHUP re-reads the policy)
     Dns(DnsArgs),
+    /// Print a shell completion script (bash, zsh or fish)
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff): `hostgate man | man -l -`
+    Man,
 }
 
 /// `hostgate dns`: the `hostgate-dns` server's flags.
@@ -172,6 +177,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Import(args) => import::run(args),
         Command::Dns(args) => dns(args),
+        Command::Completions(args) => docs::completions(args, Cli::command()),
+        Command::Man => docs::man(Cli::command()),
         Command::Diff(args) => diff::run(args).map(|agree| {
             if !agree {
                 differ = true;
