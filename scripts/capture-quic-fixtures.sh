@@ -9,6 +9,7 @@
 #     0-RTT (a ticket from a handshake with a server in memory; Initial + 0-RTT coalesced), and
 #     the flight after a Retry (new connection ID, token);
 #   - chromium (Debian) with QUIC forced on for a name mapped to the recorder, v1 and v2;
+#   - firefox-esr (Debian), headless, HTTP/3 forced to the recorder by its testing prefs;
 #   - ngtcp2's example client (Debian ngtcp2-client), when installed.
 # Clients that are not installed are skipped with a note.
 #
@@ -185,6 +186,32 @@ if have chromium; then
     done
 else
     skipped+=("chromium (not installed)")
+fi
+
+# firefox-esr with HTTP/3 forced to 127.0.0.1:$PORT by its testing prefs (the port is known
+# only once the recorder listens, so the profile is written here).
+firefox_client() {
+    mkdir -p "$WORK/ff"
+    cat >"$WORK/ff/user.js" <<PREFS
+user_pref("network.http.http3.enable", true);
+user_pref("network.http.http3.alt-svc-mapping-for-testing", "example.com;h3=:$PORT");
+user_pref("network.http.http3.force-use-alt-svc-mapping-for-testing", true);
+user_pref("network.dns.forceResolve", "127.0.0.1");
+user_pref("network.trr.mode", 5);
+PREFS
+    firefox-esr --headless --no-remote --profile "$WORK/ff" --screenshot "$WORK/ff/s.png" https://example.com/
+}
+
+if have firefox-esr; then
+    n=$(record quic-firefox 0.5 firefox_client)
+    if [ "$n" -gt 0 ]; then
+        expect quic-firefox "firefox-esr --headless, HTTP/3 to example.com forced by its testing prefs" \
+            "$n" status=complete name=example.com alpn=h3 version=1
+    else
+        skipped+=("firefox-esr (nothing sent)")
+    fi
+else
+    skipped+=("firefox-esr (not installed)")
 fi
 
 if have qtlsclient || [ -x /usr/bin/ngtcp2-client ] || have gtlsclient; then

@@ -884,7 +884,7 @@ fn real_client_flights_decode_to_what_the_client_was_told() {
         .collect();
     assert_eq!(
         clients.into_iter().collect::<Vec<_>>(),
-        ["aioquic", "chromium", "ngtcp2", "qh3"]
+        ["aioquic", "chromium", "firefox", "ngtcp2", "qh3"]
     );
     for f in &flights {
         let n = &f.name;
