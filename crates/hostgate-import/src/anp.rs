@@ -890,6 +890,34 @@ fn under(name: &str, suffix: &str) -> bool {
         && name.as_bytes()[name.len() - suffix.len() - 1] == b'.'
 }
 
+/// A Pass limited to `passed` (not every name): in its place, each later-tier rule cut down to
+/// what the Pass covers, then an allow of what it covers (the later tier decided nothing).
+pub(crate) fn pass_to(passed: &[Atom], later: &[(Action, Atom)], out: &mut Vec<(Action, Atom)>) {
+    for a in passed {
+        for (action, b) in later {
+            let (Some(pattern), Some(ports), Some(via)) = (
+                intersect_pattern(&a.pattern, &b.pattern),
+                intersect_ports(&a.ports, &b.ports),
+                intersect_via(&a.via, &b.via),
+            ) else {
+                continue;
+            };
+            // Ids are unique in a policy: the later rule's, reached by this Pass.
+            out.push((
+                *action,
+                Atom {
+                    pattern,
+                    ports,
+                    via,
+                    id: format!("{}@{}", b.id, a.id),
+                    source: b.source.clone(),
+                },
+            ));
+        }
+        out.push((Action::Allow, a.clone()));
+    }
+}
+
 /// The pattern matching exactly what both match, when one exists; `None` when they are
 /// disjoint. `a` is a Pass target: `*` or a CIDR.
 pub(crate) fn intersect_pattern(a: &str, b: &str) -> Option<String> {
@@ -1012,31 +1040,7 @@ fn flatten(policies: &[Policy]) -> (Vec<RuleSpec>, Vec<RuleSource>) {
                 Verb::Allow => out.extend(r.atoms.iter().map(|a| (Action::Allow, a.clone()))),
                 Verb::Deny => out.extend(r.atoms.iter().map(|a| (Action::Deny, a.clone()))),
                 Verb::Pass if r.covers_all => break 'admin,
-                Verb::Pass => {
-                    for a in &r.atoms {
-                        for (action, b) in &baseline {
-                            let (Some(pattern), Some(ports), Some(via)) = (
-                                intersect_pattern(&a.pattern, &b.pattern),
-                                intersect_ports(&a.ports, &b.ports),
-                                intersect_via(&a.via, &b.via),
-                            ) else {
-                                continue;
-                            };
-                            // Ids are unique in a policy: the Baseline rule's, reached by this Pass.
-                            out.push((
-                                *action,
-                                Atom {
-                                    pattern,
-                                    ports,
-                                    via,
-                                    id: format!("{}@{}", b.id, a.id),
-                                    source: b.source.clone(),
-                                },
-                            ));
-                        }
-                        out.push((Action::Allow, a.clone()));
-                    }
-                }
+                Verb::Pass => pass_to(&r.atoms, &baseline, &mut out),
             }
         }
     }

@@ -13,9 +13,7 @@ use std::collections::BTreeMap;
 
 use hostgate::{Action, Via};
 
-use crate::anp::{
-    cidr, intersect_pattern, intersect_ports, intersect_via, rule_specs, Atom, CONNECTION,
-};
+use crate::anp::{cidr, pass_to, rule_specs, Atom, CONNECTION};
 use crate::kube::{checked, port_number, Cx, Object};
 use crate::yaml::{self, Node, Value};
 use crate::{Options, RuleSource, Workload};
@@ -171,30 +169,7 @@ fn flatten(tiers: &[(bool, Vec<&Policy>)]) -> Vec<(Action, Atom)> {
                     passed_all = true;
                     break 'tier;
                 }
-                Verb::Pass => {
-                    for a in &r.atoms {
-                        for (action, b) in &later {
-                            let (Some(pattern), Some(ports), Some(via)) = (
-                                intersect_pattern(&a.pattern, &b.pattern),
-                                intersect_ports(&a.ports, &b.ports),
-                                intersect_via(&a.via, &b.via),
-                            ) else {
-                                continue;
-                            };
-                            out.push((
-                                *action,
-                                Atom {
-                                    pattern,
-                                    ports,
-                                    via,
-                                    id: format!("{}@{}", b.id, a.id),
-                                    source: b.source.clone(),
-                                },
-                            ));
-                        }
-                        out.push((Action::Allow, a.clone()));
-                    }
-                }
+                Verb::Pass => pass_to(&r.atoms, &later, &mut out),
             }
         }
     }
