@@ -5,6 +5,7 @@
 //! name, I/O error). A deny is an answer, not a failure, so it does not change the status.
 
 mod check;
+mod compile;
 mod diff;
 mod explain;
 mod import;
@@ -49,6 +50,9 @@ enum Command {
     Diff(diff::DiffArgs),
     /// Read Cilium or GKE egress policies and print the equivalent hostgate policy
     Import(import::ImportArgs),
+    /// Compile a policy into an engine file, which every `--policy` opens without compiling
+    /// (mapped, shared between processes)
+    Compile(compile::CompileArgs),
     /// Serve DNS by policy: allowed names are forwarded to the upstream, denied ones answered
     /// locally (SIGHUP re-reads the policy)
     Dns(DnsArgs),
@@ -150,6 +154,7 @@ fn main() -> ExitCode {
         Command::SquidHelper(args) => squid::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Import(args) => import::run(args),
+        Command::Compile(args) => compile::run(args),
         Command::Dns(args) => dns(args),
         Command::Diff(args) => diff::run(args).map(|agree| {
             if !agree {

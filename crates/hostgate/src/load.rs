@@ -288,8 +288,14 @@ impl<'a> PolicySource<'a> {
                 Some(shared) => Engine::from_shared(shared),
                 None => Engine::from_bytes(&self.bytes),
             };
+            // Its warnings were shown when it was compiled; their lines are the source's, not
+            // this file's, so they are not repeated on every open (`Engine::warnings` keeps them).
             return match opened {
-                Ok(engine) => Ok(LoadedPolicy::new(engine, self.origin.to_string())),
+                Ok(engine) => Ok(LoadedPolicy::with_warnings(
+                    engine,
+                    self.origin.to_string(),
+                    Vec::new(),
+                )),
                 Err(e) => Err(fail(LoadErrorKind::EngineFile(e))),
             };
         }
