@@ -512,3 +512,26 @@ proptest! {
         }
     }
 }
+
+/// Bytes one past an aligned start: every section is then misaligned for its items.
+struct Shifted(Vec<u8>);
+
+impl AsRef<[u8]> for Shifted {
+    fn as_ref(&self) -> &[u8] {
+        &self.0[1..]
+    }
+}
+
+#[test]
+fn misaligned_shared_bytes_are_copied_not_refused() {
+    let e = Engine::compile(EVERYTHING).unwrap();
+    let mut v = vec![0u8];
+    v.extend_from_slice(&e.to_bytes());
+    let shared: SharedBytes = Arc::new(Shifted(v));
+    let o = Engine::from_shared(&shared).unwrap();
+    assert!(!o.is_shared(), "copied, since the casts need alignment");
+    assert_eq!(shape(&o), shape(&e));
+    let p = o.policy("web").unwrap();
+    let q = Query::new("api.kadath.io").port(443).via(Via::Tls);
+    assert_eq!(answer(&o, p, &q), answer(&e, p, &q));
+}
