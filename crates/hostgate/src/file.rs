@@ -813,7 +813,10 @@ impl Engine {
             return Err(corrupt("the pattern references do not match the rules"));
         }
         let slots = section(b, NODES)?.1 / core::mem::size_of::<Node>();
-        for (g, (r, &reference)) in rules.iter().zip(pattern_ref.iter()).enumerate() {
+        // Everything a rule refers to exists. Most rules have no extras; for them one pass
+        // without branches (this runs on every open, over up to millions of rules), the full
+        // check only for the rest or when the pass finds something wrong.
+        let check_rule = |g: usize, r: &Rule, reference: u32| -> Result<(), EngineFileError> {
             let aux_of = match r.aux {
                 NO_AUX => None,
                 a => match aux.get(a as usize) {
@@ -845,6 +848,37 @@ impl Engine {
                 return Err(corrupt(format!(
                     "rule {g} refers to a pattern out of range"
                 )));
+            }
+            Ok(())
+        };
+        // Per shape (its `u8`, see `Shape`), the bound of its pattern reference.
+        let (slots64, regexes64, cidrs64) =
+            (slots as u64, regex_sources.len() as u64, cidrs.len() as u64);
+        let limits = [
+            slots64,
+            slots64,
+            slots64,
+            slots64,
+            slots64,
+            u64::MAX,
+            regexes64,
+            cidrs64,
+        ];
+        let plain_ok = |r: &Rule, reference: u32| {
+            let shape = usize::from(r.shape & 7);
+            (r.aux == NO_AUX)
+                & (shape != Shape::Glob as usize)
+                & (u64::from(reference) < limits[shape])
+        };
+        let all_plain_ok = rules
+            .iter()
+            .zip(pattern_ref.iter())
+            .fold(true, |ok, (r, &reference)| ok & plain_ok(r, reference));
+        if !all_plain_ok {
+            for (g, (r, &reference)) in rules.iter().zip(pattern_ref.iter()).enumerate() {
+                if !plain_ok(r, reference) {
+                    check_rule(g, r, reference)?;
+                }
             }
         }
         let table = SuffixTable::from_parts(

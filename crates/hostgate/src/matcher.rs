@@ -681,7 +681,7 @@ impl SuffixTable {
             label_ok & parent_ok & rule_ok
         };
         // A node's copy of its rule's shape (bits 16..24 of `info`, see `pack_meta`) says glob.
-        let glob_meta = |n: &Node| n.info & (NO_RULE | MANY) == 0 && (n.info >> 16) & 7 == 4;
+        let glob_meta = |n: &Node| (n.info & (NO_RULE | MANY) == 0) & ((n.info >> 16) & 7 == 4);
         let (mut all_ok, mut many, mut globs) = (true, false, false);
         let mut last_label_rules = false;
         for n in nodes.iter() {
