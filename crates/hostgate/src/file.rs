@@ -26,11 +26,22 @@ use crate::pages::{SharedBytes, Store};
 use crate::verdict::{Action, Precedence};
 
 /// The first eight bytes of every engine file. Not UTF-8 (0x89), so no policy text starts so.
+///
+/// ```
+/// let bytes = hostgate::Engine::compile("allow a.io\n").unwrap().to_bytes();
+/// assert_eq!(bytes[..8], hostgate::MAGIC);
+/// assert!(std::str::from_utf8(&hostgate::MAGIC).is_err());
+/// ```
 pub const MAGIC: [u8; 8] = *b"\x89HGATE\r\n";
 
 /// The engine file format this build reads and writes. Any change to what a byte of the file
 /// means — the header, the sections, the encoding of a rule or a table node, the table's hash
 /// function — gives a new number; a file of another number is refused, never guessed at.
+///
+/// ```
+/// let bytes = hostgate::Engine::compile("allow a.io\n").unwrap().to_bytes();
+/// assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), hostgate::FORMAT_VERSION);
+/// ```
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Written in native byte order: read back as another value, the file is from a machine of the
@@ -161,6 +172,12 @@ pub struct EngineFileInfo {
 impl EngineFileInfo {
     /// Checks the header, length and checksum of an engine file and reads its info block
     /// (the sections are not checked: [`Engine::from_bytes`] does that).
+    ///
+    /// ```
+    /// let bytes = hostgate::Engine::compile("allow a.io\n").unwrap().to_bytes();
+    /// assert_eq!(hostgate::EngineFileInfo::read(&bytes).unwrap().source_name, "");
+    /// assert!(hostgate::EngineFileInfo::read(&bytes[..100]).is_err());
+    /// ```
     pub fn read(bytes: &[u8]) -> Result<EngineFileInfo, EngineFileError> {
         check_header(bytes)?;
         read_info(bytes)

@@ -234,6 +234,12 @@ impl<'a> PolicySource<'a> {
     }
 
     /// Whether the bytes are an engine file (by its magic), to be opened, not compiled.
+    ///
+    /// ```
+    /// let bytes = hostgate::Engine::compile("allow a.io\n").unwrap().to_bytes();
+    /// assert!(hostgate::PolicySource::from_bytes("a.engine", bytes).is_engine_file());
+    /// assert!(!hostgate::PolicySource::from_bytes("a.policy", "allow a.io\n").is_engine_file());
+    /// ```
     pub fn is_engine_file(&self) -> bool {
         is_engine_file(self.bytes())
     }

@@ -18,6 +18,12 @@ use std::sync::Arc;
 
 /// Bytes an engine's arrays can be read from in place: a mapped engine file, or a buffer.
 /// Shared, so that every array of an engine (and the engine's clones of it) keeps them alive.
+///
+/// ```
+/// let bytes = hostgate::Engine::compile("allow a.io\n").unwrap().to_bytes();
+/// let shared: hostgate::SharedBytes = std::sync::Arc::new(bytes);
+/// assert!(hostgate::Engine::from_shared(&shared).is_ok());
+/// ```
 pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
 /// One huge page (x86-64 and aarch64 with 4 KiB base pages).
