@@ -83,3 +83,10 @@ done
 for f in ../crates/hostgate-import/tests/data/squid/configs/*.conf ../crates/hostgate-import/tests/data/squid/refused/*.conf; do
     seed import_squid "$(basename "$f")" < "$f"
 done
+
+# engine_file builds its own valid file; these start from it unchanged (mode 1, no edits), cut
+# (mode 2) and with a few edits in the header, the section table and the sections.
+printf '\x01' | seed engine_file valid
+printf '\x02\x00\x02' | seed engine_file cut-512
+printf '\x01\x10\x00\x01\x30\x00\x80\x00\x01\x04\x40\x02\x10' | seed engine_file edits
+printf '\x00\x89HGATE\r\n\x01\x00\x00\x00' | seed engine_file header-only

@@ -99,6 +99,12 @@ enum hostgate_result
    * A policy file could not be read (`*err` says which and why).
    */
   HOSTGATE_RESULT_IO_ERROR = 8,
+  /**
+   * An engine file cannot be opened: not an engine file (for `hostgate_engine_open`), written
+   * by another format version or for another machine, truncated, damaged, or inconsistent
+   * (`*err` says which file and what is wrong).
+   */
+  HOSTGATE_RESULT_ENGINE_FILE_ERROR = 9,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -585,6 +591,50 @@ hostgate_result hostgate_engine_load_from(const char *format,
                                           size_t len,
                                           struct hostgate_engine **out,
                                           struct hostgate_error **err);
+
+/**
+ * Opens an engine file (written by `hostgate compile` or `hostgate_engine_write`; `len` bytes
+ * of UTF-8 path at `path`, no NUL terminator needed) by mapping it read-only: no compile, and
+ * the engine's arrays are read in place, shared with every process that maps the same file.
+ * Every check of the format is made on open (`docs/engine-file.md`); the engine then answers
+ * exactly as the one compiled from the same policy.
+ *
+ * On `HOSTGATE_RESULT_OK`, `*out` receives a new engine to free with `hostgate_engine_free`.
+ * On failure, and when `err` is not NULL, `*err` receives a new error object to free with
+ * `hostgate_error_free`, whose message names the file and what is wrong (line and column 0).
+ *
+ * Results: `OK`, `NULL_ARGUMENT`, `INVALID_ARGUMENT` (the path is not UTF-8), `IO_ERROR`,
+ * `ENGINE_FILE_ERROR` (not an engine file, another version or machine, truncated, damaged,
+ * inconsistent), `PANIC`.
+ *
+ * # Safety
+ * `path` must point to `len` readable bytes; `out` (and `err` when not NULL) must be valid for
+ * writing one pointer.
+ */
+hostgate_result hostgate_engine_open(const char *path,
+                                     size_t len,
+                                     struct hostgate_engine **out,
+                                     struct hostgate_error **err);
+
+/**
+ * Writes an engine as an engine file at `path` (`len` bytes of UTF-8, no NUL terminator
+ * needed), atomically: into a temporary file in the same directory, then renamed over `path`,
+ * so that a reader opening `path` sees the old file or the new one, never part of one.
+ *
+ * On failure, and when `err` is not NULL, `*err` receives a new error object to free with
+ * `hostgate_error_free`, naming the file and why.
+ *
+ * Results: `OK`, `NULL_ARGUMENT`, `INVALID_ARGUMENT` (the path is not UTF-8), `IO_ERROR`,
+ * `PANIC`.
+ *
+ * # Safety
+ * `engine` must be a live engine; `path` must point to `len` readable bytes; `err` when not
+ * NULL must be valid for writing one pointer.
+ */
+hostgate_result hostgate_engine_write(const struct hostgate_engine *engine,
+                                      const char *path,
+                                      size_t len,
+                                      struct hostgate_error **err);
 
 /**
  * The index of the policy a front end asks when none is named (`default` when the text has

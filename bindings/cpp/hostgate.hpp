@@ -176,6 +176,29 @@ class Engine {
         return Engine(raw);
     }
 
+    /// Opens an engine file (written by `hostgate compile` or write()) by mapping it: no
+    /// compile, its arrays shared with every process that maps the same file. Throws
+    /// CompileError whose code() is HOSTGATE_RESULT_ENGINE_FILE_ERROR for a file that is not an
+    /// engine file or cannot be opened (message() names the file and what is wrong), or
+    /// HOSTGATE_RESULT_IO_ERROR when it cannot be read.
+    static Engine open(std::string_view path) {
+        hostgate_engine *raw = nullptr;
+        hostgate_error *err = nullptr;
+        hostgate_result r = hostgate_engine_open(path.data(), path.size(), &raw, &err);
+        std::unique_ptr<hostgate_error, ErrorFree> owned_err(err);
+        if (r != HOSTGATE_RESULT_OK) throw CompileError(r, owned_err.get());
+        return Engine(raw);
+    }
+
+    /// Writes the engine as an engine file, atomically (a temporary file renamed over `path`);
+    /// throws CompileError (code() HOSTGATE_RESULT_IO_ERROR) when it cannot be written.
+    void write(std::string_view path) const {
+        hostgate_error *err = nullptr;
+        hostgate_result r = hostgate_engine_write(get(), path.data(), path.size(), &err);
+        std::unique_ptr<hostgate_error, ErrorFree> owned_err(err);
+        if (r != HOSTGATE_RESULT_OK) throw CompileError(r, owned_err.get());
+    }
+
     /// The policy's warnings, one line each, as the CLI prints them (with the file name for an
     /// engine from load()).
     std::vector<std::string> warnings() const {

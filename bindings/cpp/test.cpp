@@ -1,6 +1,8 @@
 // Tests of the C++ binding: RAII, exceptions, and the contract query table
 // (tests/contract/queries.tsv) every language runs. Usage: test CONTRACT_DIR
 #include <cassert>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -233,6 +235,43 @@ static void quic_tests() {
     EXPECT(moved.size() == 1);
 }
 
+/// An engine written to a file and opened again answers as the compiled one; bad files throw
+/// with the file named.
+static void engine_file_tests(const std::string &dir) {
+    auto compiled = hostgate::Engine::compile("default deny\ndeny api.kadath.io\nallow .kadath.io\n");
+    const std::string path = dir + "/cpp-test.engine";
+    compiled.write(path);
+    auto opened = hostgate::Engine::open(path);
+    auto p = opened.default_policy();
+    for (const char *name : {"api.kadath.io", "www.kadath.io", "kadath.io", "leng.com"}) {
+        auto a = compiled.check(p, name, 443, hostgate::Via::Tls);
+        auto b = opened.check(p, name, 443, hostgate::Via::Tls);
+        EXPECT(a.action == b.action && a.line == b.line && a.rule == b.rule && a.rule_id == b.rule_id);
+    }
+    auto v = opened.check(p, "api.kadath.io", 443, hostgate::Via::Tls);
+    EXPECT(!v.allowed() && v.line == 2 && v.rule_id == "default:2");
+    EXPECT(hostgate::Engine::load(path).check(p, "www.kadath.io", 443, hostgate::Via::Tls).allowed());
+    try {
+        hostgate::Engine::open("examples/policies/egress.policy");
+        EXPECT(false);
+    } catch (const hostgate::CompileError &e) {
+        EXPECT(e.code() == HOSTGATE_RESULT_ENGINE_FILE_ERROR);
+        EXPECT(e.message() == "examples/policies/egress.policy: not an engine file (wrong magic)");
+    }
+    std::string bytes = slurp(path);
+    const std::string cut = dir + "/cpp-cut.engine";
+    std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+    try {
+        hostgate::Engine::open(cut);
+        EXPECT(false);
+    } catch (const hostgate::CompileError &e) {
+        EXPECT(e.code() == HOSTGATE_RESULT_ENGINE_FILE_ERROR);
+        EXPECT(e.message().rfind(cut + ": engine file is ", 0) == 0);
+    }
+    std::remove(path.c_str());
+    std::remove(cut.c_str());
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         std::cerr << "usage: test tests/contract\n";
@@ -241,6 +280,8 @@ int main(int argc, char **argv) {
     api_tests();
     load_tests();
     quic_tests();
+    const char *tmp = std::getenv("TMPDIR");
+    engine_file_tests(tmp ? tmp : "/tmp");
     contract(argv[1]);
     return failures ? 1 : 0;
 }

@@ -109,6 +109,7 @@ const (
 	ResultInvalidArgument = uint32(C.HOSTGATE_RESULT_INVALID_ARGUMENT)
 	ResultUnknownPolicy   = uint32(C.HOSTGATE_RESULT_UNKNOWN_POLICY)
 	ResultIOError         = uint32(C.HOSTGATE_RESULT_IO_ERROR)
+	ResultEngineFileError = uint32(C.HOSTGATE_RESULT_ENGINE_FILE_ERROR)
 )
 
 // Diagnostic is one error in a policy text.
@@ -185,6 +186,36 @@ func LoadFrom(format, path string) (*Engine, error) {
 	runtime.KeepAlive(format)
 	runtime.KeepAlive(path)
 	return newEngine(r, ptr, cerr, "load", path)
+}
+
+// Open opens an engine file (written by `hostgate compile` or Write) by mapping it: no compile,
+// its arrays shared with every process that maps the same file. A file that is not an engine
+// file, or cannot be opened (another version or machine, truncated, damaged), gives an *Error
+// with Code ResultEngineFileError whose Detail names the file and what is wrong.
+func Open(path string) (*Engine, error) {
+	var ptr *C.hostgate_engine
+	var cerr *C.hostgate_error
+	r := C.hostgate_engine_open(strPtr(path), C.size_t(len(path)), &ptr, &cerr)
+	runtime.KeepAlive(path)
+	return newEngine(r, ptr, cerr, "open", path)
+}
+
+// Write writes the engine as an engine file, atomically: a temporary file in the same
+// directory, renamed over path, so a reader sees the old file or the new one, never part of one.
+func (e *Engine) Write(path string) error {
+	var cerr *C.hostgate_error
+	r := C.hostgate_engine_write(e.ptr, strPtr(path), C.size_t(len(path)), &cerr)
+	runtime.KeepAlive(path)
+	runtime.KeepAlive(e)
+	if r != C.HOSTGATE_RESULT_OK {
+		detail := ""
+		if cerr != nil {
+			detail = C.GoString(C.hostgate_error_message(cerr))
+			C.hostgate_error_free(cerr)
+		}
+		return &Error{Op: "write", Code: uint32(r), Detail: detail}
+	}
+	return nil
 }
 
 // newEngine wraps a compile or load result; it frees cerr.

@@ -236,6 +236,53 @@ func TestQUIC(t *testing.T) {
 	}
 }
 
+func TestEngineFileOpensAndAnswersAsTheText(t *testing.T) {
+	compiled, err := Compile("default deny\ndeny api.kadath.io\nallow .kadath.io\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer compiled.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "go.engine")
+	if err := compiled.Write(path); err != nil {
+		t.Fatal(err)
+	}
+	opened, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opened.Close()
+	p := opened.DefaultPolicy()
+	for _, name := range []string{"api.kadath.io", "www.kadath.io", "kadath.io", "leng.com"} {
+		a, _ := compiled.Check(p, name, 443, ViaTLS)
+		b, _ := opened.Check(p, name, 443, ViaTLS)
+		if a != b {
+			t.Fatalf("%s: compiled %+v, opened %+v", name, a, b)
+		}
+	}
+	if v, _ := opened.Check(p, "api.kadath.io", 443, ViaTLS); v.Action != Deny || v.Line != 2 || v.RuleID != "default:2" {
+		t.Fatalf("api.kadath.io: %+v", v)
+	}
+	text := filepath.Join(contractDir, "..", "..", "examples", "policies", "egress.policy")
+	_, err = Open(text)
+	var he *Error
+	if !errors.As(err, &he) || he.Code != ResultEngineFileError || he.Detail != text+": not an engine file (wrong magic)" {
+		t.Fatalf("want an engine-file error, got %v", err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(dir, "cut.engine")
+	if err := os.WriteFile(cut, raw[:len(raw)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(cut)
+	if !errors.As(err, &he) || he.Code != ResultEngineFileError || !strings.HasPrefix(he.Detail, cut+": engine file is ") {
+		t.Fatalf("want a truncation error naming the file, got %v", err)
+	}
+}
+
 func TestContract(t *testing.T) {
 	rows := loadTable(t)
 	if len(rows) < 350 {

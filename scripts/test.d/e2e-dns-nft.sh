@@ -47,7 +47,9 @@ ip netns add "$G"
 ip netns add "$S"
 
 cargo build -q -p hostgate-dns
-BIN="$(pwd)/${CARGO_TARGET_DIR:-target}/debug/hostgate-dns"
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$(pwd)/$TARGET_DIR" ;; esac
+BIN="$TARGET_DIR/debug/hostgate-dns"
 
 e2e_before_stop() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done

@@ -35,10 +35,10 @@ static void test_names(void) {
     CHECK(strcmp(hostgate_result_name(HOSTGATE_RESULT_OK), "HOSTGATE_RESULT_OK") == 0);
     CHECK(strcmp(hostgate_result_name(HOSTGATE_RESULT_PANIC), "HOSTGATE_RESULT_PANIC") == 0);
     CHECK(strcmp(hostgate_result_name(HOSTGATE_RESULT_IO_ERROR), "HOSTGATE_RESULT_IO_ERROR") == 0);
-    /* The codes are 0..=IO_ERROR, the last one added; the next value has no name. */
-    for (r = HOSTGATE_RESULT_OK; r <= HOSTGATE_RESULT_IO_ERROR; r++)
+    /* The codes are 0..=ENGINE_FILE_ERROR, the last one added; the next value has no name. */
+    for (r = HOSTGATE_RESULT_OK; r <= HOSTGATE_RESULT_ENGINE_FILE_ERROR; r++)
         CHECK(strncmp(hostgate_result_name(r), "HOSTGATE_RESULT_", 16) == 0);
-    CHECK(strcmp(hostgate_result_name(HOSTGATE_RESULT_IO_ERROR + 1), "UNKNOWN") == 0);
+    CHECK(strcmp(hostgate_result_name(HOSTGATE_RESULT_ENGINE_FILE_ERROR + 1), "UNKNOWN") == 0);
     CHECK(strcmp(hostgate_result_name(0xFFFFFFFFu), "UNKNOWN") == 0);
 
     CHECK(strcmp(hostgate_action_name(HOSTGATE_ACTION_DENY), "deny") == 0);

@@ -26,6 +26,7 @@ __all__ = [
     "CompileError",
     "Diagnostic",
     "Engine",
+    "EngineFileError",
     "HostgateError",
     "Query",
     "Reason",
@@ -128,6 +129,18 @@ class Diagnostic:
         return f"{self.line}:{self.column}: {self.message}"
 
 
+class EngineFileError(HostgateError, ValueError):
+    """An engine file cannot be opened: not an engine file, another format version or machine,
+    truncated, damaged or inconsistent. The message names the file and what is wrong."""
+
+    def __init__(self, text: str):
+        HostgateError.__init__(self, "open", _ENGINE_FILE_ERROR)
+        self.args = (text,)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
 class CompileError(HostgateError, ValueError):
     """The policy text does not compile. ``line``/``column`` locate the first error,
     ``errors`` lists them all."""
@@ -172,6 +185,7 @@ _OK = _lib.HOSTGATE_RESULT_OK
 _UNKNOWN_POLICY = _lib.HOSTGATE_RESULT_UNKNOWN_POLICY
 _IO_ERROR = _lib.HOSTGATE_RESULT_IO_ERROR
 _INVALID_ARGUMENT = _lib.HOSTGATE_RESULT_INVALID_ARGUMENT
+_ENGINE_FILE_ERROR = _lib.HOSTGATE_RESULT_ENGINE_FILE_ERROR
 
 
 def _bytes(name: Union[str, bytes]) -> bytes:
@@ -351,6 +365,8 @@ def _load_error(r: int, err, path: Optional[str]) -> Exception:
             _lib.hostgate_error_free(err)
     if r == _IO_ERROR:
         return OSError(text or f"cannot read policy file {path}")
+    if r == _ENGINE_FILE_ERROR:
+        return EngineFileError(text or f"{path}: cannot open engine file")
     e = CompileError(r, diags)
     if path is not None and text:
         e.args = (text,)
@@ -403,6 +419,29 @@ class Engine:
         if r != _OK:
             raise _load_error(r, err[0], os.fsdecode(data))
         return cls(out[0])
+
+    @classmethod
+    def open(cls, path: Union[str, os.PathLike]) -> "Engine":
+        """Opens an engine file (written by ``hostgate compile`` or ``write``) by mapping it: no
+        compile, its arrays shared with every process that maps the same file. Raises
+        EngineFileError for a file that is not an engine file or cannot be opened, OSError for one
+        that cannot be read. ``from_file`` takes engine files too."""
+        data = os.fsencode(path)
+        out = _ffi.new("hostgate_engine **")
+        err = _ffi.new("hostgate_error **")
+        r = _lib.hostgate_engine_open(data, len(data), out, err)
+        if r != _OK:
+            raise _load_error(r, err[0], os.fsdecode(data))
+        return cls(out[0])
+
+    def write(self, path: Union[str, os.PathLike]) -> None:
+        """Writes the engine as an engine file, atomically (a temporary file renamed over
+        ``path``); raises OSError when it cannot be written."""
+        data = os.fsencode(path)
+        err = _ffi.new("hostgate_error **")
+        r = _lib.hostgate_engine_write(self._engine(), data, len(data), err)
+        if r != _OK:
+            raise _load_error(r, err[0], os.fsdecode(data))
 
     @property
     def warnings(self) -> List[str]:

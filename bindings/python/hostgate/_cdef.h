@@ -15,6 +15,7 @@ enum hostgate_result
   HOSTGATE_RESULT_UNKNOWN_RULE = 6,
   HOSTGATE_RESULT_PANIC = 7,
   HOSTGATE_RESULT_IO_ERROR = 8,
+  HOSTGATE_RESULT_ENGINE_FILE_ERROR = 9,
 };
 typedef uint32_t hostgate_result;
 enum hostgate_action
@@ -126,6 +127,14 @@ hostgate_result hostgate_engine_load_from(const char *format,
                                           size_t len,
                                           struct hostgate_engine **out,
                                           struct hostgate_error **err);
+hostgate_result hostgate_engine_open(const char *path,
+                                     size_t len,
+                                     struct hostgate_engine **out,
+                                     struct hostgate_error **err);
+hostgate_result hostgate_engine_write(const struct hostgate_engine *engine,
+                                      const char *path,
+                                      size_t len,
+                                      struct hostgate_error **err);
 hostgate_result hostgate_engine_default_policy(const struct hostgate_engine *engine,
                                                uint32_t *out_index);
 void hostgate_engine_free(struct hostgate_engine *engine);

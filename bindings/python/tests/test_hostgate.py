@@ -211,3 +211,27 @@ def test_inspect():
     assert v.allowed and i.name == "api.example.org"
     i, v = e.inspect_check(hello[:10])
     assert v.reason is Reason.NO_NAME and not v.allowed
+
+
+def test_engine_file_opens_and_answers_as_the_text(tmp_path):
+    compiled = Engine.compile("default deny\ndeny api.kadath.io\nallow .kadath.io\n")
+    path = tmp_path / "py.engine"
+    compiled.write(path)
+    with Engine.open(path) as opened, Engine.from_file(path) as loaded:
+        for name in ["api.kadath.io", "www.kadath.io", "kadath.io", "leng.com"]:
+            want = compiled.check(name, 443, Via.TLS)
+            assert opened.check(name, 443, Via.TLS) == want
+            assert loaded.check(name, 443, Via.TLS) == want
+        v = opened.check("api.kadath.io", 443, Via.TLS)
+        assert (v.action, v.line, v.rule_id) == (Action.DENY, 2, "default:2")
+    text = os.path.join(ROOT, "examples", "policies", "egress.policy")
+    with pytest.raises(hostgate.EngineFileError) as e:
+        Engine.open(text)
+    assert str(e.value) == text + ": not an engine file (wrong magic)"
+    cut = tmp_path / "cut.engine"
+    cut.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(hostgate.EngineFileError) as e:
+        Engine.open(cut)
+    assert str(e.value).startswith(f"{cut}: engine file is ")
+    with pytest.raises(OSError):
+        Engine.open(tmp_path / "missing.engine")

@@ -1,7 +1,8 @@
 //! Loading `--policy` through the one loading path (`hostgate_import::load`: the core for
-//! hostgate's language, the importers for the others), and choosing the policy to ask.
+//! hostgate's language and engine files, the importers for the others), and choosing the policy
+//! to ask.
 
-use hostgate::{Engine, Format, PolicyId, PolicySource};
+use hostgate::{Engine, Format, PolicyId};
 
 use crate::{Failure, QueryArgs};
 
@@ -60,7 +61,8 @@ fn open(
     policy_name: Option<&str>,
     options: &hostgate_import::Options,
 ) -> Result<Loaded, Failure> {
-    let loaded = PolicySource::read(file)
+    // Engine files are mapped (shared with every process that opens them), text is read.
+    let loaded = hostgate_map::read_source(file)
         .and_then(|source| hostgate_import::load_with(&source.with_format(format), options))
         .map_err(failure)?;
     for w in loaded.warnings() {

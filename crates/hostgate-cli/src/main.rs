@@ -5,6 +5,7 @@
 //! name, I/O error). A deny is an answer, not a failure, so it does not change the status.
 
 mod check;
+mod compile;
 mod diff;
 mod docs;
 mod explain;
@@ -52,6 +53,9 @@ enum Command {
     /// Read another system's egress policies (Cilium, GKE, Squid, …) and print the equivalent
     /// hostgate policy
     Import(import::ImportArgs),
+    /// Compile a policy into an engine file, which every `--policy` opens without compiling
+    /// (mapped, shared between processes)
+    Compile(compile::CompileArgs),
     /// Serve DNS by policy: allowed names are forwarded to the upstream, denied ones answered
     /// locally (SIGHUP re-reads the policy)
     Dns(DnsArgs),
@@ -176,6 +180,7 @@ fn main() -> ExitCode {
         Command::SquidHelper(args) => squid::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Import(args) => import::run(args),
+        Command::Compile(args) => compile::run(args),
         Command::Dns(args) => dns(args),
         Command::Completions(args) => docs::completions(args, Cli::command()),
         Command::Man => docs::man(Cli::command()),

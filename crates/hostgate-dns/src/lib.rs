@@ -664,7 +664,7 @@ impl Rules {
     }
 
     fn load(config: &Config) -> Result<(Rules, Vec<String>), Error> {
-        let source = PolicySource::read(&config.policy)
+        let source = hostgate_map::read_source(&config.policy)
             .map_err(|e| Error::Policy(e.to_string()))?
             .with_format(config.policy_format);
         Rules::compile(&source, config.policy_name.as_deref(), &config.clients)

@@ -128,7 +128,9 @@ impl Config {
         };
         let source = match (string("policy")?, string("policy_file")?) {
             (Some(text), None) => PolicySource::from_bytes("filter_config.policy", text),
-            (None, Some(path)) => PolicySource::read(path).map_err(|e| format!("hostgate: {e}"))?,
+            (None, Some(path)) => {
+                hostgate_map::read_source(path).map_err(|e| format!("hostgate: {e}"))?
+            }
             _ => {
                 return Err(
                     "hostgate: filter_config needs exactly one of `policy`, `policy_file`".into(),

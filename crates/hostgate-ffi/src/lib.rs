@@ -176,6 +176,7 @@ impl hostgate_error {
             LoadErrorKind::Read(_) => hostgate_result::IoError,
             LoadErrorKind::NotUtf8 { .. } => hostgate_result::InvalidUtf8,
             LoadErrorKind::UnknownPolicy { .. } => hostgate_result::UnknownPolicy,
+            LoadErrorKind::EngineFile(_) => hostgate_result::EngineFileError,
             _ => hostgate_result::CompileError,
         }
     }
@@ -362,7 +363,8 @@ pub unsafe extern "C" fn hostgate_engine_load(
         let Ok(path) = std::str::from_utf8(raw) else {
             return hostgate_result::InvalidArgument;
         };
-        let loaded = PolicySource::read(path).and_then(|source| source.compile());
+        // An engine file is mapped and opened in place; text is read and compiled.
+        let loaded = hostgate_map::read_source(path).and_then(|source| source.compile());
         // SAFETY: `out` is non-NULL (checked); the caller guarantees a non-NULL `err` is
         // writable.
         unsafe { finish_load(loaded, true, out, err) }
@@ -424,11 +426,117 @@ pub unsafe extern "C" fn hostgate_engine_load_from(
                 return hostgate_result::InvalidArgument;
             }
         };
-        let loaded = PolicySource::read(path)
+        let loaded = hostgate_map::read_source(path)
             .and_then(|source| hostgate_import::load(&source.with_format(format)));
         // SAFETY: `out` is non-NULL (checked); the caller guarantees a non-NULL `err` is
         // writable.
         unsafe { finish_load(loaded, true, out, err) }
+    })
+}
+
+/// Opens an engine file (written by `hostgate compile` or `hostgate_engine_write`; `len` bytes
+/// of UTF-8 path at `path`, no NUL terminator needed) by mapping it read-only: no compile, and
+/// the engine's arrays are read in place, shared with every process that maps the same file.
+/// Every check of the format is made on open (`docs/engine-file.md`); the engine then answers
+/// exactly as the one compiled from the same policy.
+///
+/// On `HOSTGATE_RESULT_OK`, `*out` receives a new engine to free with `hostgate_engine_free`.
+/// On failure, and when `err` is not NULL, `*err` receives a new error object to free with
+/// `hostgate_error_free`, whose message names the file and what is wrong (line and column 0).
+///
+/// Results: `OK`, `NULL_ARGUMENT`, `INVALID_ARGUMENT` (the path is not UTF-8), `IO_ERROR`,
+/// `ENGINE_FILE_ERROR` (not an engine file, another version or machine, truncated, damaged,
+/// inconsistent), `PANIC`.
+///
+/// # Safety
+/// `path` must point to `len` readable bytes; `out` (and `err` when not NULL) must be valid for
+/// writing one pointer.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_engine_open(
+    path: *const c_char,
+    len: usize,
+    out: *mut *mut hostgate_engine,
+    err: *mut *mut hostgate_error,
+) -> hostgate_result {
+    ffi_boundary!(hostgate_result::Panic, {
+        let out = try_ffi!(out_ptr(out));
+        // SAFETY: the caller guarantees `len` readable bytes at `path`.
+        let raw = try_ffi!(unsafe { bytes(path.cast(), len) });
+        if raw.is_empty() {
+            return hostgate_result::NullArgument;
+        }
+        let Ok(path) = std::str::from_utf8(raw) else {
+            return hostgate_result::InvalidArgument;
+        };
+        let source = match hostgate_map::read_source(path) {
+            Ok(source) => source,
+            // SAFETY: `out` is non-NULL (checked); a non-NULL `err` is writable.
+            Err(e) => return unsafe { finish_load(Err(e), true, out, err) },
+        };
+        if !source.is_engine_file() {
+            let message = format!("{path}: {}", hostgate::EngineFileError::NotEngineFile);
+            let mut made = hostgate_error::new(vec![ErrorItem {
+                line: 0,
+                column: 0,
+                message: c_string(&message),
+            }]);
+            made.message = c_string(&message);
+            // SAFETY: the caller guarantees a non-NULL `err` is writable.
+            unsafe { set_error(err, made) };
+            return hostgate_result::EngineFileError;
+        }
+        // SAFETY: `out` is non-NULL (checked); the caller guarantees a non-NULL `err` is
+        // writable.
+        unsafe { finish_load(source.compile(), true, out, err) }
+    })
+}
+
+/// Writes an engine as an engine file at `path` (`len` bytes of UTF-8, no NUL terminator
+/// needed), atomically: into a temporary file in the same directory, then renamed over `path`,
+/// so that a reader opening `path` sees the old file or the new one, never part of one.
+///
+/// On failure, and when `err` is not NULL, `*err` receives a new error object to free with
+/// `hostgate_error_free`, naming the file and why.
+///
+/// Results: `OK`, `NULL_ARGUMENT`, `INVALID_ARGUMENT` (the path is not UTF-8), `IO_ERROR`,
+/// `PANIC`.
+///
+/// # Safety
+/// `engine` must be a live engine; `path` must point to `len` readable bytes; `err` when not
+/// NULL must be valid for writing one pointer.
+#[no_mangle]
+pub unsafe extern "C" fn hostgate_engine_write(
+    engine: *const hostgate_engine,
+    path: *const c_char,
+    len: usize,
+    err: *mut *mut hostgate_error,
+) -> hostgate_result {
+    ffi_boundary!(hostgate_result::Panic, {
+        // SAFETY: the caller guarantees a non-NULL `engine` is live.
+        let e = try_ffi!(unsafe { borrow(engine) });
+        // SAFETY: the caller guarantees `len` readable bytes at `path`.
+        let raw = try_ffi!(unsafe { bytes(path.cast(), len) });
+        if raw.is_empty() {
+            return hostgate_result::NullArgument;
+        }
+        let Ok(path) = std::str::from_utf8(raw) else {
+            return hostgate_result::InvalidArgument;
+        };
+        match hostgate_map::write(path, &e.engine.to_bytes()) {
+            Ok(()) => hostgate_result::Ok,
+            Err(io) => {
+                let message = format!("cannot write engine file {path}: {io}");
+                let mut made = hostgate_error::new(vec![ErrorItem {
+                    line: 0,
+                    column: 0,
+                    message: c_string(&message),
+                }]);
+                made.message = c_string(&message);
+                // SAFETY: the caller guarantees a non-NULL `err` is writable.
+                unsafe { set_error(err, made) };
+                hostgate_result::IoError
+            }
+        }
     })
 }
 

@@ -8,9 +8,10 @@ use std::ptr;
 use crate::{hostgate_check, hostgate_verdict};
 use crate::{
     hostgate_engine, hostgate_engine_compile, hostgate_engine_default_policy, hostgate_engine_free,
-    hostgate_engine_load, hostgate_engine_load_from, hostgate_engine_policy_name,
-    hostgate_engine_warning, hostgate_engine_warning_count, hostgate_error, hostgate_error_count,
-    hostgate_error_free, hostgate_error_get, hostgate_error_message, hostgate_result,
+    hostgate_engine_load, hostgate_engine_load_from, hostgate_engine_open,
+    hostgate_engine_policy_name, hostgate_engine_warning, hostgate_engine_warning_count,
+    hostgate_engine_write, hostgate_error, hostgate_error_count, hostgate_error_free,
+    hostgate_error_get, hostgate_error_message, hostgate_result,
 };
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -245,4 +246,115 @@ fn an_imported_file_decides_with_the_systems_meaning() {
     );
     // SAFETY: `engine` came from `hostgate_engine_load_from` and is freed once.
     unsafe { hostgate_engine_free(engine) };
+}
+
+/// Opens `path` as an engine file.
+fn open(path: &str) -> (hostgate_result, *mut hostgate_engine, *mut hostgate_error) {
+    let mut engine = ptr::null_mut();
+    let mut err = ptr::null_mut();
+    // SAFETY: `path` is `len` readable bytes; both out-pointers are writable.
+    let r =
+        unsafe { hostgate_engine_open(path.as_ptr().cast(), path.len(), &mut engine, &mut err) };
+    (r, engine, err)
+}
+
+/// (action, line, rule index) of `name` on port 443 via TLS, policy 0.
+fn verdict_of(engine: *const hostgate_engine, name: &str) -> (u32, u32, i32) {
+    let mut v = std::mem::MaybeUninit::<hostgate_verdict>::uninit();
+    // SAFETY: `engine` is live; `name` is `len` bytes; `v` is writable.
+    let r = unsafe {
+        hostgate_check(
+            engine,
+            0,
+            name.as_ptr().cast(),
+            name.len(),
+            443,
+            crate::types::hostgate_via::Tls as _,
+            v.as_mut_ptr(),
+        )
+    };
+    assert_eq!(r, hostgate_result::Ok);
+    // SAFETY: `hostgate_check` wrote the verdict on OK.
+    let v = unsafe { v.assume_init() };
+    (v.action as u32, v.line, v.rule)
+}
+
+#[test]
+fn an_engine_file_written_and_opened_answers_as_the_text() {
+    let text = "default deny\ndeny api.kadath.io\nallow .kadath.io\n";
+    let mut compiled = ptr::null_mut();
+    // SAFETY: `text` is `len` bytes; the out-pointer is writable; no error object wanted.
+    let r = unsafe {
+        hostgate_engine_compile(
+            text.as_ptr().cast(),
+            text.len(),
+            &mut compiled,
+            ptr::null_mut(),
+        )
+    };
+    assert_eq!(r, hostgate_result::Ok);
+    let dir = std::env::temp_dir().join(format!("hostgate-ffi-open-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("k.engine").display().to_string();
+    // SAFETY: `compiled` is live; `path` is `len` bytes; no error object wanted.
+    let r = unsafe {
+        hostgate_engine_write(compiled, path.as_ptr().cast(), path.len(), ptr::null_mut())
+    };
+    assert_eq!(r, hostgate_result::Ok);
+
+    let (r, opened, err) = open(&path);
+    assert_eq!(r, hostgate_result::Ok);
+    assert!(err.is_null());
+    let (r, loaded, _) = load(&path);
+    assert_eq!(
+        r,
+        hostgate_result::Ok,
+        "hostgate_engine_load takes engine files too"
+    );
+    for name in ["api.kadath.io", "www.kadath.io", "kadath.io", "leng.com"] {
+        let want = verdict_of(compiled, name);
+        assert_eq!(verdict_of(opened, name), want, "{name}");
+        assert_eq!(verdict_of(loaded, name), want, "{name}");
+    }
+    assert_eq!(verdict_of(opened, "api.kadath.io"), (0, 2, 0));
+
+    // Policy text is not an engine file.
+    let text_path = dir.join("k.policy").display().to_string();
+    std::fs::write(&text_path, text).unwrap();
+    let (r, none, err) = open(&text_path);
+    assert_eq!(r, hostgate_result::EngineFileError);
+    assert!(none.is_null());
+    assert_eq!(
+        message(err),
+        format!("{text_path}: not an engine file (wrong magic)")
+    );
+    // SAFETY: `err` came from `hostgate_engine_open` and is freed once.
+    unsafe { hostgate_error_free(err) };
+
+    // A truncated file names the file and what is wrong.
+    let bytes = std::fs::read(&path).unwrap();
+    let cut = dir.join("cut.engine").display().to_string();
+    std::fs::write(&cut, &bytes[..bytes.len() - 8]).unwrap();
+    let (r, _, err) = open(&cut);
+    assert_eq!(r, hostgate_result::EngineFileError);
+    assert!(
+        message(err).starts_with(&format!("{cut}: engine file is ")),
+        "{}",
+        message(err)
+    );
+    // SAFETY: as above.
+    unsafe { hostgate_error_free(err) };
+    // A missing file is an I/O error.
+    let (r, _, err) = open(&dir.join("missing.engine").display().to_string());
+    assert_eq!(r, hostgate_result::IoError);
+    // SAFETY: as above.
+    unsafe { hostgate_error_free(err) };
+
+    // SAFETY: each engine is live and freed once.
+    unsafe {
+        hostgate_engine_free(compiled);
+        hostgate_engine_free(opened);
+        hostgate_engine_free(loaded);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

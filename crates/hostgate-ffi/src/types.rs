@@ -33,6 +33,10 @@ pub enum hostgate_result {
     Panic = 7,
     /// A policy file could not be read (`*err` says which and why).
     IoError = 8,
+    /// An engine file cannot be opened: not an engine file (for `hostgate_engine_open`), written
+    /// by another format version or for another machine, truncated, damaged, or inconsistent
+    /// (`*err` says which file and what is wrong).
+    EngineFileError = 9,
 }
 
 /// What `hostgate_result_name` and friends return for a value outside their enum.
@@ -50,6 +54,7 @@ impl hostgate_result {
             6 => c"HOSTGATE_RESULT_UNKNOWN_RULE",
             7 => c"HOSTGATE_RESULT_PANIC",
             8 => c"HOSTGATE_RESULT_IO_ERROR",
+            9 => c"HOSTGATE_RESULT_ENGINE_FILE_ERROR",
             _ => UNKNOWN,
         }
     }

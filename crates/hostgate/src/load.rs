@@ -11,6 +11,10 @@
 //! 3. [`LoadedPolicy::select`] picks the policy a front end asks: the one named, or
 //!    [`Engine::default_policy`] when none is.
 //!
+//! An engine file (written by `hostgate compile`, see `docs/engine-file.md`) is accepted
+//! wherever policy text is: it is recognized by its magic, whatever format the source is said
+//! to be in, and opened instead of compiled. Its errors name the file like any other.
+//!
 //! ```
 //! use hostgate::{LoadErrorKind, PolicySource};
 //!
@@ -32,7 +36,8 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::{CompileErrors, Diagnostic, Engine, ParseEnumError, PolicyId};
+use crate::{is_engine_file, CompileErrors, Diagnostic, Engine, EngineFileError, ParseEnumError};
+use crate::{PolicyId, SharedBytes};
 
 /// The dialect a policy source is written in.
 ///
@@ -152,11 +157,24 @@ impl FromStr for Format {
 /// assert_eq!(s.origin(), "inline");
 /// assert_eq!(s.format(), Format::Hostgate);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PolicySource<'a> {
     origin: Cow<'a, str>,
     bytes: Cow<'a, [u8]>,
+    /// Bytes shared with others (a mapped engine file), used in place of `bytes`.
+    shared: Option<SharedBytes>,
     format: Format,
+}
+
+impl fmt::Debug for PolicySource<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicySource")
+            .field("origin", &self.origin)
+            .field("bytes", &self.bytes().len())
+            .field("shared", &self.shared.is_some())
+            .field("format", &self.format)
+            .finish()
+    }
 }
 
 impl<'a> PolicySource<'a> {
@@ -174,6 +192,26 @@ impl<'a> PolicySource<'a> {
         PolicySource {
             origin: origin.into(),
             bytes: Cow::Owned(bytes.into()),
+            shared: None,
+            format: Format::Hostgate,
+        }
+    }
+
+    /// Bytes shared with others, typically a mapped engine file (see the `hostgate-map`
+    /// crate): an engine file among them is opened in place, its arrays not copied.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let bytes = hostgate::Engine::compile("allow a.io\n").unwrap().to_bytes();
+    /// let s = hostgate::PolicySource::shared("a.engine", Arc::new(bytes));
+    /// assert!(s.is_engine_file());
+    /// assert!(s.compile().unwrap().engine().is_shared());
+    /// ```
+    pub fn shared(origin: impl Into<Cow<'a, str>>, bytes: SharedBytes) -> PolicySource<'a> {
+        PolicySource {
+            origin: origin.into(),
+            bytes: Cow::Borrowed(&[]),
+            shared: Some(bytes),
             format: Format::Hostgate,
         }
     }
@@ -189,6 +227,7 @@ impl<'a> PolicySource<'a> {
         PolicySource {
             origin: Cow::Borrowed(origin),
             bytes: Cow::Borrowed(bytes),
+            shared: None,
             format: Format::Hostgate,
         }
     }
@@ -206,6 +245,7 @@ impl<'a> PolicySource<'a> {
             Ok(bytes) => Ok(PolicySource {
                 origin: Cow::Owned(origin),
                 bytes: Cow::Owned(bytes),
+                shared: None,
                 format: Format::Hostgate,
             }),
             Err(e) => Err(LoadError {
@@ -215,10 +255,33 @@ impl<'a> PolicySource<'a> {
         }
     }
 
-    /// The same source read as `format`.
+    /// The same source read as `format`. An engine file stays one: it was compiled already,
+    /// whatever its source's format was, so its format stays [`Format::Hostgate`] and every
+    /// loader opens it.
+    ///
+    /// ```
+    /// use hostgate::{Engine, Format, PolicySource};
+    /// let bytes = Engine::compile("allow a.io\n").unwrap().to_bytes();
+    /// let s = PolicySource::from_bytes("a.engine", bytes).with_format(Format::Cilium);
+    /// assert_eq!(s.format(), Format::Hostgate);
+    /// assert!(s.compile().is_ok());
+    /// ```
     pub fn with_format(mut self, format: Format) -> PolicySource<'a> {
-        self.format = format;
+        if !self.is_engine_file() {
+            self.format = format;
+        }
         self
+    }
+
+    /// Whether the bytes are an engine file (by its magic), to be opened, not compiled.
+    ///
+    /// ```
+    /// let bytes = hostgate::Engine::compile("allow a.io\n").unwrap().to_bytes();
+    /// assert!(hostgate::PolicySource::from_bytes("a.engine", bytes).is_engine_file());
+    /// assert!(!hostgate::PolicySource::from_bytes("a.policy", "allow a.io\n").is_engine_file());
+    /// ```
+    pub fn is_engine_file(&self) -> bool {
+        is_engine_file(self.bytes())
     }
 
     /// The name diagnostics use.
@@ -233,14 +296,18 @@ impl<'a> PolicySource<'a> {
 
     /// The bytes.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        match &self.shared {
+            Some(shared) => (**shared).as_ref(),
+            None => &self.bytes,
+        }
     }
 
     /// Compiles the source into an engine.
     ///
     /// Fails on bytes that are not UTF-8 (pointing at the first bad byte by line and column,
     /// like a compile error), on every compile error, and on a format the core cannot read
-    /// alone ([`LoadErrorKind::NeedsImporter`]).
+    /// alone ([`LoadErrorKind::NeedsImporter`]). An engine file is opened instead (a bad one
+    /// fails with [`LoadErrorKind::EngineFile`]).
     ///
     /// ```
     /// use hostgate::{Format, PolicySource};
@@ -262,13 +329,30 @@ impl<'a> PolicySource<'a> {
             origin: self.origin.to_string(),
             kind,
         };
+        if self.is_engine_file() {
+            let opened = match &self.shared {
+                Some(shared) => Engine::from_shared(shared),
+                None => Engine::from_bytes(&self.bytes),
+            };
+            // Its warnings were shown when it was compiled; their lines are the source's, not
+            // this file's, so they are not repeated on every open (`Engine::warnings` keeps them).
+            return match opened {
+                Ok(engine) => Ok(LoadedPolicy::with_warnings(
+                    engine,
+                    self.origin.to_string(),
+                    Vec::new(),
+                )),
+                Err(e) => Err(fail(LoadErrorKind::EngineFile(e))),
+            };
+        }
         if self.format != Format::Hostgate {
             return Err(fail(LoadErrorKind::NeedsImporter(self.format)));
         }
-        let text = match std::str::from_utf8(&self.bytes) {
+        let bytes = self.bytes();
+        let text = match std::str::from_utf8(bytes) {
             Ok(text) => text,
             Err(e) => {
-                let (line, column) = position(&self.bytes[..e.valid_up_to()]);
+                let (line, column) = position(&bytes[..e.valid_up_to()]);
                 return Err(fail(LoadErrorKind::NotUtf8 { line, column }));
             }
         };
@@ -463,6 +547,8 @@ pub enum LoadErrorKind {
     NeedsImporter(Format),
     /// Errors found by an importer, each in its own file (an import may read several).
     Positioned(Vec<(String, Diagnostic)>),
+    /// The bytes are an engine file (by its magic) that cannot be opened.
+    EngineFile(EngineFileError),
     /// The policy asked for is not in the file.
     UnknownPolicy {
         /// The name asked for.
@@ -507,6 +593,21 @@ impl LoadError {
         }
     }
 
+    /// A file that could not be read (for loaders that read files their own way, such as
+    /// `hostgate-map`'s mapping): the same error [`PolicySource::read`] gives.
+    ///
+    /// ```
+    /// let e = std::io::Error::from(std::io::ErrorKind::NotFound);
+    /// let err = hostgate::LoadError::unreadable("/etc/e.engine", e);
+    /// assert!(err.to_string().starts_with("cannot read policy file /etc/e.engine: "));
+    /// ```
+    pub fn unreadable(origin: impl Into<String>, error: std::io::Error) -> LoadError {
+        LoadError {
+            origin: origin.into(),
+            kind: LoadErrorKind::Read(error),
+        }
+    }
+
     /// The origin (file name or label) the error is about.
     pub fn origin(&self) -> &str {
         &self.origin
@@ -534,6 +635,7 @@ impl LoadError {
             LoadErrorKind::Positioned(errors) => errors.iter().map(|(_, d)| d.clone()).collect(),
             LoadErrorKind::Read(_)
             | LoadErrorKind::UnknownPolicy { .. }
+            | LoadErrorKind::EngineFile(_)
             | LoadErrorKind::NeedsImporter(_) => {
                 vec![Diagnostic::error(0, 0, self.message())]
             }
@@ -558,6 +660,7 @@ impl LoadError {
             LoadErrorKind::NeedsImporter(format) => {
                 format!("format `{format}` is read by hostgate-import")
             }
+            LoadErrorKind::EngineFile(e) => format!("{}: {e}", self.origin),
             LoadErrorKind::Positioned(errors) => errors
                 .iter()
                 .map(|(file, d)| d.render(file))
@@ -587,6 +690,7 @@ impl fmt::Display for LoadError {
             LoadErrorKind::NeedsImporter(_) => write!(f, "{}: {}", self.origin, self.message()),
             LoadErrorKind::Read(_)
             | LoadErrorKind::UnknownPolicy { .. }
+            | LoadErrorKind::EngineFile(_)
             | LoadErrorKind::Positioned(_) => f.write_str(&self.message()),
         }
     }
@@ -597,6 +701,7 @@ impl std::error::Error for LoadError {
         match &self.kind {
             LoadErrorKind::Read(e) => Some(e),
             LoadErrorKind::Compile(e) => Some(e),
+            LoadErrorKind::EngineFile(e) => Some(e),
             _ => None,
         }
     }
@@ -616,6 +721,40 @@ mod tests {
             err.kind(),
             LoadErrorKind::NotUtf8 { line: 2, column: 3 }
         ));
+    }
+
+    #[test]
+    fn an_engine_file_loads_in_place_of_text_and_its_errors_name_it() {
+        let text = "policy web\ndeny api.leng.com id no\nallow .leng.com\n";
+        let bytes = Engine::compile(text).unwrap().to_bytes();
+        for format in Format::ALL {
+            let loaded = PolicySource::from_bytes("web.engine", bytes.clone())
+                .with_format(*format)
+                .compile()
+                .unwrap();
+            let e = loaded.engine();
+            let p = loaded.select(Some("web")).unwrap();
+            let v = e.check(p, &crate::Query::new("api.leng.com"));
+            assert_eq!(
+                (v.rule.unwrap().id().to_string(), v.rule.unwrap().line()),
+                ("no".into(), 2)
+            );
+        }
+        let mut bad = bytes.clone();
+        bad.truncate(bytes.len() - 3);
+        let err = PolicySource::from_bytes("web.engine", bad)
+            .compile()
+            .unwrap_err();
+        assert!(matches!(
+            err.kind(),
+            LoadErrorKind::EngineFile(EngineFileError::Length { .. })
+        ));
+        assert!(!err.is_positioned());
+        assert!(
+            err.to_string().starts_with("web.engine: engine file is "),
+            "{err}"
+        );
+        assert_eq!(err.diagnostics()[0].message, err.to_string());
     }
 
     #[test]

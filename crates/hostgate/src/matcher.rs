@@ -51,7 +51,7 @@ const ROOT: u32 = u32::MAX;
 /// One node: 24 bytes, no padding (so it is `Pod` and can live in a mapping).
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
-struct Node {
+pub(crate) struct Node {
     /// The label's [`LabelWords`] `low` word when the label is inline, else its offset in
     /// `SuffixTable::labels`.
     low: u64,
@@ -606,6 +606,148 @@ impl SuffixTable {
             last_label_rules,
         };
         (table, node_of)
+    }
+
+    /// The four arrays as bytes (tags, nodes, labels, lists) and the table's sizes
+    /// (`home_groups`, `max_labels`), for an engine file.
+    pub(crate) fn parts(&self) -> ([&[u8]; 4], u64, u32) {
+        let a = self.arrays.borrow_dependent();
+        (
+            [
+                bytemuck::cast_slice(a.tags),
+                bytemuck::cast_slice(a.nodes),
+                a.labels,
+                bytemuck::cast_slice(a.lists),
+            ],
+            self.home_groups as u64,
+            self.max_labels,
+        )
+    }
+
+    /// Whether every array is read in place from shared bytes.
+    pub(crate) fn is_shared(&self) -> bool {
+        let a = self.arrays.borrow_owner();
+        a.tags.is_shared() && a.nodes.is_shared()
+    }
+
+    /// A table from the arrays and sizes [`SuffixTable::parts`] gave, checked so that no
+    /// lookup can index out of range, loop without end, or name a rule that is not there:
+    /// `rules` is the engine's rule count, `policy_of` the policy of a rule (by which a node's
+    /// list of rules must be sorted), and `glob_ok` whether a rule has a glob head, which a
+    /// node's copy of its rule's shape may only say when it does. The error says what is wrong.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_parts(
+        tags: Store<u64>,
+        nodes: Store<Node>,
+        labels: Store<u8>,
+        lists: Store<u32>,
+        home_groups: u64,
+        max_labels: u32,
+        rules: u32,
+        policy_of: impl Fn(u32) -> usize,
+        glob_ok: impl Fn(u32) -> bool,
+    ) -> Result<SuffixTable, String> {
+        let groups = tags.len();
+        if groups < 2 || nodes.len() != groups.saturating_mul(8) {
+            return Err(format!(
+                "the table has {groups} tag groups and {} nodes (8 per group, at least 2 groups)",
+                nodes.len()
+            ));
+        }
+        let home_groups = usize::try_from(home_groups).unwrap_or(usize::MAX);
+        if home_groups == 0 || home_groups >= groups {
+            return Err(format!(
+                "the table's {home_groups} home groups do not fit its {groups} groups"
+            ));
+        }
+        if tags.last() != Some(&0) {
+            return Err("the table does not end with an empty group".into());
+        }
+        // A name has at most 127 labels.
+        if max_labels > 128 {
+            return Err(format!("the table claims keys of {max_labels} labels"));
+        }
+        let slots = nodes.len() as u64;
+        let labels_len = labels.len() as u64;
+        // One pass without branches (the table may have millions of nodes and this runs on
+        // every open); the slow search for the culprit only when something is wrong.
+        let node_ok = |n: &Node| {
+            let len = u64::from(n.info & LABEL_LEN);
+            let long = len > INLINE_LABEL as u64;
+            let label_ok = !long | (n.low.saturating_add(len) <= labels_len);
+            let parent_ok = (n.parent == ROOT) | (u64::from(n.parent) < slots);
+            let one = n.info & (NO_RULE | MANY) == 0;
+            let rule_ok = !one | (n.rule_or_list < rules);
+            label_ok & parent_ok & rule_ok
+        };
+        // A node's copy of its rule's shape (bits 16..24 of `info`, see `pack_meta`) says glob.
+        let glob_meta = |n: &Node| (n.info & (NO_RULE | MANY) == 0) & ((n.info >> 16) & 7 == 4);
+        let (mut all_ok, mut many, mut globs) = (true, false, false);
+        let mut last_label_rules = false;
+        for n in nodes.iter() {
+            all_ok &= node_ok(n);
+            many |= n.info & (NO_RULE | MANY) == MANY;
+            globs |= glob_meta(n);
+            last_label_rules |= (n.parent == ROOT) & (n.info & NO_RULE == 0);
+        }
+        if !all_ok {
+            let (slot, n) = nodes
+                .iter()
+                .enumerate()
+                .find(|(_, n)| !node_ok(n))
+                .unwrap_or((0, &nodes[0]));
+            return Err(format!(
+                "table node {slot} is out of range (label at {} of {labels_len} bytes, parent \
+                 {}, rule {} of {rules})",
+                n.low, n.parent, n.rule_or_list
+            ));
+        }
+        if globs {
+            if let Some(slot) = nodes
+                .iter()
+                .position(|n| glob_meta(n) && !glob_ok(n.rule_or_list))
+            {
+                return Err(format!(
+                    "table node {slot} files a glob rule without its head"
+                ));
+            }
+        }
+        if many {
+            for (slot, n) in nodes.iter().enumerate() {
+                if n.info & (NO_RULE | MANY) != MANY {
+                    continue;
+                }
+                let off = n.rule_or_list as usize;
+                let list = lists.get(off).and_then(|&count| {
+                    lists.get(off.checked_add(1)?..off.checked_add(1)?.checked_add(count as usize)?)
+                });
+                let Some(list) = list else {
+                    return Err(format!(
+                        "the rule list of table node {slot} is out of range"
+                    ));
+                };
+                if list.iter().any(|&g| g >= rules)
+                    || list.windows(2).any(|w| policy_of(w[0]) > policy_of(w[1]))
+                {
+                    return Err(format!(
+                        "the rule list of table node {slot} names a rule out of range or is \
+                         not sorted by policy"
+                    ));
+                }
+            }
+        }
+        let a = Arrays {
+            tags,
+            nodes,
+            labels,
+            lists,
+        };
+        Ok(SuffixTable {
+            arrays: Frozen::new(a, |a| Slices::of(a)),
+            home_groups,
+            max_labels,
+            last_label_rules,
+        })
     }
 
     /// Approximate heap bytes.

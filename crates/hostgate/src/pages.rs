@@ -1,4 +1,5 @@
-//! Storage for the matcher's large arrays, on transparent huge pages where Linux offers them.
+//! Storage for the matcher's large arrays: on transparent huge pages where Linux offers them,
+//! or in place in the bytes of an engine file (see `crate::file`).
 //!
 //! A lookup at 200k rules touches a few random cache lines of a ~10 MB table. With 4 KiB pages
 //! each of them is also a TLB miss, and under a hypervisor a miss walks two page tables: on the
@@ -7,9 +8,23 @@
 //! that asks for them, which heap memory cannot do without `unsafe`, so a large array is copied
 //! into an anonymous mapping advised `MADV_HUGEPAGE` once it is built. Elsewhere, under Miri, when
 //! the mapping fails, or for arrays below one huge page, it stays an ordinary `Vec`.
+//!
+//! An engine opened from shared bytes (a mapped engine file) reads its arrays where they are:
+//! the store then keeps the shared bytes alive and the slice of them it covers.
 
 use bytemuck::Pod;
 use core::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+/// Bytes an engine's arrays can be read from in place: a mapped engine file, or a buffer.
+/// Shared, so that every array of an engine (and the engine's clones of it) keeps them alive.
+///
+/// ```
+/// let bytes = hostgate::Engine::compile("allow a.io\n").unwrap().to_bytes();
+/// let shared: hostgate::SharedBytes = std::sync::Arc::new(bytes);
+/// assert!(hostgate::Engine::from_shared(&shared).is_ok());
+/// ```
+pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
 /// One huge page (x86-64 and aarch64 with 4 KiB base pages).
 #[cfg(all(target_os = "linux", not(miri)))]
@@ -21,19 +36,44 @@ const HUGE: usize = 2 << 20;
 pub(crate) struct Store<T: Pod> {
     /// The items while not mapped; empty while mapped.
     heap: Vec<T>,
-    #[cfg(all(target_os = "linux", not(miri)))]
     mapped: Option<Mapped>,
 }
 
-/// `len` bytes at byte `start` of `map`; `start` is 2 MiB-aligned in memory. Read-only, so a
-/// stray write into a built table faults instead of corrupting it.
-#[cfg(all(target_os = "linux", not(miri)))]
-#[derive(Debug)]
-struct Mapped {
-    map: memmap2::Mmap,
-    start: usize,
-    len: usize,
+/// Memory an array lives in outside the heap.
+enum Backing {
+    /// An anonymous mapping on huge pages (see [`Store::freeze`]).
+    #[cfg(all(target_os = "linux", not(miri)))]
+    Anon(memmap2::Mmap),
+    /// Shared bytes (an engine file). Only ever read, so unwind safety holds whatever the
+    /// bytes' owner is: without the assertion a `dyn` owner would take `RefUnwindSafe` from
+    /// `Engine`.
+    Shared(std::panic::AssertUnwindSafe<SharedBytes>),
 }
+
+impl core::fmt::Debug for Backing {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            #[cfg(all(target_os = "linux", not(miri)))]
+            Backing::Anon(m) => write!(f, "Anon({} bytes)", m.len()),
+            Backing::Shared(b) => write!(f, "Shared({} bytes)", (*b.0).as_ref().len()),
+        }
+    }
+}
+
+/// The bytes of an array in its backing.
+type Bytes<'a> = &'a [u8];
+
+self_cell::self_cell!(
+    /// The backing and the array's bytes in it, taken once: a lookup reads the slice, not the
+    /// backing (a shared one is behind a `dyn` call). Read-only, so a stray write into a built
+    /// table faults instead of corrupting it.
+    struct Mapped {
+        owner: Backing,
+        #[covariant]
+        dependent: Bytes,
+    }
+    impl {Debug}
+);
 
 impl<T: Pod> Default for Store<T> {
     fn default() -> Self {
@@ -43,18 +83,13 @@ impl<T: Pod> Default for Store<T> {
 
 impl<T: Pod> From<Vec<T>> for Store<T> {
     fn from(heap: Vec<T>) -> Self {
-        Store {
-            heap,
-            #[cfg(all(target_os = "linux", not(miri)))]
-            mapped: None,
-        }
+        Store { heap, mapped: None }
     }
 }
 
 impl<T: Pod> Store<T> {
     /// The array as a `Vec`, to grow it; a frozen one is copied back to the heap first.
     pub(crate) fn vec_mut(&mut self) -> &mut Vec<T> {
-        #[cfg(all(target_os = "linux", not(miri)))]
         if self.mapped.is_some() {
             self.heap = self.to_vec();
             self.mapped = None;
@@ -73,6 +108,28 @@ impl<T: Pod> Store<T> {
                 self.heap = Vec::new();
             }
         }
+    }
+
+    /// The items at `bytes[start..start + len]` of shared bytes, read in place; `None` when
+    /// that range is outside the bytes or not aligned for `T`, or `len` is not a whole number
+    /// of items.
+    pub(crate) fn shared(bytes: &SharedBytes, start: usize, len: usize) -> Option<Store<T>> {
+        let end = start.checked_add(len)?;
+        let all: &[u8] = (**bytes).as_ref();
+        bytemuck::try_cast_slice::<u8, T>(all.get(start..end)?).ok()?;
+        let mapped = Mapped::try_new(
+            Backing::Shared(std::panic::AssertUnwindSafe(bytes.clone())),
+            |b| match b {
+                Backing::Shared(s) => (*s.0).as_ref().get(start..end).ok_or(()),
+                #[cfg(all(target_os = "linux", not(miri)))]
+                Backing::Anon(_) => Err(()),
+            },
+        )
+        .ok()?;
+        Some(Store {
+            heap: Vec::new(),
+            mapped: Some(mapped),
+        })
     }
 
     #[cfg(all(target_os = "linux", not(miri)))]
@@ -95,14 +152,25 @@ impl<T: Pod> Store<T> {
         dst.copy_from_slice(bytemuck::cast_slice(v));
         bytemuck::try_cast_slice::<u8, T>(dst).ok()?;
         let map = map.make_read_only().ok()?;
-        Some(Mapped { map, start, len })
+        Mapped::try_new(Backing::Anon(map), |b| match b {
+            Backing::Anon(m) => m.get(start..start + len).ok_or(()),
+            Backing::Shared(_) => Err(()),
+        })
+        .ok()
+    }
+
+    /// Whether the array is read in place from shared bytes.
+    pub(crate) fn is_shared(&self) -> bool {
+        matches!(
+            self.mapped.as_ref().map(|m| m.borrow_owner()),
+            Some(Backing::Shared(_))
+        )
     }
 
     /// Bytes of memory the array holds (a mapping's untouched head not counted).
     pub(crate) fn bytes(&self) -> usize {
-        #[cfg(all(target_os = "linux", not(miri)))]
         if let Some(m) = &self.mapped {
-            return m.len;
+            return m.borrow_dependent().len();
         }
         self.heap.capacity() * core::mem::size_of::<T>()
     }
@@ -110,10 +178,7 @@ impl<T: Pod> Store<T> {
     /// On huge pages (advised; the kernel may still decline).
     #[cfg(test)]
     pub(crate) fn is_mapped(&self) -> bool {
-        #[cfg(all(target_os = "linux", not(miri)))]
-        return self.mapped.is_some();
-        #[cfg(not(all(target_os = "linux", not(miri))))]
-        return false;
+        self.mapped.is_some()
     }
 }
 
@@ -122,14 +187,9 @@ impl<T: Pod> Deref for Store<T> {
 
     #[inline(always)]
     fn deref(&self) -> &[T] {
-        #[cfg(all(target_os = "linux", not(miri)))]
         if let Some(m) = &self.mapped {
             // Checked when mapped; an impossible failure reads as empty, never as garbage.
-            return m
-                .map
-                .get(m.start..m.start + m.len)
-                .and_then(|b| bytemuck::try_cast_slice(b).ok())
-                .unwrap_or(&[]);
+            return bytemuck::try_cast_slice(m.borrow_dependent()).unwrap_or(&[]);
         }
         &self.heap
     }

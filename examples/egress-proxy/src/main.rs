@@ -27,7 +27,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use clap::Parser;
 use hostgate::inspect::{check_fronting, http, inspect, Limits, Outcome, Protocol, Status};
-use hostgate::{Engine, PolicyId, PolicySource, Query, Via};
+use hostgate::{Engine, PolicyId, Query, Via};
 use tokio::io::{copy_bidirectional, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
@@ -80,10 +80,10 @@ struct Policy {
     id: PolicyId,
 }
 
-/// Loads `--policy` through the one loading path (the core, or the importer for `--from`);
-/// warnings go to stderr.
+/// Loads `--policy` through the one loading path (the core, or the importer for `--from`; an
+/// engine file from `hostgate compile` is mapped, not compiled); warnings go to stderr.
 fn load(args: &Args) -> Result<Policy, String> {
-    let loaded = PolicySource::read(&args.policy)
+    let loaded = hostgate_map::read_source(&args.policy)
         .and_then(|source| hostgate_import::load(&source.with_format(args.from)))
         .map_err(|e| format!("{e}\n"))?;
     for w in loaded.warnings() {

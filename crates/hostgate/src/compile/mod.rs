@@ -21,12 +21,12 @@ use crate::pattern::{max_prefix, Pattern, PatternError};
 use crate::policy_text;
 use crate::verdict::{Action, Precedence};
 
-mod regex;
+pub(crate) mod regex;
 
 use regex::check_regex;
 
 /// The most rules one engine holds (exclusive).
-const MAX_RULES: usize = 1 << 24;
+pub(crate) const MAX_RULES: usize = 1 << 24;
 /// Stop reporting after this many errors: a binary file passed as a policy should not print
 /// a million lines.
 const MAX_ERRORS: usize = 1000;
@@ -504,7 +504,7 @@ impl Build {
             ports: self.ports,
             ids: self.ids,
             named_ids: self.named_ids,
-            pattern_ref: self.pattern_ref,
+            pattern_ref: Store::from(self.pattern_ref),
             regex_sources: self.regex_sources,
             cidrs: self.cidrs,
             warnings: self.warnings,

@@ -17,7 +17,7 @@ const REGEX_NEST_LIMIT: u32 = 64;
 
 /// The regex set of an engine from its distinct sources and, per source, its rules; `order`
 /// sorts each list by policy then rank. `None` when there are no regex rules.
-pub(super) fn build_set(
+pub(crate) fn build_set(
     sources: &[String],
     mut lists: Vec<Vec<u32>>,
     order: impl Fn(u32) -> (u32, u32),

@@ -136,7 +136,7 @@ pub struct Engine {
     pub(crate) named_ids: Vec<(u32, u32, u32)>,
     /// Cold, for showing patterns: per rule, the table node (keyed shapes), the regex source
     /// or the CIDR it came from.
-    pub(crate) pattern_ref: Vec<u32>,
+    pub(crate) pattern_ref: Store<u32>,
     pub(crate) regex_sources: Vec<String>,
     pub(crate) cidrs: Vec<(IpAddr, u8)>,
     pub(crate) warnings: Vec<Diagnostic>,
@@ -262,7 +262,7 @@ impl Engine {
             + self.ids.capacity()
             + self.named_ids.capacity() * 12
             + self.ports.capacity() * 4
-            + self.pattern_ref.capacity() * 4
+            + self.pattern_ref.bytes()
             + self.cidrs.capacity() * core::mem::size_of::<(IpAddr, u8)>()
             + self
                 .regex_sources

@@ -128,7 +128,8 @@ pub(super) fn conditions(
 }
 
 /// The rare extras of a rule: its glob head and its port ranges.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
 pub(crate) struct Aux {
     pub(crate) glob: u32,
     pub(crate) ports_off: u32,
