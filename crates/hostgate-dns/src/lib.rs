@@ -57,6 +57,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::time::{timeout, timeout_at, Instant};
 
 pub mod learn;
+mod udp;
 pub mod wire;
 
 use learn::{NftSets, Table};
@@ -929,7 +930,7 @@ impl Server {
                 shared.table.sweep(Instant::now());
             }
         });
-        let udp = tokio::spawn(serve_udp(self.udp, self.shared.clone()));
+        let udp = tokio::spawn(udp::serve(self.udp, self.shared.clone()));
         let tcp = tokio::spawn(serve_tcp(self.tcp, self.shared));
         let _ = tokio::join!(udp, tcp);
     }
@@ -1032,29 +1033,6 @@ pub async fn run(config: Config) -> Result<(), Error> {
     Ok(())
 }
 
-async fn serve_udp(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
-    let slots = Arc::new(Semaphore::new(UDP_IN_FLIGHT));
-    let mut buf = vec![0u8; 65535];
-    loop {
-        let (n, peer) = match sock.recv_from(&mut buf).await {
-            Ok(r) => r,
-            // An ICMP error for an earlier reply, or a transient failure: keep serving.
-            Err(_) => continue,
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            continue;
-        };
-        let msg = buf[..n].to_vec();
-        let (sock, shared) = (sock.clone(), shared.clone());
-        tokio::spawn(async move {
-            if let Some(reply) = answer(&shared, &msg, peer, Transport::Udp).await {
-                let _ = sock.send_to(&reply, peer).await;
-            }
-            drop(slot);
-        });
-    }
-}
-
 async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
@@ -1118,7 +1096,7 @@ async fn answer(
     transport: Transport,
 ) -> Option<Vec<u8>> {
     let mut log = QueryLog::new(peer, transport);
-    let reply = decide_and_answer(shared, msg, peer, transport, &mut log).await;
+    let reply = decide_and_answer(shared, msg, peer, &mut log).await;
     log.rcode = reply.as_deref().and_then(wire::rcode);
     (shared.logger.load())(&log);
     reply
@@ -1128,7 +1106,6 @@ async fn decide_and_answer(
     shared: &Shared,
     msg: &[u8],
     peer: SocketAddr,
-    transport: Transport,
     log: &mut QueryLog,
 ) -> Option<Vec<u8>> {
     let decision = shared
@@ -1140,7 +1117,7 @@ async fn decide_and_answer(
         Decision::Reply(r) => return Some(r),
         Decision::Drop => return None,
     };
-    match forward(&shared.config, msg, transport).await {
+    match forward(&shared.config, msg).await {
         Ok((mut reply, upstream)) => {
             log.upstream = Some(upstream);
             if let Err(e) = learn_answer(shared, &reply, &name, log).await {
@@ -1212,14 +1189,11 @@ async fn learn_answer(
     Ok(())
 }
 
-/// Sends the query to the upstreams in order until one answers it, within the timeout. Each
-/// upstream gets an equal share of the time left. A SERVFAIL or REFUSED answer moves on to the
-/// next upstream, and is relayed if no other answers.
-async fn forward(
-    config: &Config,
-    msg: &[u8],
-    transport: Transport,
-) -> Result<(Vec<u8>, SocketAddr), String> {
+/// Sends a TCP client's query to the upstreams over TCP, in order until one answers it, within
+/// the timeout. Each upstream gets an equal share of the time left. A SERVFAIL or REFUSED answer
+/// moves on to the next upstream, and is relayed if no other answers. (UDP queries take the
+/// same steps in `udp`, without a task per query.)
+async fn forward(config: &Config, msg: &[u8]) -> Result<(Vec<u8>, SocketAddr), String> {
     let deadline = Instant::now() + config.timeout;
     let mut last_error = String::from("no upstream");
     let mut fallback = None;
@@ -1232,12 +1206,7 @@ async fn forward(
         let share = (deadline - now) / u32::try_from(count - i).unwrap_or(1);
         let mut query = msg.to_vec();
         query[..2].copy_from_slice(&fresh_id().to_be_bytes());
-        let attempt = async {
-            match transport {
-                Transport::Udp => ask_udp(upstream, &query).await,
-                Transport::Tcp => ask_tcp(upstream, &query).await,
-            }
-        };
+        let attempt = ask_tcp(upstream, &query);
         let result: Result<Vec<u8>, String> = timeout_at((now + share).min(deadline), attempt)
             .await
             .unwrap_or_else(|_| Err("timeout".into()));
@@ -1262,25 +1231,6 @@ fn unspecified_for(addr: SocketAddr) -> SocketAddr {
     match addr {
         SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
         SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
-    }
-}
-
-/// One query on a fresh socket (a fresh source port): datagrams that do not answer it (another
-/// id or question) are ignored, not trusted.
-async fn ask_udp(upstream: SocketAddr, query: &[u8]) -> Result<Vec<u8>, String> {
-    let sock = UdpSocket::bind(unspecified_for(upstream))
-        .await
-        .map_err(|e| e.to_string())?;
-    sock.connect(upstream).await.map_err(|e| e.to_string())?;
-    sock.send(query).await.map_err(|e| e.to_string())?;
-    // Capacity, not length: zeroing 64 KiB for every query was a tenth of the server's time.
-    let mut buf = Vec::with_capacity(65535);
-    loop {
-        buf.clear();
-        sock.recv_buf(&mut buf).await.map_err(|e| e.to_string())?;
-        if wire::answers(&buf, query) {
-            return Ok(buf);
-        }
     }
 }
 

@@ -395,7 +395,8 @@ async fn silent_upstream_gives_servfail_within_the_timeout() {
 
 #[tokio::test]
 async fn a_failing_upstream_hands_over_to_the_next() {
-    // A port nobody listens on: the datagram is refused at once (ICMP), then the good one.
+    // A port nobody listens on, one that never answers, then the good one: each of the first
+    // two has its share of the time.
     let closed = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let closed_addr = closed.local_addr().unwrap();
     drop(closed);
@@ -409,6 +410,41 @@ async fn a_failing_upstream_hands_over_to_the_next() {
     assert_eq!((id(&r), rcode(&r)), (5, Rcode::NoError));
     assert_eq!((silent.total(), good.total()), (1, 1));
     assert_eq!(s.logs.lock().unwrap()[0].upstream, Some(good.addr));
+}
+
+#[tokio::test]
+async fn many_queries_in_flight_at_once_each_get_their_own_answer() {
+    let up = upstream(Mode::Answer).await;
+    let s = start(vec![up.addr], |_| {}).await;
+    // 200: a socket's default receive buffer holds about 256 small datagrams, and here every
+    // client sends before the server runs.
+    let mut asks = Vec::new();
+    for i in 0..200u16 {
+        let addr = s.addr;
+        asks.push(tokio::spawn(async move {
+            let name = format!("n{i}.allowed.test");
+            let q = query(i.wrapping_mul(7919), name.as_bytes(), 1);
+            let r = udp_ask_from("127.0.0.1:0", addr, &q, Duration::from_secs(3)).await;
+            (q, r)
+        }));
+    }
+    let mut missing = 0;
+    for a in asks {
+        let (q, r) = a.await.unwrap();
+        let Some(r) = r else {
+            missing += 1;
+            continue;
+        };
+        assert_eq!((id(&r), rcode(&r)), (id(&q), Rcode::NoError));
+        assert_eq!(&r[12..question_end(&q).unwrap()], &q[12..]);
+    }
+    let logs = s.logs.lock().unwrap().len();
+    assert_eq!((missing, logs), (0, 200));
+    assert_eq!(up.udp_count.load(Ordering::SeqCst), 200);
+    // The upstream saw fresh ids, not the clients'.
+    let ids: std::collections::HashSet<u16> =
+        up.received.lock().unwrap().iter().map(|m| id(m)).collect();
+    assert!(ids.len() > 180, "{} distinct upstream ids", ids.len());
 }
 
 #[tokio::test]
