@@ -8,7 +8,7 @@
 #
 # The client's only route is through the gateway, whose forward chain drops everything but
 # established flows and destinations in the sets hostgate dns fills. The client resolves with
-# getent and curl through a resolv.conf naming the gateway (ip netns exec's /etc/netns/).
+# getent, Python's resolver and curl through a resolv.conf naming the gateway (ip netns exec's /etc/netns/).
 #
 #  1. before any lookup no server is reachable;
 #  2. after an allowed lookup, curl to the name works, and the address is in the set with a
@@ -157,6 +157,12 @@ expect "before any lookup: the set"            absent "$(in_set allow4 198.51.10
 
 # 2. An allowed name: resolved through hostgate by curl itself, then reachable.
 expect "getent through the gateway"            "198.51.100.10" "$(inc getent ahostsv4 allowed.test | awk 'NR==1{print $1}')"
+pyresolve() { inc python3 -c 'import socket, sys
+try:
+    print(socket.getaddrinfo(sys.argv[1], 8080, socket.AF_INET)[0][4][0])
+except socket.gaierror as e:
+    print("gaierror", e.errno)' "$1"; }
+expect "Python's resolver through the gateway"  "198.51.100.10" "$(pyresolve allowed.test)"
 expect "curl http://allowed.test:8080/"        hello "$(get http://allowed.test:8080/)"
 t=$(in_set allow4 198.51.100.10)
 ok=no; [ "$t" != absent ] && [ "$t" -ge 1 ] && [ "$t" -le 3 ] && ok=yes
@@ -178,6 +184,7 @@ expect_line "--dump json: the CNAME target under the asked name" "$WORK/dump.jso
 # 4. A denied name.
 expect "denied name"                           NXDOMAIN "$(status denied.test)"
 expect "getent: denied name not resolved"      2 "$(inc getent ahostsv4 denied.test >/dev/null; echo $?)"
+expect "Python's resolver: denied name"        "gaierror $(python3 -c 'import socket; print(socket.EAI_NONAME)')" "$(pyresolve denied.test)"
 expect "denied address not in the set"         absent "$(in_set allow4 198.51.100.12)"
 expect "denied address by IP"                  unreachable "$(get http://198.51.100.12:8080/)"
 n=$(grep -c 'query\[.*\] denied.test' "$WORK/dnsmasq.log" || true)
