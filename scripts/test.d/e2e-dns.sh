@@ -8,7 +8,7 @@
 #  3. --client picks the policy by the client's source address (dig -b 127.0.0.2);
 #  4. a malformed query gets FORMERR, one shorter than a header gets nothing, and the server
 #     keeps answering;
-#  5. SIGHUP: a good policy is swapped in; a bad one is refused with its FILE:LINE:COL error and
+#  5. reload, when the policy file changes and on SIGHUP: a good policy is swapped in; a bad one is refused with its FILE:LINE:COL error and
 #     the old one stays in force; at start, a bad policy exits 2 with the same error;
 #  6. the upstream paused (SIGSTOP) -> SERVFAIL after --timeout-ms; stopped -> SERVFAIL at once;
 #  7. one log line per query names the rule, the response code and the answer's addresses.
@@ -136,7 +136,7 @@ expect "two questions"                  "FORMERR id=abce" "$(python3 "$WORK/raw.
 expect "shorter than a header"          no-answer "$(python3 "$WORK/raw.py" "$DNS_PORT" short)"
 expect "still answering after those"    192.0.2.10 "$(short "$DNS_PORT" allowed.test)"
 
-# 5. SIGHUP: a good policy, then a bad one.
+# 5. Reload: a good policy, then a bad one, each seen when the file changes and on SIGHUP.
 reloads() { grep -c "$1" "$WORK/queries.err" || true; }
 wait_reload() { # wait_reload PATTERN COUNT
     for _ in $(seq 50); do [ "$(reloads "$1")" -ge "$2" ] && return 0; sleep 0.1; done
@@ -144,13 +144,16 @@ wait_reload() { # wait_reload PATTERN COUNT
 }
 cp "$POLICY" "$WORK/good.policy"
 sed -i 's/^allow \*\*.allowed.test .*/deny www.allowed.test id www-now-denied\n&/' "$POLICY"
+wait_reload "policy reloaded (changed)" 1
+expect "the file changed: reloaded, no signal" NXDOMAIN "$(status "$DNS_PORT" www.allowed.test)"
 kill -HUP "$DNS_PID"
-wait_reload "policy reloaded" 1
+wait_reload "policy reloaded (SIGHUP)" 1
 expect "after a good reload: www.allowed.test" NXDOMAIN "$(status "$DNS_PORT" www.allowed.test)"
 cp "$WORK/good.policy" "$POLICY"
 printf 'allow bad..name\n' >> "$POLICY"
+wait_reload "reload refused (changed)" 1
 kill -HUP "$DNS_PID"
-wait_reload "reload refused" 1
+wait_reload "reload refused (SIGHUP)" 1
 expect_line "bad policy refused with FILE:LINE:COL" "$WORK/queries.err" "^$POLICY:9:[0-9]*: "
 expect "old policy kept: www.allowed.test"     NXDOMAIN "$(status "$DNS_PORT" www.allowed.test)"
 expect "old policy kept: allowed.test"         192.0.2.10 "$(short "$DNS_PORT" allowed.test)"

@@ -6,11 +6,13 @@
 #  1. HTTP Host, TLS SNI and CONNECT: allowed names get the upstream's response, denied ones are
 #     closed (even though they have an upstream); an allowed CONNECT carrying a denied SNI is
 #     closed; one log line per connection names the rule;
-#  2. SIGHUP reload while 4 clients loop on an allowed name: every one of their requests
-#     succeeds; the new policy applies to new connections (a name becomes allowed, another
-#     denied) while a connection opened before the reload keeps working;
-#  3. a policy that does not compile is refused on SIGHUP with its FILE:LINE:COL error and the
-#     old policy stays in force;
+#  2. live reload while 4 clients loop on an allowed name: every one of their requests
+#     succeeds; a new policy file renamed into place is picked up without a signal and applies
+#     to new connections (a name becomes allowed, another denied) while a connection opened
+#     before the reload keeps working; then an engine file from `hostgate compile` written over
+#     the policy's path is mapped and followed too;
+#  3. a policy that does not compile is refused, when the file changes and on SIGHUP, with its
+#     FILE:LINE:COL error, and the old policy stays in force; SIGHUP reloads a good one;
 #  4. `--from cilium`: a CiliumNetworkPolicy decides with Cilium's meaning (`*.` is one label);
 #  5. HTTP/3 (`--quic-listen`): real aioquic and qh3 clients through the proxy to a local aioquic
 #     HTTP/3 server get their answer for an allowed SNI and nothing for a denied one.
@@ -21,8 +23,9 @@ source "$(dirname "$0")/lib/e2e.sh"
 e2e_init e2e-proxy
 e2e_need curl openssl python3
 
-cargo build -q -p egress-proxy
+cargo build -q -p egress-proxy -p hostgate-cli
 BIN="${CARGO_TARGET_DIR:-target}/debug/egress-proxy"
+HOSTGATE="${CARGO_TARGET_DIR:-target}/debug/hostgate"
 
 e2e_before_stop() { touch "$WORK/stop" 2>/dev/null || true; } # ends the load loops
 e2e_workdir "proxy stderr and log tail" 20 proxy.err proxy.log
@@ -140,9 +143,8 @@ allow secure.test                  id secure
 deny  denied.test                  id denied-site
 EOF
 mv "$POLICY.new" "$POLICY"
-kill -HUP "$PROXY_PID"
-wait_log "$WORK/proxy.err" "policy reloaded" 1 && r=yes || r=no
-expect "SIGHUP: new policy compiled and swapped" yes "$r"
+wait_log "$WORK/proxy.err" "policy reloaded (changed)" 1 && r=yes || r=no
+expect "file renamed into place: new policy swapped, no signal" yes "$r"
 expect "after reload: newly allowed name"   200 "$(direct http later.test)"
 expect "after reload: newly denied name (new connection)" 000 "$(direct http keep.test)"
 touch "$WORK/keepalive.go"
@@ -150,15 +152,35 @@ wait "$KEEP_PID" || true
 expect "after reload: connection opened before it still served" "first=True second=True" "$(cat "$WORK/keepalive.out")"
 sleep 0.5
 
+# An engine file written over the policy's path (atomically, by hostgate compile).
+printf 'default deny\nallow web.test id web\nallow secure.test id secure\n' > "$WORK/next.policy"
+"$HOSTGATE" compile --policy "$WORK/next.policy" -o "$POLICY" >/dev/null
+wait_log "$WORK/proxy.err" "policy reloaded (changed)" 2 && r=yes || r=no
+expect "engine file over the path: mapped and swapped" yes "$r"
+expect "engine file: later.test now denied"  000 "$(direct http later.test)"
+expect "engine file: web.test still allowed" 200 "$(direct http web.test)"
+sleep 0.5
+
 printf 'allow web.test\nallow ***.broken.test\n' > "$POLICY.new"
 mv "$POLICY.new" "$POLICY"
+wait_log "$WORK/proxy.err" "reload refused (changed)" 1 && r=yes || r=no
+expect "a bad policy file: refused when it changes" yes "$r"
 kill -HUP "$PROXY_PID"
-wait_log "$WORK/proxy.err" "reload refused" 1 && r=yes || r=no
+wait_log "$WORK/proxy.err" "reload refused (SIGHUP)" 1 && r=yes || r=no
 expect "SIGHUP with a bad policy: refused" yes "$r"
 expect_line "refusal shows FILE:LINE:COL" "$WORK/proxy.err" "$POLICY:2:[0-9]*: "
 echo "  ..   $(grep -m1 -o "$POLICY:2:.*" "$WORK/proxy.err" | sed "s#$WORK/##")"
-expect "old policy kept: allowed stays allowed" 200 "$(direct http later.test)"
-expect "old policy kept: denied stays denied"   000 "$(direct http denied.test)"
+expect "old policy kept: allowed stays allowed" 200 "$(direct http web.test)"
+expect "old policy kept: denied stays denied"   000 "$(direct http later.test)"
+sleep 0.5
+
+# SIGHUP: a good policy again (the watch sees the rename too; the SIGHUP line is asserted).
+printf 'default deny\nallow web.test id web\nallow later.test id later\n' > "$POLICY.new"
+mv "$POLICY.new" "$POLICY"
+kill -HUP "$PROXY_PID"
+wait_log "$WORK/proxy.err" "policy reloaded (SIGHUP)" 1 && r=yes || r=no
+expect "SIGHUP: good policy reloaded" yes "$r"
+expect "after SIGHUP: later.test allowed"   200 "$(direct http later.test)"
 sleep 0.5
 
 touch "$WORK/stop"

@@ -24,9 +24,9 @@
 //! SERVFAIL instead of the answer. The sets are global: an address one client's lookup opened
 //! is open to every client the ruleset lets through the same set.
 //!
-//! One [`QueryLog`] per query goes to stdout (text or JSON). SIGHUP (in [`run`]) or
-//! [`Handle::reload`] recompiles the policy file; a policy that does not compile is refused
-//! and the old one stays in force.
+//! One [`QueryLog`] per query goes to stdout (text or JSON). A change to the policy file or
+//! SIGHUP (in [`run`]), or [`Handle::reload`], recompiles the policy file (or maps it again);
+//! a policy that does not compile is refused and the old one stays in force.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hostgate_dns::Error> {
@@ -263,9 +263,12 @@ pub struct Args {
         required_unless_present = "dump"
     )]
     pub upstreams: Vec<SocketAddr>,
-    /// Policy file (re-read on SIGHUP)
+    /// Policy file, text or engine file (re-read when it changes and on SIGHUP)
     #[arg(long, value_name = "FILE", required_unless_present = "dump")]
     pub policy: Option<PathBuf>,
+    /// Do not watch the policy file: reload on SIGHUP only
+    #[arg(long)]
+    pub no_watch: bool,
     /// The policy file's format: hostgate, or an import format such as route53 or cilium (as
     /// `hostgate --from`; docs/import.md)
     #[arg(long = "from", value_name = "FORMAT", default_value = "hostgate")]
@@ -326,6 +329,7 @@ impl Args {
         c.nft_program = self.nft;
         c.control = self.control;
         c.dump = self.dump;
+        c.watch = !self.no_watch;
         c
     }
 }
@@ -373,12 +377,14 @@ pub struct Config {
     /// [`run`] prints the table of the server at [`Config::control`] and returns, instead of
     /// serving.
     pub dump: bool,
+    /// [`run`] reloads the policy when its file changes (as well as on SIGHUP).
+    pub watch: bool,
 }
 
 impl Config {
     /// Defaults around a policy file: listen on 127.0.0.1:53, no upstream, NXDOMAIN for
     /// denied names, a 2 s timeout, text logs, no nftables set, learned addresses kept 5 s to
-    /// a day, no control socket.
+    /// a day, no control socket, the policy file watched.
     pub fn new(policy: PathBuf) -> Config {
         Config {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 53)),
@@ -396,6 +402,7 @@ impl Config {
             nft_program: PathBuf::from("nft"),
             control: None,
             dump: false,
+            watch: true,
         }
     }
 
@@ -993,7 +1000,8 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), Error> 
     Err(last.unwrap_or_else(|| Error::Bind(addr, io::ErrorKind::AddrInUse.into())))
 }
 
-/// Loads the policy (warnings to stderr), binds, reloads on SIGHUP, and serves: what the
+/// Loads the policy (warnings to stderr), binds, reloads when the policy file changes
+/// ([`Config::watch`]) and on SIGHUP, and serves: what the
 /// `hostgate-dns` binary runs. With [`Config::dump`], prints the table of the server at
 /// [`Config::control`] instead ([`dump`]).
 pub async fn run(config: Config) -> Result<(), Error> {
@@ -1010,19 +1018,30 @@ pub async fn run(config: Config) -> Result<(), Error> {
         eprintln!("{w}");
     }
     let handle = server.handle();
+    let reload = move |why: &str| match handle.reload() {
+        Ok(warnings) => {
+            for w in warnings {
+                eprintln!("{w}");
+            }
+            eprintln!("hostgate-dns: policy reloaded ({why})");
+        }
+        Err(e) => eprintln!("hostgate-dns: reload refused ({why}), old policy kept:\n{e}"),
+    };
+    let _watch = if server.shared.config.watch {
+        let reload = reload.clone();
+        let path = server.shared.config.policy.clone();
+        Some(
+            hostgate_watch::watch(&path, move || reload("changed"))
+                .map_err(|e| Error::Config(e.to_string()))?,
+        )
+    } else {
+        None
+    };
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| Error::Config(format!("cannot handle SIGHUP: {e}")))?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            match handle.reload() {
-                Ok(warnings) => {
-                    for w in warnings {
-                        eprintln!("{w}");
-                    }
-                    eprintln!("hostgate-dns: policy reloaded");
-                }
-                Err(e) => eprintln!("hostgate-dns: reload refused, old policy kept:\n{e}"),
-            }
+            reload("SIGHUP");
         }
     });
     eprintln!(

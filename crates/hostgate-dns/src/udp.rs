@@ -4,10 +4,13 @@
 //! socket's whole life (socket, bind, connect, epoll registration, close) for every query,
 //! which on a small machine was most of the server's time.
 //!
-//! Upstream queries leave from a fixed pool of sockets per address family, each bound once to
-//! a port the kernel picks at random, with a fresh random id: an off-path forger must guess
-//! the socket's port and the id, and its answer must also carry the question (0x20 case
-//! included) and come from the upstream asked, or it is ignored.
+//! Upstream queries leave from a fixed pool of sockets per upstream, each bound once to a port
+//! the kernel picks at random and connected to its upstream, with a fresh random id: an
+//! off-path forger must guess the socket's port and the id, and its answer must also carry the
+//! question (0x20 case included) and come from the upstream asked, or it is ignored. Being
+//! connected, a socket hears the ICMP error of an upstream that is not listening, and the
+//! queries waiting on it move on to the next upstream within a tick rather than at their
+//! timeout.
 
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -23,7 +26,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::wire::{self, Rcode};
 use crate::{learn_answer, unspecified_for, Decision, QueryLog, Shared, Transport, UDP_IN_FLIGHT};
 
-/// Upstream sockets per address family.
+/// Sockets per upstream.
 const POOL: usize = 16;
 /// How often queries in flight are checked for their upstream's time running out.
 const TICK: Duration = Duration::from_millis(10);
@@ -79,10 +82,10 @@ impl Randomness {
 struct Forwarder {
     client: Arc<UdpSocket>,
     shared: Arc<Shared>,
-    /// The upstream sockets: IPv4 ones, then IPv6 ones.
+    /// The upstream sockets, each connected to one upstream.
     sockets: Vec<UdpSocket>,
-    /// How many of `sockets` are IPv4.
-    v4: usize,
+    /// Per upstream (as `Config::upstreams`), its sockets' range in `sockets`.
+    pools: Vec<(usize, usize)>,
     /// Queries in flight by (socket index << 16 | upstream id).
     pending: HashMap<u32, Pending>,
     spare: Vec<Vec<u8>>,
@@ -94,39 +97,35 @@ struct Forwarder {
 enum Event {
     Client(usize, SocketAddr),
     Upstream(usize, usize, SocketAddr),
+    /// An upstream socket's error: its upstream refused a query (ICMP).
+    Refused(usize, std::io::Error),
     Tick,
 }
 
 /// Serves the clients' UDP queries on `client` until the task is dropped.
 pub(crate) async fn serve(client: Arc<UdpSocket>, shared: Arc<Shared>) {
-    let families = |v6: bool| shared.config.upstreams.iter().any(|u| u.is_ipv6() == v6);
     let mut sockets = Vec::new();
-    let mut v4 = 0;
-    for v6 in [false, true] {
-        if !families(v6) {
-            continue;
-        }
-        let any = if v6 {
-            unspecified_for("[::1]:53".parse().expect("a literal address"))
-        } else {
-            unspecified_for("127.0.0.1:53".parse().expect("a literal address"))
-        };
+    let mut pools = Vec::new();
+    for &upstream in &shared.config.upstreams {
+        let from = sockets.len();
         for _ in 0..POOL {
-            // A family the host cannot use leaves its upstreams without sockets: their
-            // queries fail over to the next upstream, as a failed send would.
-            if let Ok(s) = UdpSocket::bind(any).await {
-                sockets.push(s);
+            // An upstream the host cannot reach (no route, a family it lacks) is left without
+            // sockets: its queries fail over to the next upstream, as a failed send would.
+            let Ok(s) = UdpSocket::bind(unspecified_for(upstream)).await else {
+                break;
+            };
+            if s.connect(upstream).await.is_err() {
+                break;
             }
+            sockets.push(s);
         }
-        if !v6 {
-            v4 = sockets.len();
-        }
+        pools.push((from, sockets.len()));
     }
     let mut f = Forwarder {
         client,
         shared,
         sockets,
-        v4,
+        pools,
         pending: HashMap::with_capacity(UDP_IN_FLIGHT),
         spare: Vec::with_capacity(SPARE_BUFFERS),
         expired: Vec::new(),
@@ -154,9 +153,7 @@ impl Forwarder {
                         Poll::Ready(Ok(from)) => {
                             return Poll::Ready(Event::Upstream(i, buf.filled().len(), from))
                         }
-                        // A report for an earlier send: nothing to do but to poll again,
-                        // which registers the waker.
-                        Poll::Ready(Err(_)) => cx.waker().wake_by_ref(),
+                        Poll::Ready(Err(e)) => return Poll::Ready(Event::Refused(i, e)),
                         Poll::Pending => {}
                     }
                 }
@@ -174,11 +171,20 @@ impl Forwarder {
             })
             .await;
             match event {
-                Event::Tick => self.expire().await,
+                Event::Tick => {
+                    // An ICMP error sets the socket's error without waking a reader: look.
+                    for i in 0..self.sockets.len() {
+                        if let Ok(Some(e)) = self.sockets[i].take_error() {
+                            self.refused(i, &e).await;
+                        }
+                    }
+                    self.expire().await
+                }
                 Event::Upstream(i, n, from) => {
                     self.answered(i, &mut from_upstream[..n], from).await
                 }
                 Event::Client(n, peer) => self.query(&from_client[..n], peer).await,
+                Event::Refused(i, e) => self.refused(i, &e).await,
             }
         }
     }
@@ -246,13 +252,9 @@ impl Forwarder {
             let upstream = self.shared.config.upstreams[p.upstream];
             let left = u32::try_from(count - p.upstream).unwrap_or(1);
             p.attempt_until = (now + (p.deadline - now) / left).min(p.deadline);
-            let (from, to) = if upstream.is_ipv6() {
-                (self.v4, self.sockets.len())
-            } else {
-                (0, self.v4)
-            };
+            let (from, to) = self.pools[p.upstream];
             if from == to {
-                p.last_error = format!("{upstream}: no socket of its address family");
+                p.last_error = format!("{upstream}: cannot open a socket to it");
                 p.upstream += 1;
                 continue;
             }
@@ -264,7 +266,7 @@ impl Forwarder {
                 }
             };
             p.query[..2].copy_from_slice(&id.to_be_bytes());
-            match self.sockets[socket].send_to(&p.query, upstream).await {
+            match self.sockets[socket].send(&p.query).await {
                 Ok(_) => {
                     self.pending.insert(key(socket, id), p);
                     return;
@@ -306,6 +308,24 @@ impl Forwarder {
             }
             _ => self.relay(p, reply, from).await,
         }
+    }
+
+    /// An upstream refused a query sent on `socket` (an ICMP port or host unreachable): every
+    /// query waiting there went to that upstream, and moves on to the next.
+    async fn refused(&mut self, socket: usize, e: &std::io::Error) {
+        let mut waiting = std::mem::take(&mut self.expired);
+        waiting.clear();
+        let socket = u32::try_from(socket).unwrap_or(u32::MAX);
+        waiting.extend(self.pending.keys().filter(|&&k| k >> 16 == socket));
+        for k in &waiting {
+            if let Some(mut p) = self.pending.remove(k) {
+                let upstream = self.shared.config.upstreams[p.upstream];
+                p.last_error = format!("{upstream}: {e}");
+                p.upstream += 1;
+                self.ask(p).await;
+            }
+        }
+        self.expired = waiting;
     }
 
     /// Queries whose upstream's share of the time has run out move on to the next upstream.

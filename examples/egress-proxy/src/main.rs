@@ -9,9 +9,11 @@
 //! its upstream once the SNI of its Initial packets is allowed, and dropped otherwise
 //! (`quic.rs`).
 //!
-//! SIGHUP re-reads the policy file: a new engine is compiled and swapped in atomically
-//! (`arc-swap`). Connections already decided keep going; a policy that does not compile is
-//! refused with its error and the old one stays in force.
+//! The policy file is watched (`hostgate-watch`): when it changes (replaced by a rename, written
+//! in place, or a ConfigMap update) and on SIGHUP, a new engine is compiled (or an engine file
+//! mapped) and swapped in atomically (`arc-swap`). Connections already decided keep going on the
+//! engine they started with; a policy that does not compile is refused with its error and the
+//! old one stays in force. `--no-watch` leaves reloading to SIGHUP alone.
 //!
 //! ```text
 //! egress-proxy --listen 127.0.0.1:8443 --policy egress.policy \
@@ -35,15 +37,18 @@ use tokio::time::timeout;
 
 mod quic;
 
-#[derive(Parser)]
+#[derive(Parser, Clone)]
 #[command(about = "Egress proxy example: allow or close each connection by its destination name")]
 struct Args {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Policy file (re-read on SIGHUP)
+    /// Policy file (text or engine file; re-read when it changes and on SIGHUP)
     #[arg(long)]
     policy: PathBuf,
+    /// Do not watch the policy file: reload on SIGHUP only
+    #[arg(long)]
+    no_watch: bool,
     /// The policy file's format: hostgate, or an import format such as cilium (as `hostgate
     /// --from`)
     #[arg(long = "from", value_name = "FORMAT", default_value = "hostgate")]
@@ -98,6 +103,17 @@ fn load(args: &Args) -> Result<Policy, String> {
     })
 }
 
+/// Loads the policy again and swaps it in, or keeps the old one if the new one is refused.
+fn reload(args: &Args, shared: &Shared, why: &str) {
+    match load(args) {
+        Ok(p) => {
+            shared.policy.store(Arc::new(p));
+            eprintln!("egress-proxy: policy reloaded ({why})");
+        }
+        Err(e) => eprint!("egress-proxy: reload refused ({why}), old policy kept:\n{e}"),
+    }
+}
+
 struct Shared {
     policy: ArcSwap<Policy>,
     upstreams: HashMap<String, SocketAddr>,
@@ -140,18 +156,26 @@ async fn main() {
         tokio::spawn(quic::serve(sock, shared.clone(), idle));
     }
 
-    // SIGHUP: compile the file again; swap only when it compiles.
-    let reload = shared.clone();
+    // SIGHUP, and the file changing: compile the file again; swap only when it compiles.
+    let _watch = if args.no_watch {
+        None
+    } else {
+        let (args, shared) = (args.clone(), shared.clone());
+        match hostgate_watch::watch(&args.policy.clone(), move || {
+            reload(&args, &shared, "changed")
+        }) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("egress-proxy: {e}");
+                std::process::exit(2);
+            }
+        }
+    };
+    let on_hup = (args.clone(), shared.clone());
     let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            match load(&args) {
-                Ok(p) => {
-                    reload.policy.store(Arc::new(p));
-                    eprintln!("egress-proxy: policy reloaded");
-                }
-                Err(e) => eprint!("egress-proxy: reload refused, old policy kept:\n{e}"),
-            }
+            reload(&on_hup.0, &on_hup.1, "SIGHUP");
         }
     });
 
