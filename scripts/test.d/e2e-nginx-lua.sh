@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# The Lua binding (bindings/lua) under plain LuaJIT, then in nginx's lua module end to end, on
-# 127.0.0.1 ports 18300-18399:
+# The Lua binding (bindings/lua) under plain LuaJIT, then in nginx's lua module end to end with
+# the configuration of examples/nginx/ (its paths and ports replaced), on 127.0.0.1 ports
+# 18300-18399:
 #
 #  1. bindings/lua/test.lua (the contract table, API, errors, GC, no allocation per check) with
 #     the JIT on and off;
-#  2. an HTTP forward proxy: access_by_lua_block checks the Host header or the absolute-form
+#  2. the HTTP forward proxy: access_by_lua_block checks the Host header or the absolute-form
 #     target `via http` (with its port) and answers 403 on deny; allowed requests are proxied to
 #     a local upstream; the access log (a log_format of variables set from Lua) names the host,
 #     the verdict and the rule;
-#  3. a TLS SNI gate: ssl_client_hello_by_lua_block reads the ClientHello's SNI and aborts the
+#  3. the TLS SNI gate: ssl_client_hello_by_lua_block reads the ClientHello's SNI and aborts the
 #     handshake on deny; an allowed handshake carrying a denied Host is still refused (403);
-#  4. `nginx -s reload` after the policy file changed: the verdicts follow; a policy that does not
-#     compile makes `nginx -t` fail with hostgate's FILE:LINE:COL: message, and its reload is
-#     refused while the old policy stays in force.
+#  4. `nginx -s reload` after the policy file changed: the verdicts follow;
+#  5. a policy that does not compile: check-policy.lua prints its FILE:LINE:COL: message; the
+#     reload is refused with it in the error log and the old policy stays; a fresh start fails
+#     with it on stderr. (`nginx -t` runs no Lua, so it cannot see the policy; that is checked
+#     too, so that the docs saying so stay true.)
 # Installs Debian's nginx, libnginx-mod-http-lua, lua-resty-core and LuaJIT when missing (root
 # or sudo). Leaves nothing running (trap).
 set -euo pipefail
@@ -75,8 +78,25 @@ allow secure.test via http            id secure-host
 deny  denied.test                     id denied-site
 EOF
 
+# The configuration is examples/nginx/ itself, with this run's paths and ports; the forward
+# proxy's upstream (the name asked for, through a resolver) becomes the local upstream.
 P=$WORK/nginx
 mkdir -p "$P/conf" "$P/logs" "$P/tmp"
+subst() { # subst FILE: examples/nginx/FILE into $P/conf with this run's paths and ports
+    sed -e "s|/etc/hostgate/egress.policy|$POLICY|" \
+        -e "s|/var/log/nginx/hostgate.log|logs/access.log|" \
+        -e "s|listen 127.0.0.1:3128;|listen 127.0.0.1:$PROXY_PORT;|" \
+        -e "s|proxy_pass http://\$host:\$hg_port;|proxy_pass http://127.0.0.1:$HTTP_PORT;|" \
+        -e "s|listen 443 ssl;|listen 127.0.0.1:$SNI_PORT ssl;|" \
+        -e "s|/etc/nginx/hostgate-gate\.|$WORK/gate.|" \
+        -e "s|proxy_pass http://127.0.0.1:8080;|proxy_pass http://127.0.0.1:$HTTP_PORT;|" \
+        "examples/nginx/$1" >"$P/conf/$1"
+    if grep -v '^ *#' "$P/conf/$1" | grep -e '/etc/' -e '/var/log' -e ':3128' -e '443 ssl' -e ':8080' -e '\$hg_port;'; then
+        echo "$E2E_NAME: examples/nginx/$1 no longer has what this suite replaces" >&2
+        exit 1
+    fi
+}
+for f in hostgate.conf forward-proxy.conf sni-gate.conf; do subst "$f"; done
 cat >"$P/conf/nginx.conf" <<EOF
 load_module /usr/lib/nginx/modules/ndk_http_module.so;
 load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
@@ -94,84 +114,14 @@ http {
     fastcgi_temp_path tmp/fastcgi;
     uwsgi_temp_path tmp/uwsgi;
     scgi_temp_path tmp/scgi;
-
-    # Compiled once per (re)load, in the master: a policy that does not compile fails nginx -t
-    # and a reload with hostgate's FILE:LINE:COL: message. Each worker gets its copy at fork.
-    init_by_lua_block {
-        local hostgate = require "hostgate"
-        HOSTGATE = { engine = hostgate.load("$POLICY") }
-    }
-    init_worker_by_lua_block {
-        ngx.log(ngx.INFO, "hostgate ", require("hostgate").version(), ": worker ", ngx.worker.pid(),
-            " has policies ", table.concat(HOSTGATE.engine:policies(), ","))
-    }
-
-    log_format hostgate '\$remote_addr "\$request" \$status name=\$hg_name port=\$hg_port '
-                        'verdict=\$hg_verdict reason=\$hg_reason rule=\$hg_rule sni=\$ssl_server_name';
-    access_log logs/access.log hostgate;
-
-    server {
-        listen 127.0.0.1:$PROXY_PORT;
-        set \$hg_name "-"; set \$hg_port "-"; set \$hg_verdict "-"; set \$hg_reason "-"; set \$hg_rule "-";
-        location / {
-            access_by_lua_block {
-                -- \$host is the absolute-form target's host, else the Host header's, lowercased
-                -- and without its port; without either there is no name to check.
-                local name = ""
-                local line, host_header = ngx.var.request, ngx.var.http_host
-                local target_port = line:match("^%S+ [Hh][Tt][Tt][Pp]://[^/%s]-:(%d+)")
-                if target_port or line:match("^%S+ [Hh][Tt][Tt][Pp]://") or host_header then
-                    name = ngx.var.host
-                end
-                local port = tonumber(target_port or (host_header or ""):match(":(%d+)\$") or 80)
-                local allowed, action, reason, rule = HOSTGATE.engine:check(name, port, "http")
-                ngx.var.hg_name, ngx.var.hg_port = name, port
-                ngx.var.hg_verdict, ngx.var.hg_reason, ngx.var.hg_rule = action, reason, rule or "-"
-                if not allowed then
-                    return ngx.exit(ngx.HTTP_FORBIDDEN)
-                end
-            }
-            proxy_set_header Host \$host;
-            proxy_pass http://127.0.0.1:$HTTP_PORT;
-        }
-    }
-
-    server {
-        listen 127.0.0.1:$SNI_PORT ssl;
-        ssl_certificate $WORK/gate.crt;
-        ssl_certificate_key $WORK/gate.key;
-        set \$hg_name "-"; set \$hg_port "-"; set \$hg_verdict "-"; set \$hg_reason "-"; set \$hg_rule "-";
-        ssl_client_hello_by_lua_block {
-            local name = require("ngx.ssl.clienthello").get_client_hello_server_name()
-            local port = require("ngx.ssl").server_port()
-            local allowed, _, reason, rule = HOSTGATE.engine:check(name or "", port, "tls")
-            if not allowed then
-                ngx.log(ngx.NOTICE, "hostgate: deny sni=", name or "-", " port=", port,
-                    " reason=", reason, " rule=", rule or "-")
-                return ngx.exit(ngx.ERROR)
-            end
-        }
-        location / {
-            # The SNI passed; the Host of the request inside is checked too (no fronting).
-            access_by_lua_block {
-                local name = ngx.var.http_host and ngx.var.host or ""
-                local port = tonumber(ngx.var.server_port)
-                local allowed, action, reason, rule = HOSTGATE.engine:check(name, port, "http")
-                ngx.var.hg_name, ngx.var.hg_port = name, port
-                ngx.var.hg_verdict, ngx.var.hg_reason, ngx.var.hg_rule = action, reason, rule or "-"
-                if not allowed then
-                    return ngx.exit(ngx.HTTP_FORBIDDEN)
-                end
-            }
-            proxy_set_header Host \$host;
-            proxy_pass http://127.0.0.1:$HTTP_PORT;
-        }
-    }
+    include hostgate.conf;
+    include forward-proxy.conf;
+    include sni-gate.conf;
 }
 EOF
 NGINX=(nginx -p "$P/" -c conf/nginx.conf)
 
-echo "-- nginx -t accepts the policy"
+echo "-- nginx -t: the configuration's syntax"
 "${NGINX[@]}" -e stderr -t >"$WORK/t.out" 2>&1 || { cat "$WORK/t.out" >&2; exit 1; }
 expect "nginx -t" yes "$(grep -q 'test is successful' "$WORK/t.out" && echo yes || echo no)"
 
