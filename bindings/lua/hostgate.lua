@@ -147,6 +147,13 @@ function M.load(path, format)
         r = C.hostgate_engine_load_from(format, #format, path, #path, engine_out, error_out)
     end
     if r ~= OK then
+        if format ~= nil and r == C.HOSTGATE_RESULT_INVALID_ARGUMENT and error_out[0] ~= nil then
+            -- An unknown format: the message has no position, only its "0:0: " placeholder.
+            local text = cname(C.hostgate_error_message(error_out[0]))
+            C.hostgate_error_free(error_out[0])
+            error_out[0] = nil
+            error((text:gsub("^0:0: ", "")), 0)
+        end
         raise_error("load " .. path, r)
     end
     return new_engine()

@@ -48,6 +48,13 @@ LUA_DIR=$PWD/bindings/lua
 echo "-- plain LuaJIT: bindings/lua/test.lua"
 luajit "$LUA_DIR/test.lua"
 luajit -joff "$LUA_DIR/test.lua"
+# Without HOSTGATE_LIB the module asks the system's library search (ffi.load("hostgate")).
+found=$(cd / && HOSTGATE_LIB= LD_LIBRARY_PATH=$target/release \
+    luajit -e "package.path='$LUA_DIR/?.lua;'..package.path print(require('hostgate').version())" 2>&1 || true)
+expect "ffi.load(\"hostgate\") through LD_LIBRARY_PATH" "$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)" "$found"
+missing=$(cd / && HOSTGATE_LIB=/nonexistent/libhostgate.so \
+    luajit -e "package.path='$LUA_DIR/?.lua;'..package.path require('hostgate')" 2>&1 | head -1 || true)
+expect_line "a library that cannot be loaded" <(echo "$missing") "hostgate: cannot load libhostgate.so (set HOSTGATE_LIB to its path): "
 
 e2e_workdir "nginx error log and access log tail" 30 nginx/logs/error.log nginx/logs/access.log
 chmod 755 "$WORK" # nginx's workers run as nobody when it is started as root
