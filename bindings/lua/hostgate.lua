@@ -106,14 +106,15 @@ end
 local Engine = {}
 Engine.__index = Engine
 
+-- The engine just written to `engine_out`, owned by the garbage collector from here on.
+-- `ids` holds rule ids as Lua strings (keyed by policy and rule), `indexes` resolved policy
+-- names.
 local function new_engine()
     local ptr = ffi_gc(engine_out[0], C.hostgate_engine_free)
     engine_out[0] = nil
-    local ptr_policies = {}
-    local e = setmetatable({ ptr = ptr, ids = {}, indexes = ptr_policies }, Engine)
+    u32[0] = 0
     C.hostgate_engine_default_policy(ptr, u32)
-    e.default = tonumber(u32[0])
-    return e
+    return setmetatable({ ptr = ptr, ids = {}, indexes = {}, default = tonumber(u32[0]) }, Engine)
 end
 
 local M = {}
@@ -139,6 +140,9 @@ end
 function M.load(path, format)
     if type(path) ~= "string" then
         error("hostgate.load: path must be a string", 2)
+    end
+    if format ~= nil and type(format) ~= "string" then
+        error("hostgate.load: format must be a string", 2)
     end
     local r
     if format == nil then
