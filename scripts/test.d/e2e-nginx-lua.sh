@@ -49,7 +49,7 @@ echo "-- plain LuaJIT: bindings/lua/test.lua"
 luajit "$LUA_DIR/test.lua"
 luajit -joff "$LUA_DIR/test.lua"
 # Without HOSTGATE_LIB the module asks the system's library search (ffi.load("hostgate")).
-found=$(cd / && HOSTGATE_LIB= LD_LIBRARY_PATH=$target/release \
+found=$(cd / && HOSTGATE_LIB='' LD_LIBRARY_PATH=$target/release \
     luajit -e "package.path='$LUA_DIR/?.lua;'..package.path print(require('hostgate').version())" 2>&1 || true)
 expect "ffi.load(\"hostgate\") through LD_LIBRARY_PATH" "$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)" "$found"
 missing=$(cd / && HOSTGATE_LIB=/nonexistent/libhostgate.so \
@@ -190,19 +190,30 @@ expect_line "log: absolute-form port" "$LOG" '"GET http://ports.test:8080/ HTTP/
 expect_line "log: TLS request" "$LOG" " 200 name=secure.test port=$SNI_PORT verdict=allow reason=matched rule=secure-host sni=secure.test"
 expect_line "log: fronting refused" "$LOG" " 403 name=denied.test port=$SNI_PORT verdict=deny reason=matched rule=denied-site sni=secure.test"
 expect_line "error log: SNI denied" "$P/logs/error.log" "hostgate: deny sni=denied.test port=$SNI_PORT reason=matched rule=denied-site"
-workers=$(grep -c "hostgate .*: worker [0-9]* has policies default" "$P/logs/error.log" || true)
-expect "workers started with the engine" 2 "$workers"
-
-# Reload: wait (bounded) until a request answers as the new policy says.
-reload_until() { # reload_until NAME WANT
-    "${NGINX[@]}" -e logs/error.log -s reload
-    local got
+worker_lines() { # worker_lines N: the init_worker log lines, waiting (bounded) for N of them
+    local n
     for _ in $(seq 50); do
-        got=$(host "$1")
-        [ "$got" = "$2" ] && break
+        n=$(grep -c "hostgate .*: worker [0-9]* has policies default" "$P/logs/error.log" || true)
+        [ "$n" -ge "$1" ] && break
         sleep 0.1
     done
-    echo "$got"
+    echo "$n"
+}
+expect "workers started with the engine" 2 "$(worker_lines 2)"
+
+# Reload, then wait (bounded) until every worker from before has exited, so that the requests
+# after it can only reach the new workers: "gone", or the pids still running.
+reload_and_wait() {
+    local old pid alive
+    old=$(pgrep -P "$NGINX_PID" || true)
+    "${NGINX[@]}" -e logs/error.log -s reload
+    for _ in $(seq 100); do
+        alive=""
+        for pid in $old; do kill -0 "$pid" 2>/dev/null && alive+="$pid "; done
+        [ -z "$alive" ] && break
+        sleep 0.1
+    done
+    echo "${alive:-gone}"
 }
 
 echo "-- nginx -s reload after the policy changed"
@@ -213,7 +224,9 @@ allow secure.test via tls             id secure-sni
 allow secure.test via http            id secure-host
 allow denied.test                     id now-allowed
 EOF
-expect "Host later.test after reload" 200 "$(reload_until later.test 200)"
+expect "the workers from before the reload" gone "$(reload_and_wait)"
+expect "workers started with the new engine" 4 "$(worker_lines 4)"
+expect "Host later.test after reload" 200 "$(host later.test)"
 expect "Host web.test after reload" 403 "$(host web.test)"
 expect "Host denied.test after reload" 200 "$(host denied.test)"
 expect "SNI denied.test after reload" 200 "$(sni denied.test)"
