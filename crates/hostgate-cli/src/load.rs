@@ -54,6 +54,14 @@ pub fn load(args: &QueryArgs) -> Result<Loaded, Failure> {
     open(&file, format, policy_name, &options)
 }
 
+/// The file `--policy` names, without the operand form's `FORMAT:` and `#POLICY`.
+pub fn policy_file(args: &QueryArgs) -> std::path::PathBuf {
+    match args.policy.to_str() {
+        Some(operand) => std::path::PathBuf::from(split_operand(operand).1),
+        None => args.policy.clone(),
+    }
+}
+
 /// Reads, compiles or imports, prints the warnings to stderr, and picks the policy.
 fn open(
     file: &std::path::Path,

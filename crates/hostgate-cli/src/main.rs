@@ -89,7 +89,7 @@ fn dns(args: DnsArgs) -> Result<(), Failure> {
 }
 
 /// What every subcommand needs to ask the engine one question.
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct QueryArgs {
     /// The policy file
     #[arg(long, value_name = "FILE")]

@@ -15,13 +15,19 @@
 //! name (the ACL matches), `ERR` means it denies. `message=` shows in Squid's logs (`%ea`) and
 //! error pages. A line that cannot be read is answered `BH` ("broken helper": Squid counts it as
 //! a failure, never as a match), so a bad line can never allow anything.
+//!
+//! The policy file is watched: when it changes, it is loaded again on the watch's thread and
+//! the next request is answered by the new engine; one that does not load is refused on stderr
+//! (which Squid logs to cache.log) and the old engine keeps answering. (`squid -k reconfigure`
+//! restarts the helpers, which load the file anew.) `--no-watch` turns this off.
 
 use std::io::{self, BufRead, Write};
+use std::sync::mpsc;
 
 use clap::Args;
 use hostgate::{Action, Query, Via};
 
-use crate::load::{load, Loaded};
+use crate::load::{load, policy_file, Loaded};
 use crate::{Failure, QueryArgs};
 
 #[derive(Args)]
@@ -32,15 +38,28 @@ pub struct SquidArgs {
     /// has `concurrency=N` with N > 0
     #[arg(long)]
     concurrency: bool,
+    /// Do not watch the policy file for changes
+    #[arg(long)]
+    no_watch: bool,
 }
 
 pub fn run(args: SquidArgs) -> Result<(), Failure> {
-    let loaded = load(&args.query)?;
-    let helper = Helper {
-        loaded: &loaded,
-        port: args.query.port,
-        via: args.query.via,
-        concurrency: args.concurrency,
+    let mut loaded = load(&args.query)?;
+    // A changed file is compiled on the watch's thread, so requests are answered meanwhile.
+    let (tx, reloaded) = mpsc::channel::<Loaded>();
+    let _watch = if args.no_watch {
+        None
+    } else {
+        let query = args.query.clone();
+        let watch = hostgate_watch::watch(&policy_file(&args.query), move || match load(&query) {
+            Ok(l) => {
+                let _ = tx.send(l);
+            }
+            Err(Failure(e)) => {
+                eprint!("hostgate squid-helper: reload refused, old policy kept:\n{e}")
+            }
+        });
+        Some(watch.map_err(Failure::msg)?)
     };
     let stdin = io::stdin().lock();
     let mut out = io::stdout().lock();
@@ -54,6 +73,16 @@ pub fn run(args: SquidArgs) -> Result<(), Failure> {
             Ok(_) => {}
             Err(e) => return Err(Failure::msg(format!("cannot read standard input: {e}"))),
         }
+        if let Some(newest) = reloaded.try_iter().last() {
+            loaded = newest;
+            eprintln!("hostgate squid-helper: policy reloaded");
+        }
+        let helper = Helper {
+            loaded: &loaded,
+            port: args.query.port,
+            via: args.query.via,
+            concurrency: args.concurrency,
+        };
         let answer = helper.answer(&line);
         // Squid waits for each answer: flush per line.
         if let Err(e) = out.write_all(answer.as_bytes()).and_then(|()| out.flush()) {
