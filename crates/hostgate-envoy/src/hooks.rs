@@ -47,7 +47,22 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_listener_filter_config_new(
     guard("listener_filter_config_new", std::ptr::null(), || {
         // SAFETY: Envoy passes a valid (ptr, length) pair, or NULL with length 0.
         let bytes = unsafe { envoy_bytes(config) };
-        match Config::from_json(bytes) {
+        let on_reload = |r: crate::Reloaded<'_>| match r {
+            Ok(warnings) => {
+                for w in warnings {
+                    log(LogLevel::Warn, w);
+                }
+                log(LogLevel::Info, "hostgate: policy reloaded");
+            }
+            Err(e) => log(
+                LogLevel::Error,
+                &format!(
+                    "hostgate: reload refused, old policy kept:\n{}",
+                    e.trim_end()
+                ),
+            ),
+        };
+        match Config::from_json_with(bytes, on_reload) {
             Ok(config) => {
                 for w in config.warnings() {
                     log(LogLevel::Warn, w);
@@ -103,6 +118,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_listener_filter_new(
             Arc::from_raw(config)
         };
         Box::into_raw(Box::new(Filter {
+            current: config.current(),
             config,
             decided: false,
         }))
@@ -171,7 +187,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_listener_filter_on_data(
         };
         // SAFETY: filter_envoy is live for the call.
         let port = unsafe { local_port(filter_envoy) };
-        match f.config.decide(bytes, port) {
+        match f.config.decide_on(&f.current, bytes, port) {
             Step::NeedMore => Some(Status::StopIteration),
             Step::Decided(d) => {
                 f.decided = true;

@@ -7,8 +7,11 @@
 //! and the rule are written to the connection's dynamic metadata (namespace `hostgate` by
 //! default) so access logs can show them: `%DYNAMIC_METADATA(hostgate:verdict)%`.
 //!
-//! The engine is compiled once, when Envoy loads the filter config; a policy that does not
-//! compile makes the config fail, and the `FILE:LINE:COL: message` lines go to Envoy's log.
+//! The engine is compiled when Envoy loads the filter config; a policy that does not compile
+//! makes the config fail, and the `FILE:LINE:COL: message` lines go to Envoy's log. A
+//! `policy_file` is then watched (`hostgate-watch`): when it changes, it is loaded again and
+//! swapped in for new connections (a connection keeps the engine it started with); one that
+//! does not load is refused in Envoy's log and the old engine stays.
 //!
 //! Filter config (`filter_config`, a `google.protobuf.Struct` — Envoy hands it over as JSON —
 //! or a `StringValue` holding the same JSON):
@@ -23,11 +26,13 @@
 //! | `max_bytes` | give up and deny when no decision after this many bytes (default 16448) |
 //! | `metadata_namespace` | dynamic metadata namespace (default `hostgate`) |
 //! | `set_server_name` | also set the requested server name and transport protocol, as the TLS inspector would, for filter chain matching (default true) |
+//! | `watch` | reload `policy_file` when it changes (default true) |
 //!
 //! [dynamic module]: https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/advanced/dynamic_modules
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use hostgate::inspect::{Inspection, Protocol, Status};
 use hostgate::{Engine, PolicyId, PolicySource, Reason, Verdict};
 
@@ -39,14 +44,52 @@ pub const DEFAULT_MAX_BYTES: usize = 16 * 1024 + 64;
 
 /// One compiled filter config, shared by every connection of the listener (all workers).
 pub struct Config {
-    engine: Engine,
-    policy: PolicyId,
+    current: Arc<ArcSwap<Current>>,
     port: Option<u16>,
     max_bytes: usize,
     namespace: String,
     set_server_name: bool,
     /// The policy's warnings as `FILE:LINE:COL: warning: message`, for the log.
     warnings: Vec<String>,
+    /// The policy file's watch, while the config lives.
+    _watch: Option<hostgate_watch::Watch>,
+}
+
+/// The engine in force and the policy to ask: what a connection decides on, from its start
+/// to its end, whatever reloads happen meanwhile.
+pub struct Current {
+    engine: Engine,
+    policy: PolicyId,
+}
+
+/// What a reload did, for the log: the new policy's warnings, or why it was refused.
+pub type Reloaded<'a> = Result<&'a [String], &'a str>;
+
+/// Loads a policy source as the filter config says: compile errors as `FILE:LINE:COL`
+/// lines, other errors as `hostgate: message`.
+fn load(
+    source: PolicySource<'_>,
+    format: hostgate::Format,
+    policy_name: Option<&str>,
+) -> Result<(Current, Vec<String>), String> {
+    let loaded = hostgate_import::load(&source.with_format(format)).map_err(|e| {
+        if e.is_positioned() {
+            e.to_string()
+        } else {
+            format!("hostgate: {e}")
+        }
+    })?;
+    let policy = loaded
+        .select(policy_name)
+        .map_err(|e| format!("hostgate: {e}"))?;
+    let warnings = loaded.warnings().collect();
+    Ok((
+        Current {
+            engine: loaded.into_engine(),
+            policy,
+        },
+        warnings,
+    ))
 }
 
 /// What became of the bytes seen so far.
@@ -81,6 +124,15 @@ impl Config {
     /// Parses the filter config JSON and compiles the policy. The error is what Envoy's log
     /// should show (compile errors as `FILE:LINE:COL: message` lines).
     pub fn from_json(config: &[u8]) -> Result<Config, String> {
+        Config::from_json_with(config, |_| {})
+    }
+
+    /// [`Config::from_json`], and `on_reload` told of every reload of a watched `policy_file`
+    /// (on the watch's thread).
+    pub fn from_json_with(
+        config: &[u8],
+        on_reload: impl Fn(Reloaded<'_>) + Send + 'static,
+    ) -> Result<Config, String> {
         let value: serde_json::Value = serde_json::from_slice(config)
             .map_err(|e| format!("hostgate: filter_config is not JSON: {e}"))?;
         let obj = value
@@ -97,6 +149,7 @@ impl Config {
                     | "max_bytes"
                     | "metadata_namespace"
                     | "set_server_name"
+                    | "watch"
             ) {
                 return Err(format!("hostgate: unknown filter_config key `{key}`"));
             }
@@ -126,7 +179,16 @@ impl Config {
                     }),
             }
         };
-        let source = match (string("policy")?, string("policy_file")?) {
+        let boolean = |key: &str, default: bool| -> Result<bool, String> {
+            match obj.get(key) {
+                None => Ok(default),
+                Some(v) => v
+                    .as_bool()
+                    .ok_or_else(|| format!("hostgate: filter_config `{key}` must be a boolean")),
+            }
+        };
+        let file = string("policy_file")?;
+        let source = match (string("policy")?, file) {
             (Some(text), None) => PolicySource::from_bytes("filter_config.policy", text),
             (None, Some(path)) => {
                 hostgate_map::read_source(path).map_err(|e| format!("hostgate: {e}"))?
@@ -143,35 +205,43 @@ impl Config {
                 .parse()
                 .map_err(|e| format!("hostgate: filter_config `format`: {e}"))?,
         };
-        // Compile errors print as `FILE:LINE:COL: message` lines, like every front end's.
-        let loaded = hostgate_import::load(&source.with_format(format)).map_err(|e| {
-            if e.is_positioned() {
-                e.to_string()
-            } else {
-                format!("hostgate: {e}")
+        let policy_name = string("policy_name")?;
+        let (current, warnings) = load(source, format, policy_name)?;
+        let current = Arc::new(ArcSwap::from_pointee(current));
+        let watch = match file {
+            Some(path) if boolean("watch", true)? => {
+                let (owned, name) = (path.to_string(), policy_name.map(str::to_string));
+                let swap = current.clone();
+                let reload = move || {
+                    let loaded = hostgate_map::read_source(&owned)
+                        .map_err(|e| format!("hostgate: {e}"))
+                        .and_then(|source| load(source, format, name.as_deref()));
+                    match loaded {
+                        Ok((new, warnings)) => {
+                            swap.store(Arc::new(new));
+                            on_reload(Ok(&warnings));
+                        }
+                        Err(e) => on_reload(Err(&e)),
+                    }
+                };
+                Some(
+                    hostgate_watch::watch(std::path::Path::new(path), reload)
+                        .map_err(|e| format!("hostgate: {e}"))?,
+                )
             }
-        })?;
-        let policy = loaded
-            .select(string("policy_name")?)
-            .map_err(|e| format!("hostgate: {e}"))?;
-        let warnings = loaded.warnings().collect();
-        let engine = loaded.into_engine();
+            _ => None,
+        };
         let max_bytes = number("max_bytes", 1 << 20)?.map_or(DEFAULT_MAX_BYTES, |n| n as usize);
         Ok(Config {
-            engine,
-            policy,
+            current,
             port: number("port", 65535)?.map(|p| p as u16),
             max_bytes,
             namespace: string("metadata_namespace")?
                 .unwrap_or("hostgate")
                 .to_string(),
-            set_server_name: match obj.get("set_server_name") {
-                None => true,
-                Some(v) => v
-                    .as_bool()
-                    .ok_or("hostgate: filter_config `set_server_name` must be a boolean")?,
-            },
+            set_server_name: boolean("set_server_name", true)?,
             warnings,
+            _watch: watch,
         })
     }
 
@@ -180,16 +250,27 @@ impl Config {
         &self.warnings
     }
 
-    /// The decision for the bytes peeked so far. `local_port` is the socket's destination
-    /// port, used when the config names none.
+    /// The engine in force now: a new connection keeps it until it is decided.
+    pub fn current(&self) -> Arc<Current> {
+        self.current.load_full()
+    }
+
+    /// The decision for the bytes peeked so far, on the engine in force now. `local_port` is
+    /// the socket's destination port, used when the config names none.
     pub fn decide(&self, buf: &[u8], local_port: Option<u16>) -> Step {
+        self.decide_on(&self.current(), buf, local_port)
+    }
+
+    /// The decision for the bytes peeked so far, on `current` (from [`Config::current`]).
+    pub fn decide_on(&self, current: &Current, buf: &[u8], local_port: Option<u16>) -> Step {
         let port = self.port.or(local_port);
-        let (inspection, verdict) = self.engine.inspect_check(self.policy, buf, port);
+        let (engine, policy) = (&current.engine, current.policy);
+        let (inspection, verdict) = engine.inspect_check(policy, buf, port);
         if inspection.status == Status::NeedMore {
             if buf.len() < self.max_bytes {
                 return Step::NeedMore;
             }
-            let v = Verdict::deny(self.policy, Reason::NoName);
+            let v = Verdict::deny(policy, Reason::NoName);
             let mut d = self.decision(&inspection, &v);
             d.details = format!("hostgate: deny, no name in the first {} bytes", buf.len());
             return Step::Decided(d);
@@ -243,6 +324,8 @@ impl Decision {
 /// Per-connection state.
 pub struct Filter {
     config: Arc<Config>,
+    /// The engine this connection decides on, taken when it was accepted.
+    current: Arc<Current>,
     decided: bool,
 }
 
@@ -366,6 +449,80 @@ mod tests {
             c.warnings().concat() + "\n",
             expected("warn", "filter_config.policy")
         );
+    }
+
+    /// An HTTP/1 request head for `name`.
+    fn head(name: &str) -> Vec<u8> {
+        format!("GET / HTTP/1.1\r\nHost: {name}\r\n\r\n").into_bytes()
+    }
+
+    fn allows(c: &Config, current: Option<&Current>, name: &str) -> bool {
+        let step = match current {
+            Some(cur) => c.decide_on(cur, &head(name), Some(80)),
+            None => c.decide(&head(name), Some(80)),
+        };
+        decided(step).allow
+    }
+
+    #[test]
+    fn a_watched_policy_file_is_swapped_for_new_connections_only() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("envoy.policy");
+        std::fs::write(&path, "default deny\nallow a.test\n").unwrap();
+        let json = serde_json::json!({ "policy_file": path }).to_string();
+        let (tx, rx) = mpsc::channel::<Result<(), String>>();
+        let tx = std::sync::Mutex::new(tx);
+        let c = Config::from_json_with(json.as_bytes(), move |r| {
+            let _ = tx
+                .lock()
+                .unwrap()
+                .send(r.map(|_| ()).map_err(str::to_string));
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let before = c.current();
+        assert!(allows(&c, None, "a.test") && !allows(&c, None, "b.test"));
+
+        let next = dir.path().join(".envoy.policy.new");
+        std::fs::write(&next, "default deny\nallow b.test\n").unwrap();
+        std::fs::rename(&next, &path).unwrap();
+        let r = rx.recv_timeout(Duration::from_secs(10)).expect("a reload");
+        assert_eq!(r, Ok(()));
+        assert!(allows(&c, None, "b.test") && !allows(&c, None, "a.test"));
+        // A connection accepted before the reload decides on the engine it started with.
+        assert!(allows(&c, Some(&before), "a.test") && !allows(&c, Some(&before), "b.test"));
+
+        std::fs::write(&next, "default deny\nallow b..test\n").unwrap();
+        std::fs::rename(&next, &path).unwrap();
+        let r = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a refused reload");
+        let e = r.unwrap_err();
+        assert!(e.starts_with(&format!("{}:2:", path.display())), "{e}");
+        assert!(allows(&c, None, "b.test"), "old policy kept");
+
+        // `watch: false`: no reloads.
+        let json = serde_json::json!({ "policy_file": path, "watch": false }).to_string();
+        assert!(
+            Config::from_json(json.as_bytes()).is_err(),
+            "the broken file is refused at load"
+        );
+        std::fs::write(&path, "allow c.test\n").unwrap();
+        let json = serde_json::json!({ "policy_file": path, "watch": false }).to_string();
+        let (tx, rx) = mpsc::channel::<()>();
+        let tx = std::sync::Mutex::new(tx);
+        let c = Config::from_json_with(json.as_bytes(), move |_| {
+            let _ = tx.lock().unwrap().send(());
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&next, "allow d.test\n").unwrap();
+        std::fs::rename(&next, &path).unwrap();
+        assert!(rx.recv_timeout(Duration::from_millis(800)).is_err());
+        assert!(allows(&c, None, "c.test"));
+        let json = serde_json::json!({ "policy_file": path, "watch": "yes" }).to_string();
+        let e = Config::from_json(json.as_bytes()).err().unwrap();
+        assert_eq!(e, "hostgate: filter_config `watch` must be a boolean");
     }
 
     #[test]
