@@ -618,6 +618,20 @@ fn open_initial(
     Ok(pn)
 }
 
+/// How many bytes at the start of `b` are zero.
+fn zeros(b: &[u8]) -> usize {
+    let mut n = 0;
+    for chunk in b.chunks_exact(16) {
+        match <[u8; 16]>::try_from(chunk) {
+            Ok(c) if u128::from_ne_bytes(c) == 0 => n += 16,
+            _ => break,
+        }
+    }
+    n + b
+        .get(n..)
+        .map_or(0, |t| t.iter().take_while(|&&x| x == 0).count())
+}
+
 /// Walks an Initial's frames. `base` is the payload's offset in the scratch buffer.
 fn walk_frames(plain: &[u8], base: usize, crypto: &mut Ranges) -> Result<(), Malformed> {
     use Malformed as M;
@@ -632,7 +646,9 @@ fn walk_frames(plain: &[u8], base: usize, crypto: &mut Ranges) -> Result<(), Mal
     while let Some((&ty, r)) = rest.split_first() {
         rest = r;
         match ty {
-            0x00 | 0x01 => {}
+            // PADDING comes in runs of hundreds of bytes: skipped 16 at a time.
+            0x00 => rest = rest.get(zeros(rest)..).unwrap_or(&[]),
+            0x01 => {}
             0x02 | 0x03 => {
                 let (_largest, r) = vi(rest)?;
                 let (_delay, r) = vi(r)?;
@@ -828,8 +844,9 @@ fn absorb(
     limits: &Limits,
     caps: &Caps,
     scratch: &mut Vec<u8>,
+    crypto: &mut Ranges,
 ) -> Result<(), Malformed> {
-    let mut crypto = Ranges::new();
+    crypto.len = 0;
     let (version, keys, stream) = (flow.version, &flow.keys, &mut flow.stream);
     initials(
         datagram,
@@ -839,7 +856,7 @@ fn absorb(
         &mut flow.largest_pn,
         scratch,
         false,
-        &mut crypto,
+        crypto,
         |crypto, scratch| {
             for r in crypto.as_slice() {
                 let data = scratch
@@ -981,6 +998,9 @@ pub struct Reassembler {
     caps: Caps,
     flows: HashMap<Vec<u8>, Flow>,
     scratch: Vec<u8>,
+    /// One datagram's CRYPTO ranges, kept between datagrams: clearing it is free, a fresh
+    /// one is 6 KiB of zeroes.
+    crypto: Box<Ranges>,
 }
 
 impl fmt::Debug for Reassembler {
@@ -1006,6 +1026,7 @@ impl Reassembler {
             caps,
             flows: HashMap::new(),
             scratch: Vec::new(),
+            crypto: Box::new(Ranges::new()),
         }
     }
 
@@ -1071,6 +1092,7 @@ impl Reassembler {
             caps,
             flows,
             scratch,
+            crypto,
         } = self;
         if !flows.contains_key(first.dcid) {
             let mut flow = Flow {
@@ -1082,7 +1104,9 @@ impl Reassembler {
                 stream: Stream::default(),
                 state: State::Open,
             };
-            if let Err(e) = absorb(datagram, first.dcid, &mut flow, limits, caps, scratch) {
+            if let Err(e) = absorb(
+                datagram, first.dcid, &mut flow, limits, caps, scratch, crypto,
+            ) {
                 if flow.largest_pn.is_none() {
                     // Nothing authenticated: keep no state for it.
                     return Outcome::Malformed(e);
@@ -1105,7 +1129,7 @@ impl Reassembler {
                 } else if flow.datagrams > caps.datagrams {
                     Err(Malformed::TooManyDatagrams)
                 } else {
-                    absorb(datagram, first.dcid, flow, limits, caps, scratch)
+                    absorb(datagram, first.dcid, flow, limits, caps, scratch, crypto)
                 };
                 if let Err(e) = result {
                     flow.state = State::Refused(e);
@@ -1453,6 +1477,20 @@ pub mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zeros_counts_the_leading_zero_bytes_at_every_length_and_position() {
+        for len in 0..70 {
+            for first_nonzero in 0..=len {
+                let mut b = vec![0u8; len];
+                if let Some(x) = b.get_mut(first_nonzero) {
+                    *x = 0x06;
+                }
+                let want = b.iter().take_while(|&&x| x == 0).count();
+                assert_eq!(zeros(&b), want, "len {len}, non-zero at {first_nonzero}");
+            }
+        }
+    }
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
