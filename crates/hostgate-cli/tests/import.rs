@@ -1,40 +1,15 @@
 //! `hostgate import` and `--from`: the real binary on the Cilium examples and on bad input.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn hostgate(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_hostgate"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .output()
-        .expect("hostgate runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+mod common;
+use common::*;
 
 const DATA: &str = "crates/hostgate-import/tests/data/cilium";
 
 fn example(name: &str) -> String {
     format!("{DATA}/{name}")
-}
-
-fn temp(name: &str, text: &str) -> String {
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("hostgate-cli-import-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
 }
 
 #[test]

@@ -1,38 +1,12 @@
 //! `hostgate import --from istio` and `hostgate check --from istio`: the real binary on the
 //! Istio examples, with a mesh config in REGISTRY_ONLY mode, and on bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn hostgate(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_hostgate"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .output()
-        .expect("hostgate runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+mod common;
+use common::*;
 
 const DATA: &str = "crates/hostgate-import/tests/data/istio";
-
-fn temp(name: &str, text: &str) -> String {
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("hostgate-cli-import-istio-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
 
 /// The example's ServiceEntries with the mesh config set to REGISTRY_ONLY, in one file.
 fn registry_only(example: &str) -> String {

@@ -2,36 +2,8 @@
 //! network-policy-api policies (an upstream example and an allow-list with a lower-priority
 //! deny) and on Calico tiers with domains.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn hostgate(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_hostgate"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .output()
-        .expect("hostgate runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn temp(name: &str, text: &str) -> String {
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("hostgate-cli-import-tiered-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
+mod common;
+use common::*;
 
 /// An allow-list of domains, then a lower-priority deny of everything, for the pods of
 /// namespaces labelled `team: pay`.
