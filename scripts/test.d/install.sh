@@ -13,8 +13,9 @@ cd "$root"
 target=${CARGO_TARGET_DIR:-$root/target}
 case "$target" in /*) ;; *) target=$root/$target ;; esac
 export CARGO_TARGET_DIR=$target
-work=$(mktemp -d "${TMPDIR:-/tmp}/hostgate-install.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+work=$target/install-tests
+rm -rf "$work"
+mkdir -p "$work"
 step() { printf '\n== install: %s\n' "$*"; }
 fail() { echo "install: FAIL: $*" >&2; exit 1; }
 start=$(date +%s)
@@ -97,7 +98,10 @@ step "Go against the installed library (pkg-config)"
 module=$(sed -n 's/^module //p' bindings/go/go.mod)
 repository=$(sed -n 's/^repository = "\(.*\)"$/\1/p' Cargo.toml)
 [ "$module" = "${repository#*://}/bindings/go" ] || fail "go.mod module $module is not the workspace repository $repository + /bindings/go"
-(cd bindings/go && LD_LIBRARY_PATH=$prefix/lib go vet ./... && LD_LIBRARY_PATH=$prefix/lib go test -count=1 ./...)
+# A build cache of its own: Go's cache does not see what pkg-config answers, so a package built
+# earlier against another prefix (or the static archive) would be linked with its old flags.
+(cd bindings/go && export GOCACHE=$work/gocache LD_LIBRARY_PATH=$prefix/lib &&
+    go vet ./... && go test -count=1 ./...)
 
 step "Python: pip install ./bindings/python in a fresh virtualenv"
 venv=$work/venv
