@@ -147,14 +147,55 @@ cargo package -q --no-verify --allow-dirty "${args[@]}"
 for c in $publishable; do
     [ -f "$target/package/$c-$version.crate" ] || fail "no package for $c"
 done
-# rust-version is checked with that toolchain when it is installed (rustup toolchain list).
+
+step "crates: rust-version is what the dependencies need"
+# Each published crate's normal dependencies, resolved afresh as a user's build resolves them for
+# that rust-version (Cargo's MSRV-aware fallback), must all accept it; with that toolchain
+# installed (rustup toolchain list) the crate is also built with it.
 for c in $publishable; do
-    msrv=$(cargo metadata --no-deps --format-version 1 |
-        python3 -c 'import json,sys; print(next(p["rust_version"] for p in json.load(sys.stdin)["packages"] if p["name"] == sys.argv[1]))' "$c")
+    probe=$work/msrv/$c
+    mkdir -p "$probe/src"
+    echo 'fn main() {}' > "$probe/src/main.rs"
+    cargo metadata --no-deps --format-version 1 | python3 -c '
+import json, sys
+name = sys.argv[1]
+p = next(p for p in json.load(sys.stdin)["packages"] if p["name"] == name)
+print("[package]\nname = \"msrv-probe\"\nversion = \"0.0.0\"\nedition = \"2021\"")
+print("rust-version = \"%s\"\n[workspace]\n[dependencies]" % p["rust_version"])
+for d in p["dependencies"]:
+    if d["kind"] is not None:
+        continue
+    spec = {"package": d["name"], "features": d["features"], "default-features": d["uses_default_features"]}
+    spec["path" if d.get("path") else "version"] = d.get("path") or d["req"]
+    fields = ", ".join("%s = %s" % (k, json.dumps(v)) for k, v in spec.items())
+    print("dep-%s = { %s }" % (d["name"], fields))
+' "$c" > "$probe/Cargo.toml"
+    msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' "$probe/Cargo.toml")
+    (cd "$probe" && CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback cargo generate-lockfile -q &&
+        cargo metadata --format-version 1 --filter-platform x86_64-unknown-linux-gnu) | python3 -c '
+import json, sys
+crate, msrv = sys.argv[1], sys.argv[2]
+key = lambda v: tuple(int(x) for x in (v.split(".") + ["0", "0"])[:3])
+m = json.load(sys.stdin)
+pk = {p["id"]: p for p in m["packages"]}
+nodes = {n["id"]: n for n in m["resolve"]["nodes"]}
+root = next(i for i in nodes if pk[i]["name"] == "msrv-probe")
+seen, todo = set(), [root]
+while todo:
+    for d in nodes[todo.pop()]["deps"]:
+        if d["pkg"] not in seen and any(k["kind"] is None for k in d["dep_kinds"]):
+            seen.add(d["pkg"])
+            todo.append(d["pkg"])
+need = max(seen, key=lambda i: key(pk[i].get("rust_version") or "0"))
+p = pk[need]
+print("%s: rust-version %s; the most demanding dependency: %s %s (%s)" % (crate, msrv, p["name"], p["version"], p.get("rust_version")))
+if key(p.get("rust_version") or "0") > key(msrv):
+    sys.exit("%s: rust-version %s is older than %s needs" % (crate, msrv, p["name"]))
+' "$c" "$msrv"
     if rustup toolchain list 2>/dev/null | grep -q "^$msrv"; then
-        cargo "+$msrv" check -q -p "$c"
+        (cd "$probe" && cargo "+$msrv" check -q)
     else
-        echo "$c: rust-version $msrv (toolchain not installed: not built with it here)"
+        echo "$c: no $msrv toolchain installed, not built with it here"
     fi
 done
 
