@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs hostgate the way each ecosystem installs, into temporary prefixes, and uses it from
-# there: the C library with `cargo cinstall` (C example and C++ test built with nothing but
+# Installs hostgate the way each ecosystem installs, into prefixes under
+# $CARGO_TARGET_DIR/install-tests (emptied on each run), and uses it from there: the C library with `cargo cinstall` (C example and C++ test built with nothing but
 # `pkg-config`, shared and static), the Go package against that install, the Python wheel in a
 # fresh virtualenv (tests run from outside the source tree), the CLI with `cargo install`, the
 # crates with `cargo package`, and one version everywhere. Installs what it needs: the pinned
-# cargo-c (crates.io; its first build takes several minutes), Debian's golang-go, g++ and
+# cargo-c (crates.io; its one-time build takes tens of minutes on 2 cores), Debian's golang-go, g++ and
 # pkg-config, setuptools-rust and cffi from PyPI in the virtualenv.
 set -euo pipefail
 
@@ -34,7 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 if ! cargo cinstall --version 2>/dev/null | grep -qF "${cargo_c_version%%+*}"; then
-    echo "cargo-c $cargo_c_version is missing: installing it from crates.io (this build takes several minutes, once)"
+    echo "cargo-c $cargo_c_version is missing: installing it from crates.io (a one-time build of tens of minutes on 2 cores)"
     cargo install cargo-c --version "=$cargo_c_version" --locked
 fi
 cargo cinstall --version
