@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs hostgate the way each ecosystem installs, into prefixes under
-# $CARGO_TARGET_DIR/install-tests (emptied on each run), and uses it from there: the C library with `cargo cinstall` (C example and C++ test built with nothing but
-# `pkg-config`, shared and static), the Go package against that install, the Python wheel in a
-# fresh virtualenv (tests run from outside the source tree), the CLI with `cargo install`, the
-# crates with `cargo package`, and one version everywhere. Installs what it needs: the pinned
-# cargo-c (crates.io; its one-time build takes tens of minutes on 2 cores), Debian's golang-go,
-# g++ and pkg-config, setuptools-rust and cffi from PyPI in the virtualenv.
+# $CARGO_TARGET_DIR/install-tests (emptied on each run), and uses it from there: the C library
+# with `cargo cinstall` (C example and C++ test built with nothing but `pkg-config`, shared and
+# static), the Go package against that install, the Python wheel in a fresh virtualenv (tests
+# run from outside the source tree), the CLI with `cargo install`, the crates with `cargo
+# package`, and one version everywhere. Installs what it needs: the pinned cargo-c (crates.io;
+# its one-time build takes tens of minutes on 2 cores), Debian's golang-go, g++ and pkg-config,
+# setuptools-rust and cffi from PyPI in the virtualenv.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
