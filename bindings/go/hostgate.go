@@ -1,9 +1,13 @@
 // Package hostgate is the Go binding of hostgate: allow/deny verdicts for destination host
-// names, computed by the Rust engine through its C ABI (include/hostgate.h), linked statically.
+// names, computed by the Rust engine through its C ABI (include/hostgate.h).
 //
-// Build the static library first and copy it next to this file:
+// By default the package links the installed C library found by pkg-config (`hostgate.pc`,
+// installed by `cargo cinstall`; see bindings/go/README.md). With the build tag
+// hostgate_static it links bindings/go/libhostgate.a instead, with the header from the
+// repository's include/:
 //
 //	cargo build --release -p hostgate-ffi && cp target/release/libhostgate.a bindings/go/
+//	go test -tags hostgate_static ./...
 //
 // An *Engine is immutable and safe for concurrent use by many goroutines. To reload policy,
 // Compile a new Engine, swap it in (for example with atomic.Pointer or atomic.Value) and let
@@ -11,8 +15,6 @@
 package hostgate
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: ${SRCDIR}/libhostgate.a -lpthread -ldl -lm
 #include <stdlib.h>
 #include "hostgate.h"
 */

@@ -1,8 +1,9 @@
 """hostgate: allow/deny verdicts for destination host names.
 
 A thin binding over the hostgate C library (``libhostgate.so``) through cffi in ABI mode. The
-library is found through ``$HOSTGATE_LIB`` (a path to the .so), else ``libhostgate.so`` next to
-this package, else the system's library path.
+wheel carries the library inside the package (``libhostgate.abi3.so``). ``$HOSTGATE_LIB`` (a path
+to a .so), when set, is the only library tried; otherwise the package's own, else
+``libhostgate.so`` next to this file, else the system's library path.
 
 >>> import hostgate
 >>> engine = hostgate.Engine.compile("allow **.stripe.com port 443 via tls\\n")
@@ -47,14 +48,20 @@ with open(os.path.join(os.path.dirname(__file__), "_cdef.h"), encoding="utf-8") 
 
 
 def _load():
-    candidates = []
-    if os.environ.get("HOSTGATE_LIB"):
-        candidates.append(os.environ["HOSTGATE_LIB"])
-    candidates.append(os.path.join(os.path.dirname(__file__), "libhostgate.so"))
-    candidates.append("libhostgate.so")
+    here = os.path.dirname(__file__)
+    override = os.environ.get("HOSTGATE_LIB")
+    if override:
+        # An explicit choice is not silently replaced by another library.
+        candidates = [override]
+    else:
+        candidates = [
+            os.path.join(here, "libhostgate.abi3.so"),
+            os.path.join(here, "libhostgate.so"),
+            "libhostgate.so",
+        ]
     errors = []
     for path in candidates:
-        if os.path.sep in path and not os.path.exists(path):
+        if os.path.sep in path and not os.path.exists(path) and not override:
             continue
         try:
             return _ffi.dlopen(path)

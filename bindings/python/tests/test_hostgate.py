@@ -1,7 +1,9 @@
 """pytest suite of the Python binding, including the contract query table every language runs
 (tests/contract/queries.tsv)."""
 import gc
+import importlib.metadata
 import os
+import re
 import threading
 from collections import defaultdict
 
@@ -170,6 +172,26 @@ def test_api():
         e.check("a.io")
     e.close()  # twice is harmless
     assert hostgate.version().count(".") == 2
+
+
+def _workspace_version():
+    with open(os.path.join(ROOT, "Cargo.toml"), encoding="utf-8") as f:
+        text = f.read()
+    section = text.split("[workspace.package]", 1)[1]
+    return re.search(r'^version = "([^"]+)"$', section, re.M).group(1)
+
+
+def test_version_is_the_workspace_version():
+    """One version: the workspace's, the library's, and the Python package's (the installed
+    distribution's metadata, else pyproject.toml when the tests run on the source tree)."""
+    want = _workspace_version()
+    assert hostgate.version() == want
+    try:
+        package = importlib.metadata.version("hostgate")
+    except importlib.metadata.PackageNotFoundError:
+        with open(os.path.join(ROOT, "bindings", "python", "pyproject.toml"), encoding="utf-8") as f:
+            package = re.search(r'^version = "([^"]+)"$', f.read(), re.M).group(1)
+    assert package == want
 
 
 def test_threads_share_one_engine():

@@ -39,29 +39,39 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print a verdict for each name (names from standard input when none are given)
+    #[command(after_help = examples::CHECK)]
     Check(check::CheckArgs),
     /// Show every rule that matches one name, which one decides, and why
+    #[command(after_help = examples::EXPLAIN)]
     Explain(explain::ExplainArgs),
     /// Pull the destination name out of captured bytes (TLS ClientHello, HTTP/1 request head,
     /// DNS query) and, with --policy, give its verdict
+    #[command(after_help = examples::INSPECT)]
     Inspect(inspect::InspectArgs),
     /// Answer Squid external ACL requests on stdin/stdout (`external_acl_type`)
+    #[command(after_help = examples::SQUID_HELPER)]
     SquidHelper(squid::SquidArgs),
     /// Print the queries (name, port, source) on which two policies disagree, one per
     /// disagreement region; exit 1 when they disagree, 0 when they agree everywhere
+    #[command(after_help = examples::DIFF)]
     Diff(diff::DiffArgs),
     /// Read another system's egress policies (Cilium, GKE, Squid, …) and print the equivalent
     /// hostgate policy
+    #[command(after_help = examples::IMPORT)]
     Import(import::ImportArgs),
     /// Compile a policy into an engine file, which every `--policy` opens without compiling
     /// (mapped, shared between processes)
+    #[command(after_help = examples::COMPILE)]
     Compile(compile::CompileArgs),
     /// Serve DNS by policy: allowed names are forwarded to the upstream, denied ones answered
     /// locally (SIGHUP re-reads the policy)
+    #[command(after_help = examples::DNS)]
     Dns(DnsArgs),
     /// Print a shell completion script (bash, zsh or fish)
+    #[command(after_help = examples::COMPLETIONS)]
     Completions(docs::CompletionsArgs),
     /// Print the man page (roff): `hostgate man | man -l -`
+    #[command(after_help = examples::MAN)]
     Man,
 }
 
@@ -198,4 +208,69 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The `Examples:` block of each subcommand's help. The file names are the repository's example
+/// files (tests/help.rs runs every line against them from the repository root).
+mod examples {
+    pub const CHECK: &str = "\
+Examples:
+  hostgate check --policy egress.policy api.kadath.io checkout.stripe.com
+  hostgate check --policy egress.policy --policy-name payments --port 443 --via tls api.stripe.com
+  hostgate check --policy egress.policy --format json < names.txt
+  hostgate check --from cilium --policy cnp.yaml --port 443 --via tls api.stripe.com";
+
+    pub const EXPLAIN: &str = "\
+Examples:
+  hostgate explain --policy egress.policy api.leng.com
+  hostgate explain --policy egress.policy --policy-name payments --port 443 hooks-eu.stripe.com
+  hostgate explain --policy egress.policy --format json --port 443 --via tls checkout.stripe.com";
+
+    pub const INSPECT: &str = "\
+Examples:
+  hostgate inspect clienthello.bin
+  hostgate inspect --policy egress.policy --port 443 --format json clienthello.bin
+  hostgate inspect --expect dns-udp query.bin
+  hostgate inspect --pcap capture.pcapng --policy egress.policy";
+
+    pub const SQUID_HELPER: &str = "\
+Examples:
+  hostgate squid-helper --concurrency --policy egress.policy
+  # in squid.conf:
+  # external_acl_type hostgate ttl=0 concurrency=16 %DST %PORT %METHOD \\
+  #     /usr/local/bin/hostgate squid-helper --concurrency --policy /etc/hostgate/egress.policy";
+
+    pub const DIFF: &str = "\
+Examples:
+  hostgate diff before.policy after.policy
+  hostgate diff --port 443 --via tls egress.policy#default egress.policy#payments
+  hostgate diff --format json squid:squid.conf cilium:cnp.yaml";
+
+    pub const IMPORT: &str = "\
+Examples:
+  hostgate import --from cilium cnp.yaml
+  hostgate import --from squid squid.conf -o imported.policy";
+
+    pub const COMPILE: &str = "\
+Examples:
+  hostgate compile --policy egress.policy -o egress.engine
+  hostgate check --policy egress.engine api.kadath.io
+  hostgate compile --from cilium --policy cnp.yaml -o cnp.engine";
+
+    pub const DNS: &str = "\
+Examples:
+  hostgate dns --listen 127.0.0.1:5353 --upstream 1.1.1.1:53 --policy egress.policy
+  hostgate dns --listen 127.0.0.1:5353 --upstream 1.1.1.1:53 --policy egress.policy \\
+      --client 10.0.1.0/24=ci-runners --deny-response refused";
+
+    pub const COMPLETIONS: &str = "\
+Examples:
+  hostgate completions bash > /usr/share/bash-completion/completions/hostgate
+  hostgate completions zsh > ~/.zfunc/_hostgate
+  hostgate completions fish > ~/.config/fish/completions/hostgate.fish";
+
+    pub const MAN: &str = "\
+Examples:
+  hostgate man | man -l -
+  hostgate man > /usr/local/share/man/man1/hostgate.1";
 }
