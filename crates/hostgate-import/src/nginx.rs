@@ -1141,16 +1141,21 @@ fn read_server(cx: &mut Cx, conf: &mut Conf, d: &Directive, block: &[Directive],
                         continue;
                     }
                     let key = if let Some(re) = t.strip_prefix('~') {
+                        if re.starts_with('*') {
+                            err(cx, &aat, format!("server name `{t}`: `~*` is not a form of `server_name` (nginx compiles `*…` as the regex, which PCRE refuses); a regex with a capital letter is caseless"));
+                            continue;
+                        }
                         if let Err((col, m)) = pcre_check(re) {
                             let mut p = aat.clone();
                             p.column = p.column.saturating_add(col + 1);
                             err(cx, &p, format!("regex `{re}`: {m}"));
                             continue;
                         }
-                        // nginx matches server name regexes against the lowercased host.
+                        // nginx matches server name regexes against the lowercased host,
+                        // and compiles one with a capital letter caseless.
                         Key::Regex {
                             re: re.to_string(),
-                            caseless: false,
+                            caseless: re.chars().any(|c| c.is_ascii_uppercase()),
                         }
                     } else {
                         match wildcard(t) {
@@ -1298,18 +1303,31 @@ fn stream_decision(
 /// `if ($v = X)`, `if ($v != X)`, `if ($v)`, `if (!$v)` on a name map's variable.
 fn read_if(cx: &mut Cx, conf: &Conf, d: &Directive) -> Option<(usize, Cond)> {
     let at = name_at(d);
+    // nginx's words: `($v`, `=`, `x)`, or a quoted value followed by its own `)`.
     let mut words: Vec<String> = d.args.iter().map(|a| a.text.clone()).collect();
-    if let Some(f) = words.first_mut() {
-        if let Some(s) = f.strip_prefix('(') {
-            *f = s.to_string();
+    match words.first().cloned().as_deref() {
+        Some("(") => {
+            words.remove(0);
+        }
+        Some(f) if f.starts_with('(') => words[0] = f[1..].to_string(),
+        _ => {
+            err(cx, &at, "`if` needs a condition in parentheses");
+            return None;
         }
     }
-    if let Some(l) = words.last_mut() {
-        if let Some(s) = l.strip_suffix(')') {
-            *l = s.to_string();
+    match words.last().cloned().as_deref() {
+        Some(")") => {
+            words.pop();
+        }
+        Some(l) if l.ends_with(')') => {
+            let n = words.len() - 1;
+            words[n] = l[..l.len() - 1].to_string();
+        }
+        _ => {
+            err(cx, &at, "`if` needs a condition in parentheses");
+            return None;
         }
     }
-    words.retain(|w| !w.is_empty());
     let bad = |cx: &mut Cx| {
         err(cx, &at, "an `if` other than `($v = VALUE)`, `($v != VALUE)`, `($v)` or `(!$v)` on a name map's variable: not read");
         None
