@@ -83,6 +83,8 @@ enum Source {
 }
 
 struct Map {
+    /// In `stream` (else `http`): each has its own variables.
+    stream: bool,
     source: Source,
     /// The variable it sets, without `$`.
     target: String,
@@ -655,20 +657,23 @@ fn context(cx: &mut Cx, conf: &mut Conf, dirs: &[Directive], stream: bool) {
             read_map(cx, conf, d, stream);
         }
     }
+    // `allow`/`deny` here are inherited by every server without its own.
+    let access: Vec<&Directive> = dirs
+        .iter()
+        .filter(|d| matches!(d.name.text.as_str(), "allow" | "deny") && d.block.is_none())
+        .collect();
     for d in dirs {
         let name = d.name.text.as_str();
         match (name, &d.block) {
             ("map", _) => {}
-            ("server", Some(b)) => read_server(cx, conf, d, b, stream),
+            ("server", Some(b)) => read_server(cx, conf, d, b, stream, &access),
             ("upstream", Some(_)) => {}
             ("geo" | "split_clients" | "geoip_country" | "geoip_city" | "geoip_org", _) => warn(
                 cx,
                 &name_at(d),
                 format!("`{name}` sets a variable from the client's address or at random: not reproduced; a server that decides by it is refused"),
             ),
-            ("allow" | "deny", None) => {
-                // Inherited by every server; read there.
-            }
+            ("allow" | "deny", None) => {}
             (n, _) if ignored(n) => {}
             _ => err(cx, &name_at(d), unknown(name, what)),
         }
@@ -856,6 +861,7 @@ fn read_map(cx: &mut Cx, conf: &mut Conf, d: &Directive, stream: bool) {
         return;
     }
     conf.maps.push(Map {
+        stream,
         source,
         target: target.to_string(),
         entries,
@@ -877,7 +883,7 @@ fn wildcard(key: &str) -> Result<Key, String> {
     let k = key.to_ascii_lowercase();
     let bad = || format!("invalid host name or wildcard `{key}`");
     if let Some(s) = k.strip_prefix("*.") {
-        if s.is_empty() || s.contains('*') || s.starts_with('.') {
+        if s.is_empty() || s.contains('*') || s.starts_with('.') || s.ends_with('.') {
             return Err(bad());
         }
         return Ok(Key::Lead {
@@ -886,7 +892,7 @@ fn wildcard(key: &str) -> Result<Key, String> {
         });
     }
     if let Some(s) = k.strip_prefix('.') {
-        if s.is_empty() || s.contains('*') || s.starts_with('.') {
+        if s.is_empty() || s.contains('*') || s.starts_with('.') || s.ends_with('.') {
             return Err(bad());
         }
         return Ok(Key::Lead {
@@ -1102,12 +1108,21 @@ fn read_listen(cx: &mut Cx, d: &Directive, stream: bool) -> Option<Listen> {
     })
 }
 
-/// The map whose variable a word names (one variable of a name map).
-fn map_of(conf: &Conf, var: &str) -> Option<usize> {
-    conf.maps.iter().position(|m| m.target == var)
+/// The name map of a context whose variable is `var`.
+fn map_of(conf: &Conf, stream: bool, var: &str) -> Option<usize> {
+    conf.maps
+        .iter()
+        .position(|m| m.stream == stream && m.target == var)
 }
 
-fn read_server(cx: &mut Cx, conf: &mut Conf, d: &Directive, block: &[Directive], stream: bool) {
+fn read_server(
+    cx: &mut Cx,
+    conf: &mut Conf,
+    d: &Directive,
+    block: &[Directive],
+    stream: bool,
+    inherited: &[&Directive],
+) {
     let at = name_at(d);
     let mut server = Server {
         at: at.clone(),
@@ -1220,7 +1235,15 @@ fn read_server(cx: &mut Cx, conf: &mut Conf, d: &Directive, block: &[Directive],
     if cx.errors.len() > before {
         return;
     }
-    let denied = returns.clone().or_else(|| access_denies(cx, &access));
+    if access.is_empty() {
+        access = inherited.to_vec();
+    }
+    // In `http` the access list applies per location (a location's own replaces it).
+    let denied = if stream {
+        returns.clone().or_else(|| access_denies(cx, &access))
+    } else {
+        returns.clone()
+    };
     server.decision = if stream {
         stream_decision(cx, conf, &server, denied, proxy)
     } else {
@@ -1256,7 +1279,7 @@ fn stream_decision(
         return Decision::Const(Action::Deny, pat);
     };
     let vars = variables(&target.text);
-    let maps: Vec<usize> = vars.iter().filter_map(|v| map_of(conf, v)).collect();
+    let maps: Vec<usize> = vars.iter().filter_map(|v| map_of(conf, true, v)).collect();
     if let [m] = maps[..] {
         if vars.len() == 1 {
             if !server.preread {
@@ -1339,7 +1362,7 @@ fn read_if(cx: &mut Cx, conf: &Conf, d: &Directive) -> Option<(usize, Cond)> {
         },
         None => return bad(cx),
     };
-    let Some(m) = variable(&var).and_then(|v| map_of(conf, v)) else {
+    let Some(m) = variable(&var).and_then(|v| map_of(conf, false, v)) else {
         return bad(cx);
     };
     let cond = match &words[1..] {
@@ -1392,7 +1415,7 @@ fn http_decision(
                 ("proxy_pass", None) => {
                     let target = x.args.first().map_or("", |a| a.text.as_str());
                     let vars = variables(target);
-                    if vars.iter().any(|v| map_of(conf, v).is_some()) {
+                    if vars.iter().any(|v| map_of(conf, false, v).is_some()) {
                         err(cx, &xat, "`proxy_pass` by a name map's variable in `http`: not read; deny with `if ($v = VALUE) { return 403; }`");
                         return None;
                     }
@@ -1592,6 +1615,12 @@ fn pattern(cx: &mut Cx, key: &Key, at: &Pos) -> Option<String> {
     let p = match key {
         Key::Exact(n) => {
             if n.is_empty() || n == "_" {
+                return None;
+            }
+            // A plain string key (no `hostnames`) such as `*.x` or `.x`, or a name with a
+            // trailing dot: nginx compares it as written, and no name it is given is that.
+            if n.starts_with('.') || n.ends_with('.') || n.contains('*') {
+                warn(cx, at, format!("`{n}` never matches a host name as nginx compares it (no wildcards without `hostnames`, no trailing dot): left out"));
                 return None;
             }
             n.clone()

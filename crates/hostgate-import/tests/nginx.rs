@@ -128,6 +128,23 @@ fn what_the_table_configs_turn_into() {
         .starts_with("sni-map.conf:7:"));
     assert_eq!(i.sources()[0].object, "map $upstream");
     assert_eq!(i.sources()[0].line, 7);
+    // A connection that is not TLS has no SNI: the map's value for "" (here the default, "").
+    assert_eq!(
+        verdict(&i, "api.example.com", 18210, Via::Http),
+        Action::Deny
+    );
+    // With a default that names an upstream, plain HTTP to the port passes whatever its Host
+    // (ssl_preread finds no ClientHello, the variable is empty, and nginx proxies to the
+    // map's value for it).
+    let d = file(&Path::new(DATA).join("configs/sni-default.conf")).unwrap();
+    assert_eq!(verdict(&d, "blocked.test", 18211, Via::Http), Action::Allow);
+    assert_eq!(verdict(&d, "blocked.test", 18211, Via::Tls), Action::Deny);
+    assert_eq!(
+        verdict(&d, "blocked.test", 18211, Via::Connect),
+        Action::Deny
+    );
+    assert_eq!(verdict(&d, "blocked.test", 18212, Via::Http), Action::Allow);
+    assert_eq!(verdict(&d, "blocked.test", 18213, Via::Http), Action::Deny);
 }
 
 #[test]
@@ -135,7 +152,7 @@ fn positioned_errors() {
     let cases = [
         ("events {}\nhttp {\n server { listen 80; return 403; }\n", "nginx.conf:4:1: unexpected end of file, expecting \"}\""),
         ("events {}\n}\n", "nginx.conf:2:1: unexpected \"}\""),
-        ("http { server { listen 80; server_name \"a\"b; } }", "nginx.conf:1:44: unexpected \"b\""),
+        ("http { server { listen 80; server_name \"a\"b; } }", "nginx.conf:1:43: unexpected \"b\""),
         ("http {\n  server {\n    listen 80;\n    server_name www.*.example.com;\n    return 403;\n  }\n}\n", "nginx.conf:4:17: invalid host name or wildcard `www.*.example.com`"),
         ("stream {\n  map $ssl_preread_server_name $u {\n    hostnames;\n    ~^api\\. 127.0.0.1:1;\n  }\n}\n", "nginx.conf:4:5: case-sensitive regex `~^api\\.` on `$ssl_preread_server_name`"),
         ("stream {\n  map $ssl_preread_server_name $u {\n    a.test 127.0.0.1:1;\n  }\n}\n", "nginx.conf:2:7: map on `$ssl_preread_server_name` without `hostnames`"),
@@ -211,6 +228,20 @@ fn warnings_for_what_is_not_reproduced() {
     assert_eq!(verdict(&i, "any.test", 80, Via::Tls), Action::Deny);
     assert_eq!(verdict(&i, "any.test", 80, Via::Connect), Action::Deny);
     assert_eq!(verdict(&i, "any.test", 80, Via::Dns), Action::Deny);
+}
+
+#[test]
+fn plain_map_keys_that_no_name_equals_are_left_out_with_a_warning() {
+    let i = conf("http {\n  map $host $v {\n    *.a.test 1;\n    .b.test 1;\n    c.test. 1;\n  }\n  server {\n    listen 80;\n    if ($v) { return 403; }\n    location / { proxy_pass http://u; }\n  }\n}\n").unwrap();
+    let w: Vec<String> = i.warnings().iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 3, "{w:?}");
+    assert!(
+        w[0].starts_with("nginx.conf:3:5: warning: `*.a.test` never matches"),
+        "{w:?}"
+    );
+    for name in ["x.a.test", "b.test", "x.b.test", "c.test"] {
+        assert_eq!(verdict(&i, name, 80, Via::Http), Action::Allow, "{name}");
+    }
 }
 
 #[test]
