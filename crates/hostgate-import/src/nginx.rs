@@ -155,12 +155,16 @@ struct Server {
     listens: Vec<Listen>,
     names: Vec<Entry<()>>,
     decision: Decision,
+    /// The `proxy_pass` destinations of a server that passes every name, for [`chain`].
+    targets: Vec<(String, Pos)>,
 }
 
 #[derive(Default)]
 struct Conf {
     maps: Vec<Map>,
     servers: Vec<Server>,
+    /// `upstream` blocks: in `stream`?, name, their servers' addresses.
+    upstreams: Vec<(bool, String, Vec<String>)>,
 }
 
 /// Where included files come from.
@@ -214,6 +218,9 @@ pub(crate) fn import(cx: &mut Cx, files: &[(&str, &[u8])], options: &Options) ->
             object: r.object,
         });
     }
+    let mut said = HashSet::new();
+    cx.errors
+        .retain(|e| said.insert((e.file.clone(), e.line, e.column, e.message.clone())));
     let mut said = HashSet::new();
     cx.warnings
         .retain(|w| said.insert((w.file.clone(), w.line, w.column, w.message.clone())));
@@ -667,7 +674,15 @@ fn context(cx: &mut Cx, conf: &mut Conf, dirs: &[Directive], stream: bool) {
         match (name, &d.block) {
             ("map", _) => {}
             ("server", Some(b)) => read_server(cx, conf, d, b, stream, &access),
-            ("upstream", Some(_)) => {}
+            ("upstream", Some(b)) => {
+                let name = d.args.first().map_or(String::new(), |a| a.text.clone());
+                let servers = b
+                    .iter()
+                    .filter(|x| x.name.text == "server")
+                    .filter_map(|x| x.args.first().map(|a| a.text.clone()))
+                    .collect();
+                conf.upstreams.push((stream, name, servers));
+            }
             ("geo" | "split_clients" | "geoip_country" | "geoip_city" | "geoip_org", _) => warn(
                 cx,
                 &name_at(d),
@@ -1131,6 +1146,7 @@ fn read_server(
         listens: Vec::new(),
         names: Vec::new(),
         decision: Decision::Const(Action::Deny, at.clone()),
+        targets: Vec::new(),
     };
     let mut access: Vec<&Directive> = Vec::new();
     let mut returns: Option<Pos> = None;
@@ -1244,14 +1260,25 @@ fn read_server(
     } else {
         returns.clone()
     };
+    let mut targets = Vec::new();
     server.decision = if stream {
-        stream_decision(cx, conf, &server, denied, proxy)
+        stream_decision(cx, conf, &server, denied, proxy, &mut targets)
     } else {
-        match http_decision(cx, conf, &server, denied, conds, &locations, &access) {
+        match http_decision(
+            cx,
+            conf,
+            &server,
+            denied,
+            conds,
+            &locations,
+            &access,
+            &mut targets,
+        ) {
             Some(d) => d,
             None => return,
         }
     };
+    server.targets = targets;
     conf.servers.push(server);
 }
 
@@ -1261,6 +1288,7 @@ fn stream_decision(
     server: &Server,
     denied: Option<Pos>,
     proxy: Option<&Directive>,
+    targets: &mut Vec<(String, Pos)>,
 ) -> Decision {
     if let Some(p) = denied {
         return Decision::Const(Action::Deny, p);
@@ -1299,6 +1327,7 @@ fn stream_decision(
         }
     }
     if vars.is_empty() {
+        targets.push((target.text.clone(), Pos::of(p, target)));
         return Decision::Const(Action::Allow, pat);
     }
     if vars.iter().all(|v| v == "ssl_preread_server_name") {
@@ -1384,6 +1413,7 @@ fn http_decision(
     conds: Vec<(usize, Cond, Pos)>,
     locations: &[&Directive],
     server_access: &[&Directive],
+    targets: &mut Vec<(String, Pos)>,
 ) -> Option<Decision> {
     if let Some(p) = denied {
         return Some(Decision::Const(Action::Deny, p));
@@ -1400,7 +1430,10 @@ fn http_decision(
         if args == ["/"] || args == ["^~", "/"] {
             root = true;
         }
-        let Some(block) = &l.block else { continue };
+        let Some(block) = &l.block else {
+            err(cx, &lat, "`location` needs a block");
+            return None;
+        };
         let mut access: Vec<&Directive> = Vec::new();
         let mut ret: Option<Pos> = None;
         let mut pass: Option<Pos> = None;
@@ -1447,7 +1480,9 @@ fn http_decision(
                         );
                         return None;
                     }
-                    if !vars.is_empty() {
+                    if vars.is_empty() {
+                        targets.push((target.to_string(), xat.clone()));
+                    } else {
                         warn(cx, &xat, "`proxy_pass` to the requested name: every name is passed on; whether it resolves is not reproduced");
                     }
                     pass = Some(xat);
@@ -1703,9 +1738,16 @@ fn map_rules(cx: &mut Cx, conf: &Conf, decision: &Decision, port: u16, via: &[Vi
     let mut out = Vec::new();
     for e in ordered(&m.entries) {
         if let Some(p) = pattern(cx, &e.key, &e.at) {
+            let action = match decision {
+                Decision::Map { stream: true, .. } => {
+                    let to = [(e.to.clone(), e.at.clone())];
+                    followed(cx, conf, true, value_action(decision, &e.to), &to)
+                }
+                _ => value_action(decision, &e.to),
+            };
             out.push(Rule {
                 pattern: p,
-                action: value_action(decision, &e.to),
+                action,
                 port,
                 via: via.to_vec(),
                 at: e.at.clone(),
@@ -1713,14 +1755,113 @@ fn map_rules(cx: &mut Cx, conf: &Conf, decision: &Decision, port: u16, via: &[Vi
             });
         }
     }
+    let default = match decision {
+        Decision::Map { stream: true, .. } => {
+            let to = [(m.default.clone(), m.at.clone())];
+            followed(cx, conf, true, value_action(decision, &m.default), &to)
+        }
+        _ => value_action(decision, &m.default),
+    };
     out.extend(everything(
-        value_action(decision, &m.default),
+        default,
         port,
         via,
         &m.at,
         &format!("{object} default"),
     ));
     out
+}
+
+/// The port of one of this configuration's own servers that an address (`HOST:PORT`, or a
+/// URL) names on loopback.
+fn own_port(conf: &Conf, addr: &str) -> Option<u16> {
+    let a = addr.split_once("://").map_or(addr, |(_, r)| r);
+    let a = a.split('/').next().unwrap_or(a);
+    let (host, port) = match a.strip_prefix('[') {
+        Some(r) => r.split_once("]:")?,
+        None => a.rsplit_once(':')?,
+    };
+    let port: u16 = port.parse().ok()?;
+    let loopback = host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let own = conf
+        .servers
+        .iter()
+        .any(|s| s.listens.iter().any(|l| l.port == port));
+    (loopback && own).then_some(port)
+}
+
+/// What passing a connection to `target` (an address, or an `upstream`'s name) comes to when
+/// it reaches this configuration's own servers: `Ok(None)` it does not; `Ok(Some(Deny))`
+/// every address is an own `stream` server that closes the connection; `Err(port)` another
+/// own server (not followed).
+fn chain(conf: &Conf, stream: bool, target: &str) -> Result<Option<Action>, u16> {
+    let name = target.split_once("://").map_or(target, |(_, r)| r);
+    let addrs: Vec<&str> = match conf
+        .upstreams
+        .iter()
+        .find(|(s, n, _)| *s == stream && n == name)
+    {
+        Some((_, _, servers)) => servers.iter().map(String::as_str).collect(),
+        None => vec![target],
+    };
+    let own: Vec<Option<u16>> = addrs.iter().map(|a| own_port(conf, a)).collect();
+    if own.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    for p in &own {
+        let Some(p) = *p else {
+            // Some addresses are own servers, some not: which one is reached varies.
+            return Err(own.iter().flatten().next().copied().unwrap_or(0));
+        };
+        let closes = conf
+            .servers
+            .iter()
+            .filter(|s| s.listens.iter().any(|l| l.port == p))
+            .all(|s| s.stream && matches!(s.decision, Decision::Const(Action::Deny, _)));
+        if !closes {
+            return Err(p);
+        }
+    }
+    Ok(Some(Action::Deny))
+}
+
+/// An allow that passes to `targets`, followed through this configuration's own servers.
+fn followed(
+    cx: &mut Cx,
+    conf: &Conf,
+    stream: bool,
+    action: Action,
+    targets: &[(String, Pos)],
+) -> Action {
+    if action != Action::Allow || targets.is_empty() {
+        return action;
+    }
+    let mut denies = true;
+    for (t, at) in targets {
+        match chain(conf, stream, t) {
+            Ok(Some(Action::Deny)) => {}
+            Ok(_) => denies = false,
+            Err(p) => {
+                err(
+                    cx,
+                    at,
+                    format!(
+                        "`{t}` passes to this configuration's own server on port {p}: not followed"
+                    ),
+                );
+                return action;
+            }
+        }
+    }
+    if denies {
+        Action::Deny
+    } else {
+        action
+    }
 }
 
 /// Drops deny rules no allow rule follows (the policy's default denies them already).
@@ -1731,9 +1872,12 @@ fn trim(mut rules: Vec<Rule>) -> Vec<Rule> {
     rules
 }
 
+/// The servers listening on one address and port, in order, and its `default_server`.
+type Listeners = (Vec<usize>, Option<usize>);
+
 fn compile(cx: &mut Cx, conf: &Conf) -> Vec<Rule> {
     // Per port: each address's servers in order, and its default.
-    let mut ports: BTreeMap<u16, BTreeMap<String, (Vec<usize>, Option<usize>)>> = BTreeMap::new();
+    let mut ports: BTreeMap<u16, BTreeMap<String, Listeners>> = BTreeMap::new();
     for (i, s) in conf.servers.iter().enumerate() {
         for l in &s.listens {
             let slot = ports
@@ -1798,13 +1942,15 @@ fn stream_rules(cx: &mut Cx, conf: &Conf, s: &Server, port: u16) -> Vec<Rule> {
     match &s.decision {
         Decision::Const(a, at) => {
             // No SNI is read: every connection goes the same way, TLS or not.
-            everything(*a, port, &[Via::Tls, Via::Http], at, "server")
+            let a = followed(cx, conf, true, *a, &s.targets);
+            everything(a, port, &[Via::Tls, Via::Http], at, "server")
         }
         d @ Decision::Map { map, at, .. } => {
             let mut rules = map_rules(cx, conf, d, port, &[Via::Tls]);
             // A connection that is not TLS has no SNI: the map's value for an empty name.
             if let Some(m) = conf.maps.get(*map) {
-                let a = value_action(d, m.empty_value());
+                let to = [(m.empty_value().to_string(), m.at.clone())];
+                let a = followed(cx, conf, true, value_action(d, m.empty_value()), &to);
                 if a == Action::Allow {
                     rules.extend(everything(a, port, &[Via::Http], at, "server (not TLS)"));
                 }
@@ -1865,6 +2011,7 @@ fn http_rules(cx: &mut Cx, conf: &Conf, servers: &[usize], default: usize, port:
         let Decision::Const(a, _) = &conf.servers[e.to].decision else {
             continue;
         };
+        let a = &followed(cx, conf, false, *a, &conf.servers[e.to].targets);
         if let Some(p) = pattern(cx, &e.key, &e.at) {
             out.push(Rule {
                 pattern: p,
@@ -1884,7 +2031,8 @@ fn http_rules(cx: &mut Cx, conf: &Conf, servers: &[usize], default: usize, port:
                 .iter()
                 .find(|l| l.port == port)
                 .map_or(&d.at, |l| &l.at);
-            out.extend(everything(*a, port, &via, at, "default server"));
+            let a = followed(cx, conf, false, *a, &d.targets);
+            out.extend(everything(a, port, &via, at, "default server"));
         }
         dec @ Decision::Map { .. } => out.extend(map_rules(cx, conf, dec, port, &via)),
     }
