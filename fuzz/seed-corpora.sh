@@ -83,6 +83,9 @@ done
 for f in ../crates/hostgate-import/tests/data/squid/configs/*.conf ../crates/hostgate-import/tests/data/squid/refused/*.conf; do
     seed import_squid "$(basename "$f")" < "$f"
 done
+for f in $(find ../crates/hostgate-import/tests/data/nginx -name '*.conf'); do
+    seed import_nginx "$(echo "${f#../crates/hostgate-import/tests/data/nginx/}" | tr / -)" < "$f"
+done
 
 # engine_file builds its own valid file; these start from it unchanged (mode 1, no edits), cut
 # (mode 2) and with a few edits in the header, the section table and the sections.

@@ -15,8 +15,8 @@
 //! one or more files. Without a workload all objects are taken to select the workload asked
 //! about, and are combined into one policy, `default`. [`Format::Squid`] reads a `squid.conf`
 //! (with its includes and acl files), [`Format::AwsNfw`] AWS Network Firewall domain-list rule
-//! groups and [`Format::Route53`] Route 53 DNS Firewall rule groups, each into one policy,
-//! `default`.
+//! groups, [`Format::Route53`] Route 53 DNS Firewall rule groups and [`Format::Nginx`] an
+//! `nginx.conf` (with its includes), each into one policy, `default`.
 //!
 //! ```
 //! use hostgate::{Action, Format, Query, Via};
@@ -53,6 +53,7 @@ mod cloud;
 mod gke;
 mod istio;
 mod kube;
+mod nginx;
 mod route53;
 mod squid;
 mod yaml;
@@ -200,7 +201,7 @@ pub struct Options {
     /// of one policy, `default`, combining them all. With a workload, only the objects that
     /// select it.
     pub per_object: bool,
-    /// Squid: `include` files and `"file"` acl values are taken only from the files given
+    /// Squid and nginx: `include` files (and Squid's `"file"` acl values) are taken only from the files given
     /// (by their resolved name), never read from the filesystem.
     pub sandboxed: bool,
 }
@@ -509,6 +510,7 @@ fn reader(format: Format) -> Option<Reader> {
         Format::Squid => Some(Reader::Config(squid::import)),
         Format::AwsNfw => Some(Reader::Config(aws_nfw::import)),
         Format::Route53 => Some(Reader::Config(route53::import)),
+        Format::Nginx => Some(Reader::Config(nginx::import)),
         _ => None,
     }
 }
