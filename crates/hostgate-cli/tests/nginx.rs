@@ -1,27 +1,8 @@
 //! `--from nginx` through the real binary: `import` prints a policy that `check` agrees with,
 //! `check` reads a configuration with relative `include` globs, and refusals are positioned.
 
-use std::path::Path;
-use std::process::Command;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn hostgate(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_hostgate"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .output()
-        .expect("hostgate runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+mod common;
+use common::*;
 
 const DATA: &str = "crates/hostgate-import/tests/data/nginx";
 
