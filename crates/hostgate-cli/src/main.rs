@@ -137,6 +137,7 @@ fn format_help(format: hostgate::Format) -> &'static str {
         F::Squid => "Squid squid.conf (http_access, ssl_bump)",
         F::AwsNfw => "AWS Network Firewall domain-list rule groups",
         F::Route53 => "Route 53 Resolver DNS Firewall rule groups",
+        F::Haproxy => "HAProxy haproxy.cfg (frontends' SNI and Host rules)",
         _ => "an import format (docs/import.md)",
     }
 }

@@ -15,8 +15,8 @@
 //! one or more files. Without a workload all objects are taken to select the workload asked
 //! about, and are combined into one policy, `default`. [`Format::Squid`] reads a `squid.conf`
 //! (with its includes and acl files), [`Format::AwsNfw`] AWS Network Firewall domain-list rule
-//! groups and [`Format::Route53`] Route 53 DNS Firewall rule groups, each into one policy,
-//! `default`.
+//! groups, [`Format::Route53`] Route 53 DNS Firewall rule groups and [`Format::Haproxy`] an
+//! `haproxy.cfg` (its frontends' SNI and Host decisions), each into one policy, `default`.
 //!
 //! ```
 //! use hostgate::{Action, Format, Query, Via};
@@ -51,6 +51,7 @@ mod calico;
 mod cilium;
 mod cloud;
 mod gke;
+mod haproxy;
 mod istio;
 mod kube;
 mod route53;
@@ -509,6 +510,7 @@ fn reader(format: Format) -> Option<Reader> {
         Format::Squid => Some(Reader::Config(squid::import)),
         Format::AwsNfw => Some(Reader::Config(aws_nfw::import)),
         Format::Route53 => Some(Reader::Config(route53::import)),
+        Format::Haproxy => Some(Reader::Config(haproxy::import)),
         _ => None,
     }
 }
@@ -733,6 +735,9 @@ fn rule_text(rule: &RuleSpec) -> String {
     }
     if let Some(id) = &rule.id {
         s.push_str(&format!(" id {id}"));
+    }
+    if rule.received {
+        s.push_str(" received");
     }
     s
 }

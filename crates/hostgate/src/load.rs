@@ -84,6 +84,9 @@ pub enum Format {
     /// Route 53 Resolver DNS Firewall rule groups and domain lists (AWS CLI JSON outputs in
     /// one bundle, domain list files), read by `hostgate-import`.
     Route53,
+    /// An HAProxy `haproxy.cfg` (`frontend`/`listen`/`backend` sections, `acl`,
+    /// `tcp-request content`, `http-request`, `use_backend`), read by `hostgate-import`.
+    Haproxy,
 }
 
 impl Format {
@@ -98,10 +101,12 @@ impl Format {
         Format::Squid,
         Format::AwsNfw,
         Format::Route53,
+        Format::Haproxy,
     ];
     /// Their names, in the same order.
     const NAMES: &'static [&'static str] = &[
         "hostgate", "cilium", "gke", "istio", "anp", "calico", "squid", "aws-nfw", "route53",
+        "haproxy",
     ];
 
     /// The name `--from` and `FORMAT:FILE` operands use.
@@ -120,6 +125,7 @@ impl Format {
             Format::Squid => "squid",
             Format::AwsNfw => "aws-nfw",
             Format::Route53 => "route53",
+            Format::Haproxy => "haproxy",
         }
     }
 }
@@ -137,7 +143,7 @@ impl FromStr for Format {
     /// assert_eq!(
     ///     e.to_string(),
     ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke, istio, anp, \
-    ///      calico, squid, aws-nfw or route53"
+    ///      calico, squid, aws-nfw, route53 or haproxy"
     /// );
     /// ```
     fn from_str(s: &str) -> Result<Format, ParseEnumError> {
