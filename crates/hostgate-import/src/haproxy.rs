@@ -1128,8 +1128,20 @@ fn acl_value(cx: &mut Cx, file: &str, words: &[Word], src: &Src<'_>, http: bool)
     }
     let mut out = Vec::new();
     for (pat, at) in patterns {
-        if let Some(re) = pattern_regex(cx, &at, fetch, method, icase, lower, &pat) {
-            out.push(re);
+        let Some(re) = pattern_regex(cx, &at, fetch, method, icase, lower, &pat) else {
+            continue;
+        };
+        match regex_problem(&format!("~{re}")) {
+            None => out.push(re),
+            Some(p) if p.contains("can never match") => warn(
+                cx,
+                &at,
+                format!("`{pat}` never matches a name as received ({p}): left out"),
+            ),
+            Some(p) => {
+                err(cx, &at, format!("`{pat}` as `~{re}`: {p}"));
+                return None;
+            }
         }
     }
     Some(Value::Names(out))
