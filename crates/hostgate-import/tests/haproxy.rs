@@ -240,13 +240,13 @@ fn bad_input_is_refused_at_its_position() {
             "haproxy.cfg:4:3: a negated name acl followed by rules that also test the name",
         ),
         (
-            "frontend fe\n  mode http\n  acl a hdr(host) x\n  use_backend b if a\nbackend b\n  \
+            "frontend fe\n  mode http\n  acl a hdr(host) x\n  use_backend b if a\nbackend b\n  mode http\n  \
              acl c hdr(host) y\n  http-request deny if c\n  server s 1.2.3.4:80\n",
-            "haproxy.cfg:7:3: a `http-request` rule of backend `b` tests the name",
+            "haproxy.cfg:8:3: a `http-request` rule of backend `b` tests the name",
         ),
         (
             "frontend fe\n  acl a req.ssl_sni -m reg (x\n",
-            "haproxy.cfg:2:27: `(x` as `~.*(?:(x).*`",
+            "haproxy.cfg:2:28: `(x` as `~.*(?:(x).*`",
         ),
     ];
     for (text, want) in cases {
