@@ -282,5 +282,9 @@ fn diff_says_it_cannot_search_received_rules() {
         &hostgate::DiffOptions::default(),
     );
     assert!(!d.complete);
-    assert!(d.incomplete.iter().any(|g| g.contains("received")), "{:?}", d.incomplete);
+    assert!(
+        d.incomplete.iter().any(|g| g.contains("received")),
+        "{:?}",
+        d.incomplete
+    );
 }
