@@ -26,7 +26,7 @@ if ! command -v haproxy >/dev/null; then
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
 fi
-e2e_need haproxy curl openssl python3
+e2e_need haproxy openssl python3
 
 cargo build -q -p hostgate-cli
 BIN="${CARGO_TARGET_DIR:-target}/debug/hostgate"
