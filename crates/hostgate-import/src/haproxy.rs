@@ -834,7 +834,7 @@ fn condition(cx: &mut Cx, file: &str, words: &[Word], p: &Proxy, src: &Src<'_>) 
             continue;
         }
         let (negated, text) = match w.text.strip_prefix('!') {
-            Some(rest) if rest.is_empty() => {
+            Some("") => {
                 i += 1;
                 match words.get(i) {
                     Some(n) => (true, n.text.clone()),

@@ -18,11 +18,13 @@ fn verdict(policy: &str, name: &str, port: Option<u16>, via: Option<Via>) -> (Ac
     (v.action, v.reason)
 }
 
-/// The spec table: (rule, name, port, via, allowed).
+/// A row of the spec table: (rule, name, port, via, allowed).
+type Case = (&'static str, &'static str, Option<u16>, Option<Via>, bool);
+
 #[test]
 fn spec_table() {
     use Via::*;
-    let cases: &[(&str, &str, Option<u16>, Option<Via>, bool)] = &[
+    let cases: &[Case] = &[
         // Case is kept.
         (r"~Example\.com", "Example.com", None, Some(Tls), true),
         (r"~Example\.com", "example.com", None, Some(Tls), false),
