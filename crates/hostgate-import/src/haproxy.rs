@@ -280,8 +280,9 @@ struct Proxy {
     http: Option<bool>,
     servers: usize,
     acls: HashMap<String, Vec<Value>>,
-    /// Rules by stage: tcp-request connection/session/content, http-request.
-    tcp: Vec<Directive>,
+    /// Rules by stage: `tcp-request connection`, `session`, `content` (each ends with its own
+    /// `accept`), then `http-request`.
+    tcp: [Vec<Directive>; 3],
     http_rules: Vec<Directive>,
     use_backends: Vec<Directive>,
     default_backend: Option<(String, Pos)>,
@@ -664,8 +665,13 @@ fn proxy_line(cx: &mut Cx, file: &str, words: &[Word], p: &mut Proxy, src: &Src<
             match stage.text.as_str() {
                 "inspect-delay" => {}
                 "connection" | "session" | "content" => {
+                    let i = match stage.text.as_str() {
+                        "connection" => 0,
+                        "session" => 1,
+                        _ => 2,
+                    };
                     if let Some(d) = directive(cx, file, words, 2, p, src, "tcp-request") {
-                        p.tcp.push(d);
+                        p.tcp[i].push(d);
                     }
                 }
                 other => err(
@@ -1441,11 +1447,10 @@ fn frontend(cx: &mut Cx, p: &Proxy, backends: &HashMap<&str, &Proxy>, http: bool
         last = prepend(cx, last, c, action, &d.at)?;
     }
     let mut next = last;
-    let stages: Vec<&[Directive]> = if http {
-        vec![&p.tcp, &p.http_rules]
-    } else {
-        vec![&p.tcp]
-    };
+    let mut stages: Vec<&[Directive]> = p.tcp.iter().map(Vec::as_slice).collect();
+    if http {
+        stages.push(&p.http_rules);
+    }
     for stage in stages.into_iter().rev() {
         let mut cur = next.clone();
         for d in stage.iter().rev() {
@@ -1557,7 +1562,7 @@ fn backend_verdict(cx: &mut Cx, b: &Proxy, http: bool) -> Option<Action> {
     if b.servers == 0 {
         return Some(Action::Deny);
     }
-    let mut rules: Vec<&Directive> = b.tcp.iter().collect();
+    let mut rules: Vec<&Directive> = b.tcp.iter().flatten().collect();
     if http {
         rules.extend(&b.http_rules);
     }

@@ -473,3 +473,23 @@ proptest! {
         let _ = conf(&text);
     }
 }
+
+#[test]
+fn each_tcp_request_stage_ends_with_its_own_accept() {
+    // `tcp-request connection accept` ends the connection rules only: content rules still run.
+    let text = format!(
+        "{TCP}  tcp-request connection accept\n  acl bad req.ssl_sni -m end .bad.example\n  \
+         tcp-request content reject if bad\n  default_backend up\nbackend up\n  server s 10.0.0.1:443\n"
+    );
+    let i = conf(&text).unwrap();
+    assert_eq!(verdict(&i, "x.bad.example", 443, Via::Tls), Action::Deny);
+    assert_eq!(verdict(&i, "x.good.example", 443, Via::Tls), Action::Allow);
+    // A content accept ends the content rules: the later reject is not reached.
+    let text = format!(
+        "{TCP}  acl ok req.ssl_sni ok.example\n  tcp-request content accept if ok\n  \
+         tcp-request content reject\n  default_backend up\nbackend up\n  server s 10.0.0.1:443\n"
+    );
+    let i = conf(&text).unwrap();
+    assert_eq!(verdict(&i, "ok.example", 443, Via::Tls), Action::Allow);
+    assert_eq!(verdict(&i, "no.example", 443, Via::Tls), Action::Deny);
+}
