@@ -1177,11 +1177,14 @@ fn host_fetch(f: &str) -> Option<Method> {
 fn lit(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
-        if c.is_ascii_alphanumeric() || c == '_' || c == '-' || !c.is_ascii() {
+        if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '<' | '>') || !c.is_ascii() {
+            // `\<` and `\>` would be word boundaries, not the characters.
             out.push(c);
-        } else {
+        } else if c.is_ascii_punctuation() {
             out.push('\\');
             out.push(c);
+        } else {
+            out.push_str(&format!("\\x{{{:02x}}}", u32::from(c)));
         }
     }
     out
@@ -1375,7 +1378,10 @@ fn resolve(cx: &mut Cx, cond: &Option<Cond>, deny: bool, what: &Pos) -> Option<R
             0 => any_true = true,
             1 => {
                 let (neg, n, _) = names.remove(0);
-                if neg {
+                if neg && n.is_empty() {
+                    // Not in an empty set: always.
+                    any_true = true;
+                } else if neg {
                     if nots.is_some() {
                         err(cx, what, "an OR of two negated name acls is not read");
                         return None;
@@ -1387,11 +1393,16 @@ fn resolve(cx: &mut Cx, cond: &Option<Cond>, deny: bool, what: &Pos) -> Option<R
             }
             _ if names.iter().all(|(neg, _, _)| *neg) => {
                 // `!A !B` = not (A or B).
+                let n: Vec<String> = names.into_iter().flat_map(|(_, n, _)| n).collect();
+                if n.is_empty() {
+                    any_true = true;
+                    continue;
+                }
                 if nots.is_some() {
                     err(cx, what, "an OR of two negated name conditions is not read");
                     return None;
                 }
-                nots = Some(names.into_iter().flat_map(|(_, n, _)| n).collect());
+                nots = Some(n);
             }
             _ => {
                 err(

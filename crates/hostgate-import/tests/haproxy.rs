@@ -493,3 +493,22 @@ fn each_tcp_request_stage_ends_with_its_own_accept() {
     assert_eq!(verdict(&i, "ok.example", 443, Via::Tls), Action::Allow);
     assert_eq!(verdict(&i, "no.example", 443, Via::Tls), Action::Deny);
 }
+
+#[test]
+fn patterns_no_name_can_match_are_left_out_and_predefined_acls_hold() {
+    let text = format!(
+        "{TCP}  acl a req.ssl_sni 'sp ace' a<b>.example ok.example\n  use_backend up if a\n  \
+         use_backend up if !FALSE\nbackend up\n  server s 10.0.0.1:443\n"
+    );
+    let i = conf(&text).unwrap();
+    let w: Vec<String> = i.warnings().iter().map(|w| w.to_string()).collect();
+    for at in [
+        "haproxy.cfg:4:21: warning: `sp ace` never matches",
+        "haproxy.cfg:4:30: warning: `a<b>.example` never matches",
+    ] {
+        assert!(w.iter().any(|x| x.starts_with(at)), "{at}\n{w:#?}");
+    }
+    assert!(render(&i).contains("~ok\\.example"), "{}", render(&i));
+    // `!FALSE` always holds: everything is let through.
+    assert_eq!(verdict(&i, "x.example", 443, Via::Tls), Action::Allow);
+}

@@ -336,6 +336,7 @@ impl Engine {
     /// with `:PORT` added when `add_port` and the query is via `connect`, or via `http` to a
     /// port other than 80 (the Host header then carries it). Out of line: only policies with
     /// such rules come here.
+    #[cold]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
     pub(super) fn collect_received(
