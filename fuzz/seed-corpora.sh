@@ -86,6 +86,9 @@ done
 for f in $(find ../crates/hostgate-import/tests/data/nginx -name '*.conf'); do
     seed import_nginx "$(echo "${f#../crates/hostgate-import/tests/data/nginx/}" | tr / -)" < "$f"
 done
+for f in ../crates/hostgate-import/tests/data/haproxy/*.cfg ../crates/hostgate-import/tests/data/haproxy/configs/*.cfg ../crates/hostgate-import/tests/data/haproxy/refused/*.cfg; do
+    seed import_haproxy "$(basename "$f")" < "$f"
+done
 
 # engine_file builds its own valid file; these start from it unchanged (mode 1, no edits), cut
 # (mode 2) and with a few edits in the header, the section table and the sections.

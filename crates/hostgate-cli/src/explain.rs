@@ -42,6 +42,8 @@ struct MatchRecord {
     pattern: String,
     ports: Vec<[u16; 2]>,
     via: Vec<&'static str>,
+    /// The regex is matched against the name as received (case, trailing dot, `:PORT`).
+    received: bool,
     decides: bool,
 }
 
@@ -55,6 +57,7 @@ impl From<&ExplainedRule<'_>> for MatchRecord {
             action: r.action.as_str(),
             pattern: r.pattern.clone(),
             ports: r.ports.iter().map(|&(lo, hi)| [lo, hi]).collect(),
+            received: r.received,
             via: r.via.iter().map(|v| v.as_str()).collect(),
             decides: m.decides,
         }
@@ -149,6 +152,9 @@ fn rule_text(r: &RuleInfo<'_>) -> String {
     if !r.via.is_empty() {
         let via: Vec<&str> = r.via.iter().map(|v| v.as_str()).collect();
         let _ = write!(s, "  via {}", via.join(","));
+    }
+    if r.received {
+        s.push_str("  received");
     }
     let _ = write!(s, "  id {}", r.id);
     s

@@ -148,6 +148,7 @@ fn format_help(format: hostgate::Format) -> &'static str {
         F::AwsNfw => "AWS Network Firewall domain-list rule groups",
         F::Route53 => "Route 53 Resolver DNS Firewall rule groups",
         F::Nginx => "nginx nginx.conf (stream ssl_preread maps, http server_name)",
+        F::Haproxy => "HAProxy haproxy.cfg (frontends' SNI and Host rules)",
         _ => "an import format (docs/import.md)",
     }
 }

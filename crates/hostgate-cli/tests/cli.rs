@@ -519,9 +519,9 @@ fn explain_deny_overrides_picks_the_deny() {
         v["matches"],
         json!([
             {"index": 0, "id": "strict:6", "line": 6, "action": "allow", "pattern": ".kadath.io",
-             "ports": [], "via": [], "decides": false},
+             "ports": [], "via": [], "received": false, "decides": false},
             {"index": 1, "id": "no-api", "line": 7, "action": "deny", "pattern": "api.kadath.io",
-             "ports": [], "via": [], "decides": true},
+             "ports": [], "via": [], "received": false, "decides": true},
         ])
     );
     assert!(!v["why"].as_str().unwrap().is_empty());
@@ -716,4 +716,32 @@ fn example_explain_runs() {
         "{}",
         r.stdout
     );
+}
+
+#[test]
+fn explain_shows_a_received_rule_in_text_and_json() {
+    let p = policy_file("default deny\nallow ~API\\.x\\.test received id raw\n");
+    let args = ["explain", "--policy", &p, "--port", "443", "--via", "tls"];
+    let r = hostgate(&[&args[..], &["API.x.test"]].concat(), "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("=> line 2    allow ~API\\.x\\.test  received  id raw"),
+        "{}",
+        r.stdout
+    );
+    // The lowercased name is not what the rule sees.
+    let r = hostgate(&[&args[..], &["api.x.test"]].concat(), "");
+    assert!(
+        r.stdout.contains("verdict:  deny by the policy default"),
+        "{}",
+        r.stdout
+    );
+    let r = hostgate(
+        &[&args[..], &["--format", "json", "API.x.test"]].concat(),
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["matches"][0]["received"], serde_json::Value::Bool(true));
+    assert_eq!(v["matches"][0]["id"], "raw");
 }

@@ -15,8 +15,9 @@
 //! one or more files. Without a workload all objects are taken to select the workload asked
 //! about, and are combined into one policy, `default`. [`Format::Squid`] reads a `squid.conf`
 //! (with its includes and acl files), [`Format::AwsNfw`] AWS Network Firewall domain-list rule
-//! groups, [`Format::Route53`] Route 53 DNS Firewall rule groups and [`Format::Nginx`] an
-//! `nginx.conf` (with its includes), each into one policy, `default`.
+//! groups, [`Format::Route53`] Route 53 DNS Firewall rule groups, [`Format::Nginx`] an
+//! `nginx.conf` (with its includes) and [`Format::Haproxy`] an `haproxy.cfg` (its frontends'
+//! SNI and Host decisions), each into one policy, `default`.
 //!
 //! ```
 //! use hostgate::{Action, Format, Query, Via};
@@ -51,6 +52,7 @@ mod calico;
 mod cilium;
 mod cloud;
 mod gke;
+mod haproxy;
 mod istio;
 mod kube;
 mod nginx;
@@ -511,6 +513,7 @@ fn reader(format: Format) -> Option<Reader> {
         Format::AwsNfw => Some(Reader::Config(aws_nfw::import)),
         Format::Route53 => Some(Reader::Config(route53::import)),
         Format::Nginx => Some(Reader::Config(nginx::import)),
+        Format::Haproxy => Some(Reader::Config(haproxy::import)),
         _ => None,
     }
 }
@@ -735,6 +738,9 @@ fn rule_text(rule: &RuleSpec) -> String {
     }
     if let Some(id) = &rule.id {
         s.push_str(&format!(" id {id}"));
+    }
+    if rule.received {
+        s.push_str(" received");
     }
     s
 }

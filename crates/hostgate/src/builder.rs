@@ -23,12 +23,17 @@ pub struct RuleSpec {
     pub via: Vec<Via>,
     /// A stable id for logs; `None` gives `POLICY:LINE`.
     pub id: Option<String>,
+    /// Match the `~regex` against the name as the query carried it (case, trailing dot and,
+    /// for HTTP and CONNECT, `:PORT` kept) instead of the normalized name; regex rules only.
+    pub received: bool,
     /// The line this rule came from (0 for built rules).
     pub line: u32,
     /// Column of the pattern on its line (0 for built rules).
     pub(crate) pattern_column: u32,
     /// Column of the id value (0 for built rules).
     pub(crate) id_column: u32,
+    /// Column of the `received` attribute (0 for built rules).
+    pub(crate) received_column: u32,
 }
 
 impl RuleSpec {
@@ -45,9 +50,11 @@ impl RuleSpec {
             ports: Vec::new(),
             via: Vec::new(),
             id: None,
+            received: false,
             line: 0,
             pattern_column: 0,
             id_column: 0,
+            received_column: 0,
         }
     }
 
@@ -97,6 +104,24 @@ impl RuleSpec {
     /// ```
     pub fn via(mut self, via: Via) -> Self {
         self.via.push(via);
+        self
+    }
+
+    /// Matches the `~regex` against the name as received (see `received` in
+    /// `docs/policy-language.md`).
+    ///
+    /// ```
+    /// use hostgate::{Engine, EngineBuilder, PolicySpec, Query, RuleSpec, Via};
+    /// let e = EngineBuilder::new()
+    ///     .policy(PolicySpec::new("p").rule(RuleSpec::allow("~Api\\.io:8080").received()))
+    ///     .build()
+    ///     .unwrap();
+    /// let p = e.policy("p").unwrap();
+    /// assert!(e.check(p, &Query::new("Api.io").port(8080).via(Via::Http)).is_allow());
+    /// assert!(!e.check(p, &Query::new("api.io").port(8080).via(Via::Http)).is_allow());
+    /// ```
+    pub fn received(mut self) -> Self {
+        self.received = true;
         self
     }
 

@@ -14,6 +14,8 @@
 //! first and last address of each prefix and their neighbours. This set of queries meets every
 //! region where the verdicts can differ, so the answer is complete, unless a search bound is hit
 //! or a regex has no DFA (a Unicode word boundary, or one too large), which the answer says.
+//! A `received` regex rule makes the answer incomplete too: it tells names apart by case, a
+//! trailing dot and `:PORT`, and the names searched are normalized ones.
 //!
 //! ```
 //! use hostgate::{diff, DiffOptions, Engine};
@@ -606,6 +608,16 @@ impl Rules {
                     continue;
                 }
             };
+            if info.received {
+                // The search draws normalized names; a `received` regex also tells names
+                // apart by case, a trailing dot and `:PORT`, which no witness here varies.
+                self.incomplete.push(format!(
+                    "rule `{}` is a `received` regex: it matches names as received (case, \
+                     trailing dot, `:PORT`), and diff only searches normalized names, so \
+                     disagreements that depend on those are not found",
+                    info.id
+                ));
+            }
             match &pattern {
                 Pattern::Regex(re) => self.regexes.push((re.clone(), cond)),
                 Pattern::Cidr(ip, len) => self.cidrs.push((*ip, *len, cond)),

@@ -19,7 +19,9 @@ use sha2::{Digest, Sha256};
 
 use crate::compile::regex::build_set;
 use crate::compile::MAX_RULES;
-use crate::engine::{policy_index, Aux, Engine, IpTable, PolicyMeta, Rule, Shape, NO_AUX};
+use crate::engine::{
+    policy_index, Aux, Engine, IpTable, PolicyMeta, Rule, Shape, NO_AUX, RECEIVED,
+};
 use crate::error::{Diagnostic, Severity};
 use crate::matcher::{Node, SuffixTable};
 use crate::pages::{SharedBytes, Store};
@@ -335,6 +337,7 @@ impl Engine {
             o.u32(p.rule_count);
             o.u32s(&p.any);
             o.u32(p.regex_min_rank);
+            o.u32(p.received_min_rank);
         }
         o.len(self.aux.len());
         for a in &self.aux {
@@ -695,6 +698,7 @@ impl Engine {
                 )));
             }
             let regex_min_rank = m.u32()?;
+            let received_min_rank = m.u32()?;
             if by_name.insert(name.clone(), i as u32).is_some() {
                 return Err(corrupt(format!("two policies are named `{name}`")));
             }
@@ -706,6 +710,7 @@ impl Engine {
                 rule_count,
                 any,
                 regex_min_rank,
+                received_min_rank,
             });
         }
         if next_rule != n_rules {
@@ -851,6 +856,11 @@ impl Engine {
                     return Err(corrupt(format!("the ports of rule {g} are out of range")));
                 }
             }
+            if r.flags & RECEIVED != 0 && r.shape() != Shape::Regex {
+                return Err(corrupt(format!(
+                    "rule {g} is marked `received` but is not a regex rule"
+                )));
+            }
             let reference = reference as usize;
             let ok = match r.shape() {
                 Shape::Glob => {
@@ -885,6 +895,7 @@ impl Engine {
             let shape = usize::from(r.shape & 7);
             (r.aux == NO_AUX)
                 & (shape != Shape::Glob as usize)
+                & ((r.flags & RECEIVED == 0) | (shape == Shape::Regex as usize))
                 & (u64::from(reference) < limits[shape])
         };
         let all_plain_ok = rules

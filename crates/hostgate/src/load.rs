@@ -87,6 +87,9 @@ pub enum Format {
     /// An nginx `nginx.conf` (`stream` and `http` servers, `map`, `server_name`, `include`),
     /// read by `hostgate-import`.
     Nginx,
+    /// An HAProxy `haproxy.cfg` (`frontend`/`listen`/`backend` sections, `acl`,
+    /// `tcp-request content`, `http-request`, `use_backend`), read by `hostgate-import`.
+    Haproxy,
 }
 
 impl Format {
@@ -102,11 +105,12 @@ impl Format {
         Format::AwsNfw,
         Format::Route53,
         Format::Nginx,
+        Format::Haproxy,
     ];
     /// Their names, in the same order.
     const NAMES: &'static [&'static str] = &[
         "hostgate", "cilium", "gke", "istio", "anp", "calico", "squid", "aws-nfw", "route53",
-        "nginx",
+        "nginx", "haproxy",
     ];
 
     /// The name `--from` and `FORMAT:FILE` operands use.
@@ -126,6 +130,7 @@ impl Format {
             Format::AwsNfw => "aws-nfw",
             Format::Route53 => "route53",
             Format::Nginx => "nginx",
+            Format::Haproxy => "haproxy",
         }
     }
 }
@@ -143,7 +148,7 @@ impl FromStr for Format {
     /// assert_eq!(
     ///     e.to_string(),
     ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke, istio, anp, \
-    ///      calico, squid, aws-nfw, route53 or nginx"
+    ///      calico, squid, aws-nfw, route53, nginx or haproxy"
     /// );
     /// ```
     fn from_str(s: &str) -> Result<Format, ParseEnumError> {

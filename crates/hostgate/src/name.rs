@@ -20,7 +20,7 @@ pub const MAX_LABEL_LEN: usize = 63;
 /// The name buffer's size: 253 rounded up to whole words.
 const BUF_LEN: usize = 256;
 /// Inputs longer than this are rejected before any IDNA work, to bound the cost of hostile input.
-const MAX_INPUT_LEN: usize = 1024;
+pub(crate) const MAX_INPUT_LEN: usize = 1024;
 
 /// Why a name is invalid. An invalid name is always denied (reason `invalid-name`).
 ///

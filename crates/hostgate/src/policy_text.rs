@@ -431,6 +431,16 @@ fn parse_rule(
         let key = &tokens[i];
         let value = tokens.get(i + 1);
         match key.text {
+            "received" => {
+                if seen.contains(&key.text) {
+                    e(key.column, "`received` given twice".into(), None);
+                    ok = false;
+                }
+                seen.push(key.text);
+                rule.received = true;
+                rule.received_column = key.column;
+                i += 1;
+            }
             "port" | "via" | "id" => {
                 if seen.contains(&key.text) {
                     e(key.column, format!("`{}` given twice", key.text), None);
@@ -466,7 +476,7 @@ fn parse_rule(
                 };
                 e(
                     key.column,
-                    format!("unexpected `{other}`; expected `port`, `via` or `id`"),
+                    format!("unexpected `{other}`; expected `port`, `via`, `id` or `received`"),
                     help,
                 );
                 ok = false;

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use crate::builder::{PolicySpec, RuleSpec};
 use crate::engine::{
     pack_meta, policy_index, Aux, Engine, GlobHead, IpTable, PolicyMeta, Rule, Shape, ALL_VIA,
-    DENY, HAS_PORTS, HAS_VIA, NO_AUX,
+    DENY, HAS_PORTS, HAS_VIA, NO_AUX, RECEIVED,
 };
 use crate::error::{CompileErrors, Diagnostic, Severity};
 use crate::matcher::{Sizing, SuffixHashes, SuffixTable};
@@ -288,8 +288,19 @@ impl Build {
                             .with_help(w.help),
                         );
                     }
+                    if rule.received && !matches!(pattern, Pattern::Regex(_)) {
+                        errors.push(Diagnostic::error(
+                            rule.line,
+                            at(rule.received_column),
+                            format!(
+                                "{prefix}`received` applies only to `~regex` rules: other \
+                                 patterns match the normalized name"
+                            ),
+                        ));
+                        continue;
+                    }
                     if let Pattern::Regex(re) = &pattern {
-                        if let Err(msg) = check_regex(re) {
+                        if let Err(msg) = check_regex(re, rule.received) {
                             errors.push(Diagnostic::error(
                                 rule.line,
                                 at(rule.pattern_column + 1),
@@ -339,6 +350,7 @@ impl Build {
         };
         let mut any = Vec::new();
         let mut regex_min_rank = u32::MAX;
+        let mut received_min_rank = u32::MAX;
         for ((ri, pattern), rank) in parsed.into_iter().zip(ranks) {
             let rule = &spec.rules[ri];
             let global = self.rules.len() as u32;
@@ -352,6 +364,9 @@ impl Build {
             }
             if !rule.ports.is_empty() {
                 flags |= HAS_PORTS;
+            }
+            if rule.received {
+                flags |= RECEIVED;
             }
             // Only explicit ids are stored, beside the rules (most rules have none);
             // `POLICY:LINE` is derived when asked for.
@@ -377,7 +392,11 @@ impl Build {
                     (Shape::Any, 0)
                 }
                 Pattern::Regex(re) => {
-                    regex_min_rank = regex_min_rank.min(rank);
+                    if rule.received {
+                        received_min_rank = received_min_rank.min(rank);
+                    } else {
+                        regex_min_rank = regex_min_rank.min(rank);
+                    }
                     let next = self.regex_sources.len();
                     let id = *self.regex_ids.entry(re.clone()).or_insert(next);
                     if id == next {
@@ -436,6 +455,7 @@ impl Build {
             rule_count: n,
             any,
             regex_min_rank,
+            received_min_rank,
         });
     }
 

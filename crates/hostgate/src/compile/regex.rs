@@ -69,8 +69,9 @@ fn anchored_source(re: &str) -> String {
     format!("(?:{re})\\z")
 }
 
-/// Compiles one rule's regex alone, so that its errors point at its rule.
-pub(super) fn check_regex(re: &str) -> Result<(), String> {
+/// Compiles one rule's regex alone, so that its errors point at its rule. A `received` regex
+/// sees names as the query carried them (any case, a trailing dot, `:PORT`).
+pub(super) fn check_regex(re: &str, received: bool) -> Result<(), String> {
     // The source must stand on its own: `a)|(b` would escape the `(?:…)\z` wrapper below.
     let hir = regex_syntax::ParserBuilder::new()
         .nest_limit(REGEX_NEST_LIMIT)
@@ -97,7 +98,15 @@ pub(super) fn check_regex(re: &str) -> Result<(), String> {
     if hir.properties().maximum_len() == Some(0) {
         return Err("regex can never match: it only matches the empty string".into());
     }
-    if matches_some_name(re) == Some(false) {
+    if received {
+        if matches_some_name(re, RECEIVED_ALPHABET) == Some(false) {
+            return Err(
+                "regex can never match: names as received are [A-Za-z0-9_-] labels and dots, \
+                 with `:PORT` after them for HTTP and CONNECT"
+                    .into(),
+            );
+        }
+    } else if matches_some_name(re, NAME_ALPHABET) == Some(false) {
         return Err(
             "regex can never match: normalized names are lowercase [a-z0-9_-] labels and dots"
                 .into(),
@@ -106,13 +115,18 @@ pub(super) fn check_regex(re: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether the anchored regex accepts some string over the name alphabet (`[a-z0-9_.-]`):
-/// a search of its DFA that follows only those bytes. `None` when the DFA is too large to
-/// build within the limit (the check is then skipped; matching stays linear-time either way).
-fn matches_some_name(re: &str) -> Option<bool> {
+/// The bytes of normalized host names.
+const NAME_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-_.";
+/// The bytes of ASCII names as received, with a `:PORT` suffix.
+const RECEIVED_ALPHABET: &[u8] =
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:";
+
+/// Whether the anchored regex accepts some string over `alphabet`: a search of its DFA that
+/// follows only those bytes. `None` when the DFA is too large to build within the limit (the
+/// check is then skipped; matching stays linear-time either way).
+fn matches_some_name(re: &str, alphabet: &[u8]) -> Option<bool> {
     use regex_automata::dfa::{dense, Automaton};
     use regex_automata::util::start;
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-_.";
     let dfa = dense::Builder::new()
         .configure(
             dense::Config::new()
@@ -132,7 +146,7 @@ fn matches_some_name(re: &str) -> Option<bool> {
         if dfa.is_match_state(state) || dfa.is_match_state(dfa.next_eoi_state(state)) {
             return Some(true);
         }
-        for &b in ALPHABET {
+        for &b in alphabet {
             let next = dfa.next_state(state, b);
             if !dfa.is_dead_state(next) && seen.insert(next) {
                 queue.push(next);

@@ -71,6 +71,9 @@ impl Engine {
         };
         let mut all = All(Vec::new());
         self.collect(pol, &name, query.port, query.via, &mut all);
+        if pol.received_min_rank != u32::MAX {
+            self.collect_received(pol, query.name, true, query.port, query.via, &mut all);
+        }
         let decider = all.0.iter().min().map(|&(_, rule)| rule);
         let mut rules: Vec<u32> = all.0.iter().map(|&(_, rule)| rule).collect();
         rules.sort_unstable();
@@ -109,8 +112,13 @@ impl Engine {
         };
         let r = &d.rule;
         let head = format!(
-            "rule `{}` (line {}, `{} {}`) decides: {}",
-            r.id, r.line, r.action, r.pattern, verdict.action
+            "rule `{}` (line {}, `{} {}{}`) decides: {}",
+            r.id,
+            r.line,
+            r.action,
+            r.pattern,
+            if r.received { " received" } else { "" },
+            verdict.action
         );
         let reason = match (pol.precedence, matches.len()) {
             (_, 1) => "it is the only matching rule".to_owned(),

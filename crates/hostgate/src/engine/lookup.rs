@@ -11,10 +11,10 @@ use std::net::IpAddr;
 
 use regex_automata::{Anchored, Input, PatternSet};
 
-use super::rule::{conditions, unpack_meta, MatchedRule, Rule, Shape, DENY};
+use super::rule::{conditions, unpack_meta, MatchedRule, Rule, Shape, DENY, RECEIVED};
 use super::{Engine, IpTable, PolicyMeta};
 use crate::matcher::Hit;
-use crate::name::{fast_body, normalize_into, scan_ascii, Name, NameKind};
+use crate::name::{fast_body, normalize_into, scan_ascii, Name, NameKind, MAX_INPUT_LEN};
 use crate::pattern::glob_label_match;
 use crate::verdict::{Action, PolicyId, Query, Reason, Verdict, Via};
 
@@ -106,7 +106,10 @@ impl Engine {
                     };
                     let (port, via) = (query.port, query.via);
                     return self.verdict(policy, |pol, best| {
-                        self.collect_host(pol, host, port, via, best)
+                        self.collect_host(pol, host, port, via, best);
+                        if pol.received_min_rank < best.bound() {
+                            self.collect_received(pol, query.name, true, port, via, best);
+                        }
                     });
                 }
                 Some(Err(_)) => return Verdict::deny(policy, Reason::InvalidName),
@@ -123,9 +126,29 @@ impl Engine {
     fn check_normalized(&self, policy: PolicyId, query: &Query<'_>) -> Verdict<'_> {
         let mut name = Name::empty();
         match normalize_into(query.name, &mut name) {
-            Ok(()) => self.check_name(policy, &name, query.port, query.via),
+            Ok(()) => self.check_with_raw(policy, &name, query.name, true, query.port, query.via),
             Err(_) => Verdict::deny(policy, Reason::InvalidName),
         }
+    }
+
+    /// Checks a normalized name whose `received` form is `raw` (with `add_port`, `:PORT` is
+    /// added to it as [`Engine::check`] documents; without, it already carries what it had).
+    #[inline]
+    pub(crate) fn check_with_raw(
+        &self,
+        policy: PolicyId,
+        name: &Name,
+        raw: &[u8],
+        add_port: bool,
+        port: Option<u16>,
+        via: Option<Via>,
+    ) -> Verdict<'_> {
+        self.verdict(policy, |pol, best| {
+            self.collect(pol, name, port, via, best);
+            if pol.received_min_rank < best.bound() {
+                self.collect_received(pol, raw, add_port, port, via, best);
+            }
+        })
     }
 
     /// The verdict of `policy` from the best rule `collect` offers (an unknown policy denies).
@@ -152,6 +175,8 @@ impl Engine {
     }
 
     /// Checks an already-normalized name (what the parsers in [`crate::inspect`] produce).
+    /// `received` regex rules see the normalized name (with `:PORT` as [`Engine::check`]
+    /// adds it): the name as received is not known here.
     ///
     /// ```
     /// use hostgate::{normalize, Action, Engine, Via};
@@ -168,7 +193,7 @@ impl Engine {
         port: Option<u16>,
         via: Option<Via>,
     ) -> Verdict<'_> {
-        self.verdict(policy, |pol, best| self.collect(pol, name, port, via, best))
+        self.check_with_raw(policy, name, name.as_bytes(), true, port, via)
     }
 
     /// Checks many queries against one policy, writing `out[i]` for `queries[i]`.
@@ -303,8 +328,59 @@ impl Engine {
             self.offer_from(&pol.any, pol, port, via, c, |_| true);
         }
         if pol.regex_min_rank < c.bound() {
-            self.collect_regex(pol, bytes, port, via, c);
+            self.collect_regex(pol, bytes, false, port, via, c);
         }
+    }
+
+    /// Offers the policy's `received` regex rules that match the name as received: `raw`,
+    /// with `:PORT` added when `add_port` and the query is via `connect`, or via `http` to a
+    /// port other than 80 (the Host header then carries it). Out of line: only policies with
+    /// such rules come here.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn collect_received(
+        &self,
+        pol: &PolicyMeta,
+        raw: &[u8],
+        add_port: bool,
+        port: Option<u16>,
+        via: Option<Via>,
+        c: &mut impl Collector,
+    ) {
+        // Valid names are at most MAX_INPUT_LEN bytes as received, an HTTP authority six more.
+        let mut buf = [0u8; MAX_INPUT_LEN + 8];
+        let Some(head) = buf.get_mut(..raw.len()) else {
+            return;
+        };
+        head.copy_from_slice(raw);
+        let mut len = raw.len();
+        let shown = match (port, via) {
+            (Some(p), Some(Via::Connect)) => Some(p),
+            (Some(p), Some(Via::Http)) if p != 80 => Some(p),
+            _ => None,
+        };
+        if let (true, Some(p)) = (add_port, shown) {
+            let mut digits = [0u8; 5];
+            let mut n = 0;
+            let mut v = p;
+            loop {
+                digits[n] = b'0' + (v % 10) as u8;
+                n += 1;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            if let Some(out) = buf.get_mut(len..len + 1 + n) {
+                out[0] = b':';
+                for (o, d) in out[1..].iter_mut().zip(digits[..n].iter().rev()) {
+                    *o = *d;
+                }
+                len += 1 + n;
+            }
+        }
+        self.collect_regex(pol, &buf[..len], true, port, via, c);
     }
 
     /// Offers the rules filed under a key that is a suffix of the query (`depth` labels left
@@ -442,10 +518,13 @@ impl Engine {
         }
     }
 
+    /// Offers the regex rules matching `name`: the `received` ones when `received`, else the
+    /// others (both kinds share one set).
     fn collect_regex(
         &self,
         pol: &PolicyMeta,
         name: &[u8],
+        received: bool,
         port: Option<u16>,
         via: Option<Via>,
         c: &mut impl Collector,
@@ -459,7 +538,9 @@ impl Engine {
             set.regex.which_overlapping_matches(&input, patset);
             for pid in patset.iter() {
                 if let Some(list) = set.rules.get(pid.as_usize()) {
-                    self.offer_from(list, pol, port, via, c, |_| true);
+                    self.offer_from(list, pol, port, via, c, |r| {
+                        (r.flags & RECEIVED != 0) == received
+                    });
                 }
             }
         };

@@ -30,7 +30,9 @@ mod lookup;
 mod rule;
 
 pub use explain::{ExplainedRule, Explanation};
-pub(crate) use rule::{pack_meta, Aux, Rule, Shape, ALL_VIA, DENY, HAS_PORTS, HAS_VIA, NO_AUX};
+pub(crate) use rule::{
+    pack_meta, Aux, Rule, Shape, ALL_VIA, DENY, HAS_PORTS, HAS_VIA, NO_AUX, RECEIVED,
+};
 pub use rule::{MatchedRule, RuleId, RuleInfo};
 
 /// One policy of an engine: its settings and where its rules are.
@@ -46,6 +48,8 @@ pub(crate) struct PolicyMeta {
     /// The smallest rank of any `~regex` rule (u32::MAX when none): the regex set only runs
     /// when it could beat the best rank found so far.
     pub(crate) regex_min_rank: u32,
+    /// The same for `received` regex rules, which run the set again on the name as received.
+    pub(crate) received_min_rank: u32,
 }
 
 /// The index of the policy that global rule `g` belongs to.

@@ -39,6 +39,8 @@ pub(crate) const HAS_PORTS: u8 = 1 << 5;
 /// The rule has a `via` list: even one naming all four sources needs a known source.
 pub(crate) const HAS_VIA: u8 = 1 << 6;
 pub(crate) const ALL_VIA: u8 = 0b1111;
+/// A `~regex` rule with `received`: matched against the name as the query carried it.
+pub(crate) const RECEIVED: u8 = 1 << 7;
 pub(crate) const NO_AUX: u32 = u32::MAX;
 
 /// Everything a lookup needs about one rule, in 16 bytes: matching a key, its conditions, its
@@ -161,6 +163,8 @@ pub struct RuleInfo<'e> {
     pub ports: &'e [(u16, u16)],
     /// Sources; empty = any source.
     pub via: Vec<Via>,
+    /// A `received` regex rule: matched against the name as received, not normalized.
+    pub received: bool,
 }
 
 /// The rule that decided a verdict. Its index, id and line are read from the engine only when
@@ -404,6 +408,7 @@ impl Engine {
                 pattern: String::new(),
                 ports: &[],
                 via: Vec::new(),
+                received: false,
             };
         };
         let first = self
@@ -431,6 +436,7 @@ impl Engine {
                     .filter(|v| via_mask & v.bit() != 0)
                     .collect()
             },
+            received: r.flags & RECEIVED != 0,
         }
     }
 }

@@ -431,6 +431,10 @@ pub struct Inspection<'a> {
     pub error: Option<InspectError>,
     /// The DNS QTYPE, for a DNS question.
     pub qtype: Option<u16>,
+    /// The destination as the request carried it, for `received` regex rules: for HTTP the
+    /// Host value, the absolute-form target's authority or the CONNECT authority, case and
+    /// `:port` kept. `None` for the other protocols, whose `received` rules see `name`.
+    pub raw_name: Option<&'a [u8]>,
 }
 
 impl<'a> Inspection<'a> {
@@ -452,6 +456,7 @@ impl<'a> Inspection<'a> {
             need: None,
             error: None,
             qtype: None,
+            raw_name: None,
         }
     }
 
@@ -660,6 +665,11 @@ fn inspect_http<'a>(buf: &'a [u8], limits: &Limits) -> Option<Inspection<'a>> {
             i.port = h.port;
             if let Some(source) = h.source {
                 i.via = Some(source.via());
+                i.raw_name = match source {
+                    http::NameSource::Host => h.host,
+                    http::NameSource::Connect => Some(h.target),
+                    _ => Some(target_authority(h.target)),
+                };
             }
         },
     )
@@ -670,6 +680,20 @@ fn inspect_http<'a>(buf: &'a [u8], limits: &Limits) -> Option<Inspection<'a>> {
         }
         i
     })
+}
+
+/// The authority of an absolute-form target (`scheme://AUTHORITY/...`).
+fn target_authority(target: &[u8]) -> &[u8] {
+    let rest = target
+        .windows(3)
+        .position(|w| w == b"://")
+        .and_then(|at| target.get(at + 3..))
+        .unwrap_or(target);
+    let end = rest
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    rest.get(..end).unwrap_or(rest)
 }
 
 fn inspect_dns(buf: &[u8], transport: dns::Transport) -> Inspection<'_> {
@@ -830,7 +854,13 @@ impl Engine {
                     Protocol::Dns => None,
                     _ => port.or(inspection.port),
                 };
-                self.check_name(policy, name, port, inspection.via)
+                match inspection.raw_name {
+                    // As carried: the port is in it when the request gave one.
+                    Some(raw) => {
+                        self.check_with_raw(policy, name, raw, false, port, inspection.via)
+                    }
+                    None => self.check_name(policy, name, port, inspection.via),
+                }
             }
             _ => Verdict::deny(policy, Reason::NoName),
         }
