@@ -127,16 +127,6 @@ for file in "$DATA"/unsupported/*.conf; do
     expect "unsupported/$(basename "$file"): hostgate import" refused "${got%%:*}"
 done
 
-# Why two of them are refused: nginx decides by the name as the client sent it there.
-start_nginx "$DATA/unsupported/sni-case-sensitive-regex.conf" 18270
-expect "sni-case-sensitive-regex.conf: api.example.com: nginx" allow "$(nginx_verdict api.example.com 18270 tls)"
-expect "sni-case-sensitive-regex.conf: API.example.com: nginx (case kept)" deny "$(nginx_verdict API.example.com 18270 tls)"
-stop_nginx
-start_nginx "$DATA/unsupported/sni-without-hostnames.conf" 18270
-expect "sni-without-hostnames.conf: api.example.com: nginx" allow "$(nginx_verdict api.example.com 18270 tls)"
-expect "sni-without-hostnames.conf: api.example.com.: nginx (dot kept)" deny "$(nginx_verdict api.example.com. 18270 tls)"
-stop_nginx
-
 # Debian's default configuration: nginx takes it; hostgate refuses it, saying why.
 if [ -e /etc/nginx/nginx.conf ]; then
     if nginx -t -q -c /etc/nginx/nginx.conf >"$WORK/t.log" 2>&1; then debian=accepted; else debian=refused; fi

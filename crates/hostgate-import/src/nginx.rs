@@ -90,6 +90,8 @@ struct Map {
     target: String,
     entries: Vec<Entry<String>>,
     default: String,
+    /// `hostnames`: wildcard keys, and one trailing dot removed before any key is tried.
+    hostnames: bool,
     at: Pos,
 }
 
@@ -205,6 +207,7 @@ pub(crate) fn import(cx: &mut Cx, files: &[(&str, &[u8])], options: &Options) ->
         let base = id_base(&r.at.file);
         let n = counts.entry((base.clone(), r.at.line)).or_insert(0);
         let mut spec = RuleSpec::new(r.action, r.pattern);
+        spec.received = r.received;
         spec.ports = vec![(r.port, r.port)];
         spec.via = r.via;
         spec.id = Some(format!("{base}:{}:{n}", r.at.line));
@@ -804,9 +807,9 @@ fn read_map(cx: &mut Cx, conf: &mut Conf, d: &Directive, stream: bool) {
                 continue;
             }
         }
-        let Some(source) = source else {
+        if source.is_none() {
             continue;
-        };
+        }
         let value = e.args[0].text.clone();
         // A leading backslash lets a key be `default` or `hostnames` literally.
         let key = key.strip_prefix('\\').unwrap_or(key);
@@ -816,10 +819,6 @@ fn read_map(cx: &mut Cx, conf: &mut Conf, d: &Directive, stream: bool) {
                 caseless: true,
             })
         } else if let Some(re) = key.strip_prefix('~') {
-            if source != Source::Host {
-                err(cx, &eat, format!("case-sensitive regex `{key}` on `${}` (the name as the client sent it, case kept) needs matching on the name as received: not supported yet; `~*` is read", source_name(source)));
-                continue;
-            }
             Some(Key::Regex {
                 re: re.to_string(),
                 caseless: false,
@@ -871,26 +870,15 @@ fn read_map(cx: &mut Cx, conf: &mut Conf, d: &Directive, stream: bool) {
     let Some(source) = source else {
         return;
     };
-    if !hostnames && source != Source::Host {
-        err(cx, &src_at, format!("map on `${}` without `hostnames`: nginx then compares the name as the client sent it (a trailing dot kept), which needs matching on the name as received: not supported yet; add `hostnames`", source_name(source)));
-        return;
-    }
     conf.maps.push(Map {
         stream,
         source,
         target: target.to_string(),
         entries,
         default: default.unwrap_or_default(),
+        hostnames,
         at,
     });
-}
-
-fn source_name(s: Source) -> &'static str {
-    match s {
-        Source::Host => "host",
-        Source::HttpHost => "http_host",
-        Source::Sni => "ssl_preread_server_name",
-    }
 }
 
 /// A `hostnames` key or `server_name` (lowercased, as nginx keeps them).
@@ -1563,6 +1551,8 @@ fn http_decision(
 /// One generated rule.
 struct Rule {
     pattern: String,
+    /// The pattern is a regex on the name as received.
+    received: bool,
     action: Action,
     port: u16,
     via: Vec<Via>,
@@ -1717,6 +1707,7 @@ fn everything(action: Action, port: u16, via: &[Via], at: &Pos, object: &str) ->
         .iter()
         .map(|p| Rule {
             pattern: (*p).to_string(),
+            received: false,
             action,
             port,
             via: via.to_vec(),
@@ -1727,6 +1718,13 @@ fn everything(action: Action, port: u16, via: &[Via], at: &Pos, object: &str) ->
 }
 
 /// The rules of one map under a decision, ending in its default.
+///
+/// A map on `$host` sees the normalised name, so its keys are hostgate patterns. A map on
+/// `$ssl_preread_server_name` or `$http_host` sees the name as the client sent it, so keys the
+/// normalised name cannot decide become `received` regexes: all of them when there is no
+/// `hostnames` (no trailing dot removed) or the Host carries a port; with `hostnames`, only
+/// case-sensitive `~` regexes, after a copy of the map for names that end in a dot (nginx
+/// removes that dot before it tries any key, which a regex on the received name cannot undo).
 fn map_rules(cx: &mut Cx, conf: &Conf, decision: &Decision, port: u16, via: &[Via]) -> Vec<Rule> {
     let Decision::Map { map, .. } = decision else {
         return Vec::new();
@@ -1735,33 +1733,76 @@ fn map_rules(cx: &mut Cx, conf: &Conf, decision: &Decision, port: u16, via: &[Vi
         return Vec::new();
     };
     let object = format!("map ${}", m.target);
+    let action_of = |cx: &mut Cx, to: &str, at: &Pos| match decision {
+        Decision::Map { stream: true, .. } => {
+            let to = [(to.to_string(), at.clone())];
+            followed(cx, conf, true, value_action(decision, &to[0].0), &to)
+        }
+        _ => value_action(decision, to),
+    };
+    let raw =
+        m.source != Source::Host && (!m.hostnames || (m.source == Source::HttpHost && port != 80));
+    let case_regex = m.entries.iter().any(|e| {
+        matches!(
+            e.key,
+            Key::Regex {
+                caseless: false,
+                ..
+            }
+        )
+    });
     let mut out = Vec::new();
-    for e in ordered(&m.entries) {
-        if let Some(p) = pattern(cx, &e.key, &e.at) {
-            let action = match decision {
-                Decision::Map { stream: true, .. } => {
-                    let to = [(e.to.clone(), e.at.clone())];
-                    followed(cx, conf, true, value_action(decision, &e.to), &to)
-                }
-                _ => value_action(decision, &e.to),
-            };
+    let entries = ordered(&m.entries);
+    let push =
+        |out: &mut Vec<Rule>, p: String, received: bool, action: Action, at: &Pos, object: &str| {
             out.push(Rule {
                 pattern: p,
+                received,
                 action,
                 port,
                 via: via.to_vec(),
-                at: e.at.clone(),
-                object: object.clone(),
+                at: at.clone(),
+                object: object.to_string(),
             });
+        };
+    if m.source != Source::Host && m.hostnames && !raw && case_regex {
+        // Names that end in a dot: every key tried on the name without it.
+        for e in &entries {
+            if let Some(p) = received_pattern(cx, &e.key, true, &e.at) {
+                let a = action_of(cx, &e.to, &e.at);
+                push(&mut out, p, true, a, &e.at, &object);
+            }
+        }
+        let a = action_of(cx, &m.default, &m.at);
+        push(
+            &mut out,
+            "~.*\\.".into(),
+            true,
+            a,
+            &m.at,
+            &format!("{object} default"),
+        );
+    }
+    for e in &entries {
+        let as_received = raw
+            || matches!(
+                e.key,
+                Key::Regex {
+                    caseless: false,
+                    ..
+                }
+            ) && m.source != Source::Host;
+        let p = if as_received {
+            received_pattern(cx, &e.key, false, &e.at)
+        } else {
+            pattern(cx, &e.key, &e.at)
+        };
+        if let Some(p) = p {
+            let a = action_of(cx, &e.to, &e.at);
+            push(&mut out, p, as_received, a, &e.at, &object);
         }
     }
-    let default = match decision {
-        Decision::Map { stream: true, .. } => {
-            let to = [(m.default.clone(), m.at.clone())];
-            followed(cx, conf, true, value_action(decision, &m.default), &to)
-        }
-        _ => value_action(decision, &m.default),
-    };
+    let default = action_of(cx, &m.default, &m.at);
     out.extend(everything(
         default,
         port,
@@ -1770,6 +1811,114 @@ fn map_rules(cx: &mut Cx, conf: &Conf, decision: &Decision, port: u16, via: &[Vi
         &format!("{object} default"),
     ));
     out
+}
+
+/// The `received` regex (with its `~`) of a map key on the name as the client sent it: keys
+/// other than regexes are compared lowercased, as nginx compares them. With `dot`, the name is
+/// the key's name followed by one dot, which nginx removed before trying the key; a `$` in a
+/// regex then stands before that dot. `None` (with a warning) for a key no name matches.
+fn received_pattern(cx: &mut Cx, key: &Key, dot: bool, at: &Pos) -> Option<String> {
+    let body = match key {
+        Key::Exact(n) if n.is_empty() => return None,
+        Key::Exact(n) => format!("(?i:{})", regex_escape(n)),
+        Key::Lead { suffix, .. } => format!("(?i:.+\\.{})", regex_escape(suffix)),
+        Key::Trail(p) => format!("(?i:{}\\..+)", regex_escape(p)),
+        Key::Regex { re, caseless } => {
+            let flags = if *caseless { "?i:" } else { "?:" };
+            if dot {
+                // Either the match ends before the dot (and anything up to it follows), or
+                // the regex's end anchor stands right before it.
+                let mut alts = vec![format!(".*({flags}{re}).*\\.")];
+                if let Some(anchored) = end_anchored(re) {
+                    alts.push(format!(".*({flags}{anchored})"));
+                }
+                format!("(?:{})", alts.join("|"))
+            } else {
+                format!(".*({flags}{re}).*")
+            }
+        }
+    };
+    let p = if dot && !matches!(key, Key::Regex { .. }) {
+        format!("~{body}\\.")
+    } else {
+        format!("~{body}")
+    };
+    let built = EngineBuilder::new()
+        .policy(PolicySpec::new("p").rule(RuleSpec::new(Action::Allow, p.clone()).received()))
+        .build();
+    if let Err(e) = built {
+        let m = e
+            .errors()
+            .first()
+            .map(|d| d.message.clone())
+            .unwrap_or_default();
+        let m = m
+            .split_once(": ")
+            .map_or(m.as_str(), |(_, m)| m)
+            .to_string();
+        if m.contains("can never match") {
+            warn(
+                cx,
+                at,
+                format!(
+                    "`{}` never matches a name as nginx receives it: left out ({m})",
+                    key_text(key)
+                ),
+            );
+        } else {
+            err(cx, at, format!("`{}` as `{p}`: {m}", key_text(key)));
+        }
+        return None;
+    }
+    Some(p)
+}
+
+/// The regex with each end anchor (`$`, `\z`, `\Z` outside a class) turned into `\.$`, if it
+/// has one: the end of the name nginx tried is then the received name's last dot.
+fn end_anchored(re: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut found = false;
+    let mut class = false;
+    let mut chars = re.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(z @ ('z' | 'Z')) if !class => {
+                    let _ = z;
+                    out.push_str("\\.$");
+                    found = true;
+                }
+                Some(n) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                None => out.push('\\'),
+            },
+            '[' if !class => {
+                class = true;
+                out.push(c);
+                // A `]` first in a class (after an optional `^`) is a member.
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(']');
+                    chars.next();
+                }
+            }
+            ']' if class => {
+                class = false;
+                out.push(c);
+            }
+            '$' if !class => {
+                out.push_str("\\.$");
+                found = true;
+            }
+            _ => out.push(c),
+        }
+    }
+    found.then_some(out)
 }
 
 /// The port of one of this configuration's own servers that an address (`HOST:PORT`, or a
@@ -1965,10 +2114,6 @@ fn http_rules(cx: &mut Cx, conf: &Conf, servers: &[usize], default: usize, port:
     for &i in servers {
         if let Decision::Map { map, at, .. } = &conf.servers[i].decision {
             let m = &conf.maps[*map];
-            if m.source == Source::HttpHost && port != 80 {
-                err(cx, at, format!("`$http_host` on port {port}: the Host header then carries `:{port}`, which needs matching on the name as received: not supported yet (map `$host`)"));
-                return Vec::new();
-            }
             if m.source == Source::Sni {
                 err(cx, at, "a map on `$ssl_preread_server_name` in `http`");
                 return Vec::new();
@@ -2015,6 +2160,7 @@ fn http_rules(cx: &mut Cx, conf: &Conf, servers: &[usize], default: usize, port:
         if let Some(p) = pattern(cx, &e.key, &e.at) {
             out.push(Rule {
                 pattern: p,
+                received: false,
                 action: *a,
                 port,
                 via: via.to_vec(),
