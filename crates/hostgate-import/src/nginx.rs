@@ -1660,36 +1660,46 @@ fn pattern(cx: &mut Cx, key: &Key, at: &Pos) -> Option<String> {
             }
         }
     };
-    if let Err(e) = EngineBuilder::new()
-        .policy(PolicySpec::new("p").rule(RuleSpec::new(Action::Allow, p.clone())))
+    checked(cx, key, at, p, false)
+}
+
+/// The pattern if it compiles; a key no name matches is left out with a warning, any other
+/// compile error is an error at the key.
+fn checked(cx: &mut Cx, key: &Key, at: &Pos, p: String, received: bool) -> Option<String> {
+    let mut spec = RuleSpec::new(Action::Allow, p.clone());
+    spec.received = received;
+    let Err(e) = EngineBuilder::new()
+        .policy(PolicySpec::new("p").rule(spec))
         .build()
+    else {
+        return Some(p);
+    };
+    let m = e
+        .errors()
+        .first()
+        .map(|d| d.message.clone())
+        .unwrap_or_default();
+    let m = m
+        .split_once(": ")
+        .map_or(m.as_str(), |(_, m)| m)
+        .to_string();
+    if m.contains("can never match")
+        || !received && matches!(key, Key::Exact(_)) && m.contains("not a valid")
     {
-        let m = e
-            .errors()
-            .first()
-            .map(|d| d.message.clone())
-            .unwrap_or_default();
-        let m = m
-            .split_once(": ")
-            .map_or(m.as_str(), |(_, m)| m)
-            .to_string();
-        if m.contains("can never match")
-            || matches!(key, Key::Exact(_)) && m.contains("not a valid")
-        {
-            warn(
-                cx,
-                at,
-                format!(
-                    "`{}` never matches a valid host name: left out ({m})",
-                    key_text(key)
-                ),
-            );
+        let seen = if received {
+            "a name as nginx receives it"
         } else {
-            err(cx, at, format!("`{}` as `{p}`: {m}", key_text(key)));
-        }
-        return None;
+            "a valid host name"
+        };
+        warn(
+            cx,
+            at,
+            format!("`{}` never matches {seen}: left out ({m})", key_text(key)),
+        );
+    } else {
+        err(cx, at, format!("`{}` as `{p}`: {m}", key_text(key)));
     }
-    Some(p)
+    None
 }
 
 fn key_text(k: &Key) -> String {
@@ -1843,34 +1853,7 @@ fn received_pattern(cx: &mut Cx, key: &Key, dot: bool, at: &Pos) -> Option<Strin
     } else {
         format!("~{body}")
     };
-    let built = EngineBuilder::new()
-        .policy(PolicySpec::new("p").rule(RuleSpec::new(Action::Allow, p.clone()).received()))
-        .build();
-    if let Err(e) = built {
-        let m = e
-            .errors()
-            .first()
-            .map(|d| d.message.clone())
-            .unwrap_or_default();
-        let m = m
-            .split_once(": ")
-            .map_or(m.as_str(), |(_, m)| m)
-            .to_string();
-        if m.contains("can never match") {
-            warn(
-                cx,
-                at,
-                format!(
-                    "`{}` never matches a name as nginx receives it: left out ({m})",
-                    key_text(key)
-                ),
-            );
-        } else {
-            err(cx, at, format!("`{}` as `{p}`: {m}", key_text(key)));
-        }
-        return None;
-    }
-    Some(p)
+    checked(cx, key, at, p, true)
 }
 
 /// The regex with each end anchor (`$`, `\z`, `\Z` outside a class) turned into `\.$`, if it
