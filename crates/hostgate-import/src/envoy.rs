@@ -17,7 +17,7 @@
 //! `connect_matcher` routes.
 //!
 //! Every decision is a first-match list of conditions on the name as received (case kept, a
-//! trailing dot kept, the Host's `:port` kept), built with [`and`]/[`or`]/[`not`] over such
+//! trailing dot kept, the Host's `:port` kept), combined by conjunction, disjunction and negation of such
 //! lists; the rules are `received` regexes limited to the listener's port.
 
 use std::collections::HashMap;
@@ -251,8 +251,9 @@ fn conj(a: &Atom, b: &Atom) -> Result<Vec<Atom>, String> {
             (b, a)
         };
         let fits = if a.kind == Kind::Suffix {
-            long.text.len() >= short.text.len()
-                && long.text[long.text.len() - short.text.len()..].eq_ignore_ascii_case(&short.text)
+            long.text
+                .get(long.text.len() - short.text.len()..)
+                .is_some_and(|t| t.eq_ignore_ascii_case(&short.text))
                 && (long.ci || long.text.ends_with(&short.text))
         } else {
             long.text
@@ -354,13 +355,30 @@ impl List {
 struct Build<'c> {
     cx: &'c mut Cx,
     failed: bool,
+    /// Condition pairs formed so far, bounded so that no input makes the build run long.
+    steps: usize,
 }
+
+/// Most condition pairs one import may form.
+const MAX_STEPS: usize = 2_000_000;
 
 impl Build<'_> {
     fn conj_all(&mut self, a: &[Atom], b: &[Atom], at: Pos) -> Vec<Atom> {
         let mut out = Vec::new();
         for x in a {
             for y in b {
+                self.steps += 1;
+                if self.steps > MAX_STEPS {
+                    if !self.failed {
+                        self.cx.err_at(
+                            at.line,
+                            at.column,
+                            "the decision needs too many conditions to be written as rules",
+                        );
+                    }
+                    self.failed = true;
+                    return out;
+                }
                 match conj(x, y) {
                     Ok(v) => {
                         for atom in v {
@@ -385,7 +403,7 @@ impl Build<'_> {
     fn and(&mut self, l1: &List, l2: &List) -> List {
         let mut out = List::constant(false, l1.default_at);
         for e in &l1.entries {
-            if out.terminated || self.too_big(&out) {
+            if out.terminated || self.failed || self.too_big(&out) {
                 return out;
             }
             if !e.allow {
@@ -393,6 +411,9 @@ impl Build<'_> {
                 continue;
             }
             for f in &l2.entries {
+                if self.failed {
+                    return out;
+                }
                 let cond = self.conj_all(&e.cond, &f.cond, f.at);
                 out.push(Entry {
                     cond,
@@ -621,7 +642,11 @@ pub(crate) fn import(cx: &mut Cx, files: &[(&str, &[u8])], _options: &Options) -
         return out;
     }
     let mut emitted: Vec<(String, Vec<Via>, Option<u16>, List)> = Vec::new();
-    let mut b = Build { cx, failed: false };
+    let mut b = Build {
+        cx,
+        failed: false,
+        steps: 0,
+    };
     let mut connect_from: Option<&Listener> = None;
     for l in &listeners {
         let tls = tls_list(&mut b, l);
@@ -2625,6 +2650,7 @@ fn hcm_list(b: &mut Build<'_>, h: &Hcm, port: u16, connect: bool) -> List {
         let mut trial = Build {
             cx: &mut scratch,
             failed: false,
+            steps: b.steps,
         };
         let first = trial.and(&gate, &acc);
         acc = if trial.failed {
