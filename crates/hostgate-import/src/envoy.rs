@@ -879,14 +879,13 @@ fn typed<'n>(cx: &mut Cx, filter: &'n Node, what: &str) -> Option<(&'n str, &'n 
         cx.err(tc, "typed_config must be a mapping");
         return None;
     };
-    let Some((k, t)) = entries
+    let Some((_, t)) = entries
         .iter()
         .find(|(k, _)| yaml::scalar(k) == Some("@type"))
     else {
         cx.err(tc, "typed_config without `@type`");
         return None;
     };
-    let _ = k;
     let ty = cx.str(t, "@type")?;
     let Some(short) = ty.strip_prefix(TYPE_PREFIX) else {
         cx.err(t, format!("@type `{ty}` does not start with {TYPE_PREFIX}"));
@@ -1569,14 +1568,7 @@ fn principal(cx: &mut Cx, n: &Node, http: bool) -> Option<F> {
         "and_ids" => F::And(rules_of(cx, v, http, true)?),
         "or_ids" => F::Or(rules_of(cx, v, http, true)?),
         "not_id" => F::Not(Box::new(principal(cx, v, http)?)),
-        "header" if http => {
-            let h = header(cx, v)?;
-            if matches!(h, F::Host(..)) {
-                h
-            } else {
-                F::Const(true)
-            }
-        }
+        "header" if http && is_host_header(v) => header(cx, v)?,
         other => {
             cx.warn(
                 k,
@@ -1587,6 +1579,19 @@ fn principal(cx: &mut Cx, n: &Node, http: bool) -> Option<F> {
             );
             F::Const(true)
         }
+    })
+}
+
+/// Whether a header matcher is on `:authority` (`host`).
+fn is_host_header(n: &Node) -> bool {
+    let Value::Map(entries) = &n.value else {
+        return false;
+    };
+    entries.iter().any(|(k, v)| {
+        yaml::scalar(k) == Some("name")
+            && yaml::scalar(v).is_some_and(|h| {
+                h.eq_ignore_ascii_case(":authority") || h.eq_ignore_ascii_case("host")
+            })
     })
 }
 
@@ -2013,7 +2018,6 @@ fn vhost(cx: &mut Cx, n: &Node, hcm_connect: bool) -> Option<Vhost> {
     let mut domains = Vec::new();
     for d in cx.list(ds, "domains")? {
         let s = cx.str(d, "a domain")?.to_ascii_lowercase();
-        let inner = s.trim_start_matches('*');
         let stars = s.matches('*').count();
         let ok = s == "*"
             || (stars == 0 && !s.is_empty())
@@ -2025,19 +2029,15 @@ fn vhost(cx: &mut Cx, n: &Node, hcm_connect: bool) -> Option<Vhost> {
             );
             return None;
         }
-        let _ = inner;
         domains.push((s, at(d)));
     }
     let mut http: Option<(bool, Pos)> = None;
     let mut connect: Option<(bool, Pos)> = None;
-    let mut require_tls = false;
     if let Some(rt) = f.get("require_tls") {
         match cx.str(rt, "require_tls")? {
             "NONE" => {}
-            "ALL" => {
-                require_tls = true;
-                http = Some((false, at(rt)));
-            }
+            // Plain HTTP is redirected to HTTPS.
+            "ALL" => http = Some((false, at(rt))),
             other => {
                 cx.err(rt, format!("require_tls {other}: whether a request counts as external is not decided here"));
                 return None;
@@ -2055,7 +2055,6 @@ fn vhost(cx: &mut Cx, n: &Node, hcm_connect: bool) -> Option<Vhost> {
             }
         }
     }
-    let _ = require_tls;
     Some(Vhost {
         domains,
         http: http.unwrap_or((false, at(n))),
@@ -2132,7 +2131,7 @@ fn route(cx: &mut Cx, n: &Node, hcm_connect: bool) -> Option<(bool, bool, (bool,
     let mut all_http = false;
     let mut all_connect = false;
     if let Some(p) = mf.get("prefix") {
-        all_http = matches!(cx.str(p, "prefix").or(Some(""))?, "" | "/");
+        all_http = matches!(cx.str(p, "prefix")?, "" | "/");
     } else if let Some(p) = mf.get("path_separated_prefix") {
         all_http = cx.str(p, "path_separated_prefix")? == "/";
     } else if let Some(r) = mf.get("safe_regex") {
