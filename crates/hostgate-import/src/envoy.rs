@@ -17,8 +17,8 @@
 //! `connect_matcher` routes.
 //!
 //! Every decision is a first-match list of conditions on the name as received (case kept, a
-//! trailing dot kept, the Host's `:port` kept), combined by conjunction, disjunction and negation of such
-//! lists; the rules are `received` regexes limited to the listener's port.
+//! trailing dot kept, the Host's `:port` kept); stages combine such lists by conjunction,
+//! disjunction and negation. The rules are `received` regexes limited to the listener's port.
 
 use std::collections::HashMap;
 
