@@ -1,9 +1,9 @@
-//! The importers of Kubernetes objects and cloud rule files (Cilium, GKE, Istio,
-//! network-policy-api, Calico, AWS Network Firewall, Route 53 DNS Firewall) on arbitrary bytes:
-//! no panic; every error and warning names the input file and points inside it (line from 1
-//! to one past its last line break, counting `\r`, `\n` and `\r\n` as YAML does; column from
-//! 1); an import that succeeds renders to hostgate text that compiles, with one rule per
-//! imported rule, each rule's line inside the input.
+//! The importers of Kubernetes objects, cloud rule files and Envoy bootstraps (Cilium, GKE,
+//! Istio, network-policy-api, Calico, AWS Network Firewall, Route 53 DNS Firewall, Envoy) on
+//! arbitrary bytes: no panic; every error and warning names the input file and points inside
+//! it (line from 1 to one past its last line break, counting `\r`, `\n` and `\r\n` as YAML
+//! does; column from 1); an import that succeeds renders to hostgate text that compiles, with
+//! one rule per imported rule, each rule's line inside the input.
 #![no_main]
 
 use hostgate::Format;
@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
         Format::Calico,
         Format::AwsNfw,
         Format::Route53,
+        Format::Envoy,
     ] {
         match import(format, &[("in.yaml", data)], &Options::default()) {
             Err(errors) => {

@@ -149,6 +149,7 @@ fn format_help(format: hostgate::Format) -> &'static str {
         F::Route53 => "Route 53 Resolver DNS Firewall rule groups",
         F::Nginx => "nginx nginx.conf (stream ssl_preread maps, http server_name)",
         F::Haproxy => "HAProxy haproxy.cfg (frontends' SNI and Host rules)",
+        F::Envoy => "Envoy static bootstrap (listeners' SNI and Host decisions)",
         _ => "an import format (docs/import.md)",
     }
 }

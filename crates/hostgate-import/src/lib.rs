@@ -16,7 +16,8 @@
 //! about, and are combined into one policy, `default`. [`Format::Squid`] reads a `squid.conf`
 //! (with its includes and acl files), [`Format::AwsNfw`] AWS Network Firewall domain-list rule
 //! groups, [`Format::Route53`] Route 53 DNS Firewall rule groups, [`Format::Nginx`] an
-//! `nginx.conf` (with its includes) and [`Format::Haproxy`] an `haproxy.cfg` (its frontends'
+//! `nginx.conf` (with its includes), [`Format::Haproxy`] an `haproxy.cfg` (its frontends'
+//! SNI and Host decisions) and [`Format::Envoy`] an Envoy static bootstrap (its listeners'
 //! SNI and Host decisions), each into one policy, `default`.
 //!
 //! ```
@@ -51,6 +52,7 @@ mod aws_nfw;
 mod calico;
 mod cilium;
 mod cloud;
+mod envoy;
 mod gke;
 mod haproxy;
 mod istio;
@@ -514,6 +516,7 @@ fn reader(format: Format) -> Option<Reader> {
         Format::Route53 => Some(Reader::Config(route53::import)),
         Format::Nginx => Some(Reader::Config(nginx::import)),
         Format::Haproxy => Some(Reader::Config(haproxy::import)),
+        Format::Envoy => Some(Reader::Config(envoy::import)),
         _ => None,
     }
 }

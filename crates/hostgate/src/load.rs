@@ -90,6 +90,9 @@ pub enum Format {
     /// An HAProxy `haproxy.cfg` (`frontend`/`listen`/`backend` sections, `acl`,
     /// `tcp-request content`, `http-request`, `use_backend`), read by `hostgate-import`.
     Haproxy,
+    /// An Envoy static bootstrap (YAML or JSON: listeners, filter chains' `server_names`,
+    /// network and HTTP RBAC, virtual hosts' `domains`), read by `hostgate-import`.
+    Envoy,
 }
 
 impl Format {
@@ -106,11 +109,12 @@ impl Format {
         Format::Route53,
         Format::Nginx,
         Format::Haproxy,
+        Format::Envoy,
     ];
     /// Their names, in the same order.
     const NAMES: &'static [&'static str] = &[
         "hostgate", "cilium", "gke", "istio", "anp", "calico", "squid", "aws-nfw", "route53",
-        "nginx", "haproxy",
+        "nginx", "haproxy", "envoy",
     ];
 
     /// The name `--from` and `FORMAT:FILE` operands use.
@@ -131,6 +135,7 @@ impl Format {
             Format::Route53 => "route53",
             Format::Nginx => "nginx",
             Format::Haproxy => "haproxy",
+            Format::Envoy => "envoy",
         }
     }
 }
@@ -148,7 +153,7 @@ impl FromStr for Format {
     /// assert_eq!(
     ///     e.to_string(),
     ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke, istio, anp, \
-    ///      calico, squid, aws-nfw, route53, nginx or haproxy"
+    ///      calico, squid, aws-nfw, route53, nginx, haproxy or envoy"
     /// );
     /// ```
     fn from_str(s: &str) -> Result<Format, ParseEnumError> {
