@@ -76,8 +76,8 @@ for f in "$fixtures"/*.bin "$policies"/*.policy; do
     seed matcher_vs_reference "$name" < "$f"
 done
 
-# The importers start from the Cilium example policies the importer's tests use.
-for f in ../crates/hostgate-import/tests/data/cilium/*.yaml; do
+# The importers start from the example policies and configs the importer's tests use.
+for f in ../crates/hostgate-import/tests/data/cilium/*.yaml ../crates/hostgate-import/tests/data/envoy/configs/*.yaml; do
     seed import_yaml "$(basename "$f")" < "$f"
 done
 for f in ../crates/hostgate-import/tests/data/squid/configs/*.conf ../crates/hostgate-import/tests/data/squid/refused/*.conf; do
