@@ -6,9 +6,10 @@
 //! policy). Then:
 //!
 //! - **allowed**: the message goes to the first upstream as received (EDNS, DO, cookies and
-//!   the name's case untouched) except for a fresh random id, from a fresh socket; the first
-//!   answer with that id and the same question is relayed with the client's id (a truncated
-//!   UDP answer as is, TC set, so the client retries over TCP, which is forwarded over TCP).
+//!   the name's case untouched) except for a fresh random id, from one of a pool of sockets
+//!   bound to random ports; the first answer with that id and the same question is relayed
+//!   with the client's id (a truncated UDP answer as is, TC set, so the client retries over
+//!   TCP, which is forwarded over TCP).
 //!   A failed upstream (error, timeout, SERVFAIL, REFUSED) hands over to the next; when none
 //!   answers within [`Config::timeout`], the client gets SERVFAIL.
 //! - **denied**: answered here with [`DenyResponse`], the question echoed, never forwarded.
@@ -1106,22 +1107,41 @@ impl Server {
     }
 }
 
-/// Writes the log line to stdout through a buffer each thread keeps, so that a line costs no
-/// allocation; a failed write (stdout closed) is ignored rather than stopping the server.
+/// Lines of the stdout logger not yet written out. A write per line was, under load, a
+/// system call per query, more than the batched datagrams cost: lines wait here until
+/// [`flush_log`] (after each round of the UDP loop, after each TCP query) or until the buffer
+/// is large, so a line waits at most for the round its query was in.
+static LOG_LINES: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+/// Beyond this many bytes waiting, lines are written out at once.
+const LOG_FLUSH: usize = 64 * 1024;
+
+/// The stdout logger: the line goes into [`LOG_LINES`], whose memory is reused, so a line
+/// costs no allocation.
 fn print_log(l: &QueryLog, format: LogFormat) {
-    use std::io::Write;
-    thread_local! {
-        static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    let mut lines = LOG_LINES.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = match format {
+        LogFormat::Text => l.write_text(&mut *lines),
+        LogFormat::Json => l.write_json(&mut *lines),
+    };
+    lines.push('\n');
+    if lines.len() >= LOG_FLUSH {
+        write_lines(&mut lines);
     }
-    LINE.with_borrow_mut(|line| {
-        line.clear();
-        let _ = match format {
-            LogFormat::Text => l.write_text(line),
-            LogFormat::Json => l.write_json(line),
-        };
-        line.push('\n');
-        let _ = io::stdout().lock().write_all(line.as_bytes());
-    });
+}
+
+/// Writes out the stdout logger's waiting lines.
+pub(crate) fn flush_log() {
+    let mut lines = LOG_LINES.lock().unwrap_or_else(|e| e.into_inner());
+    if !lines.is_empty() {
+        write_lines(&mut lines);
+    }
+}
+
+/// A failed write (stdout closed) is ignored rather than stopping the server.
+fn write_lines(lines: &mut String) {
+    use std::io::Write;
+    let _ = io::stdout().lock().write_all(lines.as_bytes());
+    lines.clear();
 }
 
 /// How often expired rows leave the name ↔ address table.
@@ -1299,6 +1319,7 @@ async fn answer(
     let reply = decide_and_answer(shared, msg, peer, &mut log).await;
     log.rcode = reply.as_deref().and_then(wire::rcode);
     (shared.logger.load())(&log);
+    flush_log();
     reply
 }
 

@@ -359,6 +359,7 @@ impl Forwarder {
                 }
             }
             self.flush().await;
+            crate::flush_log();
         }
     }
 
@@ -605,6 +606,7 @@ impl Forwarder {
                         let _ = client.send_to(r, peer).await;
                     }
                     (shared.logger.load())(&log);
+                    crate::flush_log();
                 });
                 self.free(i);
             }
