@@ -74,10 +74,12 @@ dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --user=root \
     --address=/denied.test/192.0.2.66 --address=/other.test/192.0.2.67 \
     --address=/tracker.test/192.0.2.68 >"$WORK/dnsmasq.log" 2>&1 &
 PIDS+=($!)
+MASQ=$!
 start=$(date +%s%N)
 "$BIN" --listen "127.0.0.1:$GATE" --upstream "127.0.0.1:$UP" --policy "$WORK/bench.policy" \
     >/dev/null 2>"$WORK/gate.err" &
 PIDS+=($!)
+GATE_PID=$!
 for _ in $(seq 600); do
     grep -q listening "$WORK/gate.err" 2>/dev/null && break
     sleep 0.1
@@ -95,11 +97,18 @@ perf() { # perf PORT LABEL [C Q]: dnsperf's qps, average and minimum latency (µ
     lost=$(sed -n 's/^ *Queries lost: *\([0-9]*\).*/\1/p' "$WORK/$2.txt")
     echo "$qps $(python3 -c "print(round($lat * 1e6, 1), round($min * 1e6, 1))") $lost"
 }
-# A warm-up of each side (caches, the first connections), then the measured runs.
+cpu() { # cpu PID: its user + system time so far, in clock ticks
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+# A warm-up of each side (caches, the first connections), then the measured runs, with the CPU
+# time dnsmasq and hostgate spent in each (what the machine's other load does not move).
 DURATION=2 perf "$UP" warm-a >/dev/null
 DURATION=2 perf "$GATE" warm-b >/dev/null
+m0=$(cpu "$MASQ")
 read -r qa la _ lossa <<<"$(perf "$UP" direct)"
+m1=$(cpu "$MASQ"); g1=$(cpu "$GATE_PID")
 read -r qb lb _ lossb <<<"$(perf "$GATE" hostgate)"
+m2=$(cpu "$MASQ"); g2=$(cpu "$GATE_PID")
 # One query at a time: the latency hostgate adds without queueing.
 read -r _ l1a m1a _ <<<"$(DURATION=5 perf "$UP" direct-1 1 1)"
 read -r _ l1b m1b _ <<<"$(DURATION=5 perf "$GATE" hostgate-1 1 1)"
@@ -112,9 +121,13 @@ printf '%-34s %12s %11s µs %8s\n' "(a) dnsmasq directly" "$qa" "$la" "$lossa"
 printf '%-34s %12s %11s µs %8s\n' "(b) hostgate dns -> dnsmasq" "$qb" "$lb" "$lossb"
 printf '%-34s %12s %11s µs %8s\n' "(a) one query at a time" - "$l1a" "min $m1a µs"
 printf '%-34s %12s %11s µs %8s\n' "(b) one query at a time" - "$l1b" "min $m1b µs"
-python3 - "$qa" "$qb" "$la" "$lb" "$l1a" "$l1b" "$m1a" "$m1b" <<'PY'
+python3 - "$qa" "$qb" "$la" "$lb" "$l1a" "$l1b" "$m1a" "$m1b" \
+    "$((m1 - m0))" "$((m2 - m1))" "$((g2 - g1))" "$(getconf CLK_TCK)" "$DURATION" <<'PY'
 import sys
-qa, qb, la, lb, l1a, l1b, m1a, m1b = map(float, sys.argv[1:])
+qa, qb, la, lb, l1a, l1b, m1a, m1b, ma, mb, gb, hz, dur = map(float, sys.argv[1:])
+us = lambda ticks, qps: ticks / hz * 1e6 / (qps * dur)
+print(f"CPU per query: (a) dnsmasq {us(ma, qa):.1f} µs; (b) dnsmasq {us(mb, qb):.1f} µs, "
+      f"hostgate {us(gb, qb):.1f} µs")
 print(f"ratio (b)/(a) queries/s: {qb / qa:.2f}x")
 print(f"latency added: {lb - la:+.1f} µs average under load; one query at a time "
       f"{l1b - l1a:+.1f} µs average, {m1b - m1a:+.1f} µs minimum")

@@ -1,8 +1,9 @@
 //! The DNS-learned allowlist: the addresses allowed answers gave, the name each came from, and
 //! their additions to nftables sets.
 //!
-//! Answer records are read with hickory-proto (never by hand): every A and AAAA record whose
-//! owner is the question's name, or a name the answer's CNAME records lead to from it.
+//! Answer records are read by walking the message in place ([`crate::wire::answer_addresses`]):
+//! every A and AAAA record whose owner is the question's name, or a name the answer's CNAME
+//! records lead to from it.
 //! Additions go to nftables through its JSON API (the `nftables` crate, which runs
 //! `nft -j -f -`): one `nft` run per batch, whatever the number of queries and addresses waiting
 //! when it starts, so a burst of answers costs one run, not one per address. Each element is
@@ -19,8 +20,6 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use hickory_proto::op::Message;
-use hickory_proto::rr::{DNSClass, RData};
 use nftables::batch::Batch;
 use nftables::expr::{Elem, Expression, NamedExpression};
 use nftables::schema::{Element, NfListObject};
@@ -42,20 +41,12 @@ pub struct Learned {
     pub ttl: u32,
 }
 
-/// Lowercase, without the trailing dot.
-fn plain(name: &hickory_proto::rr::Name) -> String {
-    let mut s = name.to_ascii().to_ascii_lowercase();
-    if s.len() > 1 && s.ends_with('.') {
-        s.pop();
-    }
-    s
-}
-
 /// The A and AAAA addresses an upstream answer gives for `qname` (a normalized name: lowercase,
 /// no trailing dot), in answer order: records in the answer section, class IN, whose owner is
 /// `qname` or is reached from it through the answer's CNAME records. Records for other owners
 /// (what an upstream might add for names nobody asked about) are ignored. An error when the
-/// message cannot be read.
+/// message cannot be read. The server itself calls [`crate::wire::answer_addresses`], which
+/// fills a reused buffer instead.
 ///
 /// ```
 /// use hostgate_dns::learn::answer_addresses;
@@ -72,41 +63,12 @@ fn plain(name: &hickory_proto::rr::Name) -> String {
 /// assert!(answer_addresses(&m[..20], "a.test").is_err());
 /// ```
 pub fn answer_addresses(reply: &[u8], qname: &str) -> Result<Vec<Learned>, String> {
-    let msg = Message::from_vec(reply).map_err(|e| format!("unreadable answer: {e}"))?;
-    let records: Vec<_> = msg
-        .answers()
-        .iter()
-        .filter(|r| r.dns_class() == DNSClass::IN)
-        .collect();
-    let mut names = vec![qname.to_ascii_lowercase()];
-    // Each pass adds at least one name or stops: at most one pass per record.
-    for _ in 0..records.len() {
-        let mut grew = false;
-        for r in &records {
-            if let RData::CNAME(target) = r.data() {
-                let (owner, target) = (plain(r.name()), plain(&target.0));
-                if names.contains(&owner) && !names.contains(&target) {
-                    names.push(target);
-                    grew = true;
-                }
-            }
-        }
-        if !grew {
-            break;
-        }
-    }
-    let mut out = Vec::new();
-    for r in &records {
-        let addr = match r.data() {
-            RData::A(a) => IpAddr::V4(a.0),
-            RData::AAAA(a) => IpAddr::V6(a.0),
-            _ => continue,
-        };
-        if names.contains(&plain(r.name())) {
-            out.push(Learned { addr, ttl: r.ttl() });
-        }
-    }
-    Ok(out)
+    let mut found = Vec::new();
+    crate::wire::answer_addresses(reply, qname, &mut found)?;
+    Ok(found
+        .into_iter()
+        .map(|(addr, ttl)| Learned { addr, ttl })
+        .collect())
 }
 
 /// `--nft-set FAMILY/TABLE/SET4[,SET6]`: the nftables sets learned addresses go to, IPv4 ones

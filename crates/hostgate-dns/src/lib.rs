@@ -6,9 +6,10 @@
 //! policy). Then:
 //!
 //! - **allowed**: the message goes to the first upstream as received (EDNS, DO, cookies and
-//!   the name's case untouched) except for a fresh random id, from a fresh socket; the first
-//!   answer with that id and the same question is relayed with the client's id (a truncated
-//!   UDP answer as is, TC set, so the client retries over TCP, which is forwarded over TCP).
+//!   the name's case untouched) except for a fresh random id, from one of a pool of sockets
+//!   bound to random ports; the first answer with that id and the same question is relayed
+//!   with the client's id (a truncated UDP answer as is, TC set, so the client retries over
+//!   TCP, which is forwarded over TCP).
 //!   A failed upstream (error, timeout, SERVFAIL, REFUSED) hands over to the next; when none
 //!   answers within [`Config::timeout`], the client gets SERVFAIL.
 //! - **denied**: answered here with [`DenyResponse`], the question echoed, never forwarded.
@@ -50,7 +51,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use hostgate::inspect::dns::{self, Malformed};
 use hostgate::inspect::Outcome;
-use hostgate::{Engine, PolicyId, PolicySource, Reason, Via};
+use hostgate::{Engine, Name, PolicyId, PolicySource, Reason, Via};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, Semaphore};
@@ -544,64 +545,189 @@ impl QueryLog {
 
     /// The `key=value` line.
     pub fn text(&self) -> String {
-        let mut line = format!(
-            "client={} proto={} name={} type={} verdict={} reason={} rule={} rcode={}",
+        let mut line = String::new();
+        let _ = self.write_text(&mut line);
+        line
+    }
+
+    /// Writes the `key=value` line (without a newline): what [`QueryLog::text`] returns,
+    /// without building a string of its own, so a reused buffer makes it free of allocations.
+    ///
+    /// ```
+    /// let l = hostgate_dns::QueryLog::new("127.0.0.1:9".parse().unwrap(), hostgate_dns::Transport::Udp);
+    /// let mut line = String::new();
+    /// l.write_text(&mut line).unwrap();
+    /// assert_eq!(line, l.text());
+    /// ```
+    pub fn write_text(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        write!(
+            out,
+            "client={} proto={} name={} type=",
             self.client,
             self.transport.as_str(),
             self.name.as_deref().unwrap_or("-"),
-            self.qtype.map_or("-".into(), wire::qtype_name),
-            self.verdict,
-            self.reason.replace(' ', "-"),
+        )?;
+        match self.qtype {
+            Some(t) => wire::write_qtype(out, t)?,
+            None => out.write_char('-')?,
+        }
+        write!(out, " verdict={} reason=", self.verdict)?;
+        for c in self.reason.chars() {
+            out.write_char(if c == ' ' { '-' } else { c })?;
+        }
+        write!(
+            out,
+            " rule={} rcode={}",
             self.rule.as_deref().unwrap_or("-"),
             self.rcode.map_or("dropped", Rcode::as_str),
-        );
+        )?;
         if let Some(u) = self.upstream {
-            line.push_str(&format!(" upstream={u}"));
+            write!(out, " upstream={u}")?;
         }
-        if !self.answers.is_empty() {
-            let a: Vec<String> = self.answers.iter().map(IpAddr::to_string).collect();
-            line.push_str(&format!(" answers={}", a.join(",")));
+        for (i, a) in self.answers.iter().enumerate() {
+            write!(out, "{}{a}", if i == 0 { " answers=" } else { "," })?;
         }
         if let Some(e) = &self.error {
-            line.push_str(&format!(" error={e:?}"));
+            write!(out, " error={e:?}")?;
         }
-        line
+        Ok(())
     }
 
     /// The JSON line.
     pub fn json(&self) -> String {
-        serde_json::json!({
-            "client": self.client.to_string(),
-            "proto": self.transport.as_str(),
-            "name": self.name,
-            "type": self.qtype.map(wire::qtype_name),
-            "verdict": self.verdict,
-            "reason": self.reason,
-            "rule": self.rule,
-            "rcode": self.rcode.map(Rcode::as_str),
-            "upstream": self.upstream.map(|u| u.to_string()),
-            "answers": self.answers.iter().map(IpAddr::to_string).collect::<Vec<_>>(),
-            "error": self.error,
-        })
-        .to_string()
+        let mut line = String::new();
+        let _ = self.write_json(&mut line);
+        line
+    }
+
+    /// Writes the JSON object (without a newline): what [`QueryLog::json`] returns, without
+    /// building a string of its own.
+    ///
+    /// ```
+    /// let l = hostgate_dns::QueryLog::new("127.0.0.1:9".parse().unwrap(), hostgate_dns::Transport::Udp);
+    /// let mut line = String::new();
+    /// l.write_json(&mut line).unwrap();
+    /// let j: serde_json::Value = serde_json::from_str(&line).unwrap();
+    /// assert_eq!(j["verdict"], "malformed");
+    /// ```
+    pub fn write_json(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        write!(out, "{{\"client\":\"{}\",\"proto\":", self.client)?;
+        json_str(out, self.transport.as_str())?;
+        out.write_str(",\"name\":")?;
+        json_opt(out, self.name.as_deref())?;
+        out.write_str(",\"type\":")?;
+        match self.qtype {
+            Some(t) => {
+                out.write_char('"')?;
+                wire::write_qtype(out, t)?;
+                out.write_char('"')?;
+            }
+            None => out.write_str("null")?,
+        }
+        out.write_str(",\"verdict\":")?;
+        json_str(out, self.verdict)?;
+        out.write_str(",\"reason\":")?;
+        json_str(out, &self.reason)?;
+        out.write_str(",\"rule\":")?;
+        json_opt(out, self.rule.as_deref())?;
+        out.write_str(",\"rcode\":")?;
+        json_opt(out, self.rcode.map(Rcode::as_str))?;
+        out.write_str(",\"upstream\":")?;
+        match self.upstream {
+            Some(u) => write!(out, "\"{u}\"")?,
+            None => out.write_str("null")?,
+        }
+        out.write_str(",\"answers\":[")?;
+        for (i, a) in self.answers.iter().enumerate() {
+            write!(out, "{}\"{a}\"", if i == 0 { "" } else { "," })?;
+        }
+        out.write_str("],\"error\":")?;
+        json_opt(out, self.error.as_deref())?;
+        out.write_char('}')
+    }
+
+    /// Empties the log for the next query from `client`, keeping its strings' memory: the
+    /// optional ones go to `spare`, where [`put`] takes them back.
+    pub(crate) fn reset(&mut self, client: SocketAddr, transport: Transport, spare: &mut Spare) {
+        for (field, keep) in [
+            (&mut self.name, &mut spare.name),
+            (&mut self.rule, &mut spare.rule),
+            (&mut self.error, &mut spare.error),
+        ] {
+            if let Some(s) = field.take() {
+                *keep = s;
+            }
+        }
+        self.client = client;
+        self.transport = transport;
+        self.qtype = None;
+        self.verdict = "malformed";
+        self.reason.clear();
+        self.rcode = None;
+        self.upstream = None;
+        self.answers.clear();
+    }
+}
+
+/// The memory of a reused [`QueryLog`]'s optional strings while they are `None`.
+#[derive(Default)]
+pub(crate) struct Spare {
+    name: String,
+    rule: String,
+    error: String,
+}
+
+/// Sets an optional log string to `value`, in the memory it had or the spare's.
+fn put(field: &mut Option<String>, spare: &mut String, value: impl fmt::Display) {
+    use fmt::Write;
+    let mut s = field.take().unwrap_or_else(|| std::mem::take(spare));
+    s.clear();
+    let _ = write!(s, "{value}");
+    *field = Some(s);
+}
+
+/// A JSON string, escaped as JSON requires (quote, backslash, control characters).
+fn json_str(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
+    out.write_char('"')?;
+    for c in s.chars() {
+        match c {
+            '"' => out.write_str("\\\"")?,
+            '\\' => out.write_str("\\\\")?,
+            '\n' => out.write_str("\\n")?,
+            '\r' => out.write_str("\\r")?,
+            '\t' => out.write_str("\\t")?,
+            c if u32::from(c) < 0x20 => write!(out, "\\u{:04x}", u32::from(c))?,
+            c => out.write_char(c)?,
+        }
+    }
+    out.write_char('"')
+}
+
+fn json_opt(out: &mut impl fmt::Write, s: Option<&str>) -> fmt::Result {
+    match s {
+        Some(s) => json_str(out, s),
+        None => out.write_str("null"),
     }
 }
 
 /// What to do with a client's message, as [`Rules::decide`] says.
 ///
 /// ```
-/// let d = hostgate_dns::Decision::Forward { id: 7, name: "a.test".into() };
+/// let d = hostgate_dns::Decision::Forward { id: 7, name: hostgate::normalize("a.test").unwrap() };
 /// assert!(matches!(d, hostgate_dns::Decision::Forward { id: 7, .. }));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+// The name is inline so that deciding allocates nothing: boxing it would cost a heap
+// allocation per query, which is what the inline name avoids.
+#[allow(clippy::large_enum_variant)]
 pub enum Decision {
     /// Allowed: send the message to the upstreams (with a fresh id) and relay the answer with
     /// this id.
     Forward {
         /// The client's message id.
         id: u16,
-        /// The question's normalized name.
-        name: String,
+        /// The question's normalized name (held inline: no allocation).
+        name: Name,
     },
     /// Answer with these bytes, the upstreams never asked.
     Reply(Vec<u8>),
@@ -621,7 +747,7 @@ pub enum Decision {
 /// let mut log = QueryLog::new(client, Transport::Udp);
 /// let q = hostgate::inspect::dns::testing::query(9, b"ok.test", 1);
 /// let d = rules.decide(&q, client.ip(), DenyResponse::Nxdomain, &mut log);
-/// assert_eq!(d, Decision::Forward { id: 9, name: "ok.test".into() });
+/// assert_eq!(d, Decision::Forward { id: 9, name: hostgate::normalize("ok.test").unwrap() });
 /// let q = hostgate::inspect::dns::testing::query(9, b"no.test", 1);
 /// assert!(matches!(rules.decide(&q, client.ip(), DenyResponse::Nxdomain, &mut log), Decision::Reply(_)));
 /// assert_eq!(rules.decide(&[1, 2], client.ip(), DenyResponse::Nxdomain, &mut log), Decision::Drop);
@@ -708,31 +834,60 @@ impl Rules {
         deny: DenyResponse,
         log: &mut QueryLog,
     ) -> Decision {
-        let reply = |r: Option<Vec<u8>>| r.map_or(Decision::Drop, Decision::Reply);
+        let mut reply = Vec::new();
+        match self.decide_into(msg, client, deny, log, &mut Spare::default(), &mut reply) {
+            Decided::Forward { id, name } => Decision::Forward { id, name },
+            Decided::Reply => Decision::Reply(reply),
+            Decided::Drop => Decision::Drop,
+        }
+    }
+
+    /// [`Rules::decide`] with a reused log (its strings refilled in their own memory or the
+    /// spare's) and the local answer written into a reused `reply`: no allocation once the
+    /// buffers have grown.
+    pub(crate) fn decide_into(
+        &self,
+        msg: &[u8],
+        client: IpAddr,
+        deny: DenyResponse,
+        log: &mut QueryLog,
+        spare: &mut Spare,
+        reply: &mut Vec<u8>,
+    ) -> Decided {
+        let answer = |r: Option<()>| r.map_or(Decided::Drop, |()| Decided::Reply);
         // The message is whole here, which is what the parser's UDP mode reads.
         let question = match dns::parse_query(msg, dns::Transport::Udp) {
             Outcome::Complete(q) => q,
             Outcome::NoName(Some(q)) => q,
             Outcome::Malformed(e) => {
-                log.reason = e.to_string();
+                log.reason.clear();
                 if e.invalid_name().is_some() {
                     log.verdict = "deny";
-                    log.reason = Reason::InvalidName.to_string();
-                    log.error = Some(e.to_string());
+                    log.reason.push_str(Reason::InvalidName.as_str());
+                    put(&mut log.error, &mut spare.error, e);
+                } else {
+                    use fmt::Write;
+                    let _ = write!(log.reason, "{e}");
                 }
                 return match e {
                     // Never answer a response: two servers could bounce errors forever.
-                    Malformed::Response | Malformed::TooShort => Decision::Drop,
-                    Malformed::Opcode(_) => reply(wire::header_only(msg, Rcode::NotImp)),
-                    _ => reply(wire::header_only(msg, Rcode::FormErr)),
+                    Malformed::Response | Malformed::TooShort => Decided::Drop,
+                    Malformed::Opcode(_) => {
+                        answer(wire::header_only_into(msg, Rcode::NotImp, reply))
+                    }
+                    _ => answer(wire::header_only_into(msg, Rcode::FormErr, reply)),
                 };
             }
             _ => {
-                log.reason = "unreadable".into();
-                return reply(wire::header_only(msg, Rcode::FormErr));
+                log.reason.clear();
+                log.reason.push_str("unreadable");
+                return answer(wire::header_only_into(msg, Rcode::FormErr, reply));
             }
         };
-        log.name = question.name.map(|n| n.as_str().to_string());
+        match &question.name {
+            Some(n) => put(&mut log.name, &mut spare.name, n.as_str()),
+            None => log.name = None,
+        }
         log.qtype = Some(question.qtype);
         let policy = self.for_client(client);
         let verdict = match &question.name {
@@ -741,16 +896,28 @@ impl Rules {
             None => hostgate::Verdict::deny(policy, Reason::NoName),
         };
         log.verdict = if verdict.is_allow() { "allow" } else { "deny" };
-        log.reason = verdict.reason.to_string();
-        log.rule = verdict.rule.map(|r| r.id().to_string());
+        log.reason.clear();
+        log.reason.push_str(verdict.reason.as_str());
+        match verdict.rule {
+            Some(r) => put(&mut log.rule, &mut spare.rule, r.id()),
+            None => log.rule = None,
+        }
         match (verdict.is_allow(), question.name) {
-            (true, Some(name)) => Decision::Forward {
+            (true, Some(name)) => Decided::Forward {
                 id: question.id,
-                name: name.as_str().to_string(),
+                name,
             },
-            _ => reply(wire::answer_locally(msg, deny.rcode())),
+            _ => answer(wire::answer_locally_into(msg, deny.rcode(), reply)),
         }
     }
+}
+
+/// [`Decision`] with the local answer left in the caller's buffer.
+#[allow(clippy::large_enum_variant)] // as `Decision`
+pub(crate) enum Decided {
+    Forward { id: u16, name: Name },
+    Reply,
+    Drop,
 }
 
 type Logger = dyn Fn(&QueryLog) + Send + Sync;
@@ -885,10 +1052,7 @@ impl Server {
             .clone()
             .map(|sets| learn::Nft::start(sets, config.nft_program.clone()));
         let format = config.format;
-        let logger: Box<Logger> = Box::new(move |l: &QueryLog| match format {
-            LogFormat::Text => println!("{}", l.text()),
-            LogFormat::Json => println!("{}", l.json()),
-        });
+        let logger: Box<Logger> = Box::new(move |l: &QueryLog| print_log(l, format));
         Ok(Server {
             udp: Arc::new(udp),
             tcp,
@@ -941,6 +1105,43 @@ impl Server {
         let tcp = tokio::spawn(serve_tcp(self.tcp, self.shared));
         let _ = tokio::join!(udp, tcp);
     }
+}
+
+/// Lines of the stdout logger not yet written out. A write per line was, under load, a
+/// system call per query, more than the batched datagrams cost: lines wait here until
+/// [`flush_log`] (after each round of the UDP loop, after each TCP query) or until the buffer
+/// is large, so a line waits at most for the round its query was in.
+static LOG_LINES: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+/// Beyond this many bytes waiting, lines are written out at once.
+const LOG_FLUSH: usize = 64 * 1024;
+
+/// The stdout logger: the line goes into [`LOG_LINES`], whose memory is reused, so a line
+/// costs no allocation.
+fn print_log(l: &QueryLog, format: LogFormat) {
+    let mut lines = LOG_LINES.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = match format {
+        LogFormat::Text => l.write_text(&mut *lines),
+        LogFormat::Json => l.write_json(&mut *lines),
+    };
+    lines.push('\n');
+    if lines.len() >= LOG_FLUSH {
+        write_lines(&mut lines);
+    }
+}
+
+/// Writes out the stdout logger's waiting lines.
+pub(crate) fn flush_log() {
+    let mut lines = LOG_LINES.lock().unwrap_or_else(|e| e.into_inner());
+    if !lines.is_empty() {
+        write_lines(&mut lines);
+    }
+}
+
+/// A failed write (stdout closed) is ignored rather than stopping the server.
+fn write_lines(lines: &mut String) {
+    use std::io::Write;
+    let _ = io::stdout().lock().write_all(lines.as_bytes());
+    lines.clear();
 }
 
 /// How often expired rows leave the name ↔ address table.
@@ -1118,6 +1319,7 @@ async fn answer(
     let reply = decide_and_answer(shared, msg, peer, &mut log).await;
     log.rcode = reply.as_deref().and_then(wire::rcode);
     (shared.logger.load())(&log);
+    flush_log();
     reply
 }
 
@@ -1139,7 +1341,7 @@ async fn decide_and_answer(
     match forward(&shared.config, msg).await {
         Ok((mut reply, upstream)) => {
             log.upstream = Some(upstream);
-            if let Err(e) = learn_answer(shared, &reply, &name, log).await {
+            if let Err(e) = learn_answer(shared, &reply, name.as_str(), log).await {
                 // Fail closed: an answer whose addresses the firewall does not know would
                 // leave the client with addresses it cannot reach, or worse, reach later.
                 log.error = Some(e);
@@ -1169,43 +1371,72 @@ async fn learn_answer(
     name: &str,
     log: &mut QueryLog,
 ) -> Result<(), String> {
-    let learned = match learn::answer_addresses(reply, name) {
-        Ok(l) => l,
+    let (mut found, mut adds) = (Vec::new(), Vec::new());
+    read_answer(shared, reply, name, log, &mut found, &mut adds)?;
+    add_to_sets(shared, adds).await?;
+    remember(shared, &found, name);
+    Ok(())
+}
+
+/// The first, synchronous half of [`learn_answer`]: the answer's addresses for `name` into the
+/// log and `found` (with their TTLs), and into `adds` (with `--nft-set`) those the sets do not
+/// hold for long enough yet, with their timeouts. An error when the answer must not be
+/// released. Allocates nothing once the buffers have grown.
+pub(crate) fn read_answer(
+    shared: &Shared,
+    reply: &[u8],
+    name: &str,
+    log: &mut QueryLog,
+    found: &mut Vec<(IpAddr, u32)>,
+    adds: &mut Vec<(IpAddr, u32)>,
+) -> Result<(), String> {
+    found.clear();
+    adds.clear();
+    if let Err(e) = wire::answer_addresses(reply, name, found) {
+        found.clear();
         // A truncated answer holds nothing the client should use: it retries over TCP.
-        Err(e) if shared.nft.is_none() || reply.get(2).is_some_and(|f| f & 0x02 != 0) => {
-            log.error = Some(e);
+        if shared.nft.is_none() || reply.get(2).is_some_and(|f| f & 0x02 != 0) {
+            log.error = Some(e.to_string());
             return Ok(());
         }
-        Err(e) => return Err(e),
-    };
+        return Err(e.to_string());
+    }
     let now = Instant::now();
-    let mut adds = Vec::new();
-    let mut rows = Vec::with_capacity(learned.len());
-    for l in learned {
-        if !log.answers.contains(&l.addr) {
-            log.answers.push(l.addr);
+    for &(addr, ttl) in found.iter() {
+        if !log.answers.contains(&addr) {
+            log.answers.push(addr);
         }
-        let ttl = shared.config.clamp_ttl(l.ttl);
-        let until = now + Duration::from_secs(u64::from(ttl));
-        rows.push((l.addr, until));
         let Some(nft) = &shared.nft else { continue };
-        if l.addr.is_ipv6() && nft.sets.set6.is_none() {
+        if addr.is_ipv6() && nft.sets.set6.is_none() {
             continue;
         }
-        match shared.table.expiry(l.addr, now) {
+        let ttl = shared.config.clamp_ttl(ttl);
+        let until = now + Duration::from_secs(u64::from(ttl));
+        match shared.table.expiry(addr, now) {
             Some(e) if e + REFRESH_SLACK >= until => {}
-            _ => adds.push((l.addr, ttl)),
+            _ => adds.push((addr, ttl)),
         }
     }
-    if let (Some(nft), false) = (&shared.nft, adds.is_empty()) {
-        timeout(shared.config.timeout, nft.add(adds))
+    Ok(())
+}
+
+/// Adds the addresses to the sets (nothing to do without `--nft-set` or additions).
+pub(crate) async fn add_to_sets(shared: &Shared, adds: Vec<(IpAddr, u32)>) -> Result<(), String> {
+    match &shared.nft {
+        Some(nft) if !adds.is_empty() => timeout(shared.config.timeout, nft.add(adds))
             .await
-            .unwrap_or_else(|_| Err("nft: timeout".into()))?;
+            .unwrap_or_else(|_| Err("nft: timeout".into())),
+        _ => Ok(()),
     }
-    for (addr, until) in rows {
+}
+
+/// Puts the answer's addresses in the name ↔ address table, once the sets hold them.
+pub(crate) fn remember(shared: &Shared, found: &[(IpAddr, u32)], name: &str) {
+    let now = Instant::now();
+    for &(addr, ttl) in found {
+        let until = now + Duration::from_secs(u64::from(shared.config.clamp_ttl(ttl)));
         shared.table.insert(addr, name, until);
     }
-    Ok(())
 }
 
 /// Sends a TCP client's query to the upstreams over TCP, in order until one answers it, within

@@ -102,6 +102,20 @@ impl Rcode {
 /// assert_eq!(hostgate_dns::wire::qtype_name(65280), "TYPE65280");
 /// ```
 pub fn qtype_name(qtype: u16) -> String {
+    let mut s = String::new();
+    let _ = write_qtype(&mut s, qtype);
+    s
+}
+
+/// Writes the mnemonic of a query type, as [`qtype_name`] gives it, without a string of its
+/// own.
+///
+/// ```
+/// let mut s = String::new();
+/// hostgate_dns::wire::write_qtype(&mut s, 65).unwrap();
+/// assert_eq!(s, "HTTPS");
+/// ```
+pub fn write_qtype(out: &mut impl std::fmt::Write, qtype: u16) -> std::fmt::Result {
     let name = match qtype {
         1 => "A",
         2 => "NS",
@@ -122,9 +136,9 @@ pub fn qtype_name(qtype: u16) -> String {
         252 => "AXFR",
         255 => "ANY",
         257 => "CAA",
-        _ => return format!("TYPE{qtype}"),
+        _ => return write!(out, "TYPE{qtype}"),
     };
-    name.to_string()
+    out.write_str(name)
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -222,9 +236,25 @@ fn opt_do_bit(msg: &[u8], question_end: usize) -> Option<bool> {
 /// assert_eq!(&r[12..], &q[12..]);
 /// ```
 pub fn answer_locally(query: &[u8], rcode: Rcode) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    answer_locally_into(query, rcode, &mut out)?;
+    Some(out)
+}
+
+/// [`answer_locally`] into `out` (emptied first), for a reused buffer. `None` (and `out`
+/// empty) when the question is not whole.
+///
+/// ```
+/// use hostgate_dns::wire::{answer_locally, answer_locally_into, Rcode};
+/// let q = hostgate::inspect::dns::testing::query(1, b"a.test", 1);
+/// let mut out = vec![9; 3];
+/// answer_locally_into(&q, Rcode::Refused, &mut out).unwrap();
+/// assert_eq!(Some(out), answer_locally(&q, Rcode::Refused));
+/// ```
+pub fn answer_locally_into(query: &[u8], rcode: Rcode, out: &mut Vec<u8>) -> Option<()> {
+    out.clear();
     let qend = question_end(query)?;
     let opt = opt_do_bit(query, qend);
-    let mut out = Vec::with_capacity(qend + 11);
     out.extend_from_slice(query.get(..2)?);
     let (f1, f2) = (*query.get(2)?, *query.get(3)?);
     // QR, the opcode and RD from the query; AA and TC clear. RA: this server recurses (through
@@ -240,7 +270,7 @@ pub fn answer_locally(query: &[u8], rcode: Rcode) -> Option<Vec<u8>> {
         out.extend_from_slice(&[0, 0, if do_bit { 0x80 } else { 0 }, 0]);
         out.extend_from_slice(&[0, 0]);
     }
-    Some(out)
+    Some(())
 }
 
 /// A header-only error answer (no question): for a query whose question cannot be read.
@@ -253,12 +283,27 @@ pub fn answer_locally(query: &[u8], rcode: Rcode) -> Option<Vec<u8>> {
 /// assert!(header_only(&[1, 2, 3], Rcode::FormErr).is_none());
 /// ```
 pub fn header_only(query: &[u8], rcode: Rcode) -> Option<Vec<u8>> {
-    let hdr = query.get(..HEADER)?;
-    let mut out = vec![0u8; HEADER];
-    out[..2].copy_from_slice(&hdr[..2]);
-    out[2] = 0x80 | (hdr[2] & 0x79);
-    out[3] = 0x80 | (hdr[3] & 0x10) | (rcode.to_u8() & 0xf);
+    let mut out = Vec::new();
+    header_only_into(query, rcode, &mut out)?;
     Some(out)
+}
+
+/// [`header_only`] into `out` (emptied first), for a reused buffer.
+///
+/// ```
+/// use hostgate_dns::wire::{header_only_into, Rcode};
+/// let mut out = Vec::new();
+/// assert!(header_only_into(&[0; 12], Rcode::FormErr, &mut out).is_some());
+/// assert_eq!(out[3], 0x81);
+/// ```
+pub fn header_only_into(query: &[u8], rcode: Rcode, out: &mut Vec<u8>) -> Option<()> {
+    out.clear();
+    let hdr = query.get(..HEADER)?;
+    out.extend_from_slice(&hdr[..2]);
+    out.push(0x80 | (hdr[2] & 0x79));
+    out.push(0x80 | (hdr[3] & 0x10) | (rcode.to_u8() & 0xf));
+    out.extend_from_slice(&[0; 8]);
+    Some(())
 }
 
 /// True when `answer` answers `query`: QR set, the same id, one question, and the same
@@ -284,4 +329,225 @@ pub fn answers(answer: &[u8], query: &[u8]) -> bool {
         && answer[2] & 0x80 != 0
         && be16(answer, 4) == Some(1)
         && answer[HEADER..qend].eq_ignore_ascii_case(question)
+}
+
+/// The longest CNAME chain followed from the question's name: resolvers stop well before
+/// this, and a bound keeps a hostile answer from costing more than a few passes.
+pub const MAX_CHAIN: usize = 32;
+
+/// The position after the (possibly compressed) name at `pos`, when it is a valid name: labels
+/// of at most 63 bytes, at most 255 bytes in all, compression pointers pointing backward.
+fn skip_name(msg: &[u8], pos: usize) -> Option<usize> {
+    let (mut at, mut end, mut len) = (pos, None, 0usize);
+    loop {
+        let n = *msg.get(at)?;
+        match n {
+            0 => return Some(end.unwrap_or(at + 1)),
+            1..=63 => {
+                len += 1 + usize::from(n);
+                if len > 255 {
+                    return None;
+                }
+                at += 1 + usize::from(n);
+            }
+            0xc0..=0xff => {
+                let to = (usize::from(n & 0x3f) << 8) | usize::from(*msg.get(at + 1)?);
+                // Backward only: with the length bound, every walk ends.
+                if to >= at {
+                    return None;
+                }
+                end.get_or_insert(at + 2);
+                at = to;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The next label of a name already checked by [`skip_name`]; `None` at its end.
+fn next_label<'m>(msg: &'m [u8], pos: &mut usize) -> Option<&'m [u8]> {
+    // A checked name ends within 255 bytes of labels and 128 pointers.
+    for _ in 0..256 {
+        let n = *msg.get(*pos)?;
+        match n {
+            1..=63 => {
+                let label = msg.get(*pos + 1..*pos + 1 + usize::from(n))?;
+                *pos += 1 + usize::from(n);
+                return Some(label);
+            }
+            0xc0..=0xff => {
+                *pos = (usize::from(n & 0x3f) << 8) | usize::from(*msg.get(*pos + 1)?);
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// True when the names at `a` and `b` are the same, ASCII case aside.
+fn same_names(msg: &[u8], mut a: usize, mut b: usize) -> bool {
+    loop {
+        match (next_label(msg, &mut a), next_label(msg, &mut b)) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// True when the name at `pos` is `text` (dotted, a trailing dot optional; "" is the root),
+/// ASCII case aside.
+fn name_is(msg: &[u8], mut pos: usize, text: &str) -> bool {
+    let text = text.strip_suffix('.').unwrap_or(text);
+    let mut labels = text.split('.').filter(|_| !text.is_empty());
+    loop {
+        match (next_label(msg, &mut pos), labels.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y.as_bytes()) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// One resource record: where its owner name and data are.
+#[derive(Clone, Copy)]
+struct Record {
+    owner: usize,
+    rtype: u16,
+    class: u16,
+    ttl: u32,
+    data: usize,
+    len: usize,
+}
+
+/// The record at `pos` and the position after it, checked: the owner a valid name, the data
+/// within the message; in the answer section (`answer`) A data of 4 bytes, AAAA of 16 and
+/// CNAME a valid name filling it exactly.
+fn record(msg: &[u8], pos: usize, answer: bool) -> Option<(Record, usize)> {
+    let at = skip_name(msg, pos)?;
+    let fixed = msg.get(at..at + 10)?;
+    let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+    let class = u16::from_be_bytes([fixed[2], fixed[3]]);
+    let ttl = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+    let len = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+    let data = at + 10;
+    let end = data + len;
+    if end > msg.len() {
+        return None;
+    }
+    let fits = match (answer, rtype) {
+        (false, _) => true,
+        (true, 1) => len == 4,
+        (true, 28) => len == 16,
+        (true, 5) => skip_name(msg, data) == Some(end),
+        _ => true,
+    };
+    fits.then_some((
+        Record {
+            owner: pos,
+            rtype,
+            class,
+            ttl,
+            data,
+            len,
+        },
+        end,
+    ))
+}
+
+/// The answer section's records of a message checked by [`answer_section`].
+fn answer_records(msg: &[u8], start: usize, count: u16) -> impl Iterator<Item = Record> + '_ {
+    let mut pos = start;
+    (0..count).map_while(move |_| {
+        let (r, next) = record(msg, pos, true)?;
+        pos = next;
+        Some(r)
+    })
+}
+
+/// Checks the whole message (header, questions, every record) and returns where the answer
+/// section starts and how many records it has.
+fn answer_section(msg: &[u8]) -> Result<(usize, u16), &'static str> {
+    const SHORT: &str = "unreadable answer: shorter than a header";
+    const BAD: &str = "unreadable answer: a name or record runs past the message or is invalid";
+    let counts = |at| be16(msg, at).ok_or(SHORT);
+    let (qd, an) = (counts(4)?, counts(6)?);
+    let others = u32::from(counts(8)?) + u32::from(counts(10)?);
+    let mut pos = HEADER;
+    for _ in 0..qd {
+        pos = skip_name(msg, pos).ok_or(BAD)? + 4;
+        if pos > msg.len() {
+            return Err(BAD);
+        }
+    }
+    let start = pos;
+    for i in 0..u32::from(an) + others {
+        pos = record(msg, pos, i < u32::from(an)).ok_or(BAD)?.1;
+    }
+    Ok((start, an))
+}
+
+/// The A and AAAA addresses (with their TTLs) an answer gives for `qname`, appended to `out`
+/// in answer order: answer records of class IN whose owner is `qname` or a name its CNAME
+/// records lead to (at most [`MAX_CHAIN`] names), ASCII case aside. The message is walked
+/// in place, nothing allocated but `out`'s growth. An error when any part of the message is
+/// unreadable (then nothing is appended).
+///
+/// ```
+/// use hostgate_dns::wire::answer_addresses;
+/// // a.test CNAME B.test, b.test A 192.0.2.7 (TTL 30), other.test A 192.0.2.99.
+/// let mut m = vec![0, 1, 0x81, 0x80, 0, 1, 0, 3, 0, 0, 0, 0];
+/// m.extend_from_slice(b"\x01a\x04test\x00\x00\x01\x00\x01");
+/// m.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 4, 1, b'B', 0xc0, 14]);
+/// m.extend_from_slice(&[0xc0, 36, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, 7]);
+/// m.extend_from_slice(b"\x05other\xc0\x0e");
+/// m.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, 99]);
+/// let mut got = Vec::new();
+/// answer_addresses(&m, "a.test", &mut got).unwrap();
+/// assert_eq!(got, [("192.0.2.7".parse().unwrap(), 30)]);
+/// assert!(answer_addresses(&m[..m.len() - 1], "a.test", &mut got).is_err());
+/// ```
+pub fn answer_addresses(
+    msg: &[u8],
+    qname: &str,
+    out: &mut Vec<(std::net::IpAddr, u32)>,
+) -> Result<(), &'static str> {
+    let (start, count) = answer_section(msg)?;
+    let mut chain = [0usize; MAX_CHAIN];
+    let mut len = 0;
+    let known = |chain: &[usize], pos: usize| {
+        name_is(msg, pos, qname) || chain.iter().any(|&c| same_names(msg, c, pos))
+    };
+    // Each pass adds a name or stops: records may come in any order.
+    while len < MAX_CHAIN {
+        let before = len;
+        for r in answer_records(msg, start, count) {
+            if r.rtype == 5
+                && r.class == 1
+                && len < MAX_CHAIN
+                && known(&chain[..len], r.owner)
+                && !known(&chain[..len], r.data)
+            {
+                chain[len] = r.data;
+                len += 1;
+            }
+        }
+        if len == before {
+            break;
+        }
+    }
+    for r in answer_records(msg, start, count) {
+        let addr = match (r.rtype, msg.get(r.data..r.data + r.len)) {
+            (1, Some(&[a, b, c, d])) => std::net::IpAddr::from([a, b, c, d]),
+            (28, Some(b)) => match <[u8; 16]>::try_from(b) {
+                Ok(b) => std::net::IpAddr::from(b),
+                Err(_) => continue,
+            },
+            _ => continue,
+        };
+        if r.class == 1 && known(&chain[..len], r.owner) {
+            out.push((addr, r.ttl));
+        }
+    }
+    Ok(())
 }
