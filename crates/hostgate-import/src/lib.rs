@@ -58,6 +58,7 @@ mod kube;
 mod nginx;
 mod route53;
 mod squid;
+mod swp;
 mod yaml;
 
 use std::fmt;
@@ -514,6 +515,7 @@ fn reader(format: Format) -> Option<Reader> {
         Format::Route53 => Some(Reader::Config(route53::import)),
         Format::Nginx => Some(Reader::Config(nginx::import)),
         Format::Haproxy => Some(Reader::Config(haproxy::import)),
+        Format::Swp => Some(Reader::Config(swp::import)),
         _ => None,
     }
 }

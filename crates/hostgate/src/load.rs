@@ -90,6 +90,10 @@ pub enum Format {
     /// An HAProxy `haproxy.cfg` (`frontend`/`listen`/`backend` sections, `acl`,
     /// `tcp-request content`, `http-request`, `use_backend`), read by `hostgate-import`.
     Haproxy,
+    /// Google Cloud Secure Web Proxy gateway security policies, their rules (`sessionMatcher`
+    /// CEL) and URL lists, as `gcloud network-security` exports them, read by
+    /// `hostgate-import`.
+    Swp,
 }
 
 impl Format {
@@ -106,11 +110,12 @@ impl Format {
         Format::Route53,
         Format::Nginx,
         Format::Haproxy,
+        Format::Swp,
     ];
     /// Their names, in the same order.
     const NAMES: &'static [&'static str] = &[
         "hostgate", "cilium", "gke", "istio", "anp", "calico", "squid", "aws-nfw", "route53",
-        "nginx", "haproxy",
+        "nginx", "haproxy", "swp",
     ];
 
     /// The name `--from` and `FORMAT:FILE` operands use.
@@ -131,6 +136,7 @@ impl Format {
             Format::Route53 => "route53",
             Format::Nginx => "nginx",
             Format::Haproxy => "haproxy",
+            Format::Swp => "swp",
         }
     }
 }
@@ -148,7 +154,7 @@ impl FromStr for Format {
     /// assert_eq!(
     ///     e.to_string(),
     ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke, istio, anp, \
-    ///      calico, squid, aws-nfw, route53, nginx or haproxy"
+    ///      calico, squid, aws-nfw, route53, nginx, haproxy or swp"
     /// );
     /// ```
     fn from_str(s: &str) -> Result<Format, ParseEnumError> {
