@@ -195,6 +195,13 @@ fn kind_of(name: &str) -> Option<Kind> {
     }
 }
 
+/// Inclusive port ranges.
+type Ports = Vec<(u16, u16)>;
+
+/// A host test's pattern, a warning if it is a regex, and the position of the URL list value
+/// it comes from.
+type Translated = (String, Option<String>, Option<Pos>);
+
 /// A position in an input file.
 #[derive(Clone, Debug)]
 struct Pos {
@@ -462,7 +469,7 @@ pub(crate) fn read(cx: &mut Cx, objects: &[Object<'_>], _options: &Options) -> R
             for (x, pos) in except {
                 let mut by_verdict: [Vec<(u16, u16)>; 2] = [Vec::new(), Vec::new()];
                 let rest = complement(&ports);
-                let mut classes: Vec<(Vec<(u16, u16)>, Option<u16>)> =
+                let mut classes: Vec<(Ports, Option<u16>)> =
                     ports.iter().map(|&p| (vec![(p, p)], Some(p))).collect();
                 let rep = first_port(&rest);
                 classes.push((rest, rep));
@@ -757,10 +764,7 @@ fn class_not(c: char) -> String {
 }
 
 /// The hostgate patterns of a host test that holds, each with a warning if it is a regex.
-fn patterns(
-    t: &HostTest,
-    lists: &HashMap<String, UrlList>,
-) -> Result<Vec<(String, Option<String>, Option<Pos>)>, String> {
+fn patterns(t: &HostTest, lists: &HashMap<String, UrlList>) -> Result<Vec<Translated>, String> {
     let character = |what: &str, re: String| {
         Ok(vec![(
             format!("~{re}"),

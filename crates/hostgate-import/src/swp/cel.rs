@@ -575,6 +575,16 @@ fn mentions(e: &Expr, what: &str) -> Option<usize> {
     })
 }
 
+/// Where an expression's text starts (a member or call is named after its target).
+fn start(e: &Expr) -> usize {
+    match &e.kind {
+        Kind::Member(t, _) | Kind::Call(Some(t), _, _) | Kind::Binary(_, t, _) => {
+            start(t).min(e.at)
+        }
+        _ => e.at,
+    }
+}
+
 /// The formula of a boolean expression in the subset.
 pub(crate) fn classify(e: &Expr) -> Result<Formula, CelError> {
     if let Some(at) = mentions(e, "source") {
@@ -601,7 +611,7 @@ fn classify_in(e: &Expr) -> Result<Formula, CelError> {
             Box::new(classify_in(l)?),
             Box::new(classify_in(r)?),
         )),
-        _ if mentions(e, "request").is_some() => Ok(Formula::Atom(Atom::L7, e.at, e.at)),
+        _ if mentions(e, "request").is_some() => Ok(Formula::Atom(Atom::L7, start(e), start(e))),
         Kind::Binary(op @ ("==" | "!="), l, r) => {
             let (side, other) = if is_host(r) || is_port(r) {
                 (r, l)
@@ -625,7 +635,7 @@ fn classify_in(e: &Expr) -> Result<Formula, CelError> {
                     )
                 }
             };
-            let f = Formula::Atom(atom, e.at, other.at);
+            let f = Formula::Atom(atom, start(e), other.at);
             Ok(if *op == "!=" {
                 Formula::Not(Box::new(f))
             } else {
@@ -649,7 +659,7 @@ fn classify_in(e: &Expr) -> Result<Formula, CelError> {
                     format!("host().{name}() is read with a string literal"),
                 );
             };
-            Ok(Formula::Atom(Atom::Host(test(s.clone())), e.at, arg.at))
+            Ok(Formula::Atom(Atom::Host(test(s.clone())), start(e), arg.at))
         }
         Kind::Call(None, name, args) if name == "inUrlList" => {
             let [what, list] = args.as_slice() else {
@@ -779,7 +789,7 @@ mod tests {
         assert_eq!(e.offset, 0);
         assert!(matches!(
             f("request.method == 'POST'").unwrap(),
-            Formula::Atom(Atom::L7, 15, 15)
+            Formula::Atom(Atom::L7, 0, 0)
         ));
         assert_eq!(f("host().size() > 3").unwrap_err().offset, 14);
         assert_eq!(f("host() == 'a' ? true : false").unwrap_err().offset, 14);
