@@ -16,8 +16,9 @@
 //! about, and are combined into one policy, `default`. [`Format::Squid`] reads a `squid.conf`
 //! (with its includes and acl files), [`Format::AwsNfw`] AWS Network Firewall domain-list rule
 //! groups, [`Format::Route53`] Route 53 DNS Firewall rule groups, [`Format::Nginx`] an
-//! `nginx.conf` (with its includes) and [`Format::Haproxy`] an `haproxy.cfg` (its frontends'
-//! SNI and Host decisions), each into one policy, `default`.
+//! `nginx.conf` (with its includes), [`Format::Haproxy`] an `haproxy.cfg` (its frontends'
+//! SNI and Host decisions) and [`Format::Swp`] Google Cloud Secure Web Proxy gateway security
+//! policy rules and URL lists, each into one policy, `default`.
 //!
 //! ```
 //! use hostgate::{Action, Format, Query, Via};
