@@ -192,6 +192,18 @@ fn host_tests_map_to_exact_patterns_where_the_language_can() {
     ] {
         assert_eq!(check(&i, name, 443, Via::Tls), want, "{name}: {why}");
     }
+    // CEL `in` on a list literal: any of its items.
+    let doc = rule(
+        "a",
+        1,
+        "ALLOW",
+        "host() in ['a.io', \"b.io\"] && destination.port in [80, 443]",
+    );
+    let i = ok(&[("r.yaml", &doc)]);
+    assert_eq!(check(&i, "b.io", 80, Via::Http), Allow);
+    assert_eq!(check(&i, "a.io", 443, Via::Tls), Allow);
+    assert_eq!(check(&i, "a.io", 8080, Via::Http), Deny);
+    assert_eq!(check(&i, "c.io", 443, Via::Tls), Deny);
 }
 
 #[test]

@@ -642,6 +642,31 @@ fn classify_in(e: &Expr) -> Result<Formula, CelError> {
                 f
             })
         }
+        Kind::Binary("in", l, r) if is_host(l) || is_port(l) => {
+            // `host() in ['a', 'b']`: one equality per item.
+            let Kind::List(items) = &r.kind else {
+                return err(r.at, "`in` is read with a list literal");
+            };
+            let mut out = Formula::Const(false);
+            for item in items {
+                let atom = match (&item.kind, is_host(l)) {
+                    (Kind::Str(s), true) => Atom::Host(HostTest::Eq(s.clone())),
+                    (Kind::Int(n), false) => Atom::Port(*n),
+                    _ => {
+                        return err(
+                            item.at,
+                            "a list of string (host) or integer (port) literals",
+                        )
+                    }
+                };
+                let f = Formula::Atom(atom, item.at, item.at);
+                out = match out {
+                    Formula::Const(false) => f,
+                    o => Formula::Or(Box::new(o), Box::new(f)),
+                };
+            }
+            Ok(out)
+        }
         Kind::Call(Some(target), name, args) if is_host(target) => {
             let test = match name.as_str() {
                 "endsWith" => HostTest::EndsWith,
@@ -682,7 +707,7 @@ fn classify_in(e: &Expr) -> Result<Formula, CelError> {
         _ => err(
             e.at,
             "not in the CEL subset read: host() tests, inUrlList, destination.port ==, \
-             &&, ||, !",
+             `in` a list, &&, ||, !",
         ),
     }
 }
@@ -779,6 +804,12 @@ mod tests {
     #[test]
     fn subset_and_refusals_at_offsets() {
         assert!(f("host() == 'a.io' && destination.port == 443").is_ok());
+        assert!(matches!(
+            f("host() in ['a', 'b']").unwrap(),
+            Formula::Or(..)
+        ));
+        assert!(f("destination.port in [80, 443]").is_ok());
+        assert_eq!(f("host() in ['a', 1]").unwrap_err().offset, 16);
         assert!(f(
             "!(host().endsWith('.x') || inUrlList(host(), 'projects/p/locations/l/urlLists/u'))"
         )
