@@ -1033,11 +1033,17 @@ fn conjunction(
             );
             return None;
         };
-        for re in regexes {
-            if eval.compiles(&re) {
-                out.push((re, pos.clone()));
-            }
-        }
+        // Some of them may match no valid name (a label or name at its length limit): hostgate
+        // refuses those, and leaving them out keeps the meaning.
+        let keep: Vec<String> = if eval.compiles(&regexes) {
+            regexes
+        } else {
+            regexes
+                .into_iter()
+                .filter(|re| eval.compiles(std::slice::from_ref(re)))
+                .collect()
+        };
+        out.extend(keep.into_iter().map(|re| (re, pos.clone())));
     } else {
         match patterns(t, lists) {
             Ok(ps) => {
@@ -1100,8 +1106,9 @@ impl Eval {
         }
     }
 
-    fn compiles(&mut self, pattern: &str) -> bool {
-        let key = vec![pattern.to_string()];
+    /// Whether the patterns build (a regex that matches no valid name does not).
+    fn compiles(&mut self, patterns: &[String]) -> bool {
+        let key = patterns.to_vec();
         self.matches(key.clone(), "a");
         self.engines.get(&key).is_some_and(Option::is_some)
     }
@@ -1397,7 +1404,7 @@ mod tests {
             let c: Vec<String> = complement_patterns(&t)
                 .unwrap()
                 .into_iter()
-                .filter(|p| eval.compiles(p))
+                .filter(|p| eval.compiles(std::slice::from_ref(p)))
                 .collect();
             for n in &names {
                 let lists = HashMap::new();

@@ -229,6 +229,22 @@ fn shapes_json_list_responses_and_several_files() {
     let deny = rule("r0", 0, "DENY", "host() == 'a.example'");
     let i = ok(&[("a.json", &json), ("z.yaml", &deny)]);
     assert_eq!(check(&i, "a.example", 443, Via::Tls), Action::Deny);
+    // `!=` alone is every other name, also beside a label at its length limit.
+    let long = format!("{}.x", "a".repeat(63));
+    let i = ok(&[(
+        "n.yaml",
+        &rule("n", 1, "ALLOW", &format!("host() != '{long}'")),
+    )]);
+    assert_eq!(check(&i, &long, 443, Via::Tls), Action::Deny);
+    assert_eq!(
+        check(&i, &format!("b{}", &long[1..]), 443, Via::Tls),
+        Action::Allow
+    );
+    assert_eq!(check(&i, "x", 443, Via::Tls), Action::Allow);
+    assert_eq!(
+        check(&i, &format!("z.{long}"), 443, Via::Tls),
+        Action::Allow
+    );
     // A missing priority is 0 (the API's JSON leaves out zero values).
     let zero =
         format!("name: {P}/rules/z\nenabled: true\nbasicProfile: DENY\nsessionMatcher: \"true\"\n");

@@ -271,12 +271,15 @@ pub(crate) enum Kind {
 
 /// Deeper nesting is refused: the parser recurses.
 const MAX_DEPTH: usize = 64;
+/// More operators are refused: the formula is walked recursively, and chains of `&&` nest.
+const MAX_OPERATORS: usize = 256;
 
 struct Parser {
     toks: Vec<(Tok, usize)>,
     i: usize,
     end: usize,
     depth: usize,
+    operators: usize,
 }
 
 impl Parser {
@@ -299,6 +302,14 @@ impl Parser {
         } else {
             err(self.at(), format!("expected `{p}`"))
         }
+    }
+
+    fn operator(&mut self) -> Result<(), CelError> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return err(self.at(), format!("more than {MAX_OPERATORS} operators"));
+        }
+        Ok(())
     }
 
     fn enter(&mut self) -> Result<(), CelError> {
@@ -326,6 +337,7 @@ impl Parser {
         let mut l = self.and()?;
         while self.punct("||") {
             let at = self.at();
+            self.operator()?;
             self.i += 1;
             let r = self.and()?;
             l = Expr {
@@ -340,6 +352,7 @@ impl Parser {
         let mut l = self.relation()?;
         while self.punct("&&") {
             let at = self.at();
+            self.operator()?;
             self.i += 1;
             let r = self.relation()?;
             l = Expr {
@@ -359,6 +372,7 @@ impl Parser {
                 _ => return Ok(l),
             };
             let at = self.at();
+            self.operator()?;
             self.i += 1;
             let r = self.additive()?;
             l = Expr {
@@ -376,6 +390,7 @@ impl Parser {
                 _ => return Ok(l),
             };
             let at = self.at();
+            self.operator()?;
             self.i += 1;
             let r = self.unary()?;
             l = Expr {
@@ -389,6 +404,7 @@ impl Parser {
         let at = self.at();
         if self.punct("!") || self.punct("-") {
             let not = self.punct("!");
+            self.operator()?;
             self.i += 1;
             self.enter()?;
             let e = self.unary()?;
@@ -505,6 +521,7 @@ pub(crate) fn parse(src: &str) -> Result<Expr, CelError> {
         i: 0,
         end: src.len(),
         depth: 0,
+        operators: 0,
     };
     let e = p.expr()?;
     if p.i < p.toks.len() {
@@ -843,5 +860,8 @@ mod tests {
         assert_eq!(dnf(&l7, true).unwrap().len(), 1);
         let deep = "(".repeat(100) + "true" + &")".repeat(100);
         assert!(parse(&deep).is_err());
+        let long = vec!["true"; 300].join(" && ");
+        assert!(parse(&long).unwrap_err().message.contains("operators"));
+        assert!(parse(&vec!["true"; 200].join(" || ")).is_ok());
     }
 }
