@@ -89,6 +89,13 @@ done
 for f in ../crates/hostgate-import/tests/data/haproxy/*.cfg ../crates/hostgate-import/tests/data/haproxy/configs/*.cfg ../crates/hostgate-import/tests/data/haproxy/refused/*.cfg; do
     seed import_haproxy "$(basename "$f")" < "$f"
 done
+# import_swp: mode byte 0 = the file itself, 1 = a sessionMatcher expression.
+for f in ../crates/hostgate-import/tests/data/swp/*.yaml; do
+    { printf '\x00'; cat "$f"; } | seed import_swp "$(basename "$f")"
+done
+printf "\x01host().endsWith('.b.example') && host() != 'x.b.example' || destination.port == 80" | seed import_swp cel-except
+printf "\x03!(host() == 'a.example') && inUrlList(host(), 'projects/p/locations/l/urlLists/u')" | seed import_swp cel-deny
+printf "\x01host().matches(r'^a\\.') || host().startsWith(\"c.\") || request.method == 'GET'" | seed import_swp cel-regex
 
 # engine_file builds its own valid file; these start from it unchanged (mode 1, no edits), cut
 # (mode 2) and with a few edits in the header, the section table and the sections.

@@ -150,6 +150,7 @@ fn format_help(format: hostgate::Format) -> &'static str {
         F::Nginx => "nginx nginx.conf (stream ssl_preread maps, http server_name)",
         F::Haproxy => "HAProxy haproxy.cfg (frontends' SNI and Host rules)",
         F::Envoy => "Envoy static bootstrap (listeners' SNI and Host decisions)",
+        F::Swp => "Google Cloud Secure Web Proxy rules and URL lists",
         _ => "an import format (docs/import.md)",
     }
 }

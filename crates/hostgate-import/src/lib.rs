@@ -17,8 +17,9 @@
 //! (with its includes and acl files), [`Format::AwsNfw`] AWS Network Firewall domain-list rule
 //! groups, [`Format::Route53`] Route 53 DNS Firewall rule groups, [`Format::Nginx`] an
 //! `nginx.conf` (with its includes), [`Format::Haproxy`] an `haproxy.cfg` (its frontends'
-//! SNI and Host decisions) and [`Format::Envoy`] an Envoy static bootstrap (its listeners'
-//! SNI and Host decisions), each into one policy, `default`.
+//! SNI and Host decisions), [`Format::Envoy`] an Envoy static bootstrap (its listeners' SNI and
+//! Host decisions) and [`Format::Swp`] Google Cloud Secure Web Proxy gateway security policy
+//! rules and URL lists, each into one policy, `default`.
 //!
 //! ```
 //! use hostgate::{Action, Format, Query, Via};
@@ -60,6 +61,7 @@ mod kube;
 mod nginx;
 mod route53;
 mod squid;
+mod swp;
 mod yaml;
 
 use std::fmt;
@@ -517,6 +519,7 @@ fn reader(format: Format) -> Option<Reader> {
         Format::Nginx => Some(Reader::Config(nginx::import)),
         Format::Haproxy => Some(Reader::Config(haproxy::import)),
         Format::Envoy => Some(Reader::Config(envoy::import)),
+        Format::Swp => Some(Reader::Config(swp::import)),
         _ => None,
     }
 }

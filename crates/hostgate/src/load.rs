@@ -93,6 +93,10 @@ pub enum Format {
     /// An Envoy static bootstrap (YAML or JSON: listeners, filter chains' `server_names`,
     /// network and HTTP RBAC, virtual hosts' `domains`), read by `hostgate-import`.
     Envoy,
+    /// Google Cloud Secure Web Proxy gateway security policies, their rules (`sessionMatcher`
+    /// CEL) and URL lists, as `gcloud network-security` exports them, read by
+    /// `hostgate-import`.
+    Swp,
 }
 
 impl Format {
@@ -110,11 +114,12 @@ impl Format {
         Format::Nginx,
         Format::Haproxy,
         Format::Envoy,
+        Format::Swp,
     ];
     /// Their names, in the same order.
     const NAMES: &'static [&'static str] = &[
         "hostgate", "cilium", "gke", "istio", "anp", "calico", "squid", "aws-nfw", "route53",
-        "nginx", "haproxy", "envoy",
+        "nginx", "haproxy", "envoy", "swp",
     ];
 
     /// The name `--from` and `FORMAT:FILE` operands use.
@@ -136,6 +141,7 @@ impl Format {
             Format::Nginx => "nginx",
             Format::Haproxy => "haproxy",
             Format::Envoy => "envoy",
+            Format::Swp => "swp",
         }
     }
 }
@@ -153,7 +159,7 @@ impl FromStr for Format {
     /// assert_eq!(
     ///     e.to_string(),
     ///     "unknown policy format `nginx-plus`: expected hostgate, cilium, gke, istio, anp, \
-    ///      calico, squid, aws-nfw, route53, nginx, haproxy or envoy"
+    ///      calico, squid, aws-nfw, route53, nginx, haproxy, envoy or swp"
     /// );
     /// ```
     fn from_str(s: &str) -> Result<Format, ParseEnumError> {
