@@ -58,6 +58,7 @@ mod kube;
 mod nginx;
 mod route53;
 mod squid;
+mod terraform;
 mod yaml;
 
 use std::fmt;
