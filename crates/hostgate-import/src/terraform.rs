@@ -43,10 +43,15 @@ pub(crate) enum Arg {
     Value(&'static str),
     /// A nested block with its own arguments.
     Block(&'static str, Nest, &'static [(&'static str, Arg)]),
-    /// A reference to another resource of the product, one of `types`, by its attribute
-    /// `attr` (`aws_networkfirewall_rule_group.g.arn`): the field holds the resource's address.
-    /// A literal id is kept as written (or, in plan JSON, matched to a resource with that id).
-    Link(&'static str, &'static [&'static str], &'static str),
+    /// A reference to another resource of the product, one of `types`, by one of the
+    /// attributes `attrs` (`aws_networkfirewall_rule_group.g.arn`): the field holds the
+    /// resource's address. A literal id is kept as written (or, in plan JSON, matched to a
+    /// resource with that id).
+    Link(
+        &'static str,
+        &'static [&'static str],
+        &'static [&'static str],
+    ),
     /// An identity only compared with others (a VPC id): any expression, its text standing
     /// for its value (two different expressions count as two values).
     Opaque(&'static str),
@@ -1131,7 +1136,7 @@ impl Walk<'_, '_> {
                         },
                     ))
                 }
-                Arg::Link(api, tys, attr) => self.link(v, tys, attr).map(|n| (api, n)),
+                Arg::Link(api, tys, attrs) => self.link(v, tys, attrs).map(|n| (api, n)),
                 Arg::Block(api, nest, inner) => {
                     self.blocks(v, key, nest, inner, at).map(|n| (api, n))
                 }
@@ -1221,10 +1226,10 @@ impl Walk<'_, '_> {
     }
 
     /// A link to another resource of the product: its address.
-    fn link(&mut self, v: &Raw, tys: &[&str], attr: &str) -> Option<Node> {
+    fn link(&mut self, v: &Raw, tys: &[&str], attrs: &[&str]) -> Option<Node> {
         let want = || {
             tys.iter()
-                .map(|t| format!("{t}.NAME.{attr}"))
+                .flat_map(|t| attrs.iter().map(move |a| format!("{t}.NAME.{a}")))
                 .collect::<Vec<_>>()
                 .join(" or ")
         };
@@ -1234,11 +1239,11 @@ impl Walk<'_, '_> {
                     self.not_literal(v);
                     return None;
                 }
-                if a != attr {
+                if !attrs.contains(&a.as_str()) {
                     self.cx.err_at(
                         v.line,
                         v.column,
-                        format!("`{ty}.{name}.{a}`: the link is by `{attr}` ({})", want()),
+                        format!("`{ty}.{name}.{a}`: the link is by {}", want()),
                     );
                     return None;
                 }
@@ -1468,7 +1473,12 @@ const NFW_POLICY: &[(&str, Arg)] = &[
             &[
                 (
                     "resource_arn",
-                    Arg::Link("ResourceArn", &["aws_networkfirewall_rule_group"], "arn"),
+                    Arg::Link(
+                        "ResourceArn",
+                        &["aws_networkfirewall_rule_group"],
+                        // The provider's `id` of a rule group is its ARN.
+                        &["arn", "id"],
+                    ),
                 ),
                 ("priority", Arg::Value("Priority")),
                 (
@@ -1533,14 +1543,14 @@ pub(crate) const ROUTE53: Product = Product {
             args: &[
                 (
                     "firewall_rule_group_id",
-                    Arg::Link("FirewallRuleGroupId", R53_GROUP, "id"),
+                    Arg::Link("FirewallRuleGroupId", R53_GROUP, &["id"]),
                 ),
                 (
                     "firewall_domain_list_id",
                     Arg::Link(
                         "FirewallDomainListId",
                         &["aws_route53_resolver_firewall_domain_list"],
-                        "id",
+                        &["id"],
                     ),
                 ),
                 ("priority", Arg::Value("Priority")),
@@ -1576,7 +1586,7 @@ pub(crate) const ROUTE53: Product = Product {
             args: &[
                 (
                     "firewall_rule_group_id",
-                    Arg::Link("FirewallRuleGroupId", R53_GROUP, "id"),
+                    Arg::Link("FirewallRuleGroupId", R53_GROUP, &["id"]),
                 ),
                 ("priority", Arg::Value("Priority")),
                 ("vpc_id", Arg::Opaque("VpcId")),

@@ -251,8 +251,8 @@ fn expressions_are_refused_at_their_position() {
         ),
         (
             "resource_arn = aws_networkfirewall_rule_group.deny.arn",
-            "resource_arn = aws_networkfirewall_rule_group.deny.id",
-            "nfw.tf:76:22: `aws_networkfirewall_rule_group.deny.id`: the link is by `arn`",
+            "resource_arn = aws_networkfirewall_rule_group.deny.name",
+            "nfw.tf:76:22: `aws_networkfirewall_rule_group.deny.name`: the link is by aws_networkfirewall_rule_group.NAME.arn or aws_networkfirewall_rule_group.NAME.id",
         ),
         (
             "resource_arn = aws_networkfirewall_rule_group.deny.arn",
