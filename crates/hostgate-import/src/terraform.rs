@@ -400,6 +400,10 @@ fn hcl_body(cx: &mut Cx, lines: &Lines, body: &Body, resource: bool) -> Option<R
         match s {
             Structure::Attribute(a) => {
                 let key = a.key.as_str().to_string();
+                // Meta-arguments that do not change the resource's values.
+                if resource && matches!(key.as_str(), "depends_on" | "provider") {
+                    continue;
+                }
                 let (l, c) = lines.span(a.key.span());
                 if let Some((_, pl, _, _)) = entries.iter().find(|e| e.0 == key) {
                     cx.err_at(l, c, format!("`{key}` is also set at line {pl}"));

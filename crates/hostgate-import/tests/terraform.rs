@@ -294,7 +294,14 @@ fn expressions_are_refused_at_their_position() {
         ),
         "{e:#?}"
     );
-    // Arguments that decide nothing may be any expression.
+    // Meta-arguments that do not change values, and arguments that decide nothing, may be
+    // any expression.
+    let text = tf.replacen(
+        "  capacity = 10\n",
+        "  capacity = 10\n  depends_on = [aws_vpc.inspection]\n  provider = aws.east\n  lifecycle {\n    prevent_destroy = true\n  }\n",
+        1,
+    );
+    ok(f, &[("nfw.tf", &text)]);
     let text = tf.replacen(
         "name     = \"egress-allow\"",
         "name = \"${var.env}-allow\"",
