@@ -108,6 +108,8 @@ pub(crate) struct Set {
     found: Vec<Found>,
     /// Whether any Terraform input was given (for the "nothing to import" error).
     pub any: bool,
+    /// The first Terraform file given.
+    first: String,
 }
 
 struct Found {
@@ -265,6 +267,9 @@ fn special_root(name: &str) -> Option<&'static str> {
 
 /// Reads one `.tf` file's `resource` blocks.
 pub(crate) fn add_hcl(cx: &mut Cx, set: &mut Set, product: &Product, name: &str, text: &str) {
+    if !set.any {
+        set.first = name.to_string();
+    }
     set.any = true;
     cx.file = name.to_string();
     if let Some(why) = crate::cloud::placeholders(text) {
@@ -285,7 +290,6 @@ pub(crate) fn add_hcl(cx: &mut Cx, set: &mut Set, product: &Product, name: &str,
         }
     };
     let lines = Lines::new(text);
-    let mut seen = 0usize;
     for s in body.iter() {
         let Structure::Block(block) = s else {
             continue;
@@ -323,7 +327,6 @@ pub(crate) fn add_hcl(cx: &mut Cx, set: &mut Set, product: &Product, name: &str,
             );
             continue;
         }
-        seen += 1;
         let mut ok = true;
         for meta in ["count", "for_each"] {
             if let Some(a) = block.body.get_attribute(meta) {
@@ -369,17 +372,6 @@ pub(crate) fn add_hcl(cx: &mut Cx, set: &mut Set, product: &Product, name: &str,
             ids: Vec::new(),
             json: false,
         });
-    }
-    if seen == 0 && cx.errors.is_empty() {
-        cx.err_at(
-            1,
-            1,
-            format!(
-                "no resource that --from {} reads ({}): nothing to import",
-                product.format,
-                types(product)
-            ),
-        );
     }
 }
 
@@ -602,6 +594,9 @@ pub(crate) fn add_show_json(
     name: &str,
     root: &Node,
 ) {
+    if !set.any {
+        set.first = name.to_string();
+    }
     set.any = true;
     cx.file = name.to_string();
     if let Some(v) = get(root, "format_version").and_then(yaml::scalar) {
@@ -626,18 +621,7 @@ pub(crate) fn add_show_json(
     };
     let config = get(root, "configuration").and_then(|c| get(c, "root_module"));
     let changes = get(root, "resource_changes");
-    let before = set.found.len();
     show_module(cx, set, product, name, module, "", config, changes, plan);
-    if set.found.len() == before && cx.errors.is_empty() {
-        cx.err(
-            module,
-            format!(
-                "no resource that --from {} reads ({}): nothing to import",
-                product.format,
-                types(product)
-            ),
-        );
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -887,6 +871,20 @@ fn missing(at: &Node, expr: Option<&Node>, unknown: Option<&Node>) -> Raw {
 /// Reads every collected resource through the product's table, links resolved.
 pub(crate) fn finish(cx: &mut Cx, set: Set, product: &Product) -> Vec<Converted> {
     let mut out = Vec::new();
+    // Files of other resources (a VPC, routes) may come with the product's; none at all is
+    // nothing to import.
+    if set.found.is_empty() && cx.errors.is_empty() {
+        cx.file = set.first.clone();
+        cx.err_at(
+            1,
+            1,
+            format!(
+                "no resource that --from {} reads ({}): nothing to import",
+                product.format,
+                types(product)
+            ),
+        );
+    }
     for f in &set.found {
         let Some(spec) = product.resources.iter().find(|r| r.ty == f.ty) else {
             continue;

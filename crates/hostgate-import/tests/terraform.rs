@@ -380,6 +380,15 @@ fn files_that_are_not_terraform_resources() {
         e[0].starts_with("net.tf:1:1: no resource that --from aws-nfw reads"),
         "{e:#?}"
     );
+    // A file of other resources next to the product's is fine (warned).
+    let vpc = "resource \"aws_vpc\" \"v\" {\n  cidr_block = \"10.0.0.0/16\"\n}\n";
+    let i = ok(
+        Format::AwsNfw,
+        &[("vpc.tf", vpc), ("nfw.tf", &data("nfw.tf"))],
+    );
+    assert!(i.warnings()[0]
+        .to_string()
+        .starts_with("vpc.tf:1:1: warning: resource type `aws_vpc`"));
     let e = errors(Format::Route53, &[("x.tfvars", "a = 1\n")]);
     assert!(
         e[0].starts_with("x.tfvars:1:1: Terraform variable values (.tfvars) are not resources"),
