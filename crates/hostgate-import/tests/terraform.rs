@@ -475,3 +475,103 @@ fn arbitrary_hcl_never_panics() {
     );
     assert!(run(Format::AwsNfw, &[("x.tf", &deep)]).is_err());
 }
+
+mod generated {
+    //! Random rule groups written both ways: the `.tf` form must decide as the API form.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn label() -> impl Strategy<Value = String> {
+        prop::sample::select(vec!["a", "b", "ab", "ex", "xa"]).prop_map(str::to_string)
+    }
+
+    fn names(targets: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in targets {
+            let base = t.trim_start_matches(['.', '*']).trim_start_matches('.');
+            out.push(base.to_string());
+            out.push(format!("a.{base}"));
+            out.push(format!("x{base}"));
+            if let Some((_, parent)) = base.split_once('.') {
+                out.push(parent.to_string());
+            }
+        }
+        out.push("other.io".into());
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn network_firewall_groups(
+            groups in prop::collection::vec(
+                (any::<bool>(), any::<bool>(), prop::collection::vec((any::<bool>(), prop::collection::vec(label(), 1..3)), 1..4)),
+                1..3,
+            ),
+        ) {
+            let mut tf = String::new();
+            let mut api = Vec::new();
+            let mut all = Vec::new();
+            for (n, (allow, http, targets)) in groups.iter().enumerate() {
+                let targets: Vec<String> = targets
+                    .iter()
+                    .map(|(dot, l)| format!("{}{}.io", if *dot { "." } else { "" }, l.join(".")))
+                    .collect();
+                all.extend(targets.clone());
+                let kind = if *allow { "ALLOWLIST" } else { "DENYLIST" };
+                let types = if *http { r#""TLS_SNI", "HTTP_HOST""# } else { r#""TLS_SNI""# };
+                let list = targets.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
+                tf.push_str(&format!(
+                    "resource \"aws_networkfirewall_rule_group\" \"g{n}\" {{\n  capacity = 10\n  type = \"STATEFUL\"\n  rule_group {{\n    rules_source {{\n      rules_source_list {{\n        generated_rules_type = \"{kind}\"\n        target_types = [{types}]\n        targets = [{list}]\n      }}\n    }}\n  }}\n}}\n"
+                ));
+                api.push(format!(
+                    r#"{{"RuleGroup": {{"RulesSource": {{"RulesSourceList": {{"Targets": [{list}], "TargetTypes": [{types}], "GeneratedRulesType": "{kind}"}}}}}}, "RuleGroupResponse": {{"RuleGroupName": "g{n}", "Type": "STATEFUL"}}}}"#
+                ));
+            }
+            let api_files: Vec<(String, String)> = api.into_iter().enumerate().map(|(n, t)| (format!("g{n}.json"), t)).collect();
+            let api_refs: Vec<(&str, &str)> = api_files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+            let a = ok(Format::AwsNfw, &api_refs);
+            let t = ok(Format::AwsNfw, &[("g.tf", &tf)]);
+            let names = names(&all);
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            same_verdicts(&a, &t, &names, VIAS, "generated");
+        }
+
+        #[test]
+        fn dns_firewall_rules(
+            rules in prop::collection::vec(
+                (0u8..3, any::<bool>(), prop::collection::vec(label(), 1..3)),
+                1..5,
+            ),
+        ) {
+            let mut tf = String::from("resource \"aws_route53_resolver_firewall_rule_group\" \"g\" {\n  name = \"g\"\n}\n");
+            let mut lists = Vec::new();
+            let mut api_rules = Vec::new();
+            let mut all = Vec::new();
+            for (n, (action, star, labels)) in rules.iter().enumerate() {
+                let domain = format!("{}{}.io.", if *star { "*." } else { "" }, labels.join("."));
+                all.push(domain.trim_end_matches('.').to_string());
+                let action = ["ALLOW", "BLOCK", "ALERT"][*action as usize];
+                let priority = 100 + n;
+                tf.push_str(&format!(
+                    "resource \"aws_route53_resolver_firewall_domain_list\" \"l{n}\" {{\n  domains = [\"{domain}\"]\n}}\nresource \"aws_route53_resolver_firewall_rule\" \"r{n}\" {{\n  action = \"{action}\"\n  block_response = \"NODATA\"\n  priority = {priority}\n  firewall_rule_group_id = aws_route53_resolver_firewall_rule_group.g.id\n  firewall_domain_list_id = aws_route53_resolver_firewall_domain_list.l{n}.id\n  firewall_domain_redirection_action = \"TRUST_REDIRECTION_DOMAIN\"\n}}\n"
+                ));
+                lists.push(format!(r#"{{"Id": "l{n}", "Domains": ["{domain}"]}}"#));
+                api_rules.push(format!(
+                    r#"{{"FirewallDomainListId": "l{n}", "Priority": {priority}, "Action": "{action}", "BlockResponse": "NODATA", "FirewallDomainRedirectionAction": "TRUST_REDIRECTION_DOMAIN"}}"#
+                ));
+            }
+            let api = format!(
+                r#"{{"FirewallRuleGroups": [{{"Id": "g", "Name": "g", "FirewallRules": [{}]}}], "FirewallDomainLists": [{}]}}"#,
+                api_rules.join(", "),
+                lists.join(", ")
+            );
+            let a = ok(Format::Route53, &[("fw.json", &api)]);
+            let t = ok(Format::Route53, &[("fw.tf", &tf)]);
+            let names = names(&all);
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            same_verdicts(&a, &t, &names, &[(53, Via::Dns)], "generated");
+        }
+    }
+}
