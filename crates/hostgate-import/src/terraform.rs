@@ -10,6 +10,12 @@
 //! expression (a variable, function call, template interpolation, conditional, `for`, a
 //! reference to another kind of resource) is not evaluated here and is refused at its position:
 //! the plan JSON has the values Terraform computed.
+//!
+//! Another product plugs in with a [`Product`] constant here (its resource types, their
+//! arguments and the fields of the reader's own input they become) and, in its reader, hands
+//! `.tf` and `terraform show -json` files to [`add_hcl`] / [`add_show_json`] (as
+//! `cloud::input` does) and reads the [`Converted`] trees [`finish`] returns as it reads its
+//! own input.
 
 use hcl_edit::expr::{Expression, ObjectKey, TraversalOperator, UnaryOperator};
 use hcl_edit::structure::{Body, Structure};
