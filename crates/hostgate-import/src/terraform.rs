@@ -326,7 +326,8 @@ pub(crate) fn add_hcl(cx: &mut Cx, set: &mut Set, product: &Product, name: &str,
                 line,
                 column,
                 format!(
-                    "resource type `{ty}` is not read by --from {} (it reads {})",
+                    "resource type `{}` is not read by --from {} (it reads {})",
+                    shorten(&ty),
                     product.format,
                     types(product)
                 ),
@@ -657,7 +658,9 @@ fn show_module(
                 cx.warn(
                     r,
                     format!(
-                        "{address}: resource type `{ty}` is not read by --from {}",
+                        "{}: resource type `{}` is not read by --from {}",
+                        shorten(address),
+                        shorten(ty),
                         product.format
                     ),
                 );

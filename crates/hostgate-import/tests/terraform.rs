@@ -468,6 +468,12 @@ fn arbitrary_hcl_never_panics() {
         }
         let _ = run(Format::AwsNfw, &[("x.tf", &tf[..end])]);
     }
+    // A label with a line break (the parser takes one): the warning quoting it stays one
+    // comment of the rendered policy.
+    let text = format!("resource \"aws_x\ny\" \"z\" {{\n}}\n{}", data("nfw.tf"));
+    let i = ok(Format::AwsNfw, &[("x.tf", &text)]);
+    let rendered = render(&i);
+    hostgate::Engine::compile(&rendered).unwrap_or_else(|e| panic!("{e}\n{rendered}"));
     let deep = format!(
         "resource \"aws_networkfirewall_rule_group\" \"g\" {{ capacity = {}1{} }}",
         "[".repeat(500),
