@@ -1,9 +1,9 @@
 //! The Terraform readers of `--from aws-nfw` and `--from route53` on arbitrary bytes: the first
 //! byte picks the format and whether the rest is a `.tf` file or `terraform show -json`
 //! output. No panic; every error and warning names the input file and points inside it (line
-//! from 1 to one past its last `\n`; column from 1); an import that succeeds renders to hostgate
-//! text that compiles with the same number of rules and decides the same as the engine on names
-//! taken from the input.
+//! from 1 to one past its last line break; column from 1); an import that succeeds renders to
+//! hostgate text that compiles with the same number of rules and decides the same as the
+//! engine on names taken from the input.
 #![no_main]
 
 use hostgate::{Format, Query, Via};
@@ -27,7 +27,12 @@ fuzz_target!(|data: &[u8]| {
         Format::Route53
     };
     let file = if pick & 2 == 0 { "main.tf" } else { "plan.json" };
-    let lines = text.iter().filter(|&&b| b == b'\n').count() as u32;
+    // Line breaks as YAML counts them (plan JSON is parsed as YAML): `\n`, `\r\n` and `\r`.
+    let lines = text
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && text.get(i + 1) != Some(&b'\n')))
+        .count() as u32;
     match import(format, &[(file, text)], &Options::default()) {
         Err(errors) => {
             assert!(!errors.is_empty());

@@ -247,7 +247,15 @@ pub(crate) fn parse(cx: &mut Cx, name: &str, bytes: &[u8]) -> Option<Doc> {
         return None;
     }
     match yaml::parse(text) {
-        Ok(roots) => Some(Doc::new(text, roots)),
+        Ok(mut roots) => {
+            // The parser may place a node that ends the input (an empty explicit key `?`)
+            // on a line past the last one: keep every position inside the text.
+            let (count, end) = clamp(text, u32::MAX, 1);
+            for r in &mut roots {
+                clamp_tree(r, count, end);
+            }
+            Some(Doc::new(text, roots))
+        }
         Err(e) => {
             let (line, column) = clamp(text, e.line, e.column);
             cx.errors.push(ImportDiagnostic {
@@ -304,6 +312,27 @@ pub(crate) fn wrap(key: &str, value: Node) -> Node {
             },
             value,
         )]),
+    }
+}
+
+fn clamp_tree(node: &mut Node, lines: u32, end: u32) {
+    if node.line > lines {
+        node.line = lines;
+        node.column = end;
+    }
+    match &mut node.value {
+        Value::Scalar { .. } => {}
+        Value::Seq(items) => {
+            for i in items {
+                clamp_tree(i, lines, end);
+            }
+        }
+        Value::Map(entries) => {
+            for (k, v) in entries {
+                clamp_tree(k, lines, end);
+                clamp_tree(v, lines, end);
+            }
+        }
     }
 }
 
@@ -374,6 +403,17 @@ mod tests {
         assert_eq!(doc.function(&items[1]), None);
         assert_eq!(doc.function(&m[3].1).as_deref(), Some("Fn::Split"));
         assert_eq!(doc.function(&m[4].1), None);
+    }
+
+    #[test]
+    fn positions_stay_inside_the_text() {
+        // An explicit empty key at the end of input is placed on the next line by the parser.
+        let mut cx = Cx::default();
+        let doc = parse(&mut cx, "t.json", b"?   #m").unwrap();
+        let Value::Map(m) = &doc.roots[0].value else {
+            panic!()
+        };
+        assert_eq!((m[0].0.line, m[0].0.column), (1, 7));
     }
 
     #[test]
