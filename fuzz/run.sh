@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 secs=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
 shift
 all=(tls_client_hello http_request_head dns_question inspect tls_vs_tls_parser policy_compile
-    matcher_vs_reference ffi import_yaml import_squid import_nginx import_haproxy import_swp quic dns_server engine_file)
+    matcher_vs_reference ffi import_yaml import_squid import_nginx import_haproxy import_swp import_terraform quic dns_server engine_file)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 
 # Targets whose inputs come from crates not committed yet are skipped, not failed.
@@ -49,6 +49,7 @@ for t in "${targets[@]}"; do
         import_nginx) opts=(-max_len=8192) ;;
         import_haproxy) opts=(-max_len=8192) ;;
         import_swp) opts=(-max_len=8192) ;;
+        import_terraform) opts=(-max_len=8192) ;;
         quic) opts=(-max_len=8192) ;;
         # Edits to a valid file of about 3 KB, or a whole file.
         engine_file) opts=(-max_len=8192 -len_control=0) ;;

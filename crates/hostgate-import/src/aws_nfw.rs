@@ -16,6 +16,7 @@ use hostgate::{Action, Precedence, RuleSpec, Via};
 
 use crate::cloud::{self, Doc};
 use crate::kube::{checked, Cx};
+use crate::terraform;
 use crate::yaml::{self, Node, Value};
 use crate::{Options, Read, RuleSource};
 
@@ -102,8 +103,9 @@ fn get<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
 /// The format's reader: every file's rule groups and firewall policy into one policy.
 pub(crate) fn import(cx: &mut Cx, files: &[(&str, &[u8])], _options: &Options) -> Read {
     let mut state = State::default();
+    let mut tf = terraform::Set::default();
     for (name, bytes) in files {
-        let Some(doc) = cloud::parse(cx, name, bytes) else {
+        let Some(doc) = cloud::input(cx, &mut tf, &terraform::AWS_NFW, name, bytes) else {
             continue;
         };
         if doc.roots.is_empty() {
@@ -111,6 +113,15 @@ pub(crate) fn import(cx: &mut Cx, files: &[(&str, &[u8])], _options: &Options) -
         }
         for root in &doc.roots {
             read_root(cx, &doc, root, name, &mut state, true);
+        }
+    }
+    if tf.any {
+        // Terraform resources, in the shape of `describe-rule-group` (`RuleGroup`,
+        // `RuleGroupResponse` with the address as its ARN) and of a `FirewallPolicy`.
+        let data = Doc::data(Vec::new());
+        for c in terraform::finish(cx, tf, &terraform::AWS_NFW) {
+            cx.file = c.file.clone();
+            read_root(cx, &data, &c.node, &c.file, &mut state, false);
         }
     }
     combine(cx, state)

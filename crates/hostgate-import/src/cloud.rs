@@ -6,6 +6,7 @@
 use hostgate::Severity;
 
 use crate::kube::{Cx, Fields};
+use crate::terraform;
 use crate::yaml::{self, Node, Value};
 use crate::ImportDiagnostic;
 
@@ -15,6 +16,8 @@ pub(crate) struct Doc {
     pub roots: Vec<Node>,
     text: String,
     line_starts: Vec<usize>,
+    /// Whether CloudFormation functions are looked for (not in trees made from Terraform).
+    functions: bool,
 }
 
 impl Doc {
@@ -38,6 +41,17 @@ impl Doc {
             roots,
             text: text.to_string(),
             line_starts,
+            functions: true,
+        }
+    }
+
+    /// A tree that is data only (made from Terraform): no CloudFormation functions in it.
+    pub fn data(roots: Vec<Node>) -> Doc {
+        Doc {
+            roots,
+            text: String::new(),
+            line_starts: Vec::new(),
+            functions: false,
         }
     }
 
@@ -58,6 +72,9 @@ impl Doc {
     /// which the tree drops but the text keeps at the node's start) or a JSON-form
     /// `{"Ref": …}` / `{"Fn::…": …}`.
     pub fn function(&self, node: &Node) -> Option<String> {
+        if !self.functions {
+            return None;
+        }
         let at = self.at(node);
         if let Some(rest) = at.strip_prefix('!') {
             let name: String = rest
@@ -148,26 +165,43 @@ impl Doc {
     }
 }
 
-/// What a file that is not read as a configuration is, if the name or the text says so.
-fn not_data(name: &str, text: &str) -> Option<String> {
-    let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".tf") || lower.ends_with(".tfvars") || lower.ends_with(".hcl") {
-        return Some(
-            "Terraform (HCL) is not read: give the deployed resources' AWS CLI JSON output, or \
-             a CloudFormation template"
-                .into(),
-        );
-    }
+/// Why a text with `{{…}}` placeholders is not read, if it has them.
+pub(crate) fn placeholders(text: &str) -> Option<String> {
     let placeholder = text
         .lines()
         .any(|l| l.find("{{").is_some_and(|i| l[i..].contains("}}")));
-    if placeholder {
+    placeholder.then(|| {
+        "a template with `{{…}}` placeholders: fill it in first, its values decide the policy"
+            .into()
+    })
+}
+
+/// What a file that is not read as a configuration is, if the name or the text says so
+/// (`.tf` files are read by the Terraform reader before this).
+fn not_data(name: &str, text: &str) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".tf.json") {
         return Some(
-            "a template with `{{…}}` placeholders: fill it in first, its values decide the policy"
+            "Terraform's JSON syntax (.tf.json) is not read: give the .tf files, or the plan \
+             JSON (`terraform show -json plan.out`)"
                 .into(),
         );
     }
-    None
+    if lower.ends_with(".tfvars") {
+        return Some(
+            "Terraform variable values (.tfvars) are not resources: give the plan JSON \
+             (`terraform show -json plan.out`), which has the values they give"
+                .into(),
+        );
+    }
+    if lower.ends_with(".hcl") {
+        return Some(
+            "HCL other than Terraform resources (.tf) is not read: give the .tf files, or the \
+             plan JSON (`terraform show -json plan.out`)"
+                .into(),
+        );
+    }
+    placeholders(text)
 }
 
 /// `(line, column)` inside `text` (or just past its end): the parser may report an error at the
@@ -213,7 +247,15 @@ pub(crate) fn parse(cx: &mut Cx, name: &str, bytes: &[u8]) -> Option<Doc> {
         return None;
     }
     match yaml::parse(text) {
-        Ok(roots) => Some(Doc::new(text, roots)),
+        Ok(mut roots) => {
+            // The parser may place a node that ends the input (an empty explicit key `?`)
+            // on a line past the last one: keep every position inside the text.
+            let (count, end) = clamp(text, u32::MAX, 1);
+            for r in &mut roots {
+                clamp_tree(r, count, end);
+            }
+            Some(Doc::new(text, roots))
+        }
         Err(e) => {
             let (line, column) = clamp(text, e.line, e.column);
             cx.errors.push(ImportDiagnostic {
@@ -224,6 +266,72 @@ pub(crate) fn parse(cx: &mut Cx, name: &str, bytes: &[u8]) -> Option<Doc> {
                 message: e.message,
             });
             None
+        }
+    }
+}
+
+/// Reads one input file of an AWS format: a Terraform file (`.tf`, or `terraform show -json`
+/// output) goes into `set`, to be read with the others; anything else is parsed into a
+/// [`Doc`].
+pub(crate) fn input(
+    cx: &mut Cx,
+    set: &mut terraform::Set,
+    product: &terraform::Product,
+    name: &str,
+    bytes: &[u8],
+) -> Option<Doc> {
+    if terraform::is_hcl(name) {
+        cx.file = name.to_string();
+        let text = text(cx, bytes)?;
+        terraform::add_hcl(cx, set, product, name, text);
+        return None;
+    }
+    let doc = parse(cx, name, bytes)?;
+    if let [root] = doc.roots.as_slice() {
+        if terraform::is_show_json(root) {
+            terraform::add_show_json(cx, set, product, name, root);
+            return None;
+        }
+    }
+    Some(doc)
+}
+
+/// A mapping node with one entry, `key: value` (to hand one resource to a bundle reader).
+pub(crate) fn wrap(key: &str, value: Node) -> Node {
+    Node {
+        line: value.line,
+        column: value.column,
+        value: Value::Map(vec![(
+            Node {
+                line: value.line,
+                column: value.column,
+                value: Value::Scalar {
+                    text: key.to_string(),
+                    plain: true,
+                },
+            },
+            value,
+        )]),
+    }
+}
+
+fn clamp_tree(node: &mut Node, lines: u32, end: u32) {
+    if node.line > lines {
+        node.line = lines;
+        node.column = end;
+    }
+    match &mut node.value {
+        Value::Scalar { .. } => {}
+        Value::Seq(items) => {
+            for i in items {
+                clamp_tree(i, lines, end);
+            }
+        }
+        Value::Map(entries) => {
+            for (k, v) in entries {
+                clamp_tree(k, lines, end);
+                clamp_tree(v, lines, end);
+            }
         }
     }
 }
@@ -295,6 +403,17 @@ mod tests {
         assert_eq!(doc.function(&items[1]), None);
         assert_eq!(doc.function(&m[3].1).as_deref(), Some("Fn::Split"));
         assert_eq!(doc.function(&m[4].1), None);
+    }
+
+    #[test]
+    fn positions_stay_inside_the_text() {
+        // An explicit empty key at the end of input is placed on the next line by the parser.
+        let mut cx = Cx::default();
+        let doc = parse(&mut cx, "t.json", b"?   #m").unwrap();
+        let Value::Map(m) = &doc.roots[0].value else {
+            panic!()
+        };
+        assert_eq!((m[0].0.line, m[0].0.column), (1, 7));
     }
 
     #[test]

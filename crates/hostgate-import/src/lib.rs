@@ -62,6 +62,7 @@ mod nginx;
 mod route53;
 mod squid;
 mod swp;
+mod terraform;
 mod yaml;
 
 use std::fmt;
@@ -701,7 +702,9 @@ pub fn render(imported: &Imported) -> String {
         }
     }
     for w in &imported.warnings {
-        out.push_str(&format!("# {w}\n"));
+        // A message may quote input text with line breaks: each warning stays one comment.
+        let one = w.to_string().replace(['\n', '\r'], " ");
+        out.push_str(&format!("# {one}\n"));
     }
     let mut sources = imported.sources.iter();
     for (i, p) in imported.policies.iter().enumerate() {

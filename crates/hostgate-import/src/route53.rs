@@ -15,6 +15,7 @@ use hostgate::{Action, Precedence, RuleSpec, Via};
 
 use crate::cloud::{self, Doc};
 use crate::kube::{checked, Cx};
+use crate::terraform;
 use crate::yaml::{self, Node, Value};
 use crate::{Options, Read, RuleSource};
 
@@ -84,6 +85,7 @@ fn get<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
 /// The format's reader: every file's rule groups, in association order, into one policy.
 pub(crate) fn import(cx: &mut Cx, files: &[(&str, &[u8])], _options: &Options) -> Read {
     let mut state = State::default();
+    let mut tf = terraform::Set::default();
     for (name, bytes) in files {
         cx.file = (*name).to_string();
         if name.to_ascii_lowercase().ends_with(".txt") {
@@ -96,7 +98,7 @@ pub(crate) fn import(cx: &mut Cx, files: &[(&str, &[u8])], _options: &Options) -
             }
             continue;
         }
-        let Some(doc) = cloud::parse(cx, name, bytes) else {
+        let Some(doc) = cloud::input(cx, &mut tf, &terraform::ROUTE53, name, bytes) else {
             continue;
         };
         if doc.roots.is_empty() {
@@ -110,7 +112,74 @@ pub(crate) fn import(cx: &mut Cx, files: &[(&str, &[u8])], _options: &Options) -
             }
         }
     }
+    if tf.any {
+        read_terraform(cx, tf, &mut state);
+    }
     combine(cx, state)
+}
+
+/// Terraform resources as bundle entries (ids are their addresses); a rule, its own resource
+/// in Terraform, joins the group its `firewall_rule_group_id` names.
+fn read_terraform(cx: &mut Cx, tf: terraform::Set, state: &mut State) {
+    let data = Doc::data(Vec::new());
+    let converted = terraform::finish(cx, tf, &terraform::ROUTE53);
+    let mut rules = Vec::new();
+    for c in converted {
+        cx.file = c.file.clone();
+        let key = match c.ty {
+            "aws_route53_resolver_firewall_domain_list" => "FirewallDomainLists",
+            "aws_route53_resolver_firewall_rule_group" => "FirewallRuleGroups",
+            "aws_route53_resolver_firewall_rule_group_association" => {
+                if state.associations.is_none() {
+                    state.associations = Some(Vec::new());
+                }
+                "FirewallRuleGroupAssociations"
+            }
+            "aws_route53_resolver_firewall_config" => {
+                read_bundle(
+                    cx,
+                    &data,
+                    &cloud::wrap("FirewallConfig", c.node),
+                    &c.file,
+                    state,
+                );
+                continue;
+            }
+            _ => {
+                rules.push(c);
+                continue;
+            }
+        };
+        let list = Node {
+            line: c.node.line,
+            column: c.node.column,
+            value: Value::Seq(vec![c.node]),
+        };
+        read_bundle(cx, &data, &cloud::wrap(key, list), &c.file, state);
+    }
+    for c in rules {
+        cx.file = c.file.clone();
+        let group = get(&c.node, "FirewallRuleGroupId")
+            .and_then(yaml::scalar)
+            .map(str::to_string);
+        let Some(rule) = read_rule(cx, &data, &c.node, &c.file, None) else {
+            continue;
+        };
+        match state
+            .groups
+            .iter_mut()
+            .find(|g| Some(&g.id) == group.as_ref())
+        {
+            Some(g) => g.rules.push(rule),
+            None => cx.err(
+                &c.node,
+                format!(
+                    "{}: `firewall_rule_group_id` names no rule group among the inputs",
+                    c.address
+                ),
+            ),
+        }
+    }
 }
 
 fn int(cx: &mut Cx, doc: &Doc, node: &Node, what: &str) -> Option<i64> {

@@ -532,8 +532,10 @@ fn every_example_imports_or_is_refused_with_its_reason() {
             "envs-dev-allowed_domains.yml:1:1: expected a Network Firewall rule group, firewall policy, bundle or CloudFormation template (a mapping), not a list; a list of targets alone does not say GeneratedRulesType and TargetTypes",
         ),
         (
+            // Its targets are read from a YAML file by a function call, which only Terraform
+            // evaluates (tests/terraform.rs imports it with the targets written out).
             "modules-network_firewall_with_nat-main.tf",
-            "modules-network_firewall_with_nat-main.tf:1:1: Terraform (HCL) is not read",
+            "modules-network_firewall_with_nat-main.tf:87:19: `yamldecode(file(\"allowed_domains.yml\"))` is a function call",
         ),
         (
             // The domain-list group imports; the template's other stateful group is Suricata

@@ -152,7 +152,7 @@ fn every_example_imports_or_is_refused_with_its_reason() {
     let expect: &[(&str, &str)] = &[
         (
             "examples-complete-fixtures.us-east-2.tfvars",
-            "examples-complete-fixtures.us-east-2.tfvars:1:1: Terraform (HCL) is not read",
+            "examples-complete-fixtures.us-east-2.tfvars:1:1: Terraform variable values (.tfvars) are not resources",
         ),
         (
             // The first rule's list is a region map lookup; the others are DNS Firewall

@@ -1,0 +1,1664 @@
+//! Terraform inputs for the cloud importers: `.tf` files (HCL, literal arguments only) and the
+//! JSON of `terraform show -json` (a plan's `planned_values`, or a state's `values`), turned
+//! into the same positioned trees, named as the product's API names them, that the product's
+//! reader takes from the API's own output.
+//!
+//! A product lists its resource types in one table ([`Product`]): for each, the Terraform
+//! arguments and nested blocks and the API field each becomes. Arguments not in the table are
+//! errors at their position. References between the product's own resources (how Terraform
+//! links a rule to its group) are resolved to the resource among the files given; any other
+//! expression (a variable, function call, template interpolation, conditional, `for`, a
+//! reference to another kind of resource) is not evaluated here and is refused at its position:
+//! the plan JSON has the values Terraform computed.
+//!
+//! Another product plugs in with a [`Product`] constant here (its resource types, their
+//! arguments and the fields of the reader's own input they become) and, in its reader, hands
+//! `.tf` and `terraform show -json` files to [`add_hcl`] / [`add_show_json`] (as
+//! `cloud::input` does) and reads the [`Converted`] trees [`finish`] returns as it reads its
+//! own input.
+
+use hcl_edit::expr::{Expression, ObjectKey, TraversalOperator, UnaryOperator};
+use hcl_edit::structure::{Body, Structure};
+use hcl_edit::template::{Element, Template};
+use hcl_edit::Span;
+
+use crate::kube::Cx;
+use crate::yaml::{self, Node, Value};
+
+/// How a nested block becomes an API field.
+#[derive(Clone, Copy)]
+pub(crate) enum Nest {
+    /// At most one block: an object.
+    One,
+    /// Blocks in order: a list of objects.
+    Many,
+    /// Blocks into an object keyed by each block's field `key` (after mapping), whose value
+    /// is the block's field `value` (`ip_sets { key = "HOME_NET" ip_set {…} }` is
+    /// `IPSets: {HOME_NET: {…}}`).
+    Keyed {
+        key: &'static str,
+        value: &'static str,
+    },
+}
+
+/// What one Terraform argument or nested block is. API names may be dotted paths
+/// (`RuleGroupResponse.Capacity`): the field is put there, objects created as needed.
+#[derive(Clone, Copy)]
+pub(crate) enum Arg {
+    /// A literal value (string, number, bool, or a list or object of them).
+    Value(&'static str),
+    /// A nested block with its own arguments.
+    Block(&'static str, Nest, &'static [(&'static str, Arg)]),
+    /// A reference to another resource of the product, one of `types`, by one of the
+    /// attributes `attrs` (`aws_networkfirewall_rule_group.g.arn`): the field holds the
+    /// resource's address. A literal id is kept as written (or, in plan JSON, matched to a
+    /// resource with that id).
+    Link(
+        &'static str,
+        &'static [&'static str],
+        &'static [&'static str],
+    ),
+    /// An identity only compared with others (a VPC id): any expression, its text standing
+    /// for its value (two different expressions count as two values).
+    Opaque(&'static str),
+    /// Whatever is written, the reader only looks at whether it is there (what it refuses or
+    /// warns about): a placeholder, a list of one empty object per block.
+    Present(&'static str),
+    /// Decides nothing (names, descriptions, tags, computed ids): not read.
+    Skip,
+}
+
+/// One Terraform resource type of a product.
+pub(crate) struct Resource {
+    /// The Terraform type, `aws_networkfirewall_rule_group`.
+    pub ty: &'static str,
+    /// API field set to the resource's address (what links to it hold), if any.
+    pub address_at: Option<&'static str>,
+    /// API field set to a rule-id-safe name of the resource (its Terraform name), if any.
+    pub name_at: Option<&'static str>,
+    /// The attributes other resources refer to it by (`arn`, `id`).
+    pub ids: &'static [&'static str],
+    /// Its arguments and nested blocks.
+    pub args: &'static [(&'static str, Arg)],
+}
+
+/// A product's resource types, and what to call the format in messages.
+pub(crate) struct Product {
+    pub format: &'static str,
+    pub resources: &'static [Resource],
+}
+
+/// One resource read, in the API's shape.
+pub(crate) struct Converted {
+    pub file: String,
+    pub ty: &'static str,
+    pub address: String,
+    pub node: Node,
+}
+
+/// Whether a file is read as Terraform HCL (by its name).
+pub(crate) fn is_hcl(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with(".tf")
+}
+
+/// Whether a parsed JSON document is `terraform show -json` output (a plan or a state).
+pub(crate) fn is_show_json(root: &Node) -> bool {
+    get(root, "format_version").is_some()
+        && (get(root, "planned_values").is_some() || get(root, "values").is_some())
+}
+
+/// Resources collected from every Terraform file, read when all are known (links may point
+/// from one file into another).
+#[derive(Default)]
+pub(crate) struct Set {
+    found: Vec<Found>,
+    /// Whether any Terraform input was given (for the "nothing to import" error).
+    pub any: bool,
+    /// The first Terraform file given.
+    first: String,
+}
+
+struct Found {
+    file: String,
+    ty: String,
+    address: String,
+    /// Module address prefix (`module.a.`) for resolving references written in its module.
+    module: String,
+    label: String,
+    line: u32,
+    column: u32,
+    body: Raw,
+    /// Known values of the `ids` attributes (plan/state JSON).
+    ids: Vec<String>,
+    /// From plan/state JSON (not HCL).
+    json: bool,
+}
+
+/// An argument's value before the table gives it meaning.
+#[derive(Clone, Debug)]
+struct Raw {
+    line: u32,
+    column: u32,
+    v: RawV,
+}
+
+#[derive(Clone, Debug)]
+enum RawV {
+    Scalar {
+        text: String,
+        plain: bool,
+    },
+    Seq(Vec<Raw>),
+    /// An object or block body: (key, key line, key column, value).
+    Map(Vec<(String, u32, u32, Raw)>),
+    /// `TYPE.NAME.ATTR` (`NAME` may carry an instance key in plan JSON).
+    Ref {
+        ty: String,
+        name: String,
+        attr: String,
+    },
+    /// Not a literal: what it is, and its text.
+    Expr {
+        what: String,
+        text: String,
+    },
+    /// In a plan: known only after apply.
+    Unknown,
+}
+
+impl Raw {
+    fn is_absent(&self) -> bool {
+        match &self.v {
+            RawV::Scalar { text, plain } => *plain && text == "null",
+            RawV::Seq(items) => items.is_empty(),
+            RawV::Map(entries) => entries.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// Byte offsets to 1-based line and character column.
+struct Lines<'t> {
+    text: &'t str,
+    starts: Vec<usize>,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Lines<'t> {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Lines { text, starts }
+    }
+
+    fn at(&self, offset: usize) -> (u32, u32) {
+        let line = self.starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.starts[line - 1];
+        let end = offset.min(self.text.len());
+        let col = self.text.get(start..end).map_or(0, |s| s.chars().count());
+        (to_u32(line), to_u32(col + 1))
+    }
+
+    fn span(&self, s: Option<std::ops::Range<usize>>) -> (u32, u32) {
+        s.map_or((1, 1), |r| self.at(r.start))
+    }
+
+    fn text(&self, s: Option<std::ops::Range<usize>>) -> String {
+        let t = s
+            .and_then(|r| self.text.get(r))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        shorten(&t)
+    }
+}
+
+fn shorten(t: &str) -> String {
+    let one: String = t.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() > 60 {
+        let cut: String = one.chars().take(57).collect();
+        format!("{cut}…")
+    } else {
+        one
+    }
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn get<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
+    match &node.value {
+        Value::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| yaml::scalar(k) == Some(key))
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_null()),
+        _ => None,
+    }
+}
+
+/// A rule-id-safe form of a resource's address without its type (`g`, `module.fw.g-0`).
+fn label_of(address: &str, ty: &str) -> String {
+    let s = address.replacen(&format!("{ty}."), "", 1);
+    let s: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let s = s.trim_matches('-').to_string();
+    if s.is_empty() {
+        "resource".into()
+    } else {
+        s
+    }
+}
+
+/// The roots a reference may start with that are not resources.
+fn special_root(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "var" => "a variable",
+        "local" => "a local value",
+        "data" => "a data source",
+        "module" => "a module output",
+        "count" | "each" | "self" => "a per-instance value",
+        "path" | "terraform" => "a Terraform built-in value",
+        _ => return None,
+    })
+}
+
+/// Reads one `.tf` file's `resource` blocks.
+pub(crate) fn add_hcl(cx: &mut Cx, set: &mut Set, product: &Product, name: &str, text: &str) {
+    if !set.any {
+        set.first = name.to_string();
+    }
+    set.any = true;
+    cx.file = name.to_string();
+    if let Some(why) = crate::cloud::placeholders(text) {
+        cx.err_at(1, 1, why);
+        return;
+    }
+    let body = match hcl_edit::parser::parse_body(text) {
+        Ok(b) => b,
+        Err(e) => {
+            let loc = e.location();
+            let first = e.message().lines().next().unwrap_or("").to_string();
+            cx.err_at(
+                to_u32(loc.line()),
+                to_u32(loc.column()),
+                format!("invalid HCL: {first}"),
+            );
+            return;
+        }
+    };
+    let lines = Lines::new(text);
+    for s in body.iter() {
+        let Structure::Block(block) = s else {
+            continue;
+        };
+        let (line, column) = lines.span(block.ident.span());
+        match block.ident.as_str() {
+            "resource" => {}
+            "module" => {
+                cx.warn_at(
+                    line,
+                    column,
+                    "a module's resources are not in this file: give the module's .tf files \
+                     too, or the plan JSON, if it holds resources this import reads",
+                );
+                continue;
+            }
+            // Definitions (variables, providers, outputs, data sources) decide nothing until
+            // a read argument uses them, which is refused there.
+            _ => continue,
+        }
+        let (Some(ty), Some(rname)) = (block.labels.first(), block.labels.get(1)) else {
+            cx.err_at(line, column, "a resource block needs a type and a name");
+            continue;
+        };
+        let (ty, rname) = (ty.as_str().to_string(), rname.as_str().to_string());
+        if !product.resources.iter().any(|r| r.ty == ty) {
+            cx.warn_at(
+                line,
+                column,
+                format!(
+                    "resource type `{}` is not read by --from {} (it reads {})",
+                    shorten(&ty),
+                    product.format,
+                    types(product)
+                ),
+            );
+            continue;
+        }
+        let mut ok = true;
+        for meta in ["count", "for_each"] {
+            if let Some(a) = block.body.get_attribute(meta) {
+                let (l, c) = lines.span(a.key.span());
+                cx.err_at(
+                    l,
+                    c,
+                    format!(
+                        "`{meta}` makes instances whose values are computed: give the rendered \
+                         plan JSON (`terraform show -json plan.out`) instead"
+                    ),
+                );
+                ok = false;
+            }
+        }
+        if !ok {
+            continue;
+        }
+        let Some(body) = hcl_body(cx, &lines, &block.body, true) else {
+            continue;
+        };
+        let address = format!("{ty}.{rname}");
+        if let Some(other) = set.found.iter().find(|f| f.address == address) {
+            cx.err_at(
+                line,
+                column,
+                format!(
+                    "{address} is also defined in {} at line {}",
+                    other.file, other.line
+                ),
+            );
+            continue;
+        }
+        set.found.push(Found {
+            file: name.to_string(),
+            label: label_of(&address, &ty),
+            ty,
+            address,
+            module: String::new(),
+            line,
+            column,
+            body,
+            ids: Vec::new(),
+            json: false,
+        });
+    }
+}
+
+fn types(product: &Product) -> String {
+    product
+        .resources
+        .iter()
+        .map(|r| r.ty)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A block body: attributes and nested blocks (blocks of one type into a list, in order).
+fn hcl_body(cx: &mut Cx, lines: &Lines, body: &Body, resource: bool) -> Option<Raw> {
+    let mut entries: Vec<(String, u32, u32, Raw)> = Vec::new();
+    let mut ok = true;
+    for s in body.iter() {
+        match s {
+            Structure::Attribute(a) => {
+                let key = a.key.as_str().to_string();
+                // Meta-arguments that do not change the resource's values.
+                if resource && matches!(key.as_str(), "depends_on" | "provider") {
+                    continue;
+                }
+                let (l, c) = lines.span(a.key.span());
+                if let Some((_, pl, _, _)) = entries.iter().find(|e| e.0 == key) {
+                    cx.err_at(l, c, format!("`{key}` is also set at line {pl}"));
+                    ok = false;
+                    continue;
+                }
+                entries.push((key, l, c, hcl_expr(lines, &a.value)));
+            }
+            Structure::Block(b) => {
+                let key = b.ident.as_str().to_string();
+                let (l, c) = lines.span(b.ident.span());
+                if resource
+                    && matches!(
+                        key.as_str(),
+                        "lifecycle" | "provisioner" | "connection" | "timeouts"
+                    )
+                {
+                    continue;
+                }
+                let value = if key == "dynamic" {
+                    Raw {
+                        line: l,
+                        column: c,
+                        v: RawV::Expr {
+                            what: "a dynamic block".into(),
+                            text: format!(
+                                "dynamic \"{}\"",
+                                b.labels.first().map_or("", |x| x.as_str())
+                            ),
+                        },
+                    }
+                } else {
+                    // Positioned at the block's name, where messages about the block point.
+                    let mut body = hcl_body(cx, lines, &b.body, false)?;
+                    body.line = l;
+                    body.column = c;
+                    body
+                };
+                let key = match (key.as_str(), b.labels.first()) {
+                    ("dynamic", Some(label)) => label.as_str().to_string(),
+                    _ => key,
+                };
+                match entries.iter_mut().find(|e| e.0 == key) {
+                    Some((
+                        _,
+                        _,
+                        _,
+                        Raw {
+                            v: RawV::Seq(items),
+                            ..
+                        },
+                    )) => items.push(value),
+                    Some((_, pl, _, _)) => {
+                        let pl = *pl;
+                        cx.err_at(l, c, format!("`{key}` is also set at line {pl}"));
+                        ok = false;
+                    }
+                    None => entries.push((
+                        key,
+                        l,
+                        c,
+                        Raw {
+                            line: l,
+                            column: c,
+                            v: RawV::Seq(vec![value]),
+                        },
+                    )),
+                }
+            }
+        }
+    }
+    let (line, column) = lines.span(body.span());
+    ok.then_some(Raw {
+        line,
+        column,
+        v: RawV::Map(entries),
+    })
+}
+
+fn template_text(t: &Template) -> Option<String> {
+    let mut s = String::new();
+    for e in t.iter() {
+        match e {
+            Element::Literal(l) => s.push_str(l.value()),
+            _ => return None,
+        }
+    }
+    Some(s)
+}
+
+fn hcl_expr(lines: &Lines, e: &Expression) -> Raw {
+    let (line, column) = lines.span(e.span());
+    let expr = |what: &str| RawV::Expr {
+        what: what.to_string(),
+        text: lines.text(e.span()),
+    };
+    let v = match e {
+        Expression::Null(_) => RawV::Scalar {
+            text: "null".into(),
+            plain: true,
+        },
+        Expression::Bool(b) => RawV::Scalar {
+            text: b.value().to_string(),
+            plain: true,
+        },
+        Expression::Number(n) => RawV::Scalar {
+            text: n.value().to_string(),
+            plain: true,
+        },
+        Expression::String(s) => RawV::Scalar {
+            text: s.value().clone(),
+            plain: false,
+        },
+        Expression::Array(a) => RawV::Seq(a.iter().map(|x| hcl_expr(lines, x)).collect()),
+        Expression::Object(o) => {
+            let mut entries = Vec::new();
+            for (k, v) in o.iter() {
+                let (kl, kc) = lines.span(k.span());
+                let key = match k {
+                    ObjectKey::Ident(i) => i.as_str().to_string(),
+                    ObjectKey::Expression(Expression::String(s)) => s.value().clone(),
+                    ObjectKey::Expression(_) => {
+                        return Raw {
+                            line: kl,
+                            column: kc,
+                            v: RawV::Expr {
+                                what: "a computed object key".into(),
+                                text: lines.text(k.span()),
+                            },
+                        }
+                    }
+                };
+                entries.push((key, kl, kc, hcl_expr(lines, v.expr())));
+            }
+            RawV::Map(entries)
+        }
+        Expression::StringTemplate(t) => match template_text(t) {
+            Some(text) => RawV::Scalar { text, plain: false },
+            None => expr("a template with interpolation"),
+        },
+        Expression::HeredocTemplate(h) => match template_text(&h.template) {
+            Some(text) => RawV::Scalar { text, plain: false },
+            None => expr("a template with interpolation"),
+        },
+        Expression::Parenthesis(p) => return hcl_expr(lines, p.inner()),
+        Expression::Variable(v) => match special_root(v.as_str()) {
+            Some(what) => expr(what),
+            None => expr("a reference"),
+        },
+        Expression::Traversal(t) => match &t.expr {
+            Expression::Variable(root) => match special_root(root.as_str()) {
+                Some(what) => expr(what),
+                None => {
+                    let names: Vec<&str> = t
+                        .operators
+                        .iter()
+                        .map(|o| match o.value() {
+                            TraversalOperator::GetAttr(i) => Some(i.as_str()),
+                            _ => None,
+                        })
+                        .collect::<Option<Vec<_>>>()
+                        .unwrap_or_default();
+                    match names.as_slice() {
+                        [name, attr] => RawV::Ref {
+                            ty: root.as_str().to_string(),
+                            name: (*name).to_string(),
+                            attr: (*attr).to_string(),
+                        },
+                        _ => expr("a reference to another resource"),
+                    }
+                }
+            },
+            _ => expr("a computed value"),
+        },
+        Expression::FuncCall(_) => expr("a function call"),
+        Expression::Conditional(_) => expr("a conditional"),
+        Expression::ForExpr(_) => expr("a `for` expression"),
+        Expression::UnaryOp(u) => match (u.operator.value(), &u.expr) {
+            (UnaryOperator::Neg, Expression::Number(n)) => RawV::Scalar {
+                text: format!("-{}", n.value()),
+                plain: true,
+            },
+            _ => expr("an operation"),
+        },
+        Expression::BinaryOp(_) => expr("an operation"),
+    };
+    Raw { line, column, v }
+}
+
+/// Reads the resources of a `terraform show -json` document: a plan's `planned_values` (what
+/// applying it makes, the state after it), or a state's `values` (what is deployed).
+pub(crate) fn add_show_json(
+    cx: &mut Cx,
+    set: &mut Set,
+    product: &Product,
+    name: &str,
+    root: &Node,
+) {
+    if !set.any {
+        set.first = name.to_string();
+    }
+    set.any = true;
+    cx.file = name.to_string();
+    if let Some(v) = get(root, "format_version").and_then(yaml::scalar) {
+        if !v.starts_with("1.") && v != "1" && !v.starts_with("0.") {
+            cx.err(
+                get(root, "format_version").unwrap_or(root),
+                format!("format_version {v}: only 1.x (and the older 0.x) is read"),
+            );
+            return;
+        }
+    }
+    let (values, plan) = match get(root, "planned_values") {
+        Some(v) => (v, true),
+        None => match get(root, "values") {
+            Some(v) => (v, false),
+            None => return,
+        },
+    };
+    let Some(module) = get(values, "root_module") else {
+        cx.err(values, "no `root_module`");
+        return;
+    };
+    let config = get(root, "configuration").and_then(|c| get(c, "root_module"));
+    let changes = get(root, "resource_changes");
+    show_module(cx, set, product, name, module, "", config, changes, plan);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn show_module(
+    cx: &mut Cx,
+    set: &mut Set,
+    product: &Product,
+    file: &str,
+    module: &Node,
+    prefix: &str,
+    config: Option<&Node>,
+    changes: Option<&Node>,
+    plan: bool,
+) {
+    if let Some(Value::Seq(resources)) = get(module, "resources").map(|r| &r.value) {
+        for r in resources {
+            let ty = get(r, "type").and_then(yaml::scalar).unwrap_or("");
+            let mode = get(r, "mode").and_then(yaml::scalar).unwrap_or("managed");
+            if mode != "managed" {
+                continue;
+            }
+            let Some(address) = get(r, "address").and_then(yaml::scalar) else {
+                cx.err(r, "a resource without `address`");
+                continue;
+            };
+            if !product.resources.iter().any(|x| x.ty == ty) {
+                cx.warn(
+                    r,
+                    format!(
+                        "{}: resource type `{}` is not read by --from {}",
+                        shorten(address),
+                        shorten(ty),
+                        product.format
+                    ),
+                );
+                continue;
+            }
+            let Some(values) = get(r, "values") else {
+                cx.err(r, format!("{address} without `values`"));
+                continue;
+            };
+            let rname = get(r, "name").and_then(yaml::scalar).unwrap_or("");
+            let expressions = config
+                .and_then(|c| config_resource(c, &format!("{ty}.{rname}")))
+                .and_then(|c| get(c, "expressions"));
+            let unknown = if plan {
+                changes.and_then(|c| change_of(c, address))
+            } else {
+                None
+            };
+            let body = show_value(values, expressions, unknown);
+            let spec = product.resources.iter().find(|x| x.ty == ty);
+            let ids = spec
+                .map(|s| s.ids)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(|a| get(values, a).and_then(yaml::scalar))
+                .map(str::to_string)
+                .collect();
+            if set.found.iter().any(|f| f.address == address) {
+                cx.err(r, format!("{address} is given twice"));
+                continue;
+            }
+            set.found.push(Found {
+                file: file.to_string(),
+                ty: ty.to_string(),
+                address: address.to_string(),
+                module: prefix.to_string(),
+                label: label_of(address, ty),
+                line: r.line,
+                column: r.column,
+                body,
+                ids,
+                json: true,
+            });
+        }
+    }
+    if let Some(Value::Seq(children)) = get(module, "child_modules").map(|r| &r.value) {
+        for child in children {
+            let Some(addr) = get(child, "address").and_then(yaml::scalar) else {
+                cx.err(child, "a child module without `address`");
+                continue;
+            };
+            // `module.a[0].module.b` → the call names a, b.
+            let call = addr
+                .rsplit("module.")
+                .next()
+                .unwrap_or("")
+                .split('[')
+                .next()
+                .unwrap_or("");
+            let child_config = config
+                .and_then(|c| get(c, "module_calls"))
+                .and_then(|m| get(m, call))
+                .and_then(|m| get(m, "module"));
+            show_module(
+                cx,
+                set,
+                product,
+                file,
+                child,
+                &format!("{addr}."),
+                child_config,
+                changes,
+                plan,
+            );
+        }
+    }
+}
+
+fn config_resource<'n>(module: &'n Node, address: &str) -> Option<&'n Node> {
+    let Value::Seq(rs) = &get(module, "resources")?.value else {
+        return None;
+    };
+    rs.iter()
+        .find(|r| get(r, "address").and_then(yaml::scalar) == Some(address))
+}
+
+fn change_of<'n>(changes: &'n Node, address: &str) -> Option<&'n Node> {
+    let Value::Seq(cs) = &changes.value else {
+        return None;
+    };
+    let c = cs
+        .iter()
+        .find(|c| get(c, "address").and_then(yaml::scalar) == Some(address))?;
+    get(get(c, "change")?, "after_unknown")
+}
+
+/// A values tree with, where a value is absent (unknown until apply), the configuration's
+/// reference (an ARN or id of a resource the plan creates) or an unknown marker.
+fn show_value(v: &Node, expr: Option<&Node>, unknown: Option<&Node>) -> Raw {
+    let v_ = match &v.value {
+        Value::Scalar { text, plain } => RawV::Scalar {
+            text: text.clone(),
+            plain: *plain,
+        },
+        Value::Seq(items) => RawV::Seq(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, x)| show_value(x, nth(expr, i), nth(unknown, i)))
+                .collect(),
+        ),
+        Value::Map(entries) => {
+            let mut out = Vec::new();
+            for (k, x) in entries {
+                let key = yaml::scalar(k).unwrap_or("").to_string();
+                let e = expr.and_then(|e| get(e, &key));
+                let u = unknown.and_then(|u| get(u, &key));
+                let raw = if x.is_null() {
+                    missing(x, e, u)
+                } else {
+                    show_value(x, e, u)
+                };
+                out.push((key, k.line, k.column, raw));
+            }
+            // Attributes unknown until apply may be left out of the values altogether.
+            for (key, e, u) in absent_keys(v, expr, unknown) {
+                out.push((key, v.line, v.column, missing(v, e, u)));
+            }
+            RawV::Map(out)
+        }
+    };
+    Raw {
+        line: v.line,
+        column: v.column,
+        v: v_,
+    }
+}
+
+fn nth(n: Option<&Node>, i: usize) -> Option<&Node> {
+    match n.map(|n| &n.value) {
+        Some(Value::Seq(items)) => items.get(i),
+        // A block of nesting mode "single" in the configuration is an object, not a list.
+        Some(Value::Map(_)) if i == 0 => n,
+        _ => None,
+    }
+}
+
+fn absent_keys<'n>(
+    v: &Node,
+    expr: Option<&'n Node>,
+    unknown: Option<&'n Node>,
+) -> Vec<(String, Option<&'n Node>, Option<&'n Node>)> {
+    let mut keys: Vec<String> = Vec::new();
+    for n in [expr, unknown].into_iter().flatten() {
+        if let Value::Map(entries) = &n.value {
+            for (k, _) in entries {
+                if let Some(k) = yaml::scalar(k) {
+                    let present = matches!(&v.value, Value::Map(es)
+                        if es.iter().any(|(vk, _)| yaml::scalar(vk) == Some(k)));
+                    if !present && !keys.iter().any(|x| x == k) {
+                        keys.push(k.to_string());
+                    }
+                }
+            }
+        }
+    }
+    keys.into_iter()
+        .filter_map(|k| {
+            let e = expr.and_then(|e| get(e, &k));
+            let u = unknown.and_then(|u| get(u, &k));
+            let is_ref = e.is_some_and(|e| get(e, "references").is_some());
+            let is_unknown = u.is_some_and(|u| yaml::scalar(u) == Some("true"));
+            (is_ref || is_unknown).then_some((k, e, u))
+        })
+        .collect()
+}
+
+/// An absent or null value: a reference to a resource (from the configuration), unknown until
+/// apply, or null.
+fn missing(at: &Node, expr: Option<&Node>, unknown: Option<&Node>) -> Raw {
+    let mk = |v| Raw {
+        line: at.line,
+        column: at.column,
+        v,
+    };
+    if let Some(Value::Seq(refs)) = expr.and_then(|e| get(e, "references")).map(|r| &r.value) {
+        let refs: Vec<&str> = refs.iter().filter_map(yaml::scalar).collect();
+        // Terraform lists the most specific reference first (`aws_x.y.arn`, then `aws_x.y`).
+        for r in &refs {
+            let parts: Vec<&str> = r.splitn(3, '.').collect();
+            if let [ty, name, attr] = parts.as_slice() {
+                if special_root(ty).is_none() {
+                    return mk(RawV::Ref {
+                        ty: (*ty).to_string(),
+                        name: (*name).to_string(),
+                        attr: (*attr).to_string(),
+                    });
+                }
+            }
+        }
+        if let Some(r) = refs.first() {
+            return mk(RawV::Expr {
+                what: "a value known only after apply".into(),
+                text: (*r).to_string(),
+            });
+        }
+    }
+    if unknown.is_some_and(|u| yaml::scalar(u) == Some("true")) {
+        return mk(RawV::Unknown);
+    }
+    mk(RawV::Scalar {
+        text: "null".into(),
+        plain: true,
+    })
+}
+
+/// Reads every collected resource through the product's table, links resolved.
+pub(crate) fn finish(cx: &mut Cx, set: Set, product: &Product) -> Vec<Converted> {
+    let mut out = Vec::new();
+    // Files of other resources (a VPC, routes) may come with the product's; none at all is
+    // nothing to import.
+    if set.found.is_empty() && cx.errors.is_empty() {
+        cx.file = set.first.clone();
+        cx.err_at(
+            1,
+            1,
+            format!(
+                "no resource that --from {} reads ({}): nothing to import",
+                product.format,
+                types(product)
+            ),
+        );
+    }
+    for f in &set.found {
+        let Some(spec) = product.resources.iter().find(|r| r.ty == f.ty) else {
+            continue;
+        };
+        cx.file = f.file.clone();
+        let mut w = Walk {
+            cx,
+            set: &set,
+            from: f,
+            plan: f.json,
+        };
+        let Some(mut node) = w.map(&f.body, spec.args, &f.address) else {
+            continue;
+        };
+        let at = |text: String| Node {
+            line: f.line,
+            column: f.column,
+            value: Value::Scalar { text, plain: false },
+        };
+        if let Some(path) = spec.address_at {
+            put(&mut node, path, at(f.address.clone()));
+        }
+        if let Some(path) = spec.name_at {
+            put(&mut node, path, at(f.label.clone()));
+        }
+        out.push(Converted {
+            file: f.file.clone(),
+            ty: spec.ty,
+            address: f.address.clone(),
+            node,
+        });
+    }
+    out
+}
+
+struct Walk<'a, 'c> {
+    cx: &'c mut Cx,
+    set: &'a Set,
+    from: &'a Found,
+    /// Plan/state JSON: unknown arguments that are unset (null, empty) are skipped (newer
+    /// provider versions add arguments, which the JSON lists even when not set).
+    plan: bool,
+}
+
+fn scalar_node(line: u32, column: u32, text: String, plain: bool) -> Node {
+    Node {
+        line,
+        column,
+        value: Value::Scalar { text, plain },
+    }
+}
+
+/// Puts `value` at a dotted `path` of the mapping `node`, creating (or merging into) objects.
+fn put(node: &mut Node, path: &str, value: Node) {
+    let (head, rest) = match path.split_once('.') {
+        Some((h, r)) => (h, Some(r)),
+        None => (path, None),
+    };
+    let (line, column) = (value.line, value.column);
+    let Value::Map(entries) = &mut node.value else {
+        return;
+    };
+    let i = match entries
+        .iter()
+        .position(|(k, _)| yaml::scalar(k) == Some(head))
+    {
+        Some(i) => i,
+        None => {
+            entries.push((
+                scalar_node(line, column, head.to_string(), true),
+                Node {
+                    line,
+                    column,
+                    value: Value::Map(Vec::new()),
+                },
+            ));
+            entries.len() - 1
+        }
+    };
+    match rest {
+        None => {
+            let slot = &mut entries[i].1;
+            match (&mut slot.value, value.value) {
+                (Value::Map(old), Value::Map(new)) => old.extend(new),
+                (_, v) => {
+                    slot.value = v;
+                    slot.line = line;
+                    slot.column = column;
+                }
+            }
+        }
+        Some(rest) => put(&mut entries[i].1, rest, value),
+    }
+}
+
+impl Walk<'_, '_> {
+    fn not_literal(&mut self, raw: &Raw) {
+        let (what, text) = match &raw.v {
+            RawV::Expr { what, text } => (what.clone(), text.clone()),
+            RawV::Ref { ty, name, attr } => (
+                "a reference to another resource".to_string(),
+                format!("{ty}.{name}.{attr}"),
+            ),
+            RawV::Unknown => {
+                self.cx.err_at(
+                    raw.line,
+                    raw.column,
+                    "a value known only after apply: the plan does not say what it is",
+                );
+                return;
+            }
+            _ => return,
+        };
+        self.cx.err_at(
+            raw.line,
+            raw.column,
+            format!(
+                "`{text}` is {what}, which is not evaluated here: only literal values are read \
+                 from .tf files; give the rendered plan JSON (`terraform show -json plan.out`) \
+                 instead"
+            ),
+        );
+    }
+
+    /// A literal value as a node.
+    fn literal(&mut self, raw: &Raw) -> Option<Node> {
+        let value = match &raw.v {
+            RawV::Scalar { text, plain } => Value::Scalar {
+                text: text.clone(),
+                plain: *plain,
+            },
+            RawV::Seq(items) => {
+                let mut out = Vec::new();
+                let mut ok = true;
+                for i in items {
+                    match self.literal(i) {
+                        Some(n) => out.push(n),
+                        None => ok = false,
+                    }
+                }
+                if !ok {
+                    return None;
+                }
+                Value::Seq(out)
+            }
+            RawV::Map(entries) => {
+                let mut out = Vec::new();
+                let mut ok = true;
+                for (k, l, c, v) in entries {
+                    match self.literal(v) {
+                        Some(n) => out.push((scalar_node(*l, *c, k.clone(), false), n)),
+                        None => ok = false,
+                    }
+                }
+                if !ok {
+                    return None;
+                }
+                Value::Map(out)
+            }
+            _ => {
+                self.not_literal(raw);
+                return None;
+            }
+        };
+        Some(Node {
+            line: raw.line,
+            column: raw.column,
+            value,
+        })
+    }
+
+    /// A block body through its table into an API object.
+    fn map(&mut self, raw: &Raw, args: &[(&str, Arg)], what: &str) -> Option<Node> {
+        let RawV::Map(entries) = &raw.v else {
+            if matches!(raw.v, RawV::Expr { .. } | RawV::Ref { .. } | RawV::Unknown) {
+                self.not_literal(raw);
+                return None;
+            }
+            self.cx.err_at(
+                raw.line,
+                raw.column,
+                format!("{what} must be a block or an object"),
+            );
+            return None;
+        };
+        let mut node = Node {
+            line: raw.line,
+            column: raw.column,
+            value: Value::Map(Vec::new()),
+        };
+        let mut ok = true;
+        for (key, kl, kc, v) in entries {
+            let Some((_, arg)) = args.iter().find(|(n, _)| n == key) else {
+                if self.plan && v.is_absent() {
+                    continue;
+                }
+                let known: Vec<&str> = args.iter().map(|(n, _)| *n).collect();
+                self.cx.err_at(
+                    *kl,
+                    *kc,
+                    format!(
+                        "unknown argument `{key}` in {what}; known: {}",
+                        known.join(", ")
+                    ),
+                );
+                ok = false;
+                continue;
+            };
+            if v.is_absent() && !matches!(arg, Arg::Value(_)) {
+                continue;
+            }
+            if matches!(&v.v, RawV::Scalar { text, plain: true } if text == "null") {
+                continue;
+            }
+            let at = (*kl, *kc);
+            let converted = match *arg {
+                Arg::Skip => continue,
+                Arg::Value(api) => self.literal(v).map(|n| (api, n)),
+                Arg::Opaque(api) => {
+                    let text = match &v.v {
+                        RawV::Scalar { text, .. } => text.clone(),
+                        RawV::Expr { text, .. } => text.clone(),
+                        RawV::Ref { ty, name, attr } => format!("{ty}.{name}.{attr}"),
+                        _ => format!("{key}@{}:{}", v.line, v.column),
+                    };
+                    Some((api, scalar_node(v.line, v.column, text, false)))
+                }
+                Arg::Present(_) if matches!(&v.v, RawV::Scalar { text, .. } if text.is_empty()) => {
+                    // Plan JSON shows an unset string argument as "".
+                    continue;
+                }
+                Arg::Present(api) => {
+                    let inner = Node {
+                        line: at.0,
+                        column: at.1,
+                        value: Value::Map(Vec::new()),
+                    };
+                    let value = match &v.v {
+                        RawV::Seq(items) => Value::Seq(vec![inner; items.len().max(1)]),
+                        _ => Value::Scalar {
+                            text: "…".into(),
+                            plain: false,
+                        },
+                    };
+                    Some((
+                        api,
+                        Node {
+                            line: at.0,
+                            column: at.1,
+                            value,
+                        },
+                    ))
+                }
+                Arg::Link(api, tys, attrs) => self.link(v, tys, attrs).map(|n| (api, n)),
+                Arg::Block(api, nest, inner) => {
+                    self.blocks(v, key, nest, inner, at).map(|n| (api, n))
+                }
+            };
+            match converted {
+                Some((api, n)) => put(&mut node, api, n),
+                None => ok = false,
+            }
+        }
+        ok.then_some(node)
+    }
+
+    fn blocks(
+        &mut self,
+        v: &Raw,
+        key: &str,
+        nest: Nest,
+        args: &[(&str, Arg)],
+        at: (u32, u32),
+    ) -> Option<Node> {
+        let items: Vec<&Raw> = match &v.v {
+            RawV::Seq(items) => items.iter().collect(),
+            RawV::Map(_) => vec![v],
+            _ => {
+                self.not_literal(v);
+                if matches!(v.v, RawV::Scalar { .. }) {
+                    self.cx
+                        .err_at(v.line, v.column, format!("`{key}` must be a block"));
+                }
+                return None;
+            }
+        };
+        match nest {
+            Nest::One => {
+                if let Some(second) = items.get(1) {
+                    self.cx.err_at(
+                        second.line,
+                        second.column,
+                        format!("a second `{key}` block: at most one is allowed"),
+                    );
+                    return None;
+                }
+                let first = items.first()?;
+                self.map(first, args, &format!("`{key}`"))
+            }
+            Nest::Many => {
+                let mut out = Vec::new();
+                let mut ok = true;
+                for i in items {
+                    match self.map(i, args, &format!("`{key}`")) {
+                        Some(n) => out.push(n),
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(Node {
+                    line: at.0,
+                    column: at.1,
+                    value: Value::Seq(out),
+                })
+            }
+            Nest::Keyed { key: k, value } => {
+                let mut out = Vec::new();
+                let mut ok = true;
+                for i in items {
+                    let Some(n) = self.map(i, args, &format!("`{key}`")) else {
+                        ok = false;
+                        continue;
+                    };
+                    let (Some(kn), Some(vn)) = (get(&n, k), get(&n, value)) else {
+                        self.cx.err_at(
+                            i.line,
+                            i.column,
+                            format!("`{key}` needs its key and value"),
+                        );
+                        ok = false;
+                        continue;
+                    };
+                    out.push((kn.clone(), vn.clone()));
+                }
+                ok.then_some(Node {
+                    line: at.0,
+                    column: at.1,
+                    value: Value::Map(out),
+                })
+            }
+        }
+    }
+
+    /// A link to another resource of the product: its address.
+    fn link(&mut self, v: &Raw, tys: &[&str], attrs: &[&str]) -> Option<Node> {
+        let want = || {
+            tys.iter()
+                .flat_map(|t| attrs.iter().map(move |a| format!("{t}.NAME.{a}")))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
+        match &v.v {
+            RawV::Ref { ty, name, attr: a } => {
+                if !tys.contains(&ty.as_str()) {
+                    self.not_literal(v);
+                    return None;
+                }
+                if !attrs.contains(&a.as_str()) {
+                    self.cx.err_at(
+                        v.line,
+                        v.column,
+                        format!("`{ty}.{name}.{a}`: the link is by {}", want()),
+                    );
+                    return None;
+                }
+                let address = format!("{}{ty}.{name}", self.from.module);
+                let matches: Vec<&Found> = self
+                    .set
+                    .found
+                    .iter()
+                    .filter(|f| {
+                        f.address == address
+                            || (f.address.starts_with(&address)
+                                && f.address[address.len()..].starts_with('['))
+                    })
+                    .collect();
+                match matches.as_slice() {
+                    [one] => Some(scalar_node(v.line, v.column, one.address.clone(), false)),
+                    [] => {
+                        self.cx.err_at(
+                            v.line,
+                            v.column,
+                            format!(
+                                "`{ty}.{name}.{a}`: resource {address} is not in the files given"
+                            ),
+                        );
+                        None
+                    }
+                    many => {
+                        self.cx.err_at(
+                            v.line,
+                            v.column,
+                            format!(
+                                "`{ty}.{name}.{a}` is one of {} instances (count or for_each): \
+                                 which one is not known here",
+                                many.len()
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+            RawV::Scalar { text, .. } => {
+                // A literal id: a resource given here with that id (plan/state JSON), else
+                // kept as written (the reader then looks for it among the inputs).
+                let text = match self
+                    .set
+                    .found
+                    .iter()
+                    .find(|f| tys.contains(&f.ty.as_str()) && f.ids.iter().any(|i| i == text))
+                {
+                    Some(f) => f.address.clone(),
+                    None => text.clone(),
+                };
+                Some(scalar_node(v.line, v.column, text, false))
+            }
+            _ => {
+                self.not_literal(v);
+                None
+            }
+        }
+    }
+}
+
+/// Network Firewall: rule groups (a `describe-rule-group` output's `RuleGroup` and
+/// `RuleGroupResponse`) and firewall policies (`FirewallPolicy`).
+pub(crate) const AWS_NFW: Product = Product {
+    format: "aws-nfw",
+    resources: &[
+        Resource {
+            ty: "aws_networkfirewall_rule_group",
+            address_at: Some("RuleGroupResponse.RuleGroupArn"),
+            name_at: Some("RuleGroupResponse.RuleGroupName"),
+            ids: &["arn", "id"],
+            args: &[
+                ("capacity", Arg::Value("RuleGroupResponse.Capacity")),
+                ("type", Arg::Value("RuleGroupResponse.Type")),
+                ("rules", Arg::Present("RuleGroup.RulesSource.RulesString")),
+                (
+                    "rule_group",
+                    Arg::Block("RuleGroup", Nest::One, NFW_RULE_GROUP),
+                ),
+                ("name", Arg::Skip),
+                ("description", Arg::Skip),
+                ("encryption_configuration", Arg::Skip),
+                ("tags", Arg::Skip),
+                ("tags_all", Arg::Skip),
+                ("arn", Arg::Skip),
+                ("id", Arg::Skip),
+                ("update_token", Arg::Skip),
+                ("region", Arg::Skip),
+            ],
+        },
+        Resource {
+            ty: "aws_networkfirewall_firewall_policy",
+            address_at: None,
+            name_at: None,
+            ids: &["arn", "id"],
+            args: &[
+                (
+                    "firewall_policy",
+                    Arg::Block("FirewallPolicy", Nest::One, NFW_POLICY),
+                ),
+                ("name", Arg::Skip),
+                ("description", Arg::Skip),
+                ("encryption_configuration", Arg::Skip),
+                ("tags", Arg::Skip),
+                ("tags_all", Arg::Skip),
+                ("arn", Arg::Skip),
+                ("id", Arg::Skip),
+                ("update_token", Arg::Skip),
+                ("region", Arg::Skip),
+            ],
+        },
+    ],
+};
+
+const NFW_RULE_GROUP: &[(&str, Arg)] = &[
+    (
+        "rules_source",
+        Arg::Block(
+            "RulesSource",
+            Nest::One,
+            &[
+                (
+                    "rules_source_list",
+                    Arg::Block(
+                        "RulesSourceList",
+                        Nest::One,
+                        &[
+                            ("generated_rules_type", Arg::Value("GeneratedRulesType")),
+                            ("target_types", Arg::Value("TargetTypes")),
+                            ("targets", Arg::Value("Targets")),
+                        ],
+                    ),
+                ),
+                ("rules_string", Arg::Present("RulesString")),
+                ("stateful_rule", Arg::Present("StatefulRules")),
+                (
+                    "stateless_rules_and_custom_actions",
+                    Arg::Present("StatelessRulesAndCustomActions"),
+                ),
+            ],
+        ),
+    ),
+    (
+        "stateful_rule_options",
+        Arg::Block(
+            "StatefulRuleOptions",
+            Nest::One,
+            &[("rule_order", Arg::Value("RuleOrder"))],
+        ),
+    ),
+    (
+        "rule_variables",
+        Arg::Block(
+            "RuleVariables",
+            Nest::One,
+            &[
+                (
+                    "ip_sets",
+                    Arg::Block(
+                        "IPSets",
+                        Nest::Keyed {
+                            key: "Key",
+                            value: "IPSet",
+                        },
+                        &[
+                            ("key", Arg::Value("Key")),
+                            (
+                                "ip_set",
+                                Arg::Block(
+                                    "IPSet",
+                                    Nest::One,
+                                    &[("definition", Arg::Value("Definition"))],
+                                ),
+                            ),
+                        ],
+                    ),
+                ),
+                ("port_sets", Arg::Present("PortSets")),
+            ],
+        ),
+    ),
+    ("reference_sets", Arg::Present("ReferenceSets")),
+];
+
+const NFW_POLICY: &[(&str, Arg)] = &[
+    (
+        "stateless_default_actions",
+        Arg::Value("StatelessDefaultActions"),
+    ),
+    (
+        "stateless_fragment_default_actions",
+        Arg::Value("StatelessFragmentDefaultActions"),
+    ),
+    (
+        "stateless_rule_group_reference",
+        Arg::Present("StatelessRuleGroupReferences"),
+    ),
+    (
+        "stateless_custom_action",
+        Arg::Present("StatelessCustomActions"),
+    ),
+    (
+        "stateful_default_actions",
+        Arg::Value("StatefulDefaultActions"),
+    ),
+    (
+        "stateful_engine_options",
+        Arg::Block(
+            "StatefulEngineOptions",
+            Nest::One,
+            &[
+                ("rule_order", Arg::Value("RuleOrder")),
+                (
+                    "stream_exception_policy",
+                    Arg::Present("StreamExceptionPolicy"),
+                ),
+                ("flow_timeouts", Arg::Skip),
+            ],
+        ),
+    ),
+    (
+        "stateful_rule_group_reference",
+        Arg::Block(
+            "StatefulRuleGroupReferences",
+            Nest::Many,
+            &[
+                (
+                    "resource_arn",
+                    Arg::Link(
+                        "ResourceArn",
+                        &["aws_networkfirewall_rule_group"],
+                        // The provider's `id` of a rule group is its ARN.
+                        &["arn", "id"],
+                    ),
+                ),
+                ("priority", Arg::Value("Priority")),
+                (
+                    "override",
+                    Arg::Block("Override", Nest::One, &[("action", Arg::Value("Action"))]),
+                ),
+                ("deep_threat_inspection", Arg::Skip),
+            ],
+        ),
+    ),
+    (
+        "tls_inspection_configuration_arn",
+        Arg::Present("TLSInspectionConfigurationArn"),
+    ),
+    ("policy_variables", Arg::Present("PolicyVariables")),
+    ("enable_tls_session_holding", Arg::Skip),
+];
+
+const R53_GROUP: &[&str] = &["aws_route53_resolver_firewall_rule_group"];
+
+/// Route 53 DNS Firewall: domain lists, rule groups, rules (each its own resource, linked to
+/// its group), associations and the firewall config, as the bundle's entries.
+pub(crate) const ROUTE53: Product = Product {
+    format: "route53",
+    resources: &[
+        Resource {
+            ty: "aws_route53_resolver_firewall_domain_list",
+            address_at: Some("Id"),
+            name_at: Some("Name"),
+            ids: &["id", "arn"],
+            args: &[
+                ("domains", Arg::Value("Domains")),
+                ("name", Arg::Skip),
+                ("tags", Arg::Skip),
+                ("tags_all", Arg::Skip),
+                ("arn", Arg::Skip),
+                ("id", Arg::Skip),
+                ("region", Arg::Skip),
+            ],
+        },
+        Resource {
+            ty: "aws_route53_resolver_firewall_rule_group",
+            address_at: Some("Id"),
+            name_at: Some("Name"),
+            ids: &["id", "arn"],
+            args: &[
+                ("name", Arg::Skip),
+                ("tags", Arg::Skip),
+                ("tags_all", Arg::Skip),
+                ("arn", Arg::Skip),
+                ("id", Arg::Skip),
+                ("owner_id", Arg::Skip),
+                ("share_status", Arg::Skip),
+                ("region", Arg::Skip),
+            ],
+        },
+        Resource {
+            ty: "aws_route53_resolver_firewall_rule",
+            address_at: None,
+            name_at: None,
+            ids: &["id"],
+            args: &[
+                (
+                    "firewall_rule_group_id",
+                    Arg::Link("FirewallRuleGroupId", R53_GROUP, &["id"]),
+                ),
+                (
+                    "firewall_domain_list_id",
+                    Arg::Link(
+                        "FirewallDomainListId",
+                        &["aws_route53_resolver_firewall_domain_list"],
+                        &["id"],
+                    ),
+                ),
+                ("priority", Arg::Value("Priority")),
+                ("action", Arg::Value("Action")),
+                ("block_response", Arg::Value("BlockResponse")),
+                ("block_override_domain", Arg::Value("BlockOverrideDomain")),
+                (
+                    "block_override_dns_type",
+                    Arg::Value("BlockOverrideDnsType"),
+                ),
+                ("block_override_ttl", Arg::Value("BlockOverrideTtl")),
+                (
+                    "firewall_domain_redirection_action",
+                    Arg::Value("FirewallDomainRedirectionAction"),
+                ),
+                ("q_type", Arg::Value("Qtype")),
+                ("dns_threat_protection", Arg::Present("DnsThreatProtection")),
+                ("confidence_threshold", Arg::Present("ConfidenceThreshold")),
+                (
+                    "firewall_threat_protection_id",
+                    Arg::Present("FirewallThreatProtectionId"),
+                ),
+                ("name", Arg::Skip),
+                ("id", Arg::Skip),
+                ("region", Arg::Skip),
+            ],
+        },
+        Resource {
+            ty: "aws_route53_resolver_firewall_rule_group_association",
+            address_at: None,
+            name_at: Some("Name"),
+            ids: &["id", "arn"],
+            args: &[
+                (
+                    "firewall_rule_group_id",
+                    Arg::Link("FirewallRuleGroupId", R53_GROUP, &["id"]),
+                ),
+                ("priority", Arg::Value("Priority")),
+                ("vpc_id", Arg::Opaque("VpcId")),
+                ("mutation_protection", Arg::Value("MutationProtection")),
+                ("name", Arg::Skip),
+                ("tags", Arg::Skip),
+                ("tags_all", Arg::Skip),
+                ("arn", Arg::Skip),
+                ("id", Arg::Skip),
+                ("region", Arg::Skip),
+            ],
+        },
+        Resource {
+            ty: "aws_route53_resolver_firewall_config",
+            address_at: None,
+            name_at: None,
+            ids: &["id"],
+            args: &[
+                ("firewall_fail_open", Arg::Value("FirewallFailOpen")),
+                ("resource_id", Arg::Opaque("ResourceId")),
+                ("owner_id", Arg::Skip),
+                ("id", Arg::Skip),
+                ("region", Arg::Skip),
+            ],
+        },
+    ],
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_lines_and_character_columns() {
+        let l = Lines::new("ab\nçd = 1\n");
+        assert_eq!(l.at(0), (1, 1));
+        assert_eq!(l.at(3), (2, 1));
+        // `ç` is two bytes, one column.
+        assert_eq!(l.at(6), (2, 3));
+    }
+
+    #[test]
+    fn put_makes_and_merges_objects() {
+        let mut n = Node {
+            line: 1,
+            column: 1,
+            value: Value::Map(Vec::new()),
+        };
+        put(&mut n, "A.B", scalar_node(1, 1, "x".into(), false));
+        put(&mut n, "A.C", scalar_node(2, 1, "y".into(), false));
+        let a = get(&n, "A").unwrap();
+        assert_eq!(get(a, "B").and_then(yaml::scalar), Some("x"));
+        assert_eq!(get(a, "C").and_then(yaml::scalar), Some("y"));
+    }
+
+    #[test]
+    fn labels_are_id_safe() {
+        assert_eq!(label_of("aws_x.g", "aws_x"), "g");
+        assert_eq!(
+            label_of("module.m.aws_x.g[\"a\"]", "aws_x"),
+            "module.m.g--a"
+        );
+    }
+}

@@ -1,0 +1,583 @@
+//! Terraform inputs for `--from aws-nfw` and `--from route53`: `.tf` files and the JSON of
+//! `terraform show -json`.
+//!
+//! The independent expectation is the API form of the same resources, which
+//! `tests/aws_nfw.rs` and `tests/route53.rs` test against the products' documentation: a `.tf`
+//! file, its plan JSON and the API JSON must give the same verdict for every name asked. The
+//! argument names are the Terraform AWS provider's (`aws_networkfirewall_rule_group`,
+//! `aws_networkfirewall_firewall_policy`, `aws_route53_resolver_firewall_*`); the plan files
+//! follow Terraform's "JSON Output Format" (planned values, resource changes with
+//! `after_unknown`, configuration expressions with `references`).
+
+use hostgate::{Action, Format, Query, Via};
+use hostgate_import::{import, render, Imported, Options};
+
+fn data(name: &str) -> String {
+    let path = format!("{}/tests/data/terraform/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn run(format: Format, files: &[(&str, &str)]) -> Result<Imported, Vec<String>> {
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(n, t)| (*n, t.as_bytes())).collect();
+    import(format, &files, &Options::default())
+        .map_err(|e| e.iter().map(|d| d.to_string()).collect())
+}
+
+fn ok(format: Format, files: &[(&str, &str)]) -> Imported {
+    run(format, files).unwrap_or_else(|e| panic!("{e:#?}"))
+}
+
+fn errors(format: Format, files: &[(&str, &str)]) -> Vec<String> {
+    match run(format, files) {
+        Ok(i) => panic!("imported: {}", render(&i)),
+        Err(e) => e,
+    }
+}
+
+fn verdict(i: &Imported, name: &str, port: u16, via: Via) -> Action {
+    let e = i.engine();
+    let p = e.policy("default").unwrap();
+    e.check(p, &Query::new(name).port(port).via(via)).action
+}
+
+const NFW_NAMES: &[&str] = &[
+    "example.com",
+    "a.example.com",
+    "bad.example.com",
+    "x.bad.example.com",
+    "notexample.com",
+    "www.example.org",
+    "a.www.example.org",
+    "example.org",
+    "WWW.Example.ORG",
+    "other.net",
+    "192.0.2.1",
+];
+
+const VIAS: &[(u16, Via)] = &[
+    (443, Via::Tls),
+    (8443, Via::Tls),
+    (80, Via::Http),
+    (443, Via::Connect),
+    (53, Via::Dns),
+];
+
+fn same_verdicts(a: &Imported, b: &Imported, names: &[&str], vias: &[(u16, Via)], what: &str) {
+    for name in names {
+        for &(port, via) in vias {
+            assert_eq!(
+                verdict(a, name, port, via),
+                verdict(b, name, port, via),
+                "{what}: {name} {port} {via:?}\n{}\n{}",
+                render(a),
+                render(b)
+            );
+        }
+    }
+}
+
+#[test]
+fn network_firewall_tf_and_plan_decide_as_the_api_output() {
+    let api = ok(Format::AwsNfw, &[("nfw.json", &data("nfw.json"))]);
+    let tf = ok(Format::AwsNfw, &[("nfw.tf", &data("nfw.tf"))]);
+    let plan = ok(Format::AwsNfw, &[("plan.json", &data("nfw-plan.json"))]);
+    same_verdicts(&api, &tf, NFW_NAMES, VIAS, "tf");
+    same_verdicts(&api, &plan, NFW_NAMES, VIAS, "plan");
+    use Action::{Allow, Deny};
+    // A few rows on their own, from the developer guide: STRICT_ORDER evaluates groups by
+    // priority (the deny list, 100, before the allow list, 200); `.example.com` is the apex and
+    // every name below; aws:drop_established drops what no rule passed.
+    for (name, port, via, want) in [
+        ("bad.example.com", 443, Via::Tls, Deny),
+        ("a.example.com", 443, Via::Tls, Allow),
+        ("example.com", 80, Via::Http, Allow),
+        ("bad.example.com", 80, Via::Http, Allow),
+        ("other.net", 443, Via::Tls, Deny),
+        ("other.net", 53, Via::Dns, Deny),
+    ] {
+        assert_eq!(verdict(&tf, name, port, via), want, "{name} {via:?}");
+    }
+    // Rules are named by the resource and point at the .tf lines.
+    let e = tf.engine();
+    let v = e.check(
+        e.policy("default").unwrap(),
+        &Query::new("www.example.org").port(443).via(Via::Tls),
+    );
+    assert_eq!(v.rule.unwrap().id(), "RuleGroup/allow:1");
+    assert_eq!(v.rule.unwrap().line(), 24);
+    assert!(tf
+        .sources()
+        .iter()
+        .any(|s| s.file == "nfw.tf" && s.line == 24 && s.column == 49));
+    // The resource of another type is said, at its block.
+    let w: Vec<String> = tf.warnings().iter().map(|w| w.to_string()).collect();
+    assert!(
+        w.iter().any(|w| w.starts_with(
+            "nfw.tf:3:1: warning: resource type `aws_vpc` is not read by --from aws-nfw"
+        )),
+        "{w:#?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("nfw.tf:14:15: warning: HOME_NET 10.0.0.0/16")),
+        "{w:#?}"
+    );
+    // The .tf file split in two: the references resolve across files.
+    let text = data("nfw.tf");
+    let cut = text
+        .find("resource \"aws_networkfirewall_firewall_policy\"")
+        .unwrap();
+    let two = ok(
+        Format::AwsNfw,
+        &[("groups.tf", &text[..cut]), ("policy.tf", &text[cut..])],
+    );
+    same_verdicts(&api, &two, NFW_NAMES, VIAS, "two files");
+}
+
+const R53_NAMES: &[&str] = &[
+    "corp.example",
+    "a.corp.example",
+    "a.b.corp.example",
+    "CORP.Example",
+    "corp.example.",
+    "x.watch.example",
+    "watch.example",
+    "bad.example",
+    "a.bad.example",
+    "other.org",
+];
+
+#[test]
+fn dns_firewall_tf_and_plan_decide_as_the_api_output() {
+    let api = ok(Format::Route53, &[("fw.json", &data("route53.json"))]);
+    let tf = ok(Format::Route53, &[("fw.tf", &data("route53.tf"))]);
+    let plan = ok(
+        Format::Route53,
+        &[("plan.json", &data("route53-plan.json"))],
+    );
+    let dns = &[(53, Via::Dns), (443, Via::Tls)];
+    same_verdicts(&api, &tf, R53_NAMES, dns, "tf");
+    same_verdicts(&api, &plan, R53_NAMES, dns, "plan");
+    // From the Route 53 developer guide: groups by association priority (101 first), the
+    // ALERT of `*.watch.example` ends evaluation (it lets the query through), `*.x` is not the
+    // apex, `*` is every name.
+    for (name, want) in [
+        ("x.corp.example", Action::Allow),
+        ("x.watch.example", Action::Allow),
+        ("watch.example", Action::Deny),
+        ("other.org", Action::Deny),
+    ] {
+        assert_eq!(verdict(&tf, name, 53, Via::Dns), want, "{name}");
+    }
+    let e = tf.engine();
+    let v = e.check(
+        e.policy("default").unwrap(),
+        &Query::new("x.watch.example").via(Via::Dns),
+    );
+    assert_eq!(v.rule.unwrap().id(), "FirewallRuleGroup/allow_corp:2");
+    assert_eq!(v.rule.unwrap().line(), 10);
+    // In the plan the resources are in a child module: named by their module.
+    let e = plan.engine();
+    let v = e.check(
+        e.policy("default").unwrap(),
+        &Query::new("bad.example").via(Via::Dns),
+    );
+    assert_eq!(
+        v.rule.unwrap().id(),
+        "FirewallRuleGroup/module.dns_firewall.block:1"
+    );
+    // Associations for two VPCs (two different expressions) are refused, as in the API form.
+    let two = data("route53.tf").replacen("aws_vpc.main.id", "aws_vpc.other.id", 1);
+    let e = errors(Format::Route53, &[("fw.tf", &two)]);
+    assert!(e[0].contains("associations for several VPCs"), "{e:#?}");
+}
+
+#[test]
+fn a_state_is_read_from_its_values() {
+    // `terraform show -json` of a state: `values` instead of `planned_values`, every value
+    // known, links by their ARN.
+    let plan = data("nfw-plan.json");
+    let state = plan
+        .replace("\"planned_values\"", "\"values\"")
+        .replace(
+            "{\"deep_threat_inspection\": \"\", \"override\": [], \"priority\": 200}",
+            "{\"deep_threat_inspection\": \"\", \"override\": [], \"priority\": 200, \"resource_arn\": \"arn:aws:network-firewall:us-east-1:111122223333:stateful-rulegroup/egress-allow\"}",
+        )
+        .replace(
+            "\"capacity\": 100,",
+            "\"capacity\": 100, \"arn\": \"arn:aws:network-firewall:us-east-1:111122223333:stateful-rulegroup/egress-allow\",",
+        );
+    let cut = state.find("\"resource_changes\"").unwrap();
+    let state = format!("{}\"x\": 1}}", &state[..cut]);
+    let i = ok(Format::AwsNfw, &[("state.json", &state)]);
+    let api = ok(Format::AwsNfw, &[("nfw.json", &data("nfw.json"))]);
+    same_verdicts(&api, &i, NFW_NAMES, VIAS, "state");
+}
+
+#[test]
+fn expressions_are_refused_at_their_position() {
+    let tf = data("nfw.tf");
+    let f = Format::AwsNfw;
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            r#"targets              = [".example.com", "www.example.org"]"#,
+            "targets = var.allowed",
+            "nfw.tf:24:19: `var.allowed` is a variable, which is not evaluated here: only literal values are read from .tf files; give the rendered plan JSON (`terraform show -json plan.out`) instead",
+        ),
+        (
+            r#"targets              = [".example.com", "www.example.org"]"#,
+            r#"targets = yamldecode(file("allowed_domains.yml"))"#,
+            "nfw.tf:24:19: `yamldecode(file(\"allowed_domains.yml\"))` is a function call",
+        ),
+        (
+            r#"targets              = [".example.com", "www.example.org"]"#,
+            r#"targets = [".${local.zone}", "www.example.org"]"#,
+            "nfw.tf:24:20: `\".${local.zone}\"` is a template with interpolation",
+        ),
+        (
+            r#"rule_order = "STRICT_ORDER""#,
+            r#"rule_order = var.strict ? "STRICT_ORDER" : "DEFAULT_ACTION_ORDER""#,
+            "nfw.tf:28:20: `var.strict ? \"STRICT_ORDER\" : \"DEFAULT_ACTION_ORDER\"` is a conditional",
+        ),
+        (
+            r#"targets              = [".example.com", "www.example.org"]"#,
+            "targets = [for d in local.domains : \".${d}\"]",
+            "nfw.tf:24:19: `[for d in local.domains : \".${d}\"]` is a `for` expression",
+        ),
+        (
+            "resource_arn = aws_networkfirewall_rule_group.deny.arn",
+            "resource_arn = aws_networkfirewall_rule_group.gone.arn",
+            "nfw.tf:76:22: `aws_networkfirewall_rule_group.gone.arn`: resource aws_networkfirewall_rule_group.gone is not in the files given",
+        ),
+        (
+            "resource_arn = aws_networkfirewall_rule_group.deny.arn",
+            "resource_arn = aws_networkfirewall_rule_group.deny.name",
+            "nfw.tf:76:22: `aws_networkfirewall_rule_group.deny.name`: the link is by aws_networkfirewall_rule_group.NAME.arn or aws_networkfirewall_rule_group.NAME.id",
+        ),
+        (
+            "resource_arn = aws_networkfirewall_rule_group.deny.arn",
+            "resource_arn = aws_ssm_parameter.arn.value",
+            "nfw.tf:76:22: `aws_ssm_parameter.arn.value` is a reference to another resource",
+        ),
+        (
+            r#"rule_order = "STRICT_ORDER""#,
+            "rule_order = \"STRICT_ORDER\"\n      rule_priority = 1",
+            "nfw.tf:29:7: unknown argument `rule_priority` in `stateful_rule_options`; known: rule_order",
+        ),
+        (
+            "  capacity = 100\n",
+            "  capacity = 100\n  count    = 2\n",
+            "nfw.tf:9:3: `count` makes instances whose values are computed",
+        ),
+        (
+            "    rules_source {\n      rules_source_list {",
+            "    rules_source {\n      rules_source_list {\n      }\n      rules_source_list {",
+            "nfw.tf:23:7: a second `rules_source_list` block: at most one is allowed",
+        ),
+    ];
+    for (from, to, want) in cases {
+        assert!(tf.contains(from), "{from}");
+        let text = tf.replacen(from, to, 1);
+        let e = errors(f, &[("nfw.tf", &text)]);
+        assert!(e[0].starts_with(want), "{to}\n{e:#?}");
+    }
+    // A dynamic block is computed too.
+    let text = tf.replacen(
+        "    stateful_rule_group_reference {\n      resource_arn = aws_networkfirewall_rule_group.allow.arn",
+        "    dynamic \"stateful_rule_group_reference\" {\n      for_each = local.groups\n      content {}\n    }\n    stateful_rule_group_reference {\n      resource_arn = aws_networkfirewall_rule_group.allow.arn",
+        1,
+    );
+    let e = errors(f, &[("nfw.tf", &text)]);
+    assert!(
+        e[0].starts_with(
+            "nfw.tf:71:5: `dynamic \"stateful_rule_group_reference\"` is a dynamic block"
+        ),
+        "{e:#?}"
+    );
+    // Meta-arguments that do not change values, and arguments that decide nothing, may be
+    // any expression.
+    let text = tf.replacen(
+        "  capacity = 10\n",
+        "  capacity = 10\n  depends_on = [aws_vpc.inspection]\n  provider = aws.east\n  lifecycle {\n    prevent_destroy = true\n  }\n",
+        1,
+    );
+    ok(f, &[("nfw.tf", &text)]);
+    let text = tf.replacen(
+        "name     = \"egress-allow\"",
+        "name = \"${var.env}-allow\"",
+        1,
+    );
+    ok(f, &[("nfw.tf", &text)]);
+    // Route 53: a rule's missing group and domain list.
+    let r = data("route53.tf");
+    let text = r.replacen(
+        "aws_route53_resolver_firewall_domain_list.alerts.id",
+        "aws_route53_resolver_firewall_domain_list.alert.id",
+        1,
+    );
+    let e = errors(Format::Route53, &[("fw.tf", &text)]);
+    assert!(e[0].starts_with("fw.tf:34:40: `aws_route53_resolver_firewall_domain_list.alert.id`: resource aws_route53_resolver_firewall_domain_list.alert is not in the files given"), "{e:#?}");
+    let e = errors(Format::Route53, &[("fw.tf", "resource \"aws_route53_resolver_firewall_rule\" \"r\" {\n  action = \"BLOCK\"\n  priority = 1\n  block_respons = \"NODATA\"\n}\n")]);
+    assert!(
+        e[0].starts_with("fw.tf:4:3: unknown argument `block_respons`"),
+        "{e:#?}"
+    );
+    // Invalid HCL, at the parser's position.
+    let e = errors(
+        f,
+        &[(
+            "bad.tf",
+            "resource \"aws_networkfirewall_rule_group\" \"g\" {\n  capacity = \n}\n",
+        )],
+    );
+    assert!(
+        e[0].starts_with("bad.tf:2:14: invalid HCL: invalid expression"),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn plan_values_known_only_after_apply_are_refused() {
+    // A target list read from a data source is unknown in the plan: refused at its block.
+    let plan = data("nfw-plan.json").replacen(
+        "\"targets\": [\"bad.example.com\"]",
+        "\"targets_x\": null",
+        1,
+    );
+    let plan = plan.replacen(
+        "\"change\": {\"actions\": [\"no-op\"], \"after_unknown\": {}}",
+        "\"change\": {\"actions\": [\"update\"], \"after_unknown\": {\"rule_group\": [{\"rules_source\": [{\"rules_source_list\": [{\"targets\": true}]}]}]}}",
+        1,
+    );
+    let e = errors(Format::AwsNfw, &[("plan.json", &plan)]);
+    assert!(e[0].contains("a value known only after apply"), "{e:#?}");
+    // An argument this reader does not know, set, is refused; unset (null) it is skipped.
+    let plan = data("nfw-plan.json").replacen(
+        "\"rules\": null,",
+        "\"rules\": null, \"future_thing\": null,",
+        1,
+    );
+    ok(Format::AwsNfw, &[("plan.json", &plan)]);
+    let plan = data("nfw-plan.json").replacen(
+        "\"rules\": null,",
+        "\"rules\": null, \"future_thing\": \"on\",",
+        1,
+    );
+    let e = errors(Format::AwsNfw, &[("plan.json", &plan)]);
+    assert!(e[0].contains("unknown argument `future_thing`"), "{e:#?}");
+}
+
+#[test]
+fn files_that_are_not_terraform_resources() {
+    let e = errors(
+        Format::AwsNfw,
+        &[(
+            "net.tf",
+            "resource \"aws_vpc\" \"v\" {\n  cidr_block = \"10.0.0.0/16\"\n}\n",
+        )],
+    );
+    assert!(
+        e[0].starts_with("net.tf:1:1: no resource that --from aws-nfw reads"),
+        "{e:#?}"
+    );
+    // A file of other resources next to the product's is fine (warned).
+    let vpc = "resource \"aws_vpc\" \"v\" {\n  cidr_block = \"10.0.0.0/16\"\n}\n";
+    let i = ok(
+        Format::AwsNfw,
+        &[("vpc.tf", vpc), ("nfw.tf", &data("nfw.tf"))],
+    );
+    assert!(i.warnings()[0]
+        .to_string()
+        .starts_with("vpc.tf:1:1: warning: resource type `aws_vpc`"));
+    let e = errors(Format::Route53, &[("x.tfvars", "a = 1\n")]);
+    assert!(
+        e[0].starts_with("x.tfvars:1:1: Terraform variable values (.tfvars) are not resources"),
+        "{e:#?}"
+    );
+    let e = errors(Format::Route53, &[("x.tf.json", "{\"resource\": {}}")]);
+    assert!(
+        e[0].starts_with("x.tf.json:1:1: Terraform's JSON syntax (.tf.json) is not read"),
+        "{e:#?}"
+    );
+    // The Google Secure Web Proxy samples are templates: their placeholders decide names.
+    let dir = format!("{}/tests/data/terraform", env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_str().unwrap().to_string();
+        if !name.ends_with(".tf.tmpl") {
+            continue;
+        }
+        seen += 1;
+        for f in [Format::AwsNfw, Format::Route53] {
+            let e = errors(f, &[(&name, &data(&name))]);
+            assert!(
+                e[0].starts_with(&format!(
+                    "{name}:1:1: a template with `{{{{…}}}}` placeholders"
+                )),
+                "{e:#?}"
+            );
+            // Named .tf, the same reason.
+            let tf = name.trim_end_matches(".tmpl");
+            let e = errors(f, &[(tf, &data(&name))]);
+            assert!(e[0].contains("placeholders"), "{e:#?}");
+        }
+    }
+    assert_eq!(seen, 3);
+}
+
+#[test]
+fn the_aws_sample_module_is_refused_at_its_function_call() {
+    let name = "modules-network_firewall_with_nat-main.tf";
+    let text = std::fs::read_to_string(format!(
+        "{}/tests/data/aws-nfw/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let e = errors(Format::AwsNfw, &[(name, &text)]);
+    assert!(
+        e[0].starts_with(&format!(
+            "{name}:87:19: `yamldecode(file(\"allowed_domains.yml\"))` is a function call"
+        )),
+        "{e:#?}"
+    );
+    // Its targets written out: the allow list imports (the policy links the group by
+    // reference; the firewall, logging and routes are other resources, warned).
+    let text = text.replace(
+        "yamldecode(file(\"allowed_domains.yml\"))",
+        "[\".amazon.com\", \".amazonaws.com\"]",
+    );
+    let i = ok(Format::AwsNfw, &[(name, &text)]);
+    assert_eq!(
+        verdict(&i, "s3.amazonaws.com", 443, Via::Tls),
+        Action::Allow
+    );
+    assert_eq!(verdict(&i, "example.com", 443, Via::Tls), Action::Deny);
+    assert_eq!(verdict(&i, "example.com", 53, Via::Dns), Action::Allow);
+    assert!(i.warnings().iter().any(|w| w
+        .message
+        .starts_with("resource type `aws_route_table` is not read")));
+}
+
+#[test]
+fn arbitrary_hcl_never_panics() {
+    let tf = data("nfw.tf");
+    // Every prefix of a real file, and some bytes flipped.
+    for end in (0..tf.len()).step_by(7) {
+        if !tf.is_char_boundary(end) {
+            continue;
+        }
+        let _ = run(Format::AwsNfw, &[("x.tf", &tf[..end])]);
+    }
+    // A label with a line break (the parser takes one): the warning quoting it stays one
+    // comment of the rendered policy.
+    let text = format!("resource \"aws_x\ny\" \"z\" {{\n}}\n{}", data("nfw.tf"));
+    let i = ok(Format::AwsNfw, &[("x.tf", &text)]);
+    let rendered = render(&i);
+    hostgate::Engine::compile(&rendered).unwrap_or_else(|e| panic!("{e}\n{rendered}"));
+    let deep = format!(
+        "resource \"aws_networkfirewall_rule_group\" \"g\" {{ capacity = {}1{} }}",
+        "[".repeat(500),
+        "]".repeat(500)
+    );
+    assert!(run(Format::AwsNfw, &[("x.tf", &deep)]).is_err());
+}
+
+mod generated {
+    //! Random rule groups written both ways: the `.tf` form must decide as the API form.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn label() -> impl Strategy<Value = String> {
+        prop::sample::select(vec!["a", "b", "ab", "ex", "xa"]).prop_map(str::to_string)
+    }
+
+    fn names(targets: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in targets {
+            let base = t.trim_start_matches(['.', '*']).trim_start_matches('.');
+            out.push(base.to_string());
+            out.push(format!("a.{base}"));
+            out.push(format!("x{base}"));
+            if let Some((_, parent)) = base.split_once('.') {
+                out.push(parent.to_string());
+            }
+        }
+        out.push("other.io".into());
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn network_firewall_groups(
+            groups in prop::collection::vec(
+                (any::<bool>(), any::<bool>(), prop::collection::vec((any::<bool>(), prop::collection::vec(label(), 1..3)), 1..4)),
+                1..3,
+            ),
+        ) {
+            let mut tf = String::new();
+            let mut api = Vec::new();
+            let mut all = Vec::new();
+            for (n, (allow, http, targets)) in groups.iter().enumerate() {
+                let targets: Vec<String> = targets
+                    .iter()
+                    .map(|(dot, l)| format!("{}{}.io", if *dot { "." } else { "" }, l.join(".")))
+                    .collect();
+                all.extend(targets.clone());
+                let kind = if *allow { "ALLOWLIST" } else { "DENYLIST" };
+                let types = if *http { r#""TLS_SNI", "HTTP_HOST""# } else { r#""TLS_SNI""# };
+                let list = targets.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
+                tf.push_str(&format!(
+                    "resource \"aws_networkfirewall_rule_group\" \"g{n}\" {{\n  capacity = 10\n  type = \"STATEFUL\"\n  rule_group {{\n    rules_source {{\n      rules_source_list {{\n        generated_rules_type = \"{kind}\"\n        target_types = [{types}]\n        targets = [{list}]\n      }}\n    }}\n  }}\n}}\n"
+                ));
+                api.push(format!(
+                    r#"{{"RuleGroup": {{"RulesSource": {{"RulesSourceList": {{"Targets": [{list}], "TargetTypes": [{types}], "GeneratedRulesType": "{kind}"}}}}}}, "RuleGroupResponse": {{"RuleGroupName": "g{n}", "Type": "STATEFUL"}}}}"#
+                ));
+            }
+            let api_files: Vec<(String, String)> = api.into_iter().enumerate().map(|(n, t)| (format!("g{n}.json"), t)).collect();
+            let api_refs: Vec<(&str, &str)> = api_files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+            let a = ok(Format::AwsNfw, &api_refs);
+            let t = ok(Format::AwsNfw, &[("g.tf", &tf)]);
+            let names = names(&all);
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            same_verdicts(&a, &t, &names, VIAS, "generated");
+        }
+
+        #[test]
+        fn dns_firewall_rules(
+            rules in prop::collection::vec(
+                (0u8..3, any::<bool>(), prop::collection::vec(label(), 1..3)),
+                1..5,
+            ),
+        ) {
+            let mut tf = String::from("resource \"aws_route53_resolver_firewall_rule_group\" \"g\" {\n  name = \"g\"\n}\n");
+            let mut lists = Vec::new();
+            let mut api_rules = Vec::new();
+            let mut all = Vec::new();
+            for (n, (action, star, labels)) in rules.iter().enumerate() {
+                let domain = format!("{}{}.io.", if *star { "*." } else { "" }, labels.join("."));
+                all.push(domain.trim_end_matches('.').to_string());
+                let action = ["ALLOW", "BLOCK", "ALERT"][*action as usize];
+                let priority = 100 + n;
+                tf.push_str(&format!(
+                    "resource \"aws_route53_resolver_firewall_domain_list\" \"l{n}\" {{\n  domains = [\"{domain}\"]\n}}\nresource \"aws_route53_resolver_firewall_rule\" \"r{n}\" {{\n  action = \"{action}\"\n  block_response = \"NODATA\"\n  priority = {priority}\n  firewall_rule_group_id = aws_route53_resolver_firewall_rule_group.g.id\n  firewall_domain_list_id = aws_route53_resolver_firewall_domain_list.l{n}.id\n  firewall_domain_redirection_action = \"TRUST_REDIRECTION_DOMAIN\"\n}}\n"
+                ));
+                lists.push(format!(r#"{{"Id": "l{n}", "Domains": ["{domain}"]}}"#));
+                api_rules.push(format!(
+                    r#"{{"FirewallDomainListId": "l{n}", "Priority": {priority}, "Action": "{action}", "BlockResponse": "NODATA", "FirewallDomainRedirectionAction": "TRUST_REDIRECTION_DOMAIN"}}"#
+                ));
+            }
+            let api = format!(
+                r#"{{"FirewallRuleGroups": [{{"Id": "g", "Name": "g", "FirewallRules": [{}]}}], "FirewallDomainLists": [{}]}}"#,
+                api_rules.join(", "),
+                lists.join(", ")
+            );
+            let a = ok(Format::Route53, &[("fw.json", &api)]);
+            let t = ok(Format::Route53, &[("fw.tf", &tf)]);
+            let names = names(&all);
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            same_verdicts(&a, &t, &names, &[(53, Via::Dns)], "generated");
+        }
+    }
+}
