@@ -23,7 +23,7 @@ use crate::engine::{
     policy_index, Aux, Engine, IpTable, PolicyMeta, Rule, Shape, NO_AUX, RECEIVED,
 };
 use crate::error::{Diagnostic, Severity};
-use crate::matcher::{Node, SuffixTable};
+use crate::matcher::{Node, NodeScan, SuffixTable};
 use crate::pages::{SharedBytes, Store};
 use crate::verdict::{Action, Precedence};
 
@@ -479,7 +479,7 @@ impl<'a> In<'a> {
 
 /// Header checks in the order that makes each message true: magic, version (the rest of the
 /// header may differ in another version), byte order, word size, length, checksum.
-fn check_header(b: &[u8]) -> Result<(), EngineFileError> {
+fn check_header(b: &[u8]) -> Result<Option<Scan>, EngineFileError> {
     if !is_engine_file(b) {
         return Err(EngineFileError::NotEngineFile);
     }
@@ -524,10 +524,104 @@ fn check_header(b: &[u8]) -> Result<(), EngineFileError> {
     }
     let mut sum = [0u8; 8];
     sum.copy_from_slice(&b[32..40]);
-    if xxhash_rust::xxh3::xxh3_64(&b[FIXED..]) != u64::from_ne_bytes(sum) {
+    let (found, scan) = checksum_and_scan(b);
+    if found != u64::from_ne_bytes(sum) {
         return Err(EngineFileError::Checksum);
     }
-    Ok(())
+    Ok(scan)
+}
+
+/// Bytes checksummed per piece when the piece's items are checked too: about 128 KiB, so a
+/// piece is still in the core's cache when its items are read again.
+const PIECE: usize = 128 << 10;
+
+/// What the open-time checks of the rules, their pattern references and the table's nodes
+/// found, gathered in the checksum's pass (see `checksum_and_scan`).
+#[derive(Clone, Copy, Debug)]
+struct Scan {
+    nodes: NodeScan,
+    /// No rule has extras, is a glob, or is `received` without being a regex: what holds for
+    /// most rules, so that the full check of each rule can be skipped.
+    plain: bool,
+    /// Bit `s` set when some rule has shape `s` (its `u8`, see `Shape`).
+    shapes: u8,
+    /// The largest pattern reference.
+    max_ref: u32,
+}
+
+/// The checksum of the payload and, in the same pass, the scans of the rules, the pattern
+/// references and the table's nodes, each piece checked right after it is checksummed: so
+/// opening reads the file from memory once. The scan is `None` when the section table does not
+/// place those sections where they can be read as items, in order and apart (the file is then
+/// refused or copied, and the checks read the arrays themselves); its findings are used only
+/// once the checksum holds.
+fn checksum_and_scan(b: &[u8]) -> (u64, Option<Scan>) {
+    match fused(b) {
+        Some((sum, scan)) => (sum, Some(scan)),
+        None => (xxhash_rust::xxh3::xxh3_64(&b[FIXED..]), None),
+    }
+}
+
+fn fused(b: &[u8]) -> Option<(u64, Scan)> {
+    let place = |i: usize, size: usize| section(b, i).ok().filter(|&(_, len)| len % size == 0);
+    let (r, n, l, p) = (
+        place(RULES, core::mem::size_of::<Rule>())?,
+        place(NODES, core::mem::size_of::<Node>())?,
+        place(LABELS, 1)?,
+        place(PATTERN_REF, 4)?,
+    );
+    let rules: &[Rule] = bytemuck::try_cast_slice(&b[r.0..r.0 + r.1]).ok()?;
+    let nodes: &[Node] = bytemuck::try_cast_slice(&b[n.0..n.0 + n.1]).ok()?;
+    let refs: &[u32] = bytemuck::try_cast_slice(&b[p.0..p.0 + p.1]).ok()?;
+    let mut parts = [(r.0, r.1, 0u8), (n.0, n.1, 1), (p.0, p.1, 2)];
+    parts.sort_unstable();
+    if parts.windows(2).any(|w| w[0].0 + w[0].1 > w[1].0) || parts[0].0 < FIXED {
+        return None;
+    }
+    let mut scan = Scan {
+        nodes: NodeScan::default(),
+        plain: true,
+        shapes: 0,
+        max_ref: 0,
+    };
+    let (slots, labels_len, n_rules) = (nodes.len() as u64, l.1 as u64, rules.len() as u32);
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut at = FIXED;
+    for (off, len, kind) in parts {
+        h.update(&b[at..off]);
+        match kind {
+            0 => {
+                for piece in rules.chunks(PIECE / core::mem::size_of::<Rule>()) {
+                    h.update(bytemuck::cast_slice(piece));
+                    let (mut plain, mut shapes) = (true, 0u8);
+                    for r in piece {
+                        let shape = r.shape & 7;
+                        plain &= (r.aux == NO_AUX)
+                            & (shape != Shape::Glob as u8)
+                            & ((r.flags & RECEIVED == 0) | (shape == Shape::Regex as u8));
+                        shapes |= 1 << shape;
+                    }
+                    scan.plain &= plain;
+                    scan.shapes |= shapes;
+                }
+            }
+            1 => {
+                for piece in nodes.chunks(PIECE / core::mem::size_of::<Node>()) {
+                    h.update(bytemuck::cast_slice(piece));
+                    scan.nodes.add(piece, slots, labels_len, n_rules);
+                }
+            }
+            _ => {
+                for piece in refs.chunks(PIECE / 4) {
+                    h.update(bytemuck::cast_slice(piece));
+                    scan.max_ref = piece.iter().fold(scan.max_ref, |m, &x| m.max(x));
+                }
+            }
+        }
+        at = off + len;
+    }
+    h.update(&b[at..]);
+    Some((h.digest(), scan))
 }
 
 fn read_info(b: &[u8]) -> Result<EngineFileInfo, EngineFileError> {
@@ -650,7 +744,7 @@ impl Engine {
 
     fn open_src(src: Src<'_>) -> Result<Engine, EngineFileError> {
         let b = src.bytes();
-        check_header(b)?;
+        let scan = check_header(b)?;
         read_info(b)?;
         let rules: Store<Rule> = src.store(RULES, "rule")?;
         if rules.len() >= MAX_RULES {
@@ -898,10 +992,21 @@ impl Engine {
                 & ((r.flags & RECEIVED == 0) | (shape == Shape::Regex as usize))
                 & (u64::from(reference) < limits[shape])
         };
-        let all_plain_ok = rules
-            .iter()
-            .zip(pattern_ref.iter())
-            .fold(true, |ok, (r, &reference)| ok & plain_ok(r, reference));
+        // Found in the checksum's pass: every rule plain and every reference below the bound
+        // of every shape there is, which is enough.
+        let scanned_ok = scan.is_some_and(|s| {
+            let bound = (0..8)
+                .filter(|&i| s.shapes & (1 << i) != 0)
+                .map(|i| limits[i])
+                .min()
+                .unwrap_or(u64::MAX);
+            s.plain && u64::from(s.max_ref) < bound
+        });
+        let all_plain_ok = scanned_ok
+            || rules
+                .iter()
+                .zip(pattern_ref.iter())
+                .fold(true, |ok, (r, &reference)| ok & plain_ok(r, reference));
         if !all_plain_ok {
             for (g, (r, &reference)) in rules.iter().zip(pattern_ref.iter()).enumerate() {
                 if !plain_ok(r, reference) {
@@ -924,6 +1029,7 @@ impl Engine {
                     .and_then(|r| aux.get(r.aux as usize))
                     .is_some_and(|a| (a.glob as usize) < globs.len())
             },
+            scan.map(|s| s.nodes),
         )
         .map_err(EngineFileError::Corrupt)?;
         let regexes = build_set(&regex_sources, regex_rules, |g| {

@@ -64,6 +64,69 @@ pub(crate) struct Node {
     high: u32,
 }
 
+/// What the open-time check of a table's nodes found, gathered in one pass that can run in
+/// pieces (an engine file checks each piece of its nodes right after checksumming it, while the
+/// piece is still in cache, so the file is read from memory once).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NodeScan {
+    /// Every node's parent, long label and single rule are in range.
+    all_ok: bool,
+    /// Some node files a rule list.
+    many: bool,
+    /// Some node's rule is a glob.
+    globs: bool,
+    /// Some last-label node (`com`) files a rule.
+    last_label_rules: bool,
+}
+
+impl Default for NodeScan {
+    fn default() -> Self {
+        NodeScan {
+            all_ok: true,
+            many: false,
+            globs: false,
+            last_label_rules: false,
+        }
+    }
+}
+
+impl NodeScan {
+    /// Adds `nodes` (some of a table of `slots` slots, `labels_len` long-label bytes and
+    /// `rules` rules) to the scan.
+    pub(crate) fn add(&mut self, nodes: &[Node], slots: u64, labels_len: u64, rules: u32) {
+        // Without branches: the table may have millions of nodes and this runs on every open.
+        let (mut ok, mut many, mut globs, mut last) = (true, false, false, false);
+        for n in nodes {
+            ok &= node_ok(n, slots, labels_len, rules);
+            many |= n.info & (NO_RULE | MANY) == MANY;
+            globs |= glob_meta(n);
+            last |= (n.parent == ROOT) & (n.info & NO_RULE == 0);
+        }
+        self.all_ok &= ok;
+        self.many |= many;
+        self.globs |= globs;
+        self.last_label_rules |= last;
+    }
+}
+
+/// A node's parent, long label and single rule are in range.
+#[inline(always)]
+fn node_ok(n: &Node, slots: u64, labels_len: u64, rules: u32) -> bool {
+    let len = u64::from(n.info & LABEL_LEN);
+    let long = len > INLINE_LABEL as u64;
+    let label_ok = !long | (n.low.saturating_add(len) <= labels_len);
+    let parent_ok = (n.parent == ROOT) | (u64::from(n.parent) < slots);
+    let one = n.info & (NO_RULE | MANY) == 0;
+    let rule_ok = !one | (n.rule_or_list < rules);
+    label_ok & parent_ok & rule_ok
+}
+
+/// A node's copy of its rule's shape (bits 16..24 of `info`, see `pack_meta`) says glob.
+#[inline(always)]
+fn glob_meta(n: &Node) -> bool {
+    (n.info & (NO_RULE | MANY) == 0) & ((n.info >> 16) & 7 == 4)
+}
+
 impl Default for Node {
     fn default() -> Self {
         Node {
@@ -646,6 +709,7 @@ impl SuffixTable {
         rules: u32,
         policy_of: impl Fn(u32) -> usize,
         glob_ok: impl Fn(u32) -> bool,
+        scan: Option<NodeScan>,
     ) -> Result<SuffixTable, String> {
         let groups = tags.len();
         if groups < 2 || nodes.len() != groups.saturating_mul(8) {
@@ -669,27 +733,21 @@ impl SuffixTable {
         }
         let slots = nodes.len() as u64;
         let labels_len = labels.len() as u64;
-        // One pass without branches (the table may have millions of nodes and this runs on
-        // every open); the slow search for the culprit only when something is wrong.
-        let node_ok = |n: &Node| {
-            let len = u64::from(n.info & LABEL_LEN);
-            let long = len > INLINE_LABEL as u64;
-            let label_ok = !long | (n.low.saturating_add(len) <= labels_len);
-            let parent_ok = (n.parent == ROOT) | (u64::from(n.parent) < slots);
-            let one = n.info & (NO_RULE | MANY) == 0;
-            let rule_ok = !one | (n.rule_or_list < rules);
-            label_ok & parent_ok & rule_ok
+        let scan = match scan {
+            Some(s) => s,
+            None => {
+                let mut s = NodeScan::default();
+                s.add(&nodes[..], slots, labels_len, rules);
+                s
+            }
         };
-        // A node's copy of its rule's shape (bits 16..24 of `info`, see `pack_meta`) says glob.
-        let glob_meta = |n: &Node| (n.info & (NO_RULE | MANY) == 0) & ((n.info >> 16) & 7 == 4);
-        let (mut all_ok, mut many, mut globs) = (true, false, false);
-        let mut last_label_rules = false;
-        for n in nodes.iter() {
-            all_ok &= node_ok(n);
-            many |= n.info & (NO_RULE | MANY) == MANY;
-            globs |= glob_meta(n);
-            last_label_rules |= (n.parent == ROOT) & (n.info & NO_RULE == 0);
-        }
+        let NodeScan {
+            all_ok,
+            many,
+            globs,
+            last_label_rules,
+        } = scan;
+        let node_ok = |n: &Node| node_ok(n, slots, labels_len, rules);
         if !all_ok {
             let (slot, n) = nodes
                 .iter()
