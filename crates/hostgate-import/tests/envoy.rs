@@ -6,9 +6,12 @@
 //! (route_components.proto: exact, longest suffix, longest prefix, `*`; the wildcard never
 //! matches the empty string).
 
+mod common;
+use common::*;
+
 use std::path::Path;
 
-use hostgate::{Action, Format, Query, Via};
+use hostgate::{Action, Format, Via};
 use hostgate_import::{import, render, ImportDiagnostic, Imported, Options};
 use proptest::prelude::*;
 
@@ -22,54 +25,10 @@ fn conf(text: &str) -> Result<Imported, Vec<ImportDiagnostic>> {
     )
 }
 
-fn verdict(i: &Imported, name: &str, port: u16, via: Via) -> Action {
-    let e = i.engine();
-    let p = e.policy("default").unwrap();
-    e.check(p, &Query::new(name).port(port).via(via)).action
-}
-
 #[test]
 fn the_case_table() {
-    let table = std::fs::read_to_string(Path::new(DATA).join("cases.tsv")).unwrap();
-    let mut checked = 0;
-    let mut configs = std::collections::BTreeSet::new();
-    for (n, line) in table.lines().enumerate() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split('\t').collect();
-        assert!(f.len() >= 5, "cases.tsv:{}: {line}", n + 1);
-        let path = Path::new(DATA)
-            .join("configs")
-            .join(format!("{}.yaml", f[0]));
-        let bytes = std::fs::read(&path).unwrap();
-        let name = path.display().to_string();
-        let i = import(Format::Envoy, &[(&name, &bytes)], &Options::default())
-            .unwrap_or_else(|e| panic!("{}: {e:?}", f[0]));
-        let via: Via = f[3].parse().unwrap();
-        let want: Action = f[4].parse().unwrap();
-        let port: u16 = f[2].parse().unwrap();
-        assert_eq!(
-            verdict(&i, f[1], port, via),
-            want,
-            "cases.tsv:{}: {line}\n{}",
-            n + 1,
-            render(&i)
-        );
-        // The rendered policy text decides the same.
-        let text = hostgate::Engine::compile(&render(&i)).unwrap();
-        let p = text.policy("default").unwrap();
-        let q = Query::new(f[1]).port(port).via(via);
-        assert_eq!(text.check(p, &q).action, want, "rendered, {line}");
-        configs.insert(f[0].to_string());
-        checked += 1;
-    }
-    assert!(checked >= 80, "{checked} cases");
-    for entry in std::fs::read_dir(Path::new(DATA).join("configs")).unwrap() {
-        let p = entry.unwrap().path();
-        let stem = p.file_stem().unwrap().to_string_lossy().to_string();
-        assert!(configs.contains(&stem), "{stem} has no cases");
-    }
+    let configs = case_table(Format::Envoy, DATA, ".yaml", 80);
+    every_config_has_cases(DATA, &configs, stem);
 }
 
 #[test]

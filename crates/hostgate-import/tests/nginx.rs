@@ -4,9 +4,12 @@
 //! from nginx's documentation of `server_name` and `map … { hostnames; }`
 //! (nginx.org/en/docs/http/server_names.html, /http/ngx_http_map_module.html).
 
+mod common;
+use common::*;
+
 use std::path::Path;
 
-use hostgate::{Action, Format, Query, Via};
+use hostgate::{Action, Format, Via};
 use hostgate_import::{import, render, ImportDiagnostic, Imported, Options};
 use proptest::prelude::*;
 
@@ -18,12 +21,6 @@ fn conf(text: &str) -> Result<Imported, Vec<ImportDiagnostic>> {
         &[("nginx.conf", text.as_bytes())],
         &Options::default().sandboxed(true),
     )
-}
-
-fn verdict(i: &Imported, name: &str, port: u16, via: Via) -> Action {
-    let e = i.engine();
-    let p = e.policy("default").unwrap();
-    e.check(p, &Query::new(name).port(port).via(via)).action
 }
 
 fn first_error(text: &str) -> String {
@@ -41,44 +38,17 @@ fn file(path: &Path) -> Result<Imported, Vec<ImportDiagnostic>> {
 
 #[test]
 fn the_case_table() {
-    let table = std::fs::read_to_string(Path::new(DATA).join("cases.tsv")).unwrap();
-    let mut checked = 0;
-    let mut configs = std::collections::BTreeSet::new();
-    for (n, line) in table.lines().enumerate() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split('\t').collect();
-        assert!(f.len() >= 5, "cases.tsv:{}: {line}", n + 1);
-        let i = file(&Path::new(DATA).join("configs").join(f[0]))
-            .unwrap_or_else(|e| panic!("{}: {e:?}", f[0]));
-        let via: Via = f[3].parse().unwrap();
-        let want: Action = f[4].parse().unwrap();
-        let port: u16 = f[2].parse().unwrap();
-        assert_eq!(
-            verdict(&i, f[1], port, via),
-            want,
-            "cases.tsv:{}: {line}\n{}",
-            n + 1,
-            render(&i)
-        );
-        let text = hostgate::Engine::compile(&render(&i)).unwrap();
-        let p = text.policy("default").unwrap();
-        let q = Query::new(f[1]).port(port).via(via);
-        assert_eq!(text.check(p, &q).action, want, "rendered, {line}");
-        configs.insert(f[0].to_string());
-        checked += 1;
-    }
-    assert!(checked >= 80, "{checked} cases");
-    for entry in std::fs::read_dir(Path::new(DATA).join("configs")).unwrap() {
-        let p = entry.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        let name = if p.is_dir() {
-            format!("{name}/nginx.conf")
-        } else {
-            name
-        };
-        assert!(configs.contains(&name), "{name} has no cases");
+    let configs = case_table(Format::Nginx, DATA, "", 80);
+    every_config_has_cases(DATA, &configs, nginx_name);
+}
+
+/// A config's name in the table: a directory stands for its `nginx.conf`.
+fn nginx_name(p: &Path) -> String {
+    let name = p.file_name().unwrap().to_string_lossy().to_string();
+    if p.is_dir() {
+        format!("{name}/nginx.conf")
+    } else {
+        name
     }
 }
 

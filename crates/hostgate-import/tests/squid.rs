@@ -3,10 +3,13 @@
 //! positions, includes, and a property test against a matcher written from Squid's
 //! documentation of `dstdomain`.
 
+mod common;
+use common::*;
+
 use std::path::Path;
 
 use hostgate::{Action, Format, Query, Via};
-use hostgate_import::{import, render, Options};
+use hostgate_import::{import, Options};
 use proptest::prelude::*;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/squid");
@@ -19,49 +22,10 @@ fn conf(text: &str) -> Result<hostgate_import::Imported, Vec<hostgate_import::Im
     )
 }
 
-fn verdict(i: &hostgate_import::Imported, name: &str, port: u16, via: Via) -> Action {
-    let e = i.engine();
-    let p = e.policy("default").unwrap();
-    e.check(p, &Query::new(name).port(port).via(via)).action
-}
-
 #[test]
 fn the_case_table() {
-    let table = std::fs::read_to_string(Path::new(DATA).join("cases.tsv")).unwrap();
-    let mut checked = 0;
-    let mut configs = std::collections::BTreeSet::new();
-    for (n, line) in table.lines().enumerate() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split('\t').collect();
-        assert!(f.len() >= 5, "cases.tsv:{}: {line}", n + 1);
-        let path = Path::new(DATA)
-            .join("configs")
-            .join(format!("{}.conf", f[0]));
-        let bytes = std::fs::read(&path).unwrap();
-        let name = path.display().to_string();
-        let i = import(Format::Squid, &[(&name, &bytes)], &Options::default())
-            .unwrap_or_else(|e| panic!("{}: {e:?}", f[0]));
-        let via: Via = f[3].parse().unwrap();
-        let want: Action = f[4].parse().unwrap();
-        let got = verdict(&i, f[1], f[2].parse().unwrap(), via);
-        assert_eq!(got, want, "cases.tsv:{}: {line}\n{}", n + 1, render(&i));
-        // The rendered policy text decides the same.
-        let text = hostgate::Engine::compile(&render(&i)).unwrap();
-        let p = text.policy("default").unwrap();
-        let q = Query::new(f[1]).port(f[2].parse().unwrap()).via(via);
-        assert_eq!(text.check(p, &q).action, want, "rendered, {line}");
-        configs.insert(f[0].to_string());
-        checked += 1;
-    }
-    assert!(checked >= 60, "{checked} cases");
-    // Every config in the directory is used by the table.
-    for entry in std::fs::read_dir(Path::new(DATA).join("configs")).unwrap() {
-        let p = entry.unwrap().path();
-        let stem = p.file_stem().unwrap().to_string_lossy().to_string();
-        assert!(configs.contains(&stem), "{stem} has no cases");
-    }
+    let configs = case_table(Format::Squid, DATA, ".conf", 60);
+    every_config_has_cases(DATA, &configs, stem);
 }
 
 #[test]
