@@ -1630,30 +1630,14 @@ fn header(cx: &mut Cx, n: &Node) -> Option<F> {
         Some(i) => cx.bool(i, "invert_match")?,
         None => false,
     };
-    let mut m = None;
-    for (key, kind) in [
-        ("exact_match", Kind::Exact),
-        ("prefix_match", Kind::Prefix),
-        ("suffix_match", Kind::Suffix),
-        ("contains_match", Kind::Contains),
-    ] {
-        if let Some(v) = f.get(key) {
-            m = Some(Matcher {
-                kind,
-                text: cx.str(v, key)?.to_string(),
-                ignore_case: false,
-                at: at(v),
-            });
-        }
-    }
-    if let Some(v) = f.get("safe_regex_match") {
-        m = Some(Matcher {
-            kind: Kind::Regex,
-            text: regex_of(cx, v)?,
-            ignore_case: false,
-            at: at(v),
-        });
-    }
+    let keys = [
+        "exact_match",
+        "prefix_match",
+        "suffix_match",
+        "contains_match",
+        "safe_regex_match",
+    ];
+    let mut m = matcher_fields(cx, &f, keys, false)?;
     if let Some(v) = f.get("string_match") {
         m = Some(string_matcher(cx, v)?);
     }
@@ -1681,6 +1665,38 @@ fn regex_of(cx: &mut Cx, v: &Node) -> Option<String> {
     Some(cx.str(r, "regex")?.to_string())
 }
 
+/// The value matcher among `keys` (exact, prefix, suffix, contains, regex, in that order: the
+/// last one present wins), `Some(None)` when none is there. `ignore_case` does not apply to
+/// the regex, as in Envoy.
+fn matcher_fields(
+    cx: &mut Cx,
+    f: &Fields<'_>,
+    keys: [&str; 5],
+    ignore_case: bool,
+) -> Option<Option<Matcher>> {
+    let mut found = None;
+    let kinds = [Kind::Exact, Kind::Prefix, Kind::Suffix, Kind::Contains];
+    for (key, kind) in keys.into_iter().zip(kinds) {
+        if let Some(v) = f.get(key) {
+            found = Some(Matcher {
+                kind,
+                text: cx.str(v, key)?.to_string(),
+                ignore_case,
+                at: at(v),
+            });
+        }
+    }
+    if let Some(v) = f.get(keys[4]) {
+        found = Some(Matcher {
+            kind: Kind::Regex,
+            text: regex_of(cx, v)?,
+            ignore_case: false,
+            at: at(v),
+        });
+    }
+    Some(found)
+}
+
 fn string_matcher(cx: &mut Cx, n: &Node) -> Option<Matcher> {
     let f = cx.fields(
         n,
@@ -1699,30 +1715,8 @@ fn string_matcher(cx: &mut Cx, n: &Node) -> Option<Matcher> {
         Some(i) => cx.bool(i, "ignore_case")?,
         None => false,
     };
-    let mut found = None;
-    for (key, kind) in [
-        ("exact", Kind::Exact),
-        ("prefix", Kind::Prefix),
-        ("suffix", Kind::Suffix),
-        ("contains", Kind::Contains),
-    ] {
-        if let Some(v) = f.get(key) {
-            found = Some(Matcher {
-                kind,
-                text: cx.str(v, key)?.to_string(),
-                ignore_case,
-                at: at(v),
-            });
-        }
-    }
-    if let Some(v) = f.get("safe_regex") {
-        found = Some(Matcher {
-            kind: Kind::Regex,
-            text: regex_of(cx, v)?,
-            ignore_case: false,
-            at: at(v),
-        });
-    }
+    let keys = ["exact", "prefix", "suffix", "contains", "safe_regex"];
+    let found = matcher_fields(cx, &f, keys, ignore_case)?;
     if let Some(k) = f.key("custom") {
         cx.err(k, "a custom string matcher is not read");
         return None;
