@@ -2,11 +2,11 @@
 //! compiling, and read its large arrays in place (the format is in `docs/engine-file.md`).
 //!
 //! Layout: a fixed header (magic, format version, byte order, word size, file length, checksum
-//! of everything after it), a table of seven sections (offset and length each), an info block
+//! of everything after it), a table of ten sections (offset and length each), an info block
 //! (the hostgate version that wrote the file, the source's name and SHA-256), then the sections,
 //! each at a multiple of 64 bytes: the engine's small parts encoded field by field (`META`),
-//! then its large arrays exactly as they are in memory (rules, table tags, nodes, long labels,
-//! rule lists, pattern references). Opening checks the header, the length and the checksum, then
+//! then its large arrays exactly as they are in memory (the rules' columns, table tags, nodes,
+//! long labels, rule lists, pattern references). Opening checks the header, the length and the checksum, then
 //! every index the lookups follow, so that a file however made gives an error, never a panic
 //! or a wrong read.
 
@@ -20,11 +20,13 @@ use sha2::{Digest, Sha256};
 use crate::compile::regex::build_set;
 use crate::compile::MAX_RULES;
 use crate::engine::{
-    policy_index, Aux, Engine, IpTable, PolicyMeta, Rule, Shape, NO_AUX, RECEIVED,
+    plain_meta, policy_index, Aux, Engine, IpTable, PolicyMeta, Rules, Shape, DENY, NO_AUX,
+    RECEIVED,
 };
 use crate::error::{Diagnostic, Severity};
 use crate::matcher::{Node, NodeScan, SuffixTable};
 use crate::pages::{SharedBytes, Store};
+use crate::policy_text;
 use crate::verdict::{Action, Precedence};
 
 /// The first eight bytes of every engine file. Not UTF-8 (0x89), so no policy text starts so.
@@ -44,14 +46,14 @@ pub const MAGIC: [u8; 8] = *b"\x89HGATE\r\n";
 /// let bytes = hostgate::Engine::compile("allow a.io\n").unwrap().to_bytes();
 /// assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), hostgate::FORMAT_VERSION);
 /// ```
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Written in native byte order: read back as another value, the file is from a machine of the
 /// other byte order.
 const BYTE_ORDER: u32 = 0x0102_0304;
 /// Bytes the checksum does not cover: magic, version, byte order, word size, length, checksum.
 const FIXED: usize = 40;
-const SECTIONS: usize = 7;
+const SECTIONS: usize = 10;
 /// Where the sections' table ends and the info block starts.
 const INFO_AT: usize = FIXED + SECTIONS * 16;
 /// Sections start on cache lines: the table's groups of nodes are laid out for 64-byte lines.
@@ -59,12 +61,16 @@ const ALIGN: usize = 64;
 
 /// Sections, in file order.
 const META: usize = 0;
+/// The rules' columns (see `Rules`): shape and flags, lines, stored ranks, extras indices.
 const RULES: usize = 1;
-const TAGS: usize = 2;
-const NODES: usize = 3;
-const LABELS: usize = 4;
-const LISTS: usize = 5;
-const PATTERN_REF: usize = 6;
+const LINES: usize = 2;
+const RANKS: usize = 3;
+const RULE_AUX: usize = 4;
+const TAGS: usize = 5;
+const NODES: usize = 6;
+const LABELS: usize = 7;
+const LISTS: usize = 8;
+const PATTERN_REF: usize = 9;
 
 /// Why bytes are not an engine this build can open.
 ///
@@ -282,7 +288,10 @@ impl Engine {
         let (table, _, _) = self.table.parts();
         let sections: [&[u8]; SECTIONS] = [
             &meta,
-            bytemuck::cast_slice(&self.rules[..]),
+            bytemuck::cast_slice(&self.rules.meta[..]),
+            bytemuck::cast_slice(&self.rules.line[..]),
+            bytemuck::cast_slice(&self.rules.rank[..]),
+            bytemuck::cast_slice(&self.rules.aux[..]),
             table[0],
             table[1],
             table[2],
@@ -318,7 +327,7 @@ impl Engine {
             out[at..at + 8].copy_from_slice(&off.to_ne_bytes());
             out[at + 8..at + 16].copy_from_slice(&n.to_ne_bytes());
         }
-        let sum = xxhash_rust::xxh3::xxh3_64(&out[FIXED..]);
+        let sum = checksum_and_scan(&out).0;
         out[32..40].copy_from_slice(&sum.to_ne_bytes());
         out
     }
@@ -531,17 +540,22 @@ fn check_header(b: &[u8]) -> Result<Option<Scan>, EngineFileError> {
     Ok(scan)
 }
 
-/// Bytes checksummed per piece when the piece's items are checked too: about 128 KiB, so a
-/// piece is still in the core's cache when its items are read again.
-const PIECE: usize = 128 << 10;
+/// The checksum is over the payload (every byte after the fixed header) in blocks of this
+/// many bytes: the XXH3-64 of each block, then the XXH3-64 of those digests in order (as
+/// native `u64`s). Blocks let two threads share a large file, and each block is small enough
+/// to stay in the core's cache while the items in it are checked right after it is hashed.
+const BLOCK: usize = 256 << 10;
+
+/// Payloads from this size are checksummed on two threads where there are two cores.
+const PARALLEL_MIN: usize = 8 << 20;
 
 /// What the open-time checks of the rules, their pattern references and the table's nodes
 /// found, gathered in the checksum's pass (see `checksum_and_scan`).
 #[derive(Clone, Copy, Debug)]
 struct Scan {
     nodes: NodeScan,
-    /// No rule has extras, is a glob, or is `received` without being a regex: what holds for
-    /// most rules, so that the full check of each rule can be skipped.
+    /// Every rule is plain (see `plain_meta`): what holds for most rules, so that the full
+    /// check of each rule can be skipped.
     plain: bool,
     /// Bit `s` set when some rule has shape `s` (its `u8`, see `Shape`).
     shapes: u8,
@@ -549,79 +563,139 @@ struct Scan {
     max_ref: u32,
 }
 
-/// The checksum of the payload and, in the same pass, the scans of the rules, the pattern
-/// references and the table's nodes, each piece checked right after it is checksummed: so
-/// opening reads the file from memory once. The scan is `None` when the section table does not
-/// place those sections where they can be read as items, in order and apart (the file is then
-/// refused or copied, and the checks read the arrays themselves); its findings are used only
-/// once the checksum holds.
-fn checksum_and_scan(b: &[u8]) -> (u64, Option<Scan>) {
-    match fused(b) {
-        Some((sum, scan)) => (sum, Some(scan)),
-        None => (xxhash_rust::xxh3::xxh3_64(&b[FIXED..]), None),
+impl Scan {
+    fn new() -> Scan {
+        Scan {
+            nodes: NodeScan::default(),
+            plain: true,
+            shapes: 0,
+            max_ref: 0,
+        }
+    }
+
+    fn merge(&mut self, other: Scan) {
+        self.nodes.merge(other.nodes);
+        self.plain &= other.plain;
+        self.shapes |= other.shapes;
+        self.max_ref = self.max_ref.max(other.max_ref);
     }
 }
 
-fn fused(b: &[u8]) -> Option<(u64, Scan)> {
+/// The three arrays the checksum's pass checks, each as it lies in the file.
+struct Scanned<'a> {
+    rules: (usize, &'a [u16]),
+    nodes: (usize, &'a [Node]),
+    refs: (usize, &'a [u32]),
+    slots: u64,
+    labels_len: u64,
+}
+
+/// The items of `items` (starting at file offset `off`) whose first byte is in `from..to`.
+fn items_in<T>((off, items): (usize, &[T]), from: usize, to: usize) -> &[T] {
+    let size = core::mem::size_of::<T>();
+    let first = |at: usize| at.saturating_sub(off).div_ceil(size).min(items.len());
+    &items[first(from)..first(to).max(first(from))]
+}
+
+impl Scanned<'_> {
+    /// Checks the items that start in `from..to` (just hashed, so still in cache).
+    fn scan(&self, from: usize, to: usize, s: &mut Scan) {
+        let (mut plain, mut shapes) = (true, 0u8);
+        for &meta in items_in(self.rules, from, to) {
+            plain &= plain_meta(meta);
+            shapes |= 1 << ((meta >> 8) & 7);
+        }
+        s.plain &= plain;
+        s.shapes |= shapes;
+        let n_rules = self.rules.1.len() as u32;
+        s.nodes.add(
+            items_in(self.nodes, from, to),
+            self.slots,
+            self.labels_len,
+            n_rules,
+        );
+        s.max_ref = items_in(self.refs, from, to)
+            .iter()
+            .fold(s.max_ref, |m, &x| m.max(x));
+    }
+}
+
+/// The digests of blocks `blocks` of the payload, and the scan of the items in them.
+fn blocks(
+    b: &[u8],
+    blocks: core::ops::Range<usize>,
+    scanned: Option<&Scanned<'_>>,
+) -> (Vec<u64>, Scan) {
+    let mut scan = Scan::new();
+    let digests = blocks
+        .map(|k| {
+            let from = FIXED + k * BLOCK;
+            let to = (from + BLOCK).min(b.len());
+            let digest = twox_hash::XxHash3_64::oneshot(&b[from..to]);
+            if let Some(s) = scanned {
+                s.scan(from, to, &mut scan);
+            }
+            digest
+        })
+        .collect();
+    (digests, scan)
+}
+
+/// The checksum of the payload and, in the same pass, the scans of the rules, the pattern
+/// references and the table's nodes, so that opening reads the file from memory once. The
+/// scan is `None` when the section table does not place those sections where they can be read
+/// as items (the checks then read the arrays themselves); its findings are used only once the
+/// checksum holds.
+fn checksum_and_scan(b: &[u8]) -> (u64, Option<Scan>) {
+    let scanned = scanned(b);
+    let n = (b.len() - FIXED).div_ceil(BLOCK);
+    let (mut digests, mut scan) = if b.len() - FIXED >= PARALLEL_MIN && policy_text::two_cores() {
+        // The second half on a scoped thread; if it cannot start, all of it here.
+        let half = n / 2;
+        std::thread::scope(|s| {
+            let second = std::thread::Builder::new()
+                .spawn_scoped(s, || blocks(b, half..n, scanned.as_ref()))
+                .ok();
+            let (mut d, mut scan) = blocks(b, 0..half, scanned.as_ref());
+            let (d2, s2) = match second.map(|h| h.join()) {
+                Some(Ok(done)) => done,
+                _ => blocks(b, half..n, scanned.as_ref()),
+            };
+            d.extend(d2);
+            scan.merge(s2);
+            (d, scan)
+        })
+    } else {
+        blocks(b, 0..n, scanned.as_ref())
+    };
+    if n == 0 {
+        digests.clear();
+        scan = Scan::new();
+    }
+    let sum = twox_hash::XxHash3_64::oneshot(bytemuck::cast_slice(&digests));
+    (sum, scanned.map(|_| scan))
+}
+
+/// Where the arrays the checksum's pass checks are, when the section table places them as
+/// whole, aligned items.
+fn scanned(b: &[u8]) -> Option<Scanned<'_>> {
     let place = |i: usize, size: usize| section(b, i).ok().filter(|&(_, len)| len % size == 0);
     let (r, n, l, p) = (
-        place(RULES, core::mem::size_of::<Rule>())?,
+        place(RULES, 2)?,
         place(NODES, core::mem::size_of::<Node>())?,
         place(LABELS, 1)?,
         place(PATTERN_REF, 4)?,
     );
-    let rules: &[Rule] = bytemuck::try_cast_slice(&b[r.0..r.0 + r.1]).ok()?;
+    let rules: &[u16] = bytemuck::try_cast_slice(&b[r.0..r.0 + r.1]).ok()?;
     let nodes: &[Node] = bytemuck::try_cast_slice(&b[n.0..n.0 + n.1]).ok()?;
     let refs: &[u32] = bytemuck::try_cast_slice(&b[p.0..p.0 + p.1]).ok()?;
-    let mut parts = [(r.0, r.1, 0u8), (n.0, n.1, 1), (p.0, p.1, 2)];
-    parts.sort_unstable();
-    if parts.windows(2).any(|w| w[0].0 + w[0].1 > w[1].0) || parts[0].0 < FIXED {
-        return None;
-    }
-    let mut scan = Scan {
-        nodes: NodeScan::default(),
-        plain: true,
-        shapes: 0,
-        max_ref: 0,
-    };
-    let (slots, labels_len, n_rules) = (nodes.len() as u64, l.1 as u64, rules.len() as u32);
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let mut at = FIXED;
-    for (off, len, kind) in parts {
-        h.update(&b[at..off]);
-        match kind {
-            0 => {
-                for piece in rules.chunks(PIECE / core::mem::size_of::<Rule>()) {
-                    h.update(bytemuck::cast_slice(piece));
-                    let (mut plain, mut shapes) = (true, 0u8);
-                    for r in piece {
-                        let shape = r.shape & 7;
-                        plain &= (r.aux == NO_AUX)
-                            & (shape != Shape::Glob as u8)
-                            & ((r.flags & RECEIVED == 0) | (shape == Shape::Regex as u8));
-                        shapes |= 1 << shape;
-                    }
-                    scan.plain &= plain;
-                    scan.shapes |= shapes;
-                }
-            }
-            1 => {
-                for piece in nodes.chunks(PIECE / core::mem::size_of::<Node>()) {
-                    h.update(bytemuck::cast_slice(piece));
-                    scan.nodes.add(piece, slots, labels_len, n_rules);
-                }
-            }
-            _ => {
-                for piece in refs.chunks(PIECE / 4) {
-                    h.update(bytemuck::cast_slice(piece));
-                    scan.max_ref = piece.iter().fold(scan.max_ref, |m, &x| m.max(x));
-                }
-            }
-        }
-        at = off + len;
-    }
-    h.update(&b[at..]);
-    Some((h.digest(), scan))
+    Some(Scanned {
+        rules: (r.0, rules),
+        nodes: (n.0, nodes),
+        refs: (p.0, refs),
+        slots: nodes.len() as u64,
+        labels_len: l.1 as u64,
+    })
 }
 
 fn read_info(b: &[u8]) -> Result<EngineFileInfo, EngineFileError> {
@@ -739,21 +813,21 @@ impl Engine {
     /// assert!(hostgate::Engine::from_shared(&shared).unwrap().is_shared());
     /// ```
     pub fn is_shared(&self) -> bool {
-        self.table.is_shared() && self.rules.is_shared()
+        self.table.is_shared() && self.rules.meta.is_shared()
     }
 
     fn open_src(src: Src<'_>) -> Result<Engine, EngineFileError> {
         let b = src.bytes();
         let scan = check_header(b)?;
         read_info(b)?;
-        let rules: Store<Rule> = src.store(RULES, "rule")?;
-        if rules.len() >= MAX_RULES {
+        let meta: Store<u16> = src.store(RULES, "rule")?;
+        if meta.len() >= MAX_RULES {
             return Err(corrupt(format!(
                 "{} rules, more than an engine holds",
-                rules.len()
+                meta.len()
             )));
         }
-        let n_rules = rules.len() as u32;
+        let n_rules = meta.len() as u32;
         let (off, len) = section(b, META)?;
         let mut m = In::new(&b[off..off + len], "metadata section");
         let home_groups = m.u64()?;
@@ -924,41 +998,59 @@ impl Engine {
             return Err(corrupt("the metadata section has bytes past its end"));
         }
 
+        let n = meta.len();
+        let line: Store<u32> = src.store(LINES, "rule line")?;
+        if line.len() != n {
+            return Err(corrupt("the rule lines do not match the rules"));
+        }
+        let rank: Store<u32> = src.store(RANKS, "rule rank")?;
+        let most_specific = policies
+            .iter()
+            .any(|p| p.precedence == Precedence::MostSpecific);
+        if rank.len() != if most_specific { n } else { 0 } {
+            return Err(corrupt(
+                "the stored ranks do not match the rules (they are stored exactly when a \
+                 policy is most-specific)",
+            ));
+        }
+        let rule_aux: Store<u32> = src.store(RULE_AUX, "rule extras index")?;
+        if !rule_aux.is_empty() && rule_aux.len() != n {
+            return Err(corrupt("the rules' extras indices do not match the rules"));
+        }
         let pattern_ref: Store<u32> = src.store(PATTERN_REF, "pattern reference")?;
-        if pattern_ref.len() != rules.len() {
+        if pattern_ref.len() != n {
             return Err(corrupt("the pattern references do not match the rules"));
         }
-        let slots = section(b, NODES)?.1 / core::mem::size_of::<Node>();
-        // Everything a rule refers to exists. Most rules have no extras; for them one pass
-        // without branches (this runs on every open, over up to millions of rules), the full
-        // check only for the rest or when the pass finds something wrong.
-        let check_rule = |g: usize, r: &Rule, reference: u32| -> Result<(), EngineFileError> {
-            let aux_of = match r.aux {
-                NO_AUX => None,
-                a => match aux.get(a as usize) {
-                    Some(a) => Some(a),
-                    None => {
-                        return Err(corrupt(format!("the extras of rule {g} are out of range")))
-                    }
-                },
-            };
-            if let Some(a) = aux_of {
-                let ports_ok = (a.ports_off as usize)
-                    .checked_add(a.ports_len as usize)
-                    .is_some_and(|end| end <= ports.len());
-                if !ports_ok {
-                    return Err(corrupt(format!("the ports of rule {g} are out of range")));
-                }
+        // Every rule's extras exist (a column only some policies have).
+        for (g, &a) in rule_aux.iter().enumerate() {
+            if a == NO_AUX {
+                continue;
             }
-            if r.flags & RECEIVED != 0 && r.shape() != Shape::Regex {
+            let ports_ok = aux.get(a as usize).is_some_and(|a| {
+                (a.ports_off as usize)
+                    .checked_add(a.ports_len as usize)
+                    .is_some_and(|end| end <= ports.len())
+            });
+            if !ports_ok {
+                return Err(corrupt(format!("the extras of rule {g} are out of range")));
+            }
+        }
+        let aux_of = |g: usize| aux.get(rule_aux.get(g).map_or(NO_AUX, |&a| a) as usize);
+        let slots = section(b, NODES)?.1 / core::mem::size_of::<Node>();
+        // Everything a rule refers to exists. Most rules are plain (see `plain_meta`); for them
+        // one pass without branches (this runs on every open, over up to millions of rules) or
+        // the checksum's pass, the full check only for the rest.
+        let check_rule = |g: usize, m: u16, reference: u32| -> Result<(), EngineFileError> {
+            let shape = crate::engine::shape_of(m);
+            if m as u8 & RECEIVED != 0 && shape != Shape::Regex {
                 return Err(corrupt(format!(
                     "rule {g} is marked `received` but is not a regex rule"
                 )));
             }
             let reference = reference as usize;
-            let ok = match r.shape() {
+            let ok = match shape {
                 Shape::Glob => {
-                    aux_of.is_some_and(|a| (a.glob as usize) < globs.len()) && reference < slots
+                    aux_of(g).is_some_and(|a| (a.glob as usize) < globs.len()) && reference < slots
                 }
                 Shape::Exact | Shape::OneLabel | Shape::Deep | Shape::Dot => reference < slots,
                 Shape::Regex => reference < regex_sources.len(),
@@ -985,12 +1077,8 @@ impl Engine {
             regexes64,
             cidrs64,
         ];
-        let plain_ok = |r: &Rule, reference: u32| {
-            let shape = usize::from(r.shape & 7);
-            (r.aux == NO_AUX)
-                & (shape != Shape::Glob as usize)
-                & ((r.flags & RECEIVED == 0) | (shape == Shape::Regex as usize))
-                & (u64::from(reference) < limits[shape])
+        let plain_ok = |m: u16, reference: u32| {
+            plain_meta(m) & (u64::from(reference) < limits[usize::from((m >> 8) & 7)])
         };
         // Found in the checksum's pass: every rule plain and every reference below the bound
         // of every shape there is, which is enough.
@@ -1003,14 +1091,14 @@ impl Engine {
             s.plain && u64::from(s.max_ref) < bound
         });
         let all_plain_ok = scanned_ok
-            || rules
+            || meta
                 .iter()
                 .zip(pattern_ref.iter())
-                .fold(true, |ok, (r, &reference)| ok & plain_ok(r, reference));
+                .fold(true, |ok, (&m, &reference)| ok & plain_ok(m, reference));
         if !all_plain_ok {
-            for (g, (r, &reference)) in rules.iter().zip(pattern_ref.iter()).enumerate() {
-                if !plain_ok(r, reference) {
-                    check_rule(g, r, reference)?;
+            for (g, (&m, &reference)) in meta.iter().zip(pattern_ref.iter()).enumerate() {
+                if !plain_ok(m, reference) {
+                    check_rule(g, m, reference)?;
                 }
             }
         }
@@ -1023,18 +1111,23 @@ impl Engine {
             max_labels,
             n_rules,
             policy_of,
-            |g| {
-                rules
-                    .get(g as usize)
-                    .and_then(|r| aux.get(r.aux as usize))
-                    .is_some_and(|a| (a.glob as usize) < globs.len())
-            },
+            |g| aux_of(g as usize).is_some_and(|a| (a.glob as usize) < globs.len()),
             scan.map(|s| s.nodes),
         )
         .map_err(EngineFileError::Corrupt)?;
+        let rules = Rules {
+            meta,
+            line,
+            rank,
+            aux: rule_aux,
+        };
         let regexes = build_set(&regex_sources, regex_rules, |g| {
-            let r = rules.get(g as usize).map_or(u32::MAX, |r| r.rank);
-            (policy_of(g) as u32, r)
+            let p = policy_of(g);
+            let deny = rules.get(g).is_some_and(|r| r.flags() & DENY != 0);
+            let r = policies.get(p).map_or(u32::MAX, |pol| {
+                pol.rank_of(g, deny, || rules.stored_rank(g))
+            });
+            (p as u32, r)
         })
         .map_err(|e| corrupt(format!("its regex rules do not compile: {e}")))?;
         Ok(Engine {

@@ -107,6 +107,14 @@ impl NodeScan {
         self.globs |= globs;
         self.last_label_rules |= last;
     }
+
+    /// Adds what another scan (of other nodes of the same table) found.
+    pub(crate) fn merge(&mut self, other: NodeScan) {
+        self.all_ok &= other.all_ok;
+        self.many |= other.many;
+        self.globs |= other.globs;
+        self.last_label_rules |= other.last_label_rules;
+    }
 }
 
 /// A node's parent, long label and single rule are in range.

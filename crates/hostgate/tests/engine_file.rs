@@ -254,10 +254,21 @@ fn source_is_recorded() {
     );
 }
 
+/// The checksum as `docs/engine-file.md` defines it: XXH3-64 of each 256 KiB block of the bytes
+/// after the fixed 40, then XXH3-64 of those digests (native `u64`s), here with another XXH3
+/// implementation than the library's.
+fn checksum(b: &[u8]) -> u64 {
+    let digests: Vec<u8> = b[40..]
+        .chunks(256 << 10)
+        .flat_map(|block| xxhash_rust::xxh3::xxh3_64(block).to_ne_bytes())
+        .collect();
+    xxhash_rust::xxh3::xxh3_64(&digests)
+}
+
 /// The file's checksum recomputed, so that a test can make a file whose only fault is the one
 /// it put there.
 fn reseal(b: &mut [u8]) {
-    let sum = xxhash_rust::xxh3::xxh3_64(&b[40..]);
+    let sum = checksum(b);
     b[32..40].copy_from_slice(&sum.to_ne_bytes());
 }
 
@@ -273,15 +284,19 @@ fn header_faults_are_named() {
     assert_eq!(open(&b), EngineFileError::NotEngineFile);
 
     let mut b = good.clone();
-    b[8..12].copy_from_slice(&2u32.to_le_bytes());
+    let other = hostgate::FORMAT_VERSION + 1;
+    b[8..12].copy_from_slice(&other.to_le_bytes());
     assert_eq!(
         open(&b),
         EngineFileError::Version {
-            found: 2,
+            found: other,
             supported: hostgate::FORMAT_VERSION
         }
     );
-    assert!(open(&b).to_string().contains("version 2"));
+    assert!(open(&b).to_string().contains(&format!("version {other}")));
+    // A file of the previous format (one 16-byte record a rule) is refused, not read.
+    b[8..12].copy_from_slice(&1u32.to_le_bytes());
+    assert!(matches!(open(&b), EngineFileError::Version { found: 1, .. }));
 
     let mut b = good.clone();
     b[12..16].reverse();
@@ -326,7 +341,7 @@ fn every_truncation_is_refused() {
 fn an_index_out_of_range_is_refused_with_a_valid_checksum() {
     let e = Engine::compile(EVERYTHING).unwrap();
     let good = e.to_bytes();
-    // The section table: seven (offset, length) pairs from byte 40.
+    // The section table: ten (offset, length) pairs from byte 40.
     let section = |i: usize| {
         let at = 40 + i * 16;
         let off = u64::from_ne_bytes(good[at..at + 8].try_into().unwrap()) as usize;
@@ -343,12 +358,12 @@ fn an_index_out_of_range_is_refused_with_a_valid_checksum() {
         "{err}"
     );
 
-    // A rule whose extras index is out of range (rules are 16 bytes: rank, line, aux, ...).
-    let (rules, n) = section(1);
-    assert!(n >= 16);
+    // A rule whose extras index is out of range (the extras column: one u32 per rule).
+    let (aux, n) = section(4);
+    assert!(n >= 4);
     let mut b = good.clone();
-    for r in (rules..rules + n).step_by(16) {
-        b[r + 8..r + 12].copy_from_slice(&0x00ff_fff0u32.to_ne_bytes());
+    for r in (aux..aux + n).step_by(4) {
+        b[r..r + 4].copy_from_slice(&0x00ff_fff0u32.to_ne_bytes());
     }
     reseal(&mut b);
     let err = Engine::from_bytes(&b).map(|_| ()).unwrap_err();
@@ -360,7 +375,7 @@ fn an_index_out_of_range_is_refused_with_a_valid_checksum() {
     // A table node naming a rule past the last (nodes are 24 bytes: low, parent,
     // rule_or_list, info, high; a filled node with one rule has bits 29..31 of info clear
     // except the parent flag).
-    let (nodes, n) = section(3);
+    let (nodes, n) = section(6);
     let mut b = good.clone();
     let mut changed = 0;
     for at in (nodes..nodes + n).step_by(24) {
@@ -379,7 +394,7 @@ fn an_index_out_of_range_is_refused_with_a_valid_checksum() {
     );
 
     // A pattern reference past the table.
-    let (refs, _) = section(6);
+    let (refs, _) = section(9);
     let mut b = good.clone();
     b[refs..refs + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
     reseal(&mut b);
@@ -535,3 +550,63 @@ fn misaligned_shared_bytes_are_copied_not_refused() {
     let q = Query::new("api.kadath.io").port(443).via(Via::Tls);
     assert_eq!(answer(&o, p, &q), answer(&e, p, &q));
 }
+
+/// A file large enough to be checksummed on two threads (a long source name in its info block
+/// puts the sections in the second half): the same checksum as the one-thread definition, the
+/// same answers, and a fault in either half found.
+#[test]
+fn a_large_file_is_checked_the_same_on_two_threads() {
+    let e = Engine::compile(EVERYTHING).unwrap();
+    let name = "n".repeat(9 << 20);
+    let good = e.to_bytes_with_source(&name, EVERYTHING.as_bytes());
+    assert!(good.len() > 9 << 20);
+    assert_eq!(
+        u64::from_ne_bytes(good[32..40].try_into().unwrap()),
+        checksum(&good)
+    );
+    let opened = Engine::from_bytes(&good).unwrap();
+    let shared: SharedBytes = Arc::new(good.clone());
+    let mapped = Engine::from_shared(&shared).unwrap();
+    for (p, _) in e.policies() {
+        for &(n, port, via) in &queries() {
+            let q = Query {
+                port,
+                via,
+                ..Query::new(n)
+            };
+            assert_eq!(answer(&opened, p, &q), answer(&e, p, &q), "{n}");
+            assert_eq!(answer(&mapped, p, &q), answer(&e, p, &q), "{n}");
+        }
+    }
+    // A changed byte in the first half, then in the last block.
+    for at in [1 << 20, good.len() - 1] {
+        let mut b = good.clone();
+        b[at] ^= 0x10;
+        assert_eq!(
+            Engine::from_bytes(&b).map(|_| ()).unwrap_err(),
+            EngineFileError::Checksum,
+            "byte {at}"
+        );
+    }
+    // A table node naming a rule past the last, in the half the second thread scans.
+    let at = FIXED_SECTIONS + 6 * 16;
+    let nodes = u64::from_ne_bytes(good[at..at + 8].try_into().unwrap()) as usize;
+    let n = u64::from_ne_bytes(good[at + 8..at + 16].try_into().unwrap()) as usize;
+    assert!(nodes > good.len() / 2);
+    let mut b = good.clone();
+    for at in (nodes..nodes + n).step_by(24) {
+        let info = u32::from_ne_bytes(b[at + 16..at + 20].try_into().unwrap());
+        if info & (3 << 30) == 0 && info & 0x3f != 0 {
+            b[at + 12..at + 16].copy_from_slice(&1_000_000u32.to_ne_bytes());
+        }
+    }
+    reseal(&mut b);
+    let err = Engine::from_bytes(&b).map(|_| ()).unwrap_err();
+    assert!(
+        matches!(err, EngineFileError::Corrupt(ref m) if m.contains("table node")),
+        "{err}"
+    );
+}
+
+/// Where the section table starts: after the fixed 40 bytes.
+const FIXED_SECTIONS: usize = 40;

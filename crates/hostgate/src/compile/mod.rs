@@ -3,7 +3,7 @@
 //!
 //! [`Engine::from_specs`] checks and parses every rule's pattern (on two threads for large
 //! policies), `Build::policy` ranks and encodes each policy's rules (see
-//! `crate::engine::Rule`), and `Build::finish` files the keyed rules into the matcher
+//! `crate::engine::Rules`), and `Build::finish` files the keyed rules into the matcher
 //! (`crate::matcher`), the CIDRs into their table and the regexes into one set ([`regex`]).
 
 use std::collections::HashMap;
@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use crate::builder::{PolicySpec, RuleSpec};
 use crate::engine::{
-    pack_meta, policy_index, Aux, Engine, GlobHead, IpTable, PolicyMeta, Rule, Shape, ALL_VIA,
+    pack_meta, policy_index, Aux, Engine, GlobHead, IpTable, PolicyMeta, Rules, Shape, ALL_VIA,
     DENY, HAS_PORTS, HAS_VIA, NO_AUX, RECEIVED,
 };
 use crate::error::{CompileErrors, Diagnostic, Severity};
@@ -126,7 +126,7 @@ impl Engine {
 struct Build {
     policies: Vec<PolicyMeta>,
     by_name: HashMap<String, u32>,
-    rules: Vec<Rule>,
+    rules: Vec<Built>,
     aux: Vec<Aux>,
     /// (key, rule) for every keyed pattern.
     keyed: Vec<(String, u32)>,
@@ -143,6 +143,51 @@ struct Build {
     ids: String,
     named_ids: Vec<(u32, u32, u32)>,
     warnings: Vec<Diagnostic>,
+}
+
+/// A rule as the compiler builds it, before [`columns`] splits the rules into the engine's
+/// columns.
+struct Built {
+    rank: u32,
+    line: u32,
+    aux: u32,
+    shape: Shape,
+    flags: u8,
+}
+
+/// The engine's rule columns (see [`Rules`]): ranks kept only when some policy is
+/// most-specific, extras indices only when some rule has extras.
+fn columns(built: &[Built], policies: &[PolicyMeta]) -> Rules {
+    let column = |f: &dyn Fn(&Built) -> u32| {
+        let mut s = Store::from(built.iter().map(f).collect::<Vec<u32>>());
+        s.freeze();
+        s
+    };
+    let mut meta = Store::from(
+        built
+            .iter()
+            .map(|r| pack_meta(r.shape, r.flags))
+            .collect::<Vec<u16>>(),
+    );
+    meta.freeze();
+    let most_specific = policies
+        .iter()
+        .any(|p| p.precedence == Precedence::MostSpecific);
+    let extras = built.iter().any(|r| r.aux != NO_AUX);
+    Rules {
+        meta,
+        line: column(&|r| r.line),
+        rank: if most_specific {
+            column(&|r| r.rank)
+        } else {
+            Store::default()
+        },
+        aux: if extras {
+            column(&|r| r.aux)
+        } else {
+            Store::default()
+        },
+    }
 }
 
 /// Ranking class for `most-specific`; smaller first.
@@ -436,13 +481,12 @@ impl Build {
                 NO_AUX
             };
             self.pattern_ref.push(reference);
-            self.rules.push(Rule {
+            self.rules.push(Built {
                 rank,
                 line: rule.line,
                 aux,
-                shape: shape as u8,
+                shape,
                 flags,
-                _pad: [0; 2],
             });
         }
         any.sort_by_key(|&g| self.rules[g as usize].rank);
@@ -490,12 +534,12 @@ impl Build {
             debug_assert!((g as usize) < rules.len(), "rule {g} filed but not built");
             rules
                 .get(g as usize)
-                .map_or(0, |r| pack_meta(r.shape(), r.flags))
+                .map_or(0, |r| pack_meta(r.shape, r.flags))
         });
         // Keyed rules point at their table node, for showing their pattern.
         for (g, r) in self.rules.iter().enumerate() {
             if matches!(
-                r.shape(),
+                r.shape,
                 Shape::Exact | Shape::OneLabel | Shape::Deep | Shape::Dot | Shape::Glob
             ) {
                 let node = node_of.get(self.pattern_ref[g] as usize);
@@ -505,8 +549,7 @@ impl Build {
                 }
             }
         }
-        let mut rules = Store::from(self.rules);
-        rules.freeze();
+        let rules = columns(&self.rules, &self.policies);
         self.ids.shrink_to_fit();
         self.named_ids.shrink_to_fit();
         self.ports.shrink_to_fit();

@@ -237,7 +237,7 @@ impl Engine {
     /// Port and source conditions of a rule (its pattern already matched).
     #[inline(always)]
     fn conditions_hold(&self, r: &Rule, port: Option<u16>, via: Option<Via>) -> bool {
-        conditions(r.flags, port, via, |p| {
+        conditions(r.flags(), port, via, |p| {
             self.ports_of(r).iter().any(|&(lo, hi)| lo <= p && p <= hi)
         })
     }
@@ -264,7 +264,7 @@ impl Engine {
             list
         };
         for &g in list {
-            let r = self.rules.get(g as usize);
+            let r = self.rules.get(g);
             debug_assert!(r.is_some(), "rule {g} filed but not in the rule array");
             let Some(r) = r else {
                 continue;
@@ -272,11 +272,12 @@ impl Engine {
             if !pol.owns(g) {
                 continue;
             }
-            if r.rank >= c.bound() {
+            let rank = pol.rank_of(g, r.deny(), || self.rules.stored_rank(g));
+            if rank >= c.bound() {
                 break;
             }
-            if shape_ok(r) && self.conditions_hold(r, port, via) {
-                c.offer(r.rank, g, r.deny());
+            if shape_ok(&r) && self.conditions_hold(&r, port, via) {
+                c.offer(rank, g, r.deny());
                 if c.bound() != u32::MAX {
                     // Sorted by rank: nothing later in this list can do better.
                     break;
@@ -401,13 +402,13 @@ impl Engine {
         match hit {
             Hit::One(g, meta) => {
                 self.offer_one(g, meta, pol, port, via, c, |shape| {
-                    let rule = || self.rules.get(g as usize);
+                    let rule = || self.rules.get(g);
                     self.shape_holds(shape, rule, depth, bytes, start)
                 });
             }
             Hit::Many(list) => {
                 self.offer_from(list, pol, port, via, c, |r| {
-                    self.shape_holds(r.shape(), || Some(r), depth, bytes, start)
+                    self.shape_holds(r.shape(), || Some(*r), depth, bytes, start)
                 });
             }
         }
@@ -417,10 +418,10 @@ impl Engine {
     /// (counted up to 2: globs count their labels themselves).
     /// `rule` is only read for globs (their head lives in the rule's extras).
     #[inline(always)]
-    fn shape_holds<'r>(
-        &'r self,
+    fn shape_holds(
+        &self,
         shape: Shape,
-        rule: impl FnOnce() -> Option<&'r Rule>,
+        rule: impl FnOnce() -> Option<Rule>,
         depth: u32,
         name: &[u8],
         suffix_start: usize,
@@ -434,7 +435,7 @@ impl Engine {
         match shape {
             Shape::Glob => {
                 let head = rule()
-                    .and_then(|r| self.aux_of(r))
+                    .and_then(|r| self.aux_of(&r))
                     .and_then(|a| self.globs.get(a.glob as usize));
                 debug_assert!(head.is_some(), "a glob rule without its head");
                 let Some(head) = head else {
@@ -479,20 +480,14 @@ impl Engine {
         }
         let (shape, flags) = unpack_meta(meta);
         let deny = flags & DENY != 0;
-        let rule = || self.rules.get(global as usize);
-        let rank = pol.rank_of(global, deny, || {
-            debug_assert!(
-                rule().is_some(),
-                "rule {global} filed but not in the rule array"
-            );
-            // No rule, no rank: u32::MAX is never offered.
-            rule().map_or(u32::MAX, |r| r.rank)
-        });
+        let rule = || self.rules.get(global);
+        // No stored rank, no rank: u32::MAX is never offered.
+        let rank = pol.rank_of(global, deny, || self.rules.stored_rank(global));
         if rank >= c.bound() || !shape_ok(shape) {
             return;
         }
         let ports_ok = |p: u16| {
-            rule().is_some_and(|r| self.ports_of(r).iter().any(|&(lo, hi)| lo <= p && p <= hi))
+            rule().is_some_and(|r| self.ports_of(&r).iter().any(|&(lo, hi)| lo <= p && p <= hi))
         };
         if conditions(flags, port, via, ports_ok) {
             c.offer(rank, global, deny);
@@ -539,7 +534,7 @@ impl Engine {
             for pid in patset.iter() {
                 if let Some(list) = set.rules.get(pid.as_usize()) {
                     self.offer_from(list, pol, port, via, c, |r| {
-                        (r.flags & RECEIVED != 0) == received
+                        (r.flags() & RECEIVED != 0) == received
                     });
                 }
             }

@@ -31,7 +31,8 @@ mod rule;
 
 pub use explain::{ExplainedRule, Explanation};
 pub(crate) use rule::{
-    pack_meta, Aux, Rule, Shape, ALL_VIA, DENY, HAS_PORTS, HAS_VIA, NO_AUX, RECEIVED,
+    pack_meta, plain_meta, shape_of, Aux, Rules, Shape, ALL_VIA, DENY, HAS_PORTS, HAS_VIA, NO_AUX,
+    RECEIVED,
 };
 pub use rule::{MatchedRule, RuleId, RuleInfo};
 
@@ -68,7 +69,7 @@ impl PolicyMeta {
     /// The rank of this policy's rule `g` (see `Build::policy`): computed from its position
     /// where the precedence allows, so the matcher need not store it; `stored` otherwise.
     #[inline(always)]
-    fn rank_of(&self, g: u32, deny: bool, stored: impl FnOnce() -> u32) -> u32 {
+    pub(crate) fn rank_of(&self, g: u32, deny: bool, stored: impl FnOnce() -> u32) -> u32 {
         let i = g.wrapping_sub(self.first_rule);
         match self.precedence {
             Precedence::FirstMatch => i,
@@ -127,7 +128,7 @@ pub(crate) type GlobHead = Vec<Vec<u8>>;
 pub struct Engine {
     pub(crate) policies: Vec<PolicyMeta>,
     pub(crate) by_name: HashMap<String, u32>,
-    pub(crate) rules: Store<Rule>,
+    pub(crate) rules: Rules,
     pub(crate) aux: Vec<Aux>,
     pub(crate) table: SuffixTable,
     pub(crate) globs: Vec<GlobHead>,

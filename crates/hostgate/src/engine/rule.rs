@@ -1,12 +1,14 @@
 //! How a compiled rule is encoded, and how it is shown back.
 //!
-//! The lookup reads [`Rule`] (16 bytes per rule: shape, flags, rank, line) and the matcher's
-//! 16-bit copy of its shape and flags ([`pack_meta`]); the rare extras live in [`Aux`]. The
+//! The rules are columns ([`Rules`]): the lookup reads a rule's shape and flags (or the
+//! matcher's copy of them, [`pack_meta`]), a stored rank only under most-specific, and the rare
+//! extras ([`Aux`]) only for globs and port ranges. The
 //! public views of a rule are here too: [`RuleInfo`] (everything, for display), [`MatchedRule`]
 //! (the rule of a verdict, read lazily) and [`RuleId`]. The compiler that fills these is
 //! `crate::compile`; the lookup that reads them is [`super::lookup`].
 
 use super::{policy_index, Engine};
+use crate::pages::Store;
 use crate::pattern::Pattern;
 use crate::verdict::{Action, Via};
 
@@ -43,35 +45,94 @@ pub(crate) const ALL_VIA: u8 = 0b1111;
 pub(crate) const RECEIVED: u8 = 1 << 7;
 pub(crate) const NO_AUX: u32 = u32::MAX;
 
-/// Everything a lookup needs about one rule, in 16 bytes: matching a key, its conditions, its
-/// rank, and the verdict's rule fields. (Its policy follows from its index: each policy's
-/// rules are numbered contiguously, see [`policy_index`].)
+/// The rules, one column per field, so that each rule pays only for what it uses: every lookup
+/// of a rule reads its shape and flags (`meta`, two bytes); ranks are stored only when some
+/// policy is most-specific (the other precedences compute them from positions, see
+/// `PolicyMeta::rank_of`), extras only when some rule has them, and lines are read only to show
+/// a verdict. A blocklist of `.x` rules costs 6 bytes a rule here (plus its pattern reference),
+/// where one 16-byte record a rule cost 16.
 ///
-/// Plain bytes (`Pod`, the shape as its `u8`), so that a large rule array can live on huge
-/// pages (see `pages`).
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-#[repr(C)]
+/// Plain arrays (`Pod`), so that large ones live on huge pages or in a mapped engine file.
+#[derive(Debug, Default)]
+pub(crate) struct Rules {
+    /// Per rule, [`pack_meta`] of its shape and flags.
+    pub(crate) meta: Store<u16>,
+    /// Per rule, its line in the policy text (0 for built rules).
+    pub(crate) line: Store<u32>,
+    /// Per rule, its rank within its policy; empty when no policy is most-specific.
+    pub(crate) rank: Store<u32>,
+    /// Per rule, its index into `Engine::aux` or `NO_AUX`; empty when no rule has extras.
+    pub(crate) aux: Store<u32>,
+}
+
+impl Rules {
+    pub(crate) fn len(&self) -> usize {
+        self.meta.len()
+    }
+
+    /// Rule `g`'s shape and flags.
+    #[inline(always)]
+    pub(crate) fn get(&self, g: u32) -> Option<Rule> {
+        self.meta.get(g as usize).map(|&meta| Rule { g, meta })
+    }
+
+    pub(crate) fn line(&self, g: u32) -> u32 {
+        self.line.get(g as usize).copied().unwrap_or(0)
+    }
+
+    /// The stored rank (most-specific policies); `u32::MAX`, never offered, when there is none.
+    #[inline(always)]
+    pub(crate) fn stored_rank(&self, g: u32) -> u32 {
+        self.rank.get(g as usize).copied().unwrap_or(u32::MAX)
+    }
+
+    /// The index of rule `g`'s extras, or `NO_AUX`.
+    #[inline(always)]
+    pub(crate) fn aux_index(&self, g: u32) -> u32 {
+        self.aux.get(g as usize).copied().unwrap_or(NO_AUX)
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.meta.bytes() + self.line.bytes() + self.rank.bytes() + self.aux.bytes()
+    }
+}
+
+/// One rule as the lookup reads it: its index and its shape and flags.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Rule {
-    pub(crate) rank: u32,
-    pub(crate) line: u32,
-    /// Index into `Engine::aux` for globs and port-limited rules, else `NO_AUX`.
-    pub(crate) aux: u32,
-    /// A `Shape`, read through [`Rule::shape`].
-    pub(crate) shape: u8,
-    pub(crate) flags: u8,
-    pub(crate) _pad: [u8; 2],
+    pub(crate) g: u32,
+    meta: u16,
 }
 
 impl Rule {
     #[inline(always)]
     pub(crate) fn shape(&self) -> Shape {
-        shape_from(self.shape)
+        shape_from((self.meta >> 8) as u8)
+    }
+
+    #[inline(always)]
+    pub(crate) fn flags(&self) -> u8 {
+        self.meta as u8
     }
 
     #[inline(always)]
     pub(crate) fn deny(&self) -> bool {
-        self.flags & DENY != 0
+        self.flags() & DENY != 0
     }
+}
+
+/// The shape in a rule's `meta` (see [`pack_meta`]).
+pub(crate) fn shape_of(meta: u16) -> Shape {
+    shape_from((meta >> 8) as u8)
+}
+
+/// Whether a rule's `meta` (see [`pack_meta`]) alone shows that it needs no further check when
+/// an engine file is opened: not a glob (whose head lives in the extras) and `received` only
+/// on a regex. Its pattern reference is checked apart.
+#[inline(always)]
+pub(crate) fn plain_meta(meta: u16) -> bool {
+    let shape = (meta >> 8) as u8 & 7;
+    (shape != Shape::Glob as u8) & ((meta as u8 & RECEIVED == 0) | (shape == Shape::Regex as u8))
 }
 
 /// The matcher's 16 bits of per-rule data: shape in the high byte, flags in the low.
@@ -202,9 +263,12 @@ impl<'e> MatchedRule<'e> {
 
     /// The rule's line in the policy text (0 for rules added with the builder).
     pub fn line(&self) -> u32 {
-        let r = self.engine.rules.get(self.rule as usize);
-        debug_assert!(r.is_some(), "matched rule {} not in the engine", self.rule);
-        r.map_or(0, |r| r.line)
+        debug_assert!(
+            (self.rule as usize) < self.engine.rules.len(),
+            "matched rule {} not in the engine",
+            self.rule
+        );
+        self.engine.rules.line(self.rule)
     }
 }
 
@@ -307,11 +371,14 @@ impl PartialEq<&str> for RuleId<'_> {
 
 impl Engine {
     fn id_of(&self, global: u32) -> RuleId<'_> {
-        let r = self.rules.get(global as usize);
-        debug_assert!(r.is_some(), "id of rule {global}, not in the engine");
-        let Some(r) = r else {
+        debug_assert!(
+            (global as usize) < self.rules.len(),
+            "id of rule {global}, not in the engine"
+        );
+        if global as usize >= self.rules.len() {
             return RuleId::Named("");
-        };
+        }
+        let line = self.rules.line(global);
         let policy = self.policies.get(policy_index(&self.policies, global));
         debug_assert!(policy.is_some(), "rule {global} in no policy");
         if let Ok(k) = self.named_ids.binary_search_by_key(&global, |&(g, _, _)| g) {
@@ -322,11 +389,8 @@ impl Engine {
             return RuleId::Named(id.unwrap_or(""));
         }
         let name = policy.map_or("", |p| p.name.as_str());
-        if r.line > 0 {
-            RuleId::Line {
-                policy: name,
-                line: r.line,
-            }
+        if line > 0 {
+            RuleId::Line { policy: name, line }
         } else {
             RuleId::Index {
                 policy: name,
@@ -336,14 +400,14 @@ impl Engine {
     }
 
     pub(super) fn aux_of(&self, r: &Rule) -> Option<&Aux> {
-        self.aux.get(r.aux as usize)
+        self.aux.get(self.rules.aux_index(r.g) as usize)
     }
 
     pub(super) fn ports_of(&self, r: &Rule) -> &[(u16, u16)] {
         debug_assert!(
-            r.aux == NO_AUX || self.aux_of(r).is_some(),
-            "rule extras {} out of range",
-            r.aux
+            self.rules.aux_index(r.g) == NO_AUX || self.aux_of(r).is_some(),
+            "rule extras of {} out of range",
+            r.g
         );
         self.aux_of(r)
             .and_then(|a| {
@@ -399,7 +463,7 @@ impl Engine {
 
     pub(super) fn rule_info(&self, global: u32) -> RuleInfo<'_> {
         debug_assert!((global as usize) < self.rules.len(), "no rule {global}");
-        let Some(r) = self.rules.get(global as usize) else {
+        let Some(r) = self.rules.get(global) else {
             return RuleInfo {
                 index: 0,
                 id: RuleId::Named(""),
@@ -415,19 +479,20 @@ impl Engine {
             .policies
             .get(policy_index(&self.policies, global))
             .map_or(0, |p| p.first_rule);
-        let via_mask = r.flags & ALL_VIA;
+        let flags = r.flags();
+        let via_mask = flags & ALL_VIA;
         RuleInfo {
             index: global - first,
             id: self.id_of(global),
-            line: r.line,
+            line: self.rules.line(global),
             action: if r.deny() {
                 Action::Deny
             } else {
                 Action::Allow
             },
-            pattern: self.pattern_text(global, r),
-            ports: self.ports_of(r),
-            via: if r.flags & HAS_VIA == 0 {
+            pattern: self.pattern_text(global, &r),
+            ports: self.ports_of(&r),
+            via: if flags & HAS_VIA == 0 {
                 Vec::new()
             } else {
                 Via::ALL
@@ -436,7 +501,7 @@ impl Engine {
                     .filter(|v| via_mask & v.bit() != 0)
                     .collect()
             },
-            received: r.flags & RECEIVED != 0,
+            received: flags & RECEIVED != 0,
         }
     }
 }
