@@ -38,26 +38,17 @@ fn import_aws_nfw_prints_a_policy_that_check_agrees_with() {
         r.stderr
     );
     let out = temp("group.policy", &r.stdout);
-    for (name, port, via, want) in [
-        ("example.com", "443", "tls", "allow"),
-        ("a.b.example.com", "80", "http", "allow"),
-        ("notexample.com", "443", "tls", "deny"),
-        ("other.org", "53", "dns", "allow"),
-    ] {
-        let a = hostgate(&[
-            "check", "--from", "aws-nfw", "--policy", &file, "--port", port, "--via", via, name,
-        ]);
-        let b = hostgate(&[
-            "check", "--policy", &out, "--port", port, "--via", via, name,
-        ]);
-        assert_eq!(a.code, 0, "{}", a.stderr);
-        let words: Vec<&str> = a.stdout.split_whitespace().take(2).collect();
-        assert_eq!(words, [want, name], "{}", a.stdout);
-        assert_eq!(
-            a.stdout.split_whitespace().next(),
-            b.stdout.split_whitespace().next()
-        );
-    }
+    check_agrees(
+        "aws-nfw",
+        &file,
+        &out,
+        &[
+            ("example.com", "443", "tls", "allow"),
+            ("a.b.example.com", "80", "http", "allow"),
+            ("notexample.com", "443", "tls", "deny"),
+            ("other.org", "53", "dns", "allow"),
+        ],
+    );
     let bad = temp(
         "bad.json",
         r#"{"RuleGroup": {"RulesSource": {"RulesSourceList": {"Targets": ["*.a.io"], "TargetTypes": ["TLS_SNI"], "GeneratedRulesType": "DENYLIST"}}}}"#,

@@ -39,31 +39,21 @@ fn import_prints_a_policy_that_check_agrees_with() {
         r.stdout
     );
     let out = temp("sni.policy", &r.stdout);
-    for (name, port, via, want) in [
-        ("api.example.com", "443", "tls", "allow"),
-        ("API.EXAMPLE.COM", "443", "tls", "allow"),
-        ("api.example.com.", "443", "tls", "deny"),
-        ("a.b.example.com", "443", "tls", "allow"),
-        ("example.com", "443", "tls", "deny"),
-        ("db.internal.example.com", "443", "tls", "deny"),
-        ("api.example.com", "80", "http", "allow"),
-        ("api.example.com", "8080", "http", "deny"),
-    ] {
-        let a = hostgate(&[
-            "check", "--from", "envoy", "--policy", CONF, "--port", port, "--via", via, "--", name,
-        ]);
-        let b = hostgate(&[
-            "check", "--policy", &out, "--port", port, "--via", via, "--", name,
-        ]);
-        assert_eq!(a.code, 0, "{}", a.stderr);
-        let words: Vec<&str> = a.stdout.split_whitespace().take(2).collect();
-        assert_eq!(words, [want, name], "{}", a.stdout);
-        assert_eq!(
-            a.stdout.split_whitespace().next(),
-            b.stdout.split_whitespace().next(),
-            "{name}:{port} via {via}"
-        );
-    }
+    check_agrees(
+        "envoy",
+        CONF,
+        &out,
+        &[
+            ("api.example.com", "443", "tls", "allow"),
+            ("API.EXAMPLE.COM", "443", "tls", "allow"),
+            ("api.example.com.", "443", "tls", "deny"),
+            ("a.b.example.com", "443", "tls", "allow"),
+            ("example.com", "443", "tls", "deny"),
+            ("db.internal.example.com", "443", "tls", "deny"),
+            ("api.example.com", "80", "http", "allow"),
+            ("api.example.com", "8080", "http", "deny"),
+        ],
+    );
 }
 
 #[test]

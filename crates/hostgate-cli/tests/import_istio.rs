@@ -54,28 +54,19 @@ fn import_prints_a_policy_that_check_agrees_with() {
         r.stderr
     );
     let out = temp("github.policy", &r.stdout);
-    for (name, port, via, want) in [
-        ("github.com", "443", "tls", "allow"),
-        ("GitHub.com", "443", "tls", "allow"),
-        ("github.com", "443", "http", "deny"),
-        ("api.github.com", "443", "tls", "deny"),
-        ("140.82.112.9", "22", "connect", "allow"),
-        ("dummy.github.com", "22", "connect", "deny"),
-    ] {
-        let a = hostgate(&[
-            "check", "--from", "istio", "--policy", &file, "--port", port, "--via", via, name,
-        ]);
-        let b = hostgate(&[
-            "check", "--policy", &out, "--port", port, "--via", via, name,
-        ]);
-        assert_eq!(a.code, 0, "{}", a.stderr);
-        let words: Vec<&str> = a.stdout.split_whitespace().take(2).collect();
-        assert_eq!(words, [want, name], "{}", a.stdout);
-        assert_eq!(
-            a.stdout.split_whitespace().next(),
-            b.stdout.split_whitespace().next()
-        );
-    }
+    check_agrees(
+        "istio",
+        &file,
+        &out,
+        &[
+            ("github.com", "443", "tls", "allow"),
+            ("GitHub.com", "443", "tls", "allow"),
+            ("github.com", "443", "http", "deny"),
+            ("api.github.com", "443", "tls", "deny"),
+            ("140.82.112.9", "22", "connect", "allow"),
+            ("dummy.github.com", "22", "connect", "deny"),
+        ],
+    );
 }
 
 #[test]

@@ -59,30 +59,21 @@ fn import_swp_prints_a_policy_that_check_agrees_with() {
         r.stderr
     );
     let out = temp("swp.policy", &r.stdout);
-    for (name, port, via, want) in [
-        ("corp.example", "443", "tls", "allow"),
-        ("a.b.corp.example", "80", "http", "allow"),
-        ("x.bad.corp.example", "443", "connect", "deny"),
-        ("mycorp.example", "443", "tls", "deny"),
-        ("github.com", "443", "tls", "allow"),
-        ("storage.googleapis.com", "443", "tls", "allow"),
-        ("storage.googleapis.com", "80", "http", "deny"),
-        ("other.example", "443", "tls", "deny"),
-    ] {
-        let a = hostgate(&[
-            "check", "--from", "swp", "--policy", &file, "--port", port, "--via", via, name,
-        ]);
-        let b = hostgate(&[
-            "check", "--policy", &out, "--port", port, "--via", via, name,
-        ]);
-        assert_eq!(a.code, 0, "{}", a.stderr);
-        let words: Vec<&str> = a.stdout.split_whitespace().take(2).collect();
-        assert_eq!(words, [want, name], "{}", a.stdout);
-        assert_eq!(
-            a.stdout.split_whitespace().next(),
-            b.stdout.split_whitespace().next()
-        );
-    }
+    check_agrees(
+        "swp",
+        &file,
+        &out,
+        &[
+            ("corp.example", "443", "tls", "allow"),
+            ("a.b.corp.example", "80", "http", "allow"),
+            ("x.bad.corp.example", "443", "connect", "deny"),
+            ("mycorp.example", "443", "tls", "deny"),
+            ("github.com", "443", "tls", "allow"),
+            ("storage.googleapis.com", "443", "tls", "allow"),
+            ("storage.googleapis.com", "80", "http", "deny"),
+            ("other.example", "443", "tls", "deny"),
+        ],
+    );
     let bad = temp(
         "bad.yaml",
         "name: projects/p/locations/l/gatewaySecurityPolicies/g/rules/r\nenabled: true\nbasicProfile: ALLOW\nsessionMatcher: host() == 'a.io' && source.ip == '10.0.0.1'\n",

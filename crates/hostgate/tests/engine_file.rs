@@ -296,7 +296,10 @@ fn header_faults_are_named() {
     assert!(open(&b).to_string().contains(&format!("version {other}")));
     // A file of the previous format (one 16-byte record a rule) is refused, not read.
     b[8..12].copy_from_slice(&1u32.to_le_bytes());
-    assert!(matches!(open(&b), EngineFileError::Version { found: 1, .. }));
+    assert!(matches!(
+        open(&b),
+        EngineFileError::Version { found: 1, .. }
+    ));
 
     let mut b = good.clone();
     b[12..16].reverse();

@@ -44,3 +44,36 @@ pub fn temp(name: &str, text: &str) -> String {
     std::fs::write(&p, text).unwrap();
     p.display().to_string()
 }
+
+/// The first word `check` printed: its verdict (`allow` or `deny`).
+pub fn first_word(r: &Run) -> &str {
+    r.stdout.split_whitespace().next().unwrap_or("")
+}
+
+/// For each `(name, port, via, want)`: `check` through the importer (`--from FORMAT --policy
+/// SOURCE`) says `want` for `name`, and `check` of the policy text it imported (`--policy
+/// IMPORTED`) says the same.
+pub fn check_agrees(
+    format: &str,
+    source: &str,
+    imported: &str,
+    cases: &[(&str, &str, &str, &str)],
+) {
+    for &(name, port, via, want) in cases {
+        let a = hostgate(&[
+            "check", "--from", format, "--policy", source, "--port", port, "--via", via, "--", name,
+        ]);
+        let b = hostgate(&[
+            "check", "--policy", imported, "--port", port, "--via", via, "--", name,
+        ]);
+        assert_eq!(a.code, 0, "{}", a.stderr);
+        let words: Vec<&str> = a.stdout.split_whitespace().take(2).collect();
+        assert_eq!(words, [want, name], "{}", a.stdout);
+        assert_eq!(
+            first_word(&a),
+            first_word(&b),
+            "{name}:{port} via {via}: {}",
+            b.stdout
+        );
+    }
+}
