@@ -108,8 +108,13 @@ echo "bench-dns: $RULES rules compiled and listening in $(( ($(date +%s%N) - sta
 dnsperf_() { # dnsperf_ PORT OUT SECONDS C Q [ARGS...]
     local port=$1 out=$2 secs=$3 c=$4 q=$5
     shift 5
-    (on "$CPU_PERF" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -l "$secs" -c "$c" \
-        -q "$q" -t 2 "$@") >"$out" 2>&1
+    # `times` in the outer subshell: the CPU dnsperf used (its user and system time).
+    ( (on "$CPU_PERF" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -l "$secs" \
+        -c "$c" -q "$q" -t 2 "$@") >"$out" 2>&1
+        times >"$out.times")
+    # Its second line: the children's "user system", as "0m1.234s 0m0.567s"; in seconds.
+    sed -n 2p "$out.times" | awk '{ split($1, u, "m"); split($2, s, "m")
+        print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' >"$out.cpu"
 }
 perf() { # perf PORT LABEL: dnsperf's qps, average latency (µs) and lost queries at full load
     dnsperf_ "$1" "$WORK/$2.txt" "$DURATION" "$CLIENTS" "$OUTSTANDING"
@@ -117,7 +122,7 @@ perf() { # perf PORT LABEL: dnsperf's qps, average latency (µs) and lost querie
     qps=$(sed -n 's/^ *Queries per second: *\([0-9.]*\).*/\1/p' "$WORK/$2.txt")
     lat=$(sed -n 's/^ *Average Latency (s): *\([0-9.]*\).*/\1/p' "$WORK/$2.txt")
     lost=$(sed -n 's/^ *Queries lost: *\([0-9]*\).*/\1/p' "$WORK/$2.txt")
-    echo "$qps $(python3 -c "print(round($lat * 1e6, 1))") $lost"
+    echo "$qps $(python3 -c "print(round($lat * 1e6, 1))") $lost $(cat "$WORK/$2.txt.cpu")"
 }
 lat() { # lat PORT LABEL C Q [ARGS...]: median, p90, p99 (µs), answers and lost queries
     local port=$1 label=$2 c=$3 q=$4
@@ -148,9 +153,9 @@ cpu() { # cpu PID: its user + system time so far, in clock ticks
 dnsperf_ "$UP" "$WORK/warm-a.txt" 2 "$CLIENTS" "$OUTSTANDING"
 dnsperf_ "$GATE" "$WORK/warm-b.txt" 2 "$CLIENTS" "$OUTSTANDING"
 m0=$(cpu "$MASQ")
-read -r qa la lossa <<<"$(perf "$UP" direct)"
+read -r qa la lossa pa <<<"$(perf "$UP" direct)"
 m1=$(cpu "$MASQ"); g1=$(cpu "$GATE_PID")
-read -r qb lb lossb <<<"$(perf "$GATE" hostgate)"
+read -r qb lb lossb pb <<<"$(perf "$GATE" hostgate)"
 m2=$(cpu "$MASQ"); g2=$(cpu "$GATE_PID")
 # One query at a time (serial.py: dnsperf with -q 1 idles milliseconds between queries): the
 # latency hostgate adds without queueing. Then both sides at the same offered rate, below what
@@ -173,13 +178,16 @@ echo "full load: ${DURATION} s a side, $CLIENTS clients x $OUTSTANDING outstandi
 printf '  %-30s %12s %14s %8s\n' side "queries/s" "avg latency" lost
 printf '  %-30s %12.0f %11s µs %8s\n' "(a) dnsmasq directly" "$qa" "$la" "$lossa"
 printf '  %-30s %12.0f %11s µs %8s\n' "(b) hostgate dns -> dnsmasq" "$qb" "$lb" "$lossb"
-python3 - "$qa" "$qb" "$((m1 - m0))" "$((m2 - m1))" "$((g2 - g1))" "$(getconf CLK_TCK)" "$DURATION" <<'PY'
+python3 - "$qa" "$qb" "$((m1 - m0))" "$((m2 - m1))" "$((g2 - g1))" "$(getconf CLK_TCK)" "$DURATION" \
+    "$pa" "$pb" <<'PY'
 import sys
-qa, qb, ma, mb, gb, hz, dur = map(float, sys.argv[1:])
+qa, qb, ma, mb, gb, hz, dur, pa, pb = map(float, sys.argv[1:])
 us = lambda ticks, qps: ticks / hz * 1e6 / (qps * dur)
 print(f"  ratio (b)/(a) queries/s: {qb / qa:.2f}x (target: at least 0.8x)")
-print(f"  CPU per query: (a) dnsmasq {us(ma, qa):.1f} µs; (b) dnsmasq {us(mb, qb):.1f} µs, "
-      f"hostgate {us(gb, qb):.1f} µs")
+# dnsperf's CPU (seconds, from `times`) over the queries it completed in its run.
+pa, pb = pa * 1e6 / (qa * dur), pb * 1e6 / (qb * dur)
+print(f"  CPU per query: (a) dnsperf {pa:.1f} µs, dnsmasq {us(ma, qa):.1f} µs; "
+      f"(b) dnsperf {pb:.1f} µs, dnsmasq {us(mb, qb):.1f} µs, hostgate {us(gb, qb):.1f} µs")
 PY
 echo
 echo "latency of each answer, ${LAT_DURATION} s a side (serial.py; at a rate, dnsperf -v)"
