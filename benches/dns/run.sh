@@ -16,10 +16,10 @@
 #
 # Three phases, each run against (a) then (b): full load (dnsperf's queries per second, the
 # ratio (b)/(a), the CPU each program spent per query); one query at a time; and a fixed
-# offered rate both sides keep up with (LOAD_QPS). The last two run dnsperf verbose, which
-# prints every answer's latency, and report the median, p90 and p99 of those, and the median
-# latency hostgate adds. Not part of the test suite: a benchmark, and a noisy one on a shared
-# machine. Installs dnsperf and dnsmasq-base when missing.
+# offered rate both sides keep up with (LOAD_QPS). The last two record every answer's latency
+# (benches/dns/serial.py one at a time, dnsperf -v at the rate) and report their median, p90
+# and p99, and the median latency hostgate adds. Not part of the test suite: a benchmark, and a
+# noisy one on a shared machine. Installs dnsperf and dnsmasq-base when missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
