@@ -94,18 +94,33 @@ impl NodeScan {
     /// Adds `nodes` (some of a table of `slots` slots, `labels_len` long-label bytes and
     /// `rules` rules) to the scan.
     pub(crate) fn add(&mut self, nodes: &[Node], slots: u64, labels_len: u64, rules: u32) {
-        // Without branches: the table may have millions of nodes and this runs on every open.
-        let (mut ok, mut many, mut globs, mut last) = (true, false, false, false);
+        // Without branches, and with maxima and OR-ed bits instead of a test per node (the
+        // largest long-label end, parent slot + 1 and single rule + 1; the info bits that say
+        // list, glob or last-label rule): the table may have millions of nodes and this runs on
+        // every open. `ROOT + 1` wraps to 0, so a root parent always passes.
+        let (mut label_end, mut parent1, mut rule1) = (0u64, 0u32, 0u64);
+        let (mut many, mut globs, mut last) = (0u32, 0u32, 0u32);
+        // Masks, not `if`: whether a slot is filled is a coin toss, which a branch mispredicts.
+        let mask64 = |keep: bool| 0u64.wrapping_sub(u64::from(keep));
+        let mask32 = |keep: bool| 0u32.wrapping_sub(u32::from(keep));
         for n in nodes {
-            ok &= node_ok(n, slots, labels_len, rules);
-            many |= n.info & (NO_RULE | MANY) == MANY;
-            globs |= glob_meta(n);
-            last |= (n.parent == ROOT) & (n.info & NO_RULE == 0);
+            let info = n.info;
+            let len = u64::from(info & LABEL_LEN);
+            label_end =
+                label_end.max(n.low.saturating_add(len) & mask64(len > INLINE_LABEL as u64));
+            parent1 = parent1.max(n.parent.wrapping_add(1));
+            let one = info & (NO_RULE | MANY) == 0;
+            rule1 = rule1.max((u64::from(n.rule_or_list) + 1) & mask64(one));
+            // Bit 30 (MANY) set with bit 31 (NO_RULE) clear: a list.
+            many |= info & !(info >> 1);
+            globs |= mask32(info & (NO_RULE | MANY | GLOB_BITS) == GLOB_SHAPE);
+            last |= !info & mask32(n.parent == ROOT);
         }
-        self.all_ok &= ok;
-        self.many |= many;
-        self.globs |= globs;
-        self.last_label_rules |= last;
+        self.all_ok &=
+            (label_end <= labels_len) & (u64::from(parent1) <= slots) & (rule1 <= u64::from(rules));
+        self.many |= many & MANY != 0;
+        self.globs |= globs != 0;
+        self.last_label_rules |= last & NO_RULE != 0;
     }
 
     /// Adds what another scan (of other nodes of the same table) found.
@@ -128,6 +143,11 @@ fn node_ok(n: &Node, slots: u64, labels_len: u64, rules: u32) -> bool {
     let rule_ok = !one | (n.rule_or_list < rules);
     label_ok & parent_ok & rule_ok
 }
+
+/// The shape bits of `info` (the low three of the rule's shape, see `pack_meta`), and their
+/// value for a glob with `NO_RULE` and `MANY` clear.
+const GLOB_BITS: u32 = 7 << 16;
+const GLOB_SHAPE: u32 = 4 << 16;
 
 /// A node's copy of its rule's shape (bits 16..24 of `info`, see `pack_meta`) says glob.
 #[inline(always)]
