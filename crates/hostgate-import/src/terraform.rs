@@ -2251,6 +2251,43 @@ mod tests {
         assert_eq!(get(a, "C").and_then(yaml::scalar), Some("y"));
     }
 
+    /// The template pieces of the first attribute's value in `text`.
+    fn pieces(text: &str) -> Vec<Piece> {
+        let body = hcl_edit::parser::parse_body(text).unwrap();
+        let lines = Lines::new(text);
+        let Some(Structure::Attribute(a)) = body.iter().next() else {
+            panic!()
+        };
+        match hcl_expr(&lines, &a.value).v {
+            RawV::Template { pieces, .. } => pieces,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn template_bytes_keep_their_positions() {
+        // Escapes are one character at their backslash; `$${` is a literal `${`.
+        let text = "m = \"a\\\"\\n\\u00e9$${x}${y.z.w}\"\n";
+        let p = pieces(text);
+        let Piece::Text(t, at) = &p[0] else { panic!() };
+        assert_eq!(t, "a\"\né${x}");
+        let cols: Vec<u32> = at.iter().map(|&(_, c)| c).collect();
+        // a at 6, \" at 7, \n at 9, é (two bytes) at 11, `$` `{` `x` `}` at 17, 19, 20, 21.
+        assert_eq!(cols, [6, 7, 9, 11, 11, 17, 19, 20, 21]);
+        let Piece::Interp(l, c, raw) = &p[1] else { panic!() };
+        assert_eq!((*l, *c), (1, 22));
+        assert!(matches!(&raw.v, RawV::Ref { ty, .. } if ty == "y"));
+        // A heredoc's indentation is not part of its text, nor of the positions.
+        let text = "m = <<-EOT\n    a ${b.c.d}\n      e\n  EOT\n";
+        let p = pieces(text);
+        let Piece::Text(t, at) = &p[0] else { panic!() };
+        assert_eq!(t, "a ");
+        assert_eq!(at[0], (2, 5));
+        let Piece::Text(t, at) = &p[2] else { panic!() };
+        assert_eq!(t, "\n  e\n");
+        assert_eq!(at[3], (3, 7));
+    }
+
     #[test]
     fn labels_are_id_safe() {
         assert_eq!(label_of("aws_x.g", "aws_x"), "g");
