@@ -2274,7 +2274,9 @@ mod tests {
         let cols: Vec<u32> = at.iter().map(|&(_, c)| c).collect();
         // a at 6, \" at 7, \n at 9, é (two bytes) at 11, `$` `{` `x` `}` at 17, 19, 20, 21.
         assert_eq!(cols, [6, 7, 9, 11, 11, 17, 19, 20, 21]);
-        let Piece::Interp(l, c, raw) = &p[1] else { panic!() };
+        let Piece::Interp(l, c, raw) = &p[1] else {
+            panic!()
+        };
         assert_eq!((*l, *c), (1, 22));
         assert!(matches!(&raw.v, RawV::Ref { ty, .. } if ty == "y"));
         // A heredoc's indentation is not part of its text, nor of the positions.

@@ -827,6 +827,51 @@ mod generated {
         }
 
         #[test]
+        fn secure_web_proxy_rules(
+            lists in prop::collection::vec(prop::collection::vec(0usize..3, 1..3), 1..3),
+            rules in prop::collection::vec((0u8..3, any::<bool>(), label(), any::<bool>(), 0usize..3), 1..5),
+            project in any::<bool>(),
+        ) {
+            // URL list values: exact, `*x` (apex and below), `*.x` (strictly below).
+            let value = |v: usize, n: usize| [format!("a{n}.io"), format!("*b{n}.io"), format!("*.ab{n}.io")][v].clone();
+            let set_project = if project { "  project = \"p\"\n" } else { "" };
+            let mut tf = format!("resource \"google_network_security_gateway_security_policy\" \"g\" {{\n  name = \"g\"\n  location = \"l\"\n{set_project}}}\n");
+            let mut api = vec!["name: projects/p/locations/l/gatewaySecurityPolicies/g\n".to_string()];
+            let mut all = vec!["ab0.io".to_string(), "x.ab1.io".to_string()];
+            for (n, values) in lists.iter().enumerate() {
+                let vs: Vec<String> = values.iter().map(|&v| value(v, n)).collect();
+                all.extend(vs.iter().map(|v| v.trim_start_matches(['*', '.']).to_string()));
+                let quoted = vs.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ");
+                tf.push_str(&format!("resource \"google_network_security_url_lists\" \"l{n}\" {{\n  name = \"l{n}\"\n  location = \"l\"\n{set_project}  values = [{quoted}]\n}}\n"));
+                let single = vs.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ");
+                api.push(format!("name: projects/p/locations/l/urlLists/l{n}\nvalues: [{single}]\n"));
+            }
+            for (n, (kind, allow, l, port, list)) in rules.iter().enumerate() {
+                let list = list % lists.len();
+                let (tf_m, api_m) = match kind {
+                    0 => (format!("host() == '{l}.io'"), format!("host() == '{l}.io'")),
+                    1 => (format!("host().endsWith('.{l}.io')"), format!("host().endsWith('.{l}.io')")),
+                    _ => (
+                        format!("inUrlList(host(), '${{google_network_security_url_lists.l{list}.id}}')"),
+                        format!("inUrlList(host(), 'projects/p/locations/l/urlLists/l{list}')"),
+                    ),
+                };
+                all.push(format!("{l}.io"));
+                all.push(format!("x.{l}.io"));
+                let tail = if *port { " && destination.port == 443" } else { "" };
+                let profile = if *allow { "ALLOW" } else { "DENY" };
+                let priority = 10 * (n + 1);
+                tf.push_str(&format!("resource \"google_network_security_gateway_security_policy_rule\" \"r{n}\" {{\n  name = \"r{n}\"\n  location = \"l\"\n{set_project}  gateway_security_policy = google_network_security_gateway_security_policy.g.name\n  enabled = true\n  priority = {priority}\n  basic_profile = \"{profile}\"\n  session_matcher = \"{tf_m}{tail}\"\n}}\n"));
+                api.push(format!("name: projects/p/locations/l/gatewaySecurityPolicies/g/rules/r{n}\nenabled: true\npriority: {priority}\nbasicProfile: {profile}\nsessionMatcher: \"{api_m}{tail}\"\n"));
+            }
+            let api = api.join("---\n");
+            let a = ok(Format::Swp, &[("p.yaml", &api)]);
+            let t = ok(Format::Swp, &[("p.tf", &tf)]);
+            let names: Vec<&str> = all.iter().map(String::as_str).chain(["other.io", "io"]).collect();
+            same_verdicts(&a, &t, &names, &[(443, Via::Tls), (80, Via::Http), (8080, Via::Connect)], "generated");
+        }
+
+        #[test]
         fn dns_firewall_rules(
             rules in prop::collection::vec(
                 (0u8..3, any::<bool>(), prop::collection::vec(label(), 1..3)),
