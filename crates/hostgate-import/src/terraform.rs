@@ -6,10 +6,16 @@
 //! A product lists its resource types in one table ([`Product`]): for each, the Terraform
 //! arguments and nested blocks and the API field each becomes. Arguments not in the table are
 //! errors at their position. References between the product's own resources (how Terraform
-//! links a rule to its group) are resolved to the resource among the files given; any other
-//! expression (a variable, function call, template interpolation, conditional, `for`, a
-//! reference to another kind of resource) is not evaluated here and is refused at its position:
-//! the plan JSON has the values Terraform computed.
+//! links a rule to its group) are resolved to the resource among the files given, also as the
+//! whole of a template interpolation in a string the table marks as a template
+//! ([`Arg::Template`]; the string keeps where each of its bytes came from, [`Placed`]); any
+//! other expression (a variable, function call, other template interpolation, conditional,
+//! `for`, a reference to another kind of resource) is not evaluated here and is refused at its
+//! position: the plan JSON has the values Terraform computed.
+//!
+//! A resource type may have an id built from its arguments ([`Resource::id`], Google's
+//! `projects/{project}/locations/{location}/…`): a link to it then stands for that id (or for
+//! the argument it names), not for its address.
 //!
 //! Another product plugs in with a [`Product`] constant here (its resource types, their
 //! arguments and the fields of the reader's own input they become) and, in its reader, hands
@@ -1548,8 +1554,8 @@ impl Walk<'_, '_> {
                 }
                 Piece::Interp(line, column, raw) => {
                     let value = match &raw.v {
-                        RawV::Ref { attr, .. } if matches!(&raw.v, RawV::Ref { ty, .. } if tys.contains(&ty.as_str())) =>
-                        {
+                        // A reference to another kind of resource is refused by `target`.
+                        RawV::Ref { attr, .. } => {
                             let attr = attr.clone();
                             self.target(raw, tys, attrs)
                                 .and_then(|i| self.value_of(i, &attr))
