@@ -473,6 +473,21 @@ fn arbitrary_hcl_never_panics() {
         }
         let _ = run(Format::AwsNfw, &[("x.tf", &tf[..end])]);
     }
+    // Secure Web Proxy: every prefix, and each matcher's interpolation cut short.
+    let swp = data("swp.tf");
+    for end in (0..swp.len()).step_by(5) {
+        if swp.is_char_boundary(end) {
+            let _ = run(Format::Swp, &[("x.tf", &swp[..end])]);
+        }
+    }
+    for cut in [
+        "${google_network_security_url_lists.corp",
+        "${",
+        "${google_network_security_url_lists.corp.id}\u{e9}",
+    ] {
+        let text = swp.replacen("${google_network_security_url_lists.corp.id}", cut, 1);
+        let _ = run(Format::Swp, &[("x.tf", &text)]);
+    }
     // A label with a line break (the parser takes one): the warning quoting it stays one
     // comment of the rendered policy.
     let text = format!("resource \"aws_x\ny\" \"z\" {{\n}}\n{}", data("nfw.tf"));
@@ -721,6 +736,12 @@ fn secure_web_proxy_refusals_at_their_position() {
             "'${google_network_security_url_lists.corp.id}')\"",
             "'${google_network_security_url_lists.corp.id}') && host() = 'x'\"",
             "swp.tf:37:106: sessionMatcher: unexpected character `=`",
+        ),
+        // At the end of the string: its closing quote.
+        (
+            "'${google_network_security_url_lists.corp.id}')\"",
+            "'${google_network_security_url_lists.corp.id}') &&\"",
+            "swp.tf:37:98: sessionMatcher: expected an expression",
         ),
         (
             "\"inUrlList(host(), '${google_network_security_url_lists.corp.id}')\"",
