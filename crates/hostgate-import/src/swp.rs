@@ -6,7 +6,8 @@
 //! response (`gatewaySecurityPolicyRules`, `urlLists`, `gatewaySecurityPolicies`); several
 //! objects in one file (YAML documents or a JSON array); several files. An object's kind is told
 //! by its `name`: `projects/P/locations/L/gatewaySecurityPolicies/G`, `…/G/rules/R`,
-//! `projects/P/locations/L/urlLists/U`.
+//! `projects/P/locations/L/urlLists/U`. The Google provider's Terraform resources (`.tf` files,
+//! `terraform show -json`) are made into the same objects by `terraform`.
 //!
 //! Meaning: the enabled rules by `priority`, lowest first; the first whose `sessionMatcher`
 //! holds decides (`basicProfile` ALLOW or DENY); no match denies. `host()` is the host the

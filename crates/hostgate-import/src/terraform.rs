@@ -2126,6 +2126,7 @@ pub(crate) const SWP: Product = Product {
 /// a URL list whose project is not set cannot be named by a path written out in a matcher.
 pub(crate) fn swp(cx: &mut Cx, set: Set) -> Vec<Converted> {
     let out = finish(cx, set, &SWP);
+    let before = cx.errors.len();
     let name = |c: &Converted| {
         get(&c.node, "name")
             .and_then(yaml::scalar)
@@ -2150,6 +2151,7 @@ pub(crate) fn swp(cx: &mut Cx, set: Set) -> Vec<Converted> {
         .collect();
     // The part of a name after its project.
     let after_project = |n: &str| -> String { n.splitn(3, '/').nth(2).unwrap_or("").to_string() };
+    let mut told: Vec<&str> = Vec::new();
     for c in out.iter().filter(|c| c.ty == SWP_RULE) {
         let n = name(c);
         let parent = n.rsplitn(3, '/').nth(2).unwrap_or("").to_string();
@@ -2157,16 +2159,20 @@ pub(crate) fn swp(cx: &mut Cx, set: Set) -> Vec<Converted> {
             continue;
         }
         cx.file = c.file.clone();
-        // The same policy but for the project: one of them has it unset.
-        if let Some((p, pc)) = policies
-            .iter()
-            .find(|(p, _)| after_project(p) == after_project(&parent))
-        {
+        // The same policy but for the project, which one of the two leaves unset.
+        if let Some((p, pc)) = policies.iter().find(|(p, _)| {
+            after_project(p) == after_project(&parent)
+                && (p.starts_with(&unset) != parent.starts_with(&unset))
+        }) {
             let (who, other) = if parent.starts_with(&unset) {
                 (c, p.as_str())
             } else {
                 (*pc, parent.as_str())
             };
+            if told.contains(&who.address.as_str()) {
+                continue;
+            }
+            told.push(&who.address);
             cx.file = who.file.clone();
             let (line, column) = block(who);
             cx.err_at(
@@ -2210,7 +2216,8 @@ pub(crate) fn swp(cx: &mut Cx, set: Set) -> Vec<Converted> {
                         !project.contains(['/', '\'', '"']) && project != DEFAULT_PROJECT
                     })
                 });
-                if named {
+                if named && !told.contains(&l.address.as_str()) {
+                    told.push(&l.address);
                     cx.file = l.file.clone();
                     let (line, column) = block(l);
                     cx.err_at(
@@ -2226,6 +2233,10 @@ pub(crate) fn swp(cx: &mut Cx, set: Set) -> Vec<Converted> {
                 }
             }
         }
+    }
+    // The names are wrong then: reading them would only repeat the error.
+    if cx.errors.len() > before {
+        return Vec::new();
     }
     out
 }

@@ -650,6 +650,29 @@ fn secure_web_proxy_without_project() {
         e[0].starts_with("swp.tf:29:1: google_network_security_gateway_security_policy_rule.corp: `project` is not set, and the provider's default project is not known here, while `projects/shop/locations/us-central1/gatewaySecurityPolicies/egress` names one: set `project`"),
         "{e:#?}"
     );
+    // Unset on the policy only: said once, at the policy.
+    let text = data("swp.tf").replacen(
+        "  name        = \"egress\"\n  project     = \"shop\"\n",
+        "  name        = \"egress\"\n",
+        1,
+    );
+    let e = errors(Format::Swp, &[("swp.tf", &text)]);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(
+        e[0].starts_with("swp.tf:3:1: google_network_security_gateway_security_policy.egress: `project` is not set"),
+        "{e:#?}"
+    );
+    // A rule in another project than its policy's: not the policy given.
+    let text = data("swp.tf").replacen(
+        "  name                    = \"corp\"\n  project                 = \"shop\"\n",
+        "  name                    = \"corp\"\n  project                 = \"depot\"\n",
+        1,
+    );
+    let e = errors(Format::Swp, &[("swp.tf", &text)]);
+    assert!(
+        e[0].starts_with("swp.tf:33:3: google_network_security_gateway_security_policy_rule.corp: its policy `projects/depot/locations/us-central1/gatewaySecurityPolicies/egress` is not in the files given"),
+        "{e:#?}"
+    );
     // Unset on the URL list, which a matcher names with its project written out.
     let text = data("swp.tf")
         .replacen(
