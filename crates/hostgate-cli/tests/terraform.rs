@@ -1,6 +1,6 @@
-//! `--from aws-nfw` and `--from route53` with Terraform inputs (`.tf` files, plan JSON) through
-//! the real binary: `import` prints the policy, `check` decides as the API form of the same
-//! resources does.
+//! `--from aws-nfw`, `--from route53` and `--from swp` with Terraform inputs (`.tf` files,
+//! plan JSON) through the real binary: `import` prints the policy, `check` decides as the API
+//! form of the same resources does.
 
 mod common;
 use common::*;
@@ -89,6 +89,58 @@ fn route53_terraform_across_files_and_refusals() {
     );
     assert!(
         r.stderr.contains("terraform show -json plan.out"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn import_and_check_secure_web_proxy_terraform() {
+    let tf = format!("{DATA}/swp.tf");
+    let r = hostgate(&["import", "--from", "swp", &tf]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The rule interpolating the URL list's id reads that list: its rules point at the
+    // list's values in the .tf file.
+    assert!(
+        r.stdout.contains(&format!(
+            "# {tf}:15 GatewaySecurityPolicyRule/corp\nallow .corp.example via tls,http,connect id GatewaySecurityPolicyRule/corp:1\n"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr
+            .contains(&format!("{tf}:107:7: warning: a test on the request")),
+        "{}",
+        r.stderr
+    );
+    let api = "crates/hostgate-import/tests/data/swp/policy.yaml";
+    let plan = format!("{DATA}/swp-plan.json");
+    for (name, port, via, want) in [
+        ("bad.corp.example", "443", "tls", "deny"),
+        ("a.corp.example", "443", "connect", "allow"),
+        ("github.com", "80", "http", "allow"),
+        ("storage.googleapis.com", "80", "http", "deny"),
+        ("other.example", "443", "tls", "deny"),
+    ] {
+        for file in [tf.as_str(), api, &plan] {
+            let r = hostgate(&[
+                "check", "--from", "swp", "--policy", file, "--port", port, "--via", via, name,
+            ]);
+            assert_eq!(first_word(&r), want, "{file} {name} {via}: {}", r.stdout);
+        }
+    }
+    // A variable in a matcher is refused at its position in the string.
+    let bad = temp(
+        "bad.tf",
+        "resource \"google_network_security_gateway_security_policy\" \"p\" {\n  name = \"p\"\n  location = \"l\"\n}\nresource \"google_network_security_gateway_security_policy_rule\" \"r\" {\n  name = \"r\"\n  location = \"l\"\n  gateway_security_policy = google_network_security_gateway_security_policy.p.name\n  enabled = true\n  priority = 1\n  basic_profile = \"ALLOW\"\n  session_matcher = \"host() == '${var.host}'\"\n}\n",
+    );
+    let r = hostgate(&["import", "--from", "swp", &bad]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with(&format!(
+            "{bad}:12:35: `var.host` is a variable, which is not evaluated here"
+        )),
         "{}",
         r.stderr
     );

@@ -1,7 +1,8 @@
-//! What the AWS importers share: reading JSON/YAML configuration files (API outputs, bundles,
-//! CloudFormation templates) into positioned trees, refusing inputs that are not data yet
-//! (Terraform, templates with placeholders, CloudFormation functions), and typed field access
-//! that reports at the node.
+//! What the cloud importers (AWS, Secure Web Proxy) share: reading JSON/YAML configuration
+//! files (API outputs, bundles, CloudFormation templates) into positioned trees, handing
+//! Terraform files to the Terraform reader, refusing inputs that are not data yet (templates
+//! with placeholders, CloudFormation functions), and typed field access that reports at the
+//! node.
 
 use hostgate::Severity;
 
@@ -270,7 +271,7 @@ pub(crate) fn parse(cx: &mut Cx, name: &str, bytes: &[u8]) -> Option<Doc> {
     }
 }
 
-/// Reads one input file of an AWS format: a Terraform file (`.tf`, or `terraform show -json`
+/// Reads one input file of a cloud format: a Terraform file (`.tf`, or `terraform show -json`
 /// output) goes into `set`, to be read with the others; anything else is parsed into a
 /// [`Doc`].
 pub(crate) fn input(

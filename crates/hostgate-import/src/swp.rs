@@ -6,7 +6,8 @@
 //! response (`gatewaySecurityPolicyRules`, `urlLists`, `gatewaySecurityPolicies`); several
 //! objects in one file (YAML documents or a JSON array); several files. An object's kind is told
 //! by its `name`: `projects/P/locations/L/gatewaySecurityPolicies/G`, `…/G/rules/R`,
-//! `projects/P/locations/L/urlLists/U`.
+//! `projects/P/locations/L/urlLists/U`. The Google provider's Terraform resources (`.tf` files,
+//! `terraform show -json`) are made into the same objects by `terraform`.
 //!
 //! Meaning: the enabled rules by `priority`, lowest first; the first whose `sessionMatcher`
 //! holds decides (`basicProfile` ALLOW or DENY); no match denies. `host()` is the host the
@@ -30,17 +31,34 @@ use hostgate::{
 
 use crate::cloud;
 use crate::kube::Cx;
+use crate::terraform;
 use crate::yaml::{self, Node, Value};
 use crate::{Options, Read, RuleSource};
 
 use cel::{Atom, Formula, HostTest, Lit};
 
 /// One object to read: the file it is in, that file's text (to put matcher errors at their
-/// column; empty if not known) and its positioned tree.
+/// column; empty if not known), its positioned tree, and where the bytes of strings that are
+/// not written out in the text are (built from Terraform templates).
 pub(crate) struct Object<'a> {
     pub file: &'a str,
     pub text: &'a str,
     pub node: &'a Node,
+    pub placed: &'a [terraform::Placed],
+}
+
+impl Object<'_> {
+    /// The file position of byte `offset` of the string `value` at `node`.
+    fn locate(&self, node: &Node, value: &str, offset: usize) -> (u32, u32) {
+        let placed = self
+            .placed
+            .iter()
+            .find(|p| p.line == node.line && p.column == node.column);
+        match placed.and_then(|p| p.at.get(offset).or(p.at.last())) {
+            Some(&at) => at,
+            None => locate(self.text, node, value, offset),
+        }
+    }
 }
 
 const POLICY_FIELDS: &[&str] = &[
@@ -74,19 +92,10 @@ const RESPONSE_FIELDS: &[&str] = &[
 /// The format's reader: every file's objects into one policy.
 pub(crate) fn import(cx: &mut Cx, files: &[(&str, &[u8])], options: &Options) -> Read {
     let mut docs = Vec::new();
+    let mut tf = terraform::Set::default();
     for (name, bytes) in files {
         cx.file = (*name).to_string();
-        let lower = name.to_ascii_lowercase();
-        if lower.ends_with(".tf") || lower.ends_with(".tfvars") || lower.ends_with(".hcl") {
-            cx.err_at(
-                1,
-                1,
-                "Terraform (HCL) is not read by --from swp: give the objects as `gcloud \
-                 network-security … export` or `describe` prints them",
-            );
-            continue;
-        }
-        let Some(doc) = cloud::parse(cx, name, bytes) else {
+        let Some(doc) = cloud::input(cx, &mut tf, &terraform::SWP, name, bytes) else {
             continue;
         };
         if doc.roots.is_empty() {
@@ -101,6 +110,25 @@ pub(crate) fn import(cx: &mut Cx, files: &[(&str, &[u8])], options: &Options) ->
         for root in &doc.roots {
             expand(cx, file, text, root, &mut objects, true);
         }
+    }
+    // Terraform resources, as the API objects they make.
+    let converted = if tf.any {
+        terraform::swp(cx, tf)
+    } else {
+        Vec::new()
+    };
+    for c in &converted {
+        let text = files
+            .iter()
+            .find(|(n, _)| *n == c.file)
+            .and_then(|(_, b)| std::str::from_utf8(b).ok())
+            .unwrap_or("");
+        objects.push(Object {
+            file: &c.file,
+            text,
+            node: &c.node,
+            placed: &c.placed,
+        });
     }
     read(cx, &objects, options)
 }
@@ -152,12 +180,18 @@ fn expand<'a>(
                             file,
                             text,
                             node: item,
+                            placed: &[],
                         });
                     }
                 }
             }
         }
-        Value::Map(_) => out.push(Object { file, text, node }),
+        Value::Map(_) => out.push(Object {
+            file,
+            text,
+            node,
+            placed: &[],
+        }),
         _ => cx.err(
             node,
             format!(
@@ -387,7 +421,7 @@ pub(crate) fn read(cx: &mut Cx, objects: &[Object<'_>], _options: &Options) -> R
         let Some(expr) = cx.str(r.matcher, "sessionMatcher").map(str::to_string) else {
             continue;
         };
-        let at = |offset: usize| locate(o.text, r.matcher, &expr, offset);
+        let at = |offset: usize| o.locate(r.matcher, &expr, offset);
         let formula = match cel::parse(&expr).and_then(|e| cel::classify(&e)) {
             Ok(f) => f,
             Err(e) => {
@@ -434,7 +468,7 @@ pub(crate) fn read(cx: &mut Cx, objects: &[Object<'_>], _options: &Options) -> R
         let o = &objects[r.rule.obj];
         cx.file = o.file.to_string();
         let Ok(terms) = cel::dnf(&r.formula, false) else {
-            let (line, column) = locate(o.text, r.rule.matcher, &r.expr, 0);
+            let (line, column) = o.locate(r.rule.matcher, &r.expr, 0);
             cx.err_at(
                 line,
                 column,
@@ -448,10 +482,9 @@ pub(crate) fn read(cx: &mut Cx, objects: &[Object<'_>], _options: &Options) -> R
         let mut emitted = 0usize;
         for term in terms {
             let cx_at = Located {
-                text: o.text,
+                object: o,
                 node: r.rule.matcher,
                 expr: &r.expr,
-                file: o.file,
             };
             let Some(out) = conjunction(cx, &cx_at, &term, &lists, &mut eval) else {
                 continue;
@@ -681,17 +714,16 @@ fn mentioned_ports(f: &Formula, out: &mut Vec<u16>) {
 
 /// Where an offset of a matcher is, for diagnostics and rule sources.
 struct Located<'a> {
-    text: &'a str,
+    object: &'a Object<'a>,
     node: &'a Node,
     expr: &'a str,
-    file: &'a str,
 }
 
 impl Located<'_> {
     fn pos(&self, offset: usize) -> Pos {
-        let (line, column) = locate(self.text, self.node, self.expr, offset);
+        let (line, column) = self.object.locate(self.node, self.expr, offset);
         Pos {
-            file: self.file.to_string(),
+            file: self.object.file.to_string(),
             line,
             column,
         }

@@ -6,10 +6,16 @@
 //! A product lists its resource types in one table ([`Product`]): for each, the Terraform
 //! arguments and nested blocks and the API field each becomes. Arguments not in the table are
 //! errors at their position. References between the product's own resources (how Terraform
-//! links a rule to its group) are resolved to the resource among the files given; any other
-//! expression (a variable, function call, template interpolation, conditional, `for`, a
-//! reference to another kind of resource) is not evaluated here and is refused at its position:
-//! the plan JSON has the values Terraform computed.
+//! links a rule to its group) are resolved to the resource among the files given, also as the
+//! whole of a template interpolation in a string the table marks as a template
+//! ([`Arg::Template`]; the string keeps where each of its bytes came from, [`Placed`]); any
+//! other expression (a variable, function call, other template interpolation, conditional,
+//! `for`, a reference to another kind of resource) is not evaluated here and is refused at its
+//! position: the plan JSON has the values Terraform computed.
+//!
+//! A resource type may have an id built from its arguments ([`Resource::id`], Google's
+//! `projects/{project}/locations/{location}/…`): a link to it then stands for that id (or for
+//! the argument it names), not for its address.
 //!
 //! Another product plugs in with a [`Product`] constant here (its resource types, their
 //! arguments and the fields of the reader's own input they become) and, in its reader, hands
@@ -64,6 +70,19 @@ pub(crate) enum Arg {
     /// Whatever is written, the reader only looks at whether it is there (what it refuses or
     /// warns about): a placeholder, a list of one empty object per block.
     Present(&'static str),
+    /// Part of the resource's id ([`Resource::id`]), not a field of its own: a literal, or a
+    /// link to one of `types` by one of the attributes `attrs`, which stands for that
+    /// resource's value of the attribute.
+    Part(&'static [&'static str], &'static [&'static str]),
+    /// A string in which template interpolations of exactly a link to one of `types` by one
+    /// of `attrs` (`"${google_network_security_url_lists.l.id}"`) are replaced by the linked
+    /// resource's value of the attribute; where each character came from is kept
+    /// ([`Placed`]).
+    Template(
+        &'static str,
+        &'static [&'static str],
+        &'static [&'static str],
+    ),
     /// Decides nothing (names, descriptions, tags, computed ids): not read.
     Skip,
 }
@@ -72,8 +91,13 @@ pub(crate) enum Arg {
 pub(crate) struct Resource {
     /// The Terraform type, `aws_networkfirewall_rule_group`.
     pub ty: &'static str,
-    /// API field set to the resource's address (what links to it hold), if any.
+    /// API field set to the resource's address (what links to it hold), if any; with `id`,
+    /// to its id instead.
     pub address_at: Option<&'static str>,
+    /// The resource's id as the API names it, from its [`Arg::Part`] arguments
+    /// (`projects/{project}/locations/{location}/urlLists/{name}`): what links to it by `id`
+    /// stand for. Without it, the resource's address stands for its id.
+    pub id: Option<&'static str>,
     /// API field set to a rule-id-safe name of the resource (its Terraform name), if any.
     pub name_at: Option<&'static str>,
     /// The attributes other resources refer to it by (`arn`, `id`).
@@ -86,6 +110,9 @@ pub(crate) struct Resource {
 pub(crate) struct Product {
     pub format: &'static str,
     pub resources: &'static [Resource],
+    /// Id parts that may be left unset, and what stands for them in ids (the provider's
+    /// default, which is not known here).
+    pub unset: &'static [(&'static str, &'static str)],
 }
 
 /// One resource read, in the API's shape.
@@ -94,6 +121,20 @@ pub(crate) struct Converted {
     pub ty: &'static str,
     pub address: String,
     pub node: Node,
+    /// Where the characters of its [`Arg::Template`] strings with interpolations are.
+    pub placed: Vec<Placed>,
+    /// Its arguments as written, with their positions.
+    pub args: Vec<(String, u32, u32)>,
+}
+
+/// Where each byte of a string value built from a template is in its file: the value's node
+/// (by its position), and for each byte offset of the value, and one past its end, a line and
+/// column. Characters an interpolation put there are at the interpolation's `${`.
+#[derive(Clone, Debug)]
+pub(crate) struct Placed {
+    pub line: u32,
+    pub column: u32,
+    pub at: Vec<(u32, u32)>,
 }
 
 /// Whether a file is read as Terraform HCL (by its name).
@@ -162,8 +203,22 @@ enum RawV {
         what: String,
         text: String,
     },
+    /// A string template with interpolations: its text, and its pieces.
+    Template {
+        text: String,
+        pieces: Vec<Piece>,
+    },
     /// In a plan: known only after apply.
     Unknown,
+}
+
+/// A piece of a string template.
+#[derive(Clone, Debug)]
+enum Piece {
+    /// Literal text, with the position of each of its bytes.
+    Text(String, Vec<(u32, u32)>),
+    /// `${…}` (at the position of its `$`), or a `%{…}` directive (as an expression).
+    Interp(u32, u32, Raw),
 }
 
 impl Raw {
@@ -493,6 +548,82 @@ fn template_text(t: &Template) -> Option<String> {
     Some(s)
 }
 
+/// A template's pieces: literal text with the position of each byte, and interpolations.
+fn template_pieces<'e>(
+    lines: &Lines,
+    elements: impl Iterator<Item = &'e Element>,
+    quoted: bool,
+    text: String,
+) -> RawV {
+    let mut pieces = Vec::new();
+    for e in elements {
+        let span = e.span();
+        let (line, column) = lines.span(span.clone());
+        match e {
+            Element::Literal(l) => {
+                let start = span.map_or(0, |r| r.start);
+                let raw = lines.text.get(start..).unwrap_or("");
+                pieces.push(Piece::Text(
+                    l.value().clone(),
+                    place(lines, start, raw, l.value(), quoted),
+                ));
+            }
+            Element::Interpolation(i) => {
+                pieces.push(Piece::Interp(line, column, hcl_expr(lines, &i.expr)));
+            }
+            Element::Directive(_) => pieces.push(Piece::Interp(
+                line,
+                column,
+                Raw {
+                    line,
+                    column,
+                    v: RawV::Expr {
+                        what: "a template directive".into(),
+                        text: lines.text(span),
+                    },
+                },
+            )),
+        }
+    }
+    RawV::Template { text, pieces }
+}
+
+/// The position of each byte of `value`, decoded from the source text from `start` on (`raw`):
+/// an escape (`\"`, `\n`, `\u00e9`) is one character, the `$` of `$${` is skipped, and so is
+/// a heredoc's indentation.
+fn place(lines: &Lines, start: usize, raw: &str, value: &str, quoted: bool) -> Vec<(u32, u32)> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut p = 0;
+    for c in value.chars() {
+        let at = loop {
+            let Some(r) = raw.get(p..).and_then(|t| t.chars().next()) else {
+                break start + p;
+            };
+            if quoted && r == '\\' {
+                let len = match raw.get(p + 1..).and_then(|t| t.chars().next()) {
+                    Some('u') => 6,
+                    Some('U') => 10,
+                    Some(n) => 1 + n.len_utf8(),
+                    None => 1,
+                };
+                let at = start + p;
+                p = (p + len).min(raw.len());
+                while !raw.is_char_boundary(p) {
+                    p += 1;
+                }
+                break at;
+            }
+            p += r.len_utf8();
+            if r == c {
+                break start + p - r.len_utf8();
+            }
+        };
+        let pos = lines.at(at);
+        out.extend(std::iter::repeat_n(pos, c.len_utf8()));
+    }
+    out
+}
+
 fn hcl_expr(lines: &Lines, e: &Expression) -> Raw {
     let (line, column) = lines.span(e.span());
     let expr = |what: &str| RawV::Expr {
@@ -541,11 +672,11 @@ fn hcl_expr(lines: &Lines, e: &Expression) -> Raw {
         }
         Expression::StringTemplate(t) => match template_text(t) {
             Some(text) => RawV::Scalar { text, plain: false },
-            None => expr("a template with interpolation"),
+            None => template_pieces(lines, t.iter(), true, lines.text(e.span())),
         },
         Expression::HeredocTemplate(h) => match template_text(&h.template) {
             Some(text) => RawV::Scalar { text, plain: false },
-            None => expr("a template with interpolation"),
+            None => template_pieces(lines, h.template.iter(), false, lines.text(e.span())),
         },
         Expression::Parenthesis(p) => return hcl_expr(lines, p.inner()),
         Expression::Variable(v) => match special_root(v.as_str()) {
@@ -894,7 +1025,8 @@ pub(crate) fn finish(cx: &mut Cx, set: Set, product: &Product) -> Vec<Converted>
             ),
         );
     }
-    for f in &set.found {
+    let ids = ids(cx, &set, product);
+    for (i, f) in set.found.iter().enumerate() {
         let Some(spec) = product.resources.iter().find(|r| r.ty == f.ty) else {
             continue;
         };
@@ -902,11 +1034,23 @@ pub(crate) fn finish(cx: &mut Cx, set: Set, product: &Product) -> Vec<Converted>
         let mut w = Walk {
             cx,
             set: &set,
+            product,
+            ids: &ids,
+            placed: Vec::new(),
             from: f,
             plan: f.json,
         };
-        let Some(mut node) = w.map(&f.body, spec.args, &f.address) else {
+        let node = w.map(&f.body, spec.args, &f.address);
+        let placed = std::mem::take(&mut w.placed);
+        let Some(mut node) = node else {
             continue;
+        };
+        let id = match spec.id {
+            Some(_) => match &ids[i] {
+                Some(id) => id.clone(),
+                None => continue,
+            },
+            None => f.address.clone(),
         };
         let at = |text: String| Node {
             line: f.line,
@@ -914,16 +1058,25 @@ pub(crate) fn finish(cx: &mut Cx, set: Set, product: &Product) -> Vec<Converted>
             value: Value::Scalar { text, plain: false },
         };
         if let Some(path) = spec.address_at {
-            put(&mut node, path, at(f.address.clone()));
+            put(&mut node, path, at(id));
         }
         if let Some(path) = spec.name_at {
             put(&mut node, path, at(f.label.clone()));
         }
+        let args = match &f.body.v {
+            RawV::Map(entries) => entries
+                .iter()
+                .map(|(k, l, c, _)| (k.clone(), *l, *c))
+                .collect(),
+            _ => Vec::new(),
+        };
         out.push(Converted {
             file: f.file.clone(),
             ty: spec.ty,
             address: f.address.clone(),
             node,
+            placed,
+            args,
         });
     }
     out
@@ -932,6 +1085,11 @@ pub(crate) fn finish(cx: &mut Cx, set: Set, product: &Product) -> Vec<Converted>
 struct Walk<'a, 'c> {
     cx: &'c mut Cx,
     set: &'a Set,
+    product: &'a Product,
+    /// Each resource's id ([`ids`]).
+    ids: &'a [Option<String>],
+    /// Where the template strings' bytes are.
+    placed: Vec<Placed>,
     from: &'a Found,
     /// Plan/state JSON: unknown arguments that are unset (null, empty) are skipped (newer
     /// provider versions add arguments, which the JSON lists even when not set).
@@ -989,33 +1147,73 @@ fn put(node: &mut Node, path: &str, value: Node) {
     }
 }
 
+/// Refuses a value that is not a literal, at its position.
+fn not_literal(cx: &mut Cx, raw: &Raw) {
+    let (what, text) = match &raw.v {
+        RawV::Expr { what, text } => (what.clone(), text.clone()),
+        RawV::Template { text, .. } => ("a template with interpolation".to_string(), text.clone()),
+        RawV::Ref { ty, name, attr } => (
+            "a reference to another resource".to_string(),
+            format!("{ty}.{name}.{attr}"),
+        ),
+        RawV::Unknown => {
+            cx.err_at(
+                raw.line,
+                raw.column,
+                "a value known only after apply: the plan does not say what it is",
+            );
+            return;
+        }
+        _ => return,
+    };
+    cx.err_at(
+        raw.line,
+        raw.column,
+        format!(
+            "`{text}` is {what}, which is not evaluated here: only literal values are read \
+             from .tf files; give the rendered plan JSON (`terraform show -json plan.out`) \
+             instead"
+        ),
+    );
+}
+
+/// The resource a reference `TYPE.NAME.…` written in `from`'s module names, among the
+/// resources given (its index), or why not.
+fn resolve(set: &Set, from: &Found, ty: &str, name: &str, attr: &str) -> Result<usize, String> {
+    let address = format!("{}{ty}.{name}", from.module);
+    let matches: Vec<usize> = set
+        .found
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| {
+            f.address == address
+                || (f.address.starts_with(&address) && f.address[address.len()..].starts_with('['))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(format!(
+            "`{ty}.{name}.{attr}`: resource {address} is not in the files given"
+        )),
+        many => Err(format!(
+            "`{ty}.{name}.{attr}` is one of {} instances (count or for_each): which one is not \
+             known here",
+            many.len()
+        )),
+    }
+}
+
+fn want(tys: &[&str], attrs: &[&str]) -> String {
+    tys.iter()
+        .flat_map(|t| attrs.iter().map(move |a| format!("{t}.NAME.{a}")))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
 impl Walk<'_, '_> {
     fn not_literal(&mut self, raw: &Raw) {
-        let (what, text) = match &raw.v {
-            RawV::Expr { what, text } => (what.clone(), text.clone()),
-            RawV::Ref { ty, name, attr } => (
-                "a reference to another resource".to_string(),
-                format!("{ty}.{name}.{attr}"),
-            ),
-            RawV::Unknown => {
-                self.cx.err_at(
-                    raw.line,
-                    raw.column,
-                    "a value known only after apply: the plan does not say what it is",
-                );
-                return;
-            }
-            _ => return,
-        };
-        self.cx.err_at(
-            raw.line,
-            raw.column,
-            format!(
-                "`{text}` is {what}, which is not evaluated here: only literal values are read \
-                 from .tf files; give the rendered plan JSON (`terraform show -json plan.out`) \
-                 instead"
-            ),
-        );
+        not_literal(self.cx, raw);
     }
 
     /// A literal value as a node.
@@ -1068,7 +1266,10 @@ impl Walk<'_, '_> {
     /// A block body through its table into an API object.
     fn map(&mut self, raw: &Raw, args: &[(&str, Arg)], what: &str) -> Option<Node> {
         let RawV::Map(entries) = &raw.v else {
-            if matches!(raw.v, RawV::Expr { .. } | RawV::Ref { .. } | RawV::Unknown) {
+            if matches!(
+                raw.v,
+                RawV::Expr { .. } | RawV::Template { .. } | RawV::Ref { .. } | RawV::Unknown
+            ) {
                 self.not_literal(raw);
                 return None;
             }
@@ -1110,7 +1311,9 @@ impl Walk<'_, '_> {
             }
             let at = (*kl, *kc);
             let converted = match *arg {
-                Arg::Skip => continue,
+                // Read into the resource's id.
+                Arg::Skip | Arg::Part(..) => continue,
+                Arg::Template(api, tys, attrs) => self.template(v, tys, attrs).map(|n| (api, n)),
                 Arg::Value(api) => self.literal(v).map(|n| (api, n)),
                 Arg::Opaque(api) => {
                     let text = match &v.v {
@@ -1236,74 +1439,30 @@ impl Walk<'_, '_> {
         }
     }
 
-    /// A link to another resource of the product: its address.
+    /// A link to another resource of the product: its address (or, for a resource with an
+    /// [`Resource::id`], its value of the attribute).
     fn link(&mut self, v: &Raw, tys: &[&str], attrs: &[&str]) -> Option<Node> {
-        let want = || {
-            tys.iter()
-                .flat_map(|t| attrs.iter().map(move |a| format!("{t}.NAME.{a}")))
-                .collect::<Vec<_>>()
-                .join(" or ")
-        };
         match &v.v {
-            RawV::Ref { ty, name, attr: a } => {
-                if !tys.contains(&ty.as_str()) {
-                    self.not_literal(v);
-                    return None;
-                }
-                if !attrs.contains(&a.as_str()) {
-                    self.cx.err_at(
-                        v.line,
-                        v.column,
-                        format!("`{ty}.{name}.{a}`: the link is by {}", want()),
-                    );
-                    return None;
-                }
-                let address = format!("{}{ty}.{name}", self.from.module);
-                let matches: Vec<&Found> = self
-                    .set
-                    .found
-                    .iter()
-                    .filter(|f| {
-                        f.address == address
-                            || (f.address.starts_with(&address)
-                                && f.address[address.len()..].starts_with('['))
-                    })
-                    .collect();
-                match matches.as_slice() {
-                    [one] => Some(scalar_node(v.line, v.column, one.address.clone(), false)),
-                    [] => {
-                        self.cx.err_at(
-                            v.line,
-                            v.column,
-                            format!(
-                                "`{ty}.{name}.{a}`: resource {address} is not in the files given"
-                            ),
-                        );
-                        None
-                    }
-                    many => {
-                        self.cx.err_at(
-                            v.line,
-                            v.column,
-                            format!(
-                                "`{ty}.{name}.{a}` is one of {} instances (count or for_each): \
-                                 which one is not known here",
-                                many.len()
-                            ),
-                        );
-                        None
-                    }
-                }
+            RawV::Ref { .. } => {
+                let i = self.target(v, tys, attrs)?;
+                let text = match &v.v {
+                    RawV::Ref { attr, .. } => self.value_of(i, attr)?,
+                    _ => return None,
+                };
+                Some(scalar_node(v.line, v.column, text, false))
             }
             RawV::Scalar { text, .. } => {
                 // A literal id: a resource given here with that id (plan/state JSON), else
                 // kept as written (the reader then looks for it among the inputs).
-                let text = match self
-                    .set
-                    .found
-                    .iter()
-                    .find(|f| tys.contains(&f.ty.as_str()) && f.ids.iter().any(|i| i == text))
-                {
+                let text = match self.set.found.iter().find(|f| {
+                    tys.contains(&f.ty.as_str())
+                        && f.ids.iter().any(|i| i == text)
+                        && self
+                            .product
+                            .resources
+                            .iter()
+                            .any(|r| r.ty == f.ty && r.id.is_none())
+                }) {
                     Some(f) => f.address.clone(),
                     None => text.clone(),
                 };
@@ -1315,16 +1474,253 @@ impl Walk<'_, '_> {
             }
         }
     }
+
+    /// The resource a reference names (reported at it if it is not one of `tys` by `attrs`,
+    /// or not given).
+    fn target(&mut self, v: &Raw, tys: &[&str], attrs: &[&str]) -> Option<usize> {
+        let RawV::Ref { ty, name, attr } = &v.v else {
+            self.not_literal(v);
+            return None;
+        };
+        if !tys.contains(&ty.as_str()) {
+            self.not_literal(v);
+            return None;
+        }
+        if !attrs.contains(&attr.as_str()) {
+            self.cx.err_at(
+                v.line,
+                v.column,
+                format!("`{ty}.{name}.{attr}`: the link is by {}", want(tys, attrs)),
+            );
+            return None;
+        }
+        match resolve(self.set, self.from, ty, name, attr) {
+            Ok(i) => Some(i),
+            Err(why) => {
+                self.cx.err_at(v.line, v.column, why);
+                None
+            }
+        }
+    }
+
+    /// What a link to resource `i` by `attr` stands for: its id, or the literal argument of
+    /// that name, for a resource with an [`Resource::id`]; else its address. `None` when that
+    /// resource's own error says why.
+    fn value_of(&self, i: usize, attr: &str) -> Option<String> {
+        let f = &self.set.found[i];
+        let spec = self.product.resources.iter().find(|r| r.ty == f.ty)?;
+        if spec.id.is_none() {
+            return Some(f.address.clone());
+        }
+        if attr == "id" {
+            return self.ids.get(i).cloned().flatten();
+        }
+        match arg(&f.body, attr).map(|r| &r.v) {
+            Some(RawV::Scalar { text, .. }) => Some(text.clone()),
+            _ => None,
+        }
+    }
+
+    /// A string whose interpolations are links (`Arg::Template`), with where its bytes are.
+    fn template(&mut self, v: &Raw, tys: &[&str], attrs: &[&str]) -> Option<Node> {
+        let pieces = match &v.v {
+            RawV::Scalar { .. } => return self.literal(v),
+            RawV::Template { pieces, .. } => pieces,
+            RawV::Ref { ty, name, attr } if self.plan => {
+                self.cx.err_at(
+                    v.line,
+                    v.column,
+                    format!(
+                        "a value known only after apply: it uses `{ty}.{name}.{attr}`, which \
+                         the plan does not know yet; give the state (`terraform show -json` \
+                         after apply)"
+                    ),
+                );
+                return None;
+            }
+            _ => {
+                self.not_literal(v);
+                return None;
+            }
+        };
+        let mut text = String::new();
+        let mut at = Vec::new();
+        let mut ok = true;
+        for p in pieces {
+            match p {
+                Piece::Text(t, positions) => {
+                    text.push_str(t);
+                    at.extend(positions.iter().copied());
+                }
+                Piece::Interp(line, column, raw) => {
+                    let value = match &raw.v {
+                        // A reference to another kind of resource is refused by `target`.
+                        RawV::Ref { attr, .. } => {
+                            let attr = attr.clone();
+                            self.target(raw, tys, attrs)
+                                .and_then(|i| self.value_of(i, &attr))
+                        }
+                        _ => {
+                            self.not_literal(raw);
+                            None
+                        }
+                    };
+                    match value {
+                        Some(s) => {
+                            at.extend(std::iter::repeat_n((*line, *column), s.len()));
+                            text.push_str(&s);
+                        }
+                        None => ok = false,
+                    }
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        // One past the end: where the closing quote is.
+        let end = at.last().map_or((v.line, v.column), |&(l, c)| (l, c + 1));
+        at.push(end);
+        self.placed.push(Placed {
+            line: v.line,
+            column: v.column,
+            at,
+        });
+        Some(scalar_node(v.line, v.column, text, false))
+    }
+}
+
+/// A block body's argument, if set (not null).
+fn arg<'r>(body: &'r Raw, key: &str) -> Option<&'r Raw> {
+    match &body.v {
+        RawV::Map(entries) => entries
+            .iter()
+            .find(|(k, _, _, _)| k == key)
+            .map(|(_, _, _, v)| v)
+            .filter(|v| !matches!(&v.v, RawV::Scalar { text, plain: true } if text == "null")),
+        _ => None,
+    }
+}
+
+/// Each resource's id, for those whose type has a [`Resource::id`]: the format with its
+/// parts filled in, each a literal, a link (resolved to what it stands for) or, unset, the
+/// product's stand-in. Errors are reported at the resource's own arguments.
+fn ids(cx: &mut Cx, set: &Set, product: &Product) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for i in 0..set.found.len() {
+        cx.file = set.found[i].file.clone();
+        out.push(id_of(Some(cx), set, product, i, 0));
+    }
+    out
+}
+
+fn id_of(
+    mut cx: Option<&mut Cx>,
+    set: &Set,
+    product: &Product,
+    i: usize,
+    depth: u8,
+) -> Option<String> {
+    let f = &set.found[i];
+    let spec = product.resources.iter().find(|r| r.ty == f.ty)?;
+    let format = spec.id?;
+    if depth > 4 {
+        return None;
+    }
+    let mut out = String::new();
+    let mut rest = format;
+    let mut ok = true;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let key = &rest[open + 1..open + close];
+        rest = &rest[open + close + 1..];
+        let links = spec.args.iter().find_map(|(n, a)| match a {
+            Arg::Part(tys, attrs) if *n == key => Some((*tys, *attrs)),
+            _ => None,
+        });
+        let raw = arg(&f.body, key);
+        let value = match raw.map(|r| (r, &r.v)) {
+            None => match product.unset.iter().find(|(k, _)| *k == key) {
+                Some((_, v)) => Some((*v).to_string()),
+                None => {
+                    if let Some(cx) = cx.as_deref_mut() {
+                        cx.err_at(
+                            f.line,
+                            f.column,
+                            format!("{}: `{key}` is not set; it is part of the name", f.address),
+                        );
+                    }
+                    None
+                }
+            },
+            Some((_, RawV::Scalar { text, .. })) if !text.is_empty() => Some(text.clone()),
+            Some((r, RawV::Ref { ty, name, attr }))
+                if links.is_some_and(|(tys, attrs)| {
+                    tys.contains(&ty.as_str()) && attrs.contains(&attr.as_str())
+                }) =>
+            {
+                match resolve(set, f, ty, name, attr) {
+                    Ok(t) if attr == "id" => id_of(None, set, product, t, depth + 1),
+                    Ok(t) => match arg(&set.found[t].body, attr).map(|r| &r.v) {
+                        Some(RawV::Scalar { text, .. }) => Some(text.clone()),
+                        _ => None,
+                    },
+                    Err(why) => {
+                        if let Some(cx) = cx.as_deref_mut() {
+                            cx.err_at(r.line, r.column, why);
+                        }
+                        None
+                    }
+                }
+            }
+            Some((r, RawV::Ref { ty, name, attr }))
+                if links.is_some_and(|(tys, _)| tys.contains(&ty.as_str())) =>
+            {
+                if let Some(cx) = cx.as_deref_mut() {
+                    let (tys, attrs) = links.unwrap_or_default();
+                    cx.err_at(
+                        r.line,
+                        r.column,
+                        format!("`{ty}.{name}.{attr}`: the link is by {}", want(tys, attrs)),
+                    );
+                }
+                None
+            }
+            Some((r, RawV::Scalar { .. })) => {
+                if let Some(cx) = cx.as_deref_mut() {
+                    cx.err_at(r.line, r.column, format!("`{key}` is empty"));
+                }
+                None
+            }
+            Some((r, _)) => {
+                if let Some(cx) = cx.as_deref_mut() {
+                    not_literal(cx, r);
+                }
+                None
+            }
+        };
+        match value {
+            Some(v) => out.push_str(&v),
+            None => ok = false,
+        }
+    }
+    out.push_str(rest);
+    ok.then_some(out)
 }
 
 /// Network Firewall: rule groups (a `describe-rule-group` output's `RuleGroup` and
 /// `RuleGroupResponse`) and firewall policies (`FirewallPolicy`).
 pub(crate) const AWS_NFW: Product = Product {
     format: "aws-nfw",
+    unset: &[],
     resources: &[
         Resource {
             ty: "aws_networkfirewall_rule_group",
             address_at: Some("RuleGroupResponse.RuleGroupArn"),
+            id: None,
             name_at: Some("RuleGroupResponse.RuleGroupName"),
             ids: &["arn", "id"],
             args: &[
@@ -1349,6 +1745,7 @@ pub(crate) const AWS_NFW: Product = Product {
         Resource {
             ty: "aws_networkfirewall_firewall_policy",
             address_at: None,
+            id: None,
             name_at: None,
             ids: &["arn", "id"],
             args: &[
@@ -1514,10 +1911,12 @@ const R53_GROUP: &[&str] = &["aws_route53_resolver_firewall_rule_group"];
 /// its group), associations and the firewall config, as the bundle's entries.
 pub(crate) const ROUTE53: Product = Product {
     format: "route53",
+    unset: &[],
     resources: &[
         Resource {
             ty: "aws_route53_resolver_firewall_domain_list",
             address_at: Some("Id"),
+            id: None,
             name_at: Some("Name"),
             ids: &["id", "arn"],
             args: &[
@@ -1533,6 +1932,7 @@ pub(crate) const ROUTE53: Product = Product {
         Resource {
             ty: "aws_route53_resolver_firewall_rule_group",
             address_at: Some("Id"),
+            id: None,
             name_at: Some("Name"),
             ids: &["id", "arn"],
             args: &[
@@ -1549,6 +1949,7 @@ pub(crate) const ROUTE53: Product = Product {
         Resource {
             ty: "aws_route53_resolver_firewall_rule",
             address_at: None,
+            id: None,
             name_at: None,
             ids: &["id"],
             args: &[
@@ -1592,6 +1993,7 @@ pub(crate) const ROUTE53: Product = Product {
         Resource {
             ty: "aws_route53_resolver_firewall_rule_group_association",
             address_at: None,
+            id: None,
             name_at: Some("Name"),
             ids: &["id", "arn"],
             args: &[
@@ -1613,6 +2015,7 @@ pub(crate) const ROUTE53: Product = Product {
         Resource {
             ty: "aws_route53_resolver_firewall_config",
             address_at: None,
+            id: None,
             name_at: None,
             ids: &["id"],
             args: &[
@@ -1625,6 +2028,218 @@ pub(crate) const ROUTE53: Product = Product {
         },
     ],
 };
+
+/// What stands for an unset `project` in the Secure Web Proxy resources' names: the
+/// provider's default project is not known here. No project id can be this (ids are lower
+/// case), so a name written out in full never matches one built with it by accident.
+pub(crate) const DEFAULT_PROJECT: &str = "PROVIDER_DEFAULT_PROJECT";
+
+const SWP_POLICY: &str = "google_network_security_gateway_security_policy";
+const SWP_RULE: &str = "google_network_security_gateway_security_policy_rule";
+const SWP_LIST: &str = "google_network_security_url_lists";
+
+/// Google Cloud Secure Web Proxy: gateway security policies, their rules (each its own
+/// resource, naming its policy) and URL lists, as the API objects, named by their full
+/// resource names.
+pub(crate) const SWP: Product = Product {
+    format: "swp",
+    unset: &[("project", DEFAULT_PROJECT)],
+    resources: &[
+        Resource {
+            ty: SWP_POLICY,
+            address_at: Some("name"),
+            id: Some("projects/{project}/locations/{location}/gatewaySecurityPolicies/{name}"),
+            name_at: None,
+            ids: &["id", "name"],
+            args: &[
+                ("name", Arg::Part(&[], &[])),
+                ("location", Arg::Part(&[], &[])),
+                ("project", Arg::Part(&[], &[])),
+                // Used only by rules with TLS inspection, whose request tests are warned.
+                ("tls_inspection_policy", Arg::Skip),
+                ("description", Arg::Skip),
+                ("id", Arg::Skip),
+                ("self_link", Arg::Skip),
+                ("create_time", Arg::Skip),
+                ("update_time", Arg::Skip),
+            ],
+        },
+        Resource {
+            ty: SWP_RULE,
+            address_at: Some("name"),
+            id: Some(
+                "projects/{project}/locations/{location}/gatewaySecurityPolicies/\
+                 {gateway_security_policy}/rules/{name}",
+            ),
+            name_at: None,
+            ids: &["id", "name"],
+            args: &[
+                ("name", Arg::Part(&[], &[])),
+                ("location", Arg::Part(&[], &[])),
+                ("project", Arg::Part(&[], &[])),
+                (
+                    "gateway_security_policy",
+                    // The provider takes the policy's short name.
+                    Arg::Part(&[SWP_POLICY], &["name"]),
+                ),
+                ("enabled", Arg::Value("enabled")),
+                ("priority", Arg::Value("priority")),
+                ("basic_profile", Arg::Value("basicProfile")),
+                (
+                    "session_matcher",
+                    Arg::Template("sessionMatcher", &[SWP_LIST], &["id"]),
+                ),
+                (
+                    "application_matcher",
+                    Arg::Template("applicationMatcher", &[SWP_LIST], &["id"]),
+                ),
+                ("tls_inspection_enabled", Arg::Value("tlsInspectionEnabled")),
+                ("description", Arg::Skip),
+                ("id", Arg::Skip),
+                ("self_link", Arg::Skip),
+                ("create_time", Arg::Skip),
+                ("update_time", Arg::Skip),
+            ],
+        },
+        Resource {
+            ty: SWP_LIST,
+            address_at: Some("name"),
+            id: Some("projects/{project}/locations/{location}/urlLists/{name}"),
+            name_at: None,
+            ids: &["id", "name"],
+            args: &[
+                ("name", Arg::Part(&[], &[])),
+                ("location", Arg::Part(&[], &[])),
+                ("project", Arg::Part(&[], &[])),
+                ("values", Arg::Value("values")),
+                ("description", Arg::Skip),
+                ("id", Arg::Skip),
+                ("create_time", Arg::Skip),
+                ("update_time", Arg::Skip),
+            ],
+        },
+    ],
+};
+
+/// The Secure Web Proxy resources as API objects, after the checks a name built with the
+/// unset project's stand-in needs: a rule must be of a policy given (in the same project), and
+/// a URL list whose project is not set cannot be named by a path written out in a matcher.
+pub(crate) fn swp(cx: &mut Cx, set: Set) -> Vec<Converted> {
+    let out = finish(cx, set, &SWP);
+    let before = cx.errors.len();
+    let name = |c: &Converted| {
+        get(&c.node, "name")
+            .and_then(yaml::scalar)
+            .unwrap_or("")
+            .to_string()
+    };
+    let at = |c: &Converted, key: &str| {
+        c.args
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map_or((c.node.line, c.node.column), |&(_, l, col)| (l, col))
+    };
+    // The resource's block (where its built name is put).
+    let block = |c: &Converted| {
+        get(&c.node, "name").map_or((c.node.line, c.node.column), |n| (n.line, n.column))
+    };
+    let unset = format!("projects/{DEFAULT_PROJECT}/");
+    let policies: Vec<(String, &Converted)> = out
+        .iter()
+        .filter(|c| c.ty == SWP_POLICY)
+        .map(|c| (name(c), c))
+        .collect();
+    // The part of a name after its project.
+    let after_project = |n: &str| -> String { n.splitn(3, '/').nth(2).unwrap_or("").to_string() };
+    let mut told: Vec<&str> = Vec::new();
+    for c in out.iter().filter(|c| c.ty == SWP_RULE) {
+        let n = name(c);
+        let parent = n.rsplitn(3, '/').nth(2).unwrap_or("").to_string();
+        if policies.iter().any(|(p, _)| *p == parent) {
+            continue;
+        }
+        cx.file = c.file.clone();
+        // The same policy but for the project, which one of the two leaves unset.
+        if let Some((p, pc)) = policies.iter().find(|(p, _)| {
+            after_project(p) == after_project(&parent)
+                && (p.starts_with(&unset) != parent.starts_with(&unset))
+        }) {
+            let (who, other) = if parent.starts_with(&unset) {
+                (c, p.as_str())
+            } else {
+                (*pc, parent.as_str())
+            };
+            if told.contains(&who.address.as_str()) {
+                continue;
+            }
+            told.push(&who.address);
+            cx.file = who.file.clone();
+            let (line, column) = block(who);
+            cx.err_at(
+                line,
+                column,
+                format!(
+                    "{}: `project` is not set, and the provider's default project is not known \
+                     here, while `{other}` names one: set `project`",
+                    who.address
+                ),
+            );
+            continue;
+        }
+        let (line, column) = at(c, "gateway_security_policy");
+        cx.err_at(
+            line,
+            column,
+            format!(
+                "{}: its policy `{parent}` is not in the files given: give its {SWP_POLICY} \
+                 resource (a rule is read with its policy)",
+                c.address
+            ),
+        );
+    }
+    // A URL list named with the stand-in, and a matcher naming it with a project written out.
+    for l in out.iter().filter(|c| c.ty == SWP_LIST) {
+        let n = name(l);
+        if !n.starts_with(&unset) {
+            continue;
+        }
+        let tail = format!("/{}", after_project(&n));
+        for r in out.iter().filter(|c| c.ty == SWP_RULE) {
+            for key in ["sessionMatcher", "applicationMatcher"] {
+                let text = get(&r.node, key).and_then(yaml::scalar).unwrap_or("");
+                let named = text.match_indices(&tail).any(|(i, _)| {
+                    let before = &text[..i];
+                    let ends = !text[i + tail.len()..]
+                        .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                    ends && before.rfind("projects/").is_some_and(|p| {
+                        let project = &before[p + "projects/".len()..];
+                        !project.contains(['/', '\'', '"']) && project != DEFAULT_PROJECT
+                    })
+                });
+                if named && !told.contains(&l.address.as_str()) {
+                    told.push(&l.address);
+                    cx.file = l.file.clone();
+                    let (line, column) = block(l);
+                    cx.err_at(
+                        line,
+                        column,
+                        format!(
+                            "{}: `project` is not set, and the provider's default project is \
+                             not known here, while {} names this list with its project \
+                             written out: set `project`",
+                            l.address, r.address
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    // The names are wrong then: reading them would only repeat the error.
+    if cx.errors.len() > before {
+        return Vec::new();
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {
@@ -1651,6 +2266,45 @@ mod tests {
         let a = get(&n, "A").unwrap();
         assert_eq!(get(a, "B").and_then(yaml::scalar), Some("x"));
         assert_eq!(get(a, "C").and_then(yaml::scalar), Some("y"));
+    }
+
+    /// The template pieces of the first attribute's value in `text`.
+    fn pieces(text: &str) -> Vec<Piece> {
+        let body = hcl_edit::parser::parse_body(text).unwrap();
+        let lines = Lines::new(text);
+        let Some(Structure::Attribute(a)) = body.iter().next() else {
+            panic!()
+        };
+        match hcl_expr(&lines, &a.value).v {
+            RawV::Template { pieces, .. } => pieces,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn template_bytes_keep_their_positions() {
+        // Escapes are one character at their backslash; `$${` is a literal `${`.
+        let text = "m = \"a\\\"\\n\\u00e9$${x}${y.z.w}\"\n";
+        let p = pieces(text);
+        let Piece::Text(t, at) = &p[0] else { panic!() };
+        assert_eq!(t, "a\"\né${x}");
+        let cols: Vec<u32> = at.iter().map(|&(_, c)| c).collect();
+        // a at 6, \" at 7, \n at 9, é (two bytes) at 11, `$` `{` `x` `}` at 17, 19, 20, 21.
+        assert_eq!(cols, [6, 7, 9, 11, 11, 17, 19, 20, 21]);
+        let Piece::Interp(l, c, raw) = &p[1] else {
+            panic!()
+        };
+        assert_eq!((*l, *c), (1, 22));
+        assert!(matches!(&raw.v, RawV::Ref { ty, .. } if ty == "y"));
+        // A heredoc's indentation is not part of its text, nor of the positions.
+        let text = "m = <<-EOT\n    a ${b.c.d}\n      e\n  EOT\n";
+        let p = pieces(text);
+        let Piece::Text(t, at) = &p[0] else { panic!() };
+        assert_eq!(t, "a ");
+        assert_eq!(at[0], (2, 5));
+        let Piece::Text(t, at) = &p[2] else { panic!() };
+        assert_eq!(t, "\n  e\n");
+        assert_eq!(at[3], (3, 7));
     }
 
     #[test]

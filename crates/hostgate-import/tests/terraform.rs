@@ -1,11 +1,16 @@
-//! Terraform inputs for `--from aws-nfw` and `--from route53`: `.tf` files and the JSON of
-//! `terraform show -json`.
+//! Terraform inputs for `--from aws-nfw`, `--from route53` and `--from swp`: `.tf` files and
+//! the JSON of `terraform show -json`.
 //!
 //! The independent expectation is the API form of the same resources, which
-//! `tests/aws_nfw.rs` and `tests/route53.rs` test against the products' documentation: a `.tf`
-//! file, its plan JSON and the API JSON must give the same verdict for every name asked. The
-//! argument names are the Terraform AWS provider's (`aws_networkfirewall_rule_group`,
-//! `aws_networkfirewall_firewall_policy`, `aws_route53_resolver_firewall_*`); the plan files
+//! `tests/aws_nfw.rs`, `tests/route53.rs` and `tests/swp.rs` test against the products'
+//! documentation: a `.tf` file, its plan JSON and the API form must give the same verdict for
+//! every name asked. The argument names are the Terraform AWS provider's
+//! (`aws_networkfirewall_rule_group`, `aws_networkfirewall_firewall_policy`,
+//! `aws_route53_resolver_firewall_*`) and the Google provider's
+//! (`google_network_security_gateway_security_policy`, `…_rule`,
+//! `google_network_security_url_lists`, whose ids are `projects/{{project}}/locations/
+//! {{location}}/gatewaySecurityPolicies/{{name}}`, `…/{{gateway_security_policy}}/rules/
+//! {{name}}` and `projects/{{project}}/locations/{{location}}/urlLists/{{name}}`); the plan files
 //! follow Terraform's "JSON Output Format" (planned values, resource changes with
 //! `after_unknown`, configuration expressions with `references`).
 
@@ -408,7 +413,7 @@ fn files_that_are_not_terraform_resources() {
             continue;
         }
         seen += 1;
-        for f in [Format::AwsNfw, Format::Route53] {
+        for f in [Format::AwsNfw, Format::Route53, Format::Swp] {
             let e = errors(f, &[(&name, &data(&name))]);
             assert!(
                 e[0].starts_with(&format!(
@@ -468,6 +473,21 @@ fn arbitrary_hcl_never_panics() {
         }
         let _ = run(Format::AwsNfw, &[("x.tf", &tf[..end])]);
     }
+    // Secure Web Proxy: every prefix, and each matcher's interpolation cut short.
+    let swp = data("swp.tf");
+    for end in (0..swp.len()).step_by(5) {
+        if swp.is_char_boundary(end) {
+            let _ = run(Format::Swp, &[("x.tf", &swp[..end])]);
+        }
+    }
+    for cut in [
+        "${google_network_security_url_lists.corp",
+        "${",
+        "${google_network_security_url_lists.corp.id}\u{e9}",
+    ] {
+        let text = swp.replacen("${google_network_security_url_lists.corp.id}", cut, 1);
+        let _ = run(Format::Swp, &[("x.tf", &text)]);
+    }
     // A label with a line break (the parser takes one): the warning quoting it stays one
     // comment of the rendered policy.
     let text = format!("resource \"aws_x\ny\" \"z\" {{\n}}\n{}", data("nfw.tf"));
@@ -480,6 +500,312 @@ fn arbitrary_hcl_never_panics() {
         "]".repeat(500)
     );
     assert!(run(Format::AwsNfw, &[("x.tf", &deep)]).is_err());
+}
+
+const SWP_NAMES: &[&str] = &[
+    "bad.corp.example",
+    "corp.example",
+    "a.b.corp.example",
+    "mycorp.example",
+    "www.example.com",
+    "example.com",
+    "a.svc.example",
+    "svc.example",
+    "github.com",
+    "api.github.com",
+    "off.example",
+    "storage.googleapis.com",
+    "googleapis.com",
+    "a.cdn.example",
+    "evil.cdn.example",
+    "upload.example",
+    "admin.app.example",
+    "www.app.example",
+    "static-eu.example.org",
+    "staticeu.example.org",
+    "other.example",
+    "WWW.Example.COM",
+];
+
+const SWP_VIAS: &[(u16, Via)] = &[
+    (443, Via::Tls),
+    (8443, Via::Tls),
+    (80, Via::Http),
+    (443, Via::Connect),
+    (8443, Via::Connect),
+    (53, Via::Dns),
+];
+
+fn swp_api() -> Imported {
+    let path = format!("{}/tests/data/swp/policy.yaml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
+    ok(Format::Swp, &[("policy.yaml", &text)])
+}
+
+fn rule_of(i: &Imported, name: &str, port: u16) -> (String, u32) {
+    let e = i.engine();
+    let v = e.check(
+        e.policy("default").unwrap(),
+        &Query::new(name).port(port).via(Via::Tls),
+    );
+    let r = v.rule.unwrap();
+    (r.id().to_string(), r.line())
+}
+
+#[test]
+fn secure_web_proxy_tf_and_plan_decide_as_the_api_objects() {
+    let api = swp_api();
+    let tf = ok(Format::Swp, &[("swp.tf", &data("swp.tf"))]);
+    let plan = ok(Format::Swp, &[("plan.json", &data("swp-plan.json"))]);
+    same_verdicts(&api, &tf, SWP_NAMES, SWP_VIAS, "tf");
+    same_verdicts(&api, &plan, SWP_NAMES, SWP_VIAS, "plan");
+    // A few rows on their own, from the Secure Web Proxy docs (as in tests/swp.rs): priority
+    // 10's DENY before the URL list's ALLOW at 20, `*corp.example` the apex and below, the
+    // rule interpolating the list's id reads that list, no match denies.
+    use Action::{Allow, Deny};
+    for (name, port, want) in [
+        ("bad.corp.example", 443, Deny),
+        ("corp.example", 443, Allow),
+        ("github.com", 443, Allow),
+        ("evil.cdn.example", 8443, Allow),
+        ("evil.cdn.example", 443, Deny),
+        ("other.example", 443, Deny),
+    ] {
+        assert_eq!(verdict(&tf, name, port, Via::Tls), want, "{name}");
+    }
+    // Rules are named by their API name and point at the .tf: the URL list value, the test.
+    assert_eq!(
+        rule_of(&tf, "github.com", 443),
+        ("GatewaySecurityPolicyRule/corp:3".to_string(), 15)
+    );
+    let cols: Vec<(u32, u32)> = tf
+        .sources()
+        .iter()
+        .filter(|s| s.object == "GatewaySecurityPolicyRule/app")
+        .map(|s| (s.line, s.column))
+        .collect();
+    assert_eq!(cols, [(119, 46), (119, 83)]);
+    let w: Vec<String> = tf.warnings().iter().map(|w| w.to_string()).collect();
+    for want in [
+        "swp.tf:15:71: warning: `github.com/example-org/*` has a path",
+        "swp.tf:45:29: warning: GatewaySecurityPolicyRule/off is not enabled",
+        "swp.tf:93:29: warning: applicationMatcher: HTTP request data",
+        // In the heredoc, at its line and column.
+        "swp.tf:107:7: warning: a test on the request",
+    ] {
+        assert!(w.iter().any(|x| x.starts_with(want)), "{want}\n{w:#?}");
+    }
+    // The plan's rules have the same names, and point into the JSON.
+    assert_eq!(
+        rule_of(&plan, "github.com", 443).0,
+        "GatewaySecurityPolicyRule/corp:3"
+    );
+    // The .tf split in two files: the references resolve across them.
+    let text = data("swp.tf");
+    let cut = text
+        .find("resource \"google_network_security_gateway_security_policy_rule\"")
+        .unwrap();
+    let two = ok(
+        Format::Swp,
+        &[("lists.tf", &text[..cut]), ("rules.tf", &text[cut..])],
+    );
+    same_verdicts(&api, &two, SWP_NAMES, SWP_VIAS, "two files");
+    // The rules without the resources they reference: refused at the references (the API
+    // objects of the same names do not stand for Terraform resources).
+    let objects = "name: projects/shop/locations/us-central1/gatewaySecurityPolicies/egress\n---\nname: projects/shop/locations/us-central1/urlLists/corp\nvalues: [www.example.com, '*corp.example', '*.svc.example', github.com/example-org/*]\n";
+    let e = errors(
+        Format::Swp,
+        &[("o.yaml", objects), ("rules.tf", &text[cut..])],
+    );
+    assert!(
+        e[0].starts_with("rules.tf:5:29: `google_network_security_gateway_security_policy.egress.name`: resource google_network_security_gateway_security_policy.egress is not in the files given"),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter().any(|m| m.starts_with("rules.tf:20:51: `google_network_security_url_lists.corp.id`: resource google_network_security_url_lists.corp is not in the files given")),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn secure_web_proxy_without_project() {
+    // `project` unset everywhere: the provider's default project, the same one for every
+    // resource, which the names built here stand for; the links need no literal path.
+    let api = swp_api();
+    let text: String = data("swp.tf")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("project "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let tf = ok(Format::Swp, &[("swp.tf", &text)]);
+    same_verdicts(&api, &tf, SWP_NAMES, SWP_VIAS, "no project");
+    // Unset on one rule only: its policy is in project `shop`, the default is not known.
+    let text = data("swp.tf").replacen(
+        "  name                    = \"corp\"\n  project                 = \"shop\"\n",
+        "  name                    = \"corp\"\n",
+        1,
+    );
+    let e = errors(Format::Swp, &[("swp.tf", &text)]);
+    assert!(
+        e[0].starts_with("swp.tf:29:1: google_network_security_gateway_security_policy_rule.corp: `project` is not set, and the provider's default project is not known here, while `projects/shop/locations/us-central1/gatewaySecurityPolicies/egress` names one: set `project`"),
+        "{e:#?}"
+    );
+    // Unset on the policy only: said once, at the policy.
+    let text = data("swp.tf").replacen(
+        "  name        = \"egress\"\n  project     = \"shop\"\n",
+        "  name        = \"egress\"\n",
+        1,
+    );
+    let e = errors(Format::Swp, &[("swp.tf", &text)]);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(
+        e[0].starts_with("swp.tf:3:1: google_network_security_gateway_security_policy.egress: `project` is not set"),
+        "{e:#?}"
+    );
+    // A rule in another project than its policy's: not the policy given.
+    let text = data("swp.tf").replacen(
+        "  name                    = \"corp\"\n  project                 = \"shop\"\n",
+        "  name                    = \"corp\"\n  project                 = \"depot\"\n",
+        1,
+    );
+    let e = errors(Format::Swp, &[("swp.tf", &text)]);
+    assert!(
+        e[0].starts_with("swp.tf:33:3: google_network_security_gateway_security_policy_rule.corp: its policy `projects/depot/locations/us-central1/gatewaySecurityPolicies/egress` is not in the files given"),
+        "{e:#?}"
+    );
+    // Unset on the URL list, which a matcher names with its project written out.
+    let text = data("swp.tf")
+        .replacen(
+            "  name        = \"corp\"\n  project     = \"shop\"\n",
+            "  name        = \"corp\"\n",
+            1,
+        )
+        .replacen(
+            "${google_network_security_url_lists.corp.id}",
+            "projects/shop/locations/us-central1/urlLists/corp",
+            1,
+        );
+    let e = errors(Format::Swp, &[("swp.tf", &text)]);
+    assert!(
+        e[0].starts_with("swp.tf:10:1: google_network_security_url_lists.corp: `project` is not set, and the provider's default project is not known here, while google_network_security_gateway_security_policy_rule.corp names this list with its project written out: set `project`"),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn secure_web_proxy_refusals_at_their_position() {
+    let tf = data("swp.tf");
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "  priority                = 10\n",
+            "  priority                = 10\n  rank = 1\n",
+            "swp.tf:25:3: unknown argument `rank` in google_network_security_gateway_security_policy_rule.deny_bad; known: name, location, project, gateway_security_policy, enabled, priority, basic_profile, session_matcher, application_matcher, tls_inspection_enabled, description, id, self_link, create_time, update_time",
+        ),
+        // An interpolation other than a link: at the expression, in the string.
+        (
+            "\"host() == 'bad.corp.example'\"",
+            "\"host() == '${var.bad_host}'\"",
+            "swp.tf:26:43: `var.bad_host` is a variable, which is not evaluated here: only literal values are read from .tf files; give the rendered plan JSON (`terraform show -json plan.out`) instead",
+        ),
+        (
+            "\"host() == 'bad.corp.example'\"",
+            "\"host() == '${lower(\"X.io\")}'\"",
+            "swp.tf:26:43: `lower(\"X.io\")` is a function call",
+        ),
+        (
+            "${google_network_security_url_lists.corp.id}",
+            "${google_network_security_url_lists.corp.name}",
+            "swp.tf:37:51: `google_network_security_url_lists.corp.name`: the link is by google_network_security_url_lists.NAME.id",
+        ),
+        (
+            "${google_network_security_url_lists.corp.id}",
+            "${google_compute_network.corp.id}",
+            "swp.tf:37:51: `google_compute_network.corp.id` is a reference to another resource",
+        ),
+        (
+            "${google_network_security_url_lists.corp.id}",
+            "${google_network_security_url_lists.gone.id}",
+            "swp.tf:37:51: `google_network_security_url_lists.gone.id`: resource google_network_security_url_lists.gone is not in the files given",
+        ),
+        (
+            "gateway_security_policy = google_network_security_gateway_security_policy.egress.name\n  enabled                 = true\n  priority                = 10",
+            "gateway_security_policy = google_network_security_gateway_security_policy.gone.name\n  enabled                 = true\n  priority                = 10",
+            "swp.tf:22:29: `google_network_security_gateway_security_policy.gone.name`: resource google_network_security_gateway_security_policy.gone is not in the files given",
+        ),
+        (
+            "gateway_security_policy = google_network_security_gateway_security_policy.egress.name\n  enabled                 = true\n  priority                = 10",
+            "gateway_security_policy = google_network_security_gateway_security_policy.egress.id\n  enabled                 = true\n  priority                = 10",
+            "swp.tf:22:29: `google_network_security_gateway_security_policy.egress.id`: the link is by google_network_security_gateway_security_policy.NAME.name",
+        ),
+        // A rule of a policy that is not given.
+        (
+            "gateway_security_policy = google_network_security_gateway_security_policy.egress.name\n  enabled                 = true\n  priority                = 10",
+            "gateway_security_policy = \"ingress\"\n  enabled                 = true\n  priority                = 10",
+            "swp.tf:22:3: google_network_security_gateway_security_policy_rule.deny_bad: its policy `projects/shop/locations/us-central1/gatewaySecurityPolicies/ingress` is not in the files given: give its google_network_security_gateway_security_policy resource",
+        ),
+        (
+            "  project     = \"shop\"\n  location    = \"us-central1\"\n  description = \"egress",
+            "  project     = var.project\n  location    = \"us-central1\"\n  description = \"egress",
+            "swp.tf:5:17: `var.project` is a variable",
+        ),
+        (
+            "  name        = \"egress\"\n",
+            "",
+            "swp.tf:3:1: google_network_security_gateway_security_policy.egress: `name` is not set; it is part of the name",
+        ),
+        // CEL errors in an interpolated string, at their column in the .tf: after the
+        // interpolation, and inside what it stands for (at its `${`).
+        (
+            "'${google_network_security_url_lists.corp.id}')\"",
+            "'${google_network_security_url_lists.corp.id}') && host() = 'x'\"",
+            "swp.tf:37:106: sessionMatcher: unexpected character `=`",
+        ),
+        // At the end of the string: its closing quote.
+        (
+            "'${google_network_security_url_lists.corp.id}')\"",
+            "'${google_network_security_url_lists.corp.id}') &&\"",
+            "swp.tf:37:98: sessionMatcher: expected an expression",
+        ),
+        (
+            "\"inUrlList(host(), '${google_network_security_url_lists.corp.id}')\"",
+            "\"host() == ${google_network_security_url_lists.corp.id}\"",
+            "swp.tf:37:40: sessionMatcher: host() is compared with a string literal",
+        ),
+    ];
+    for (from, to, want) in cases {
+        assert!(tf.contains(from), "{from}");
+        let text = tf.replacen(from, to, 1);
+        let e = errors(Format::Swp, &[("swp.tf", &text)]);
+        assert!(e[0].starts_with(want), "{to}\n{e:#?}");
+    }
+    // In a plan that creates the URL list, a matcher interpolating its id is not known yet.
+    let plan = data("swp-plan.json").replacen(
+        "\"session_matcher\": \"inUrlList(host(), 'projects/shop/locations/us-central1/urlLists/corp')\"",
+        "\"session_matcher\": null",
+        1,
+    );
+    let plan = plan.replacen("\"after_unknown\": {\n          \"create_time\": true,\n          \"id\": true,\n          \"self_link\": true,\n          \"update_time\": true\n        }", "\"after_unknown\": {\n          \"create_time\": true,\n          \"id\": true,\n          \"self_link\": true,\n          \"session_matcher\": true,\n          \"update_time\": true\n        }", 2);
+    let e = errors(Format::Swp, &[("plan.json", &plan)]);
+    assert!(
+        e[0].contains(
+            "a value known only after apply: it uses `google_network_security_url_lists.corp.id`"
+        ),
+        "{e:#?}"
+    );
+    // An argument the reader does not know, set in a plan, is refused; unset, skipped.
+    let p = data("swp-plan.json").replacen(
+        "\"description\": \"corporate hosts\",",
+        "\"description\": \"corporate hosts\", \"future_thing\": null,",
+        1,
+    );
+    ok(Format::Swp, &[("plan.json", &p)]);
+    let p = data("swp-plan.json").replacen(
+        "\"description\": \"corporate hosts\",",
+        "\"description\": \"corporate hosts\", \"future_thing\": 1,",
+        1,
+    );
+    let e = errors(Format::Swp, &[("plan.json", &p)]);
+    assert!(e[0].contains("unknown argument `future_thing`"), "{e:#?}");
 }
 
 mod generated {
@@ -542,6 +868,51 @@ mod generated {
             let names = names(&all);
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             same_verdicts(&a, &t, &names, VIAS, "generated");
+        }
+
+        #[test]
+        fn secure_web_proxy_rules(
+            lists in prop::collection::vec(prop::collection::vec(0usize..3, 1..3), 1..3),
+            rules in prop::collection::vec((0u8..3, any::<bool>(), label(), any::<bool>(), 0usize..3), 1..5),
+            project in any::<bool>(),
+        ) {
+            // URL list values: exact, `*x` (apex and below), `*.x` (strictly below).
+            let value = |v: usize, n: usize| [format!("a{n}.io"), format!("*b{n}.io"), format!("*.ab{n}.io")][v].clone();
+            let set_project = if project { "  project = \"p\"\n" } else { "" };
+            let mut tf = format!("resource \"google_network_security_gateway_security_policy\" \"g\" {{\n  name = \"g\"\n  location = \"l\"\n{set_project}}}\n");
+            let mut api = vec!["name: projects/p/locations/l/gatewaySecurityPolicies/g\n".to_string()];
+            let mut all = vec!["ab0.io".to_string(), "x.ab1.io".to_string()];
+            for (n, values) in lists.iter().enumerate() {
+                let vs: Vec<String> = values.iter().map(|&v| value(v, n)).collect();
+                all.extend(vs.iter().map(|v| v.trim_start_matches(['*', '.']).to_string()));
+                let quoted = vs.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ");
+                tf.push_str(&format!("resource \"google_network_security_url_lists\" \"l{n}\" {{\n  name = \"l{n}\"\n  location = \"l\"\n{set_project}  values = [{quoted}]\n}}\n"));
+                let single = vs.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ");
+                api.push(format!("name: projects/p/locations/l/urlLists/l{n}\nvalues: [{single}]\n"));
+            }
+            for (n, (kind, allow, l, port, list)) in rules.iter().enumerate() {
+                let list = list % lists.len();
+                let (tf_m, api_m) = match kind {
+                    0 => (format!("host() == '{l}.io'"), format!("host() == '{l}.io'")),
+                    1 => (format!("host().endsWith('.{l}.io')"), format!("host().endsWith('.{l}.io')")),
+                    _ => (
+                        format!("inUrlList(host(), '${{google_network_security_url_lists.l{list}.id}}')"),
+                        format!("inUrlList(host(), 'projects/p/locations/l/urlLists/l{list}')"),
+                    ),
+                };
+                all.push(format!("{l}.io"));
+                all.push(format!("x.{l}.io"));
+                let tail = if *port { " && destination.port == 443" } else { "" };
+                let profile = if *allow { "ALLOW" } else { "DENY" };
+                let priority = 10 * (n + 1);
+                tf.push_str(&format!("resource \"google_network_security_gateway_security_policy_rule\" \"r{n}\" {{\n  name = \"r{n}\"\n  location = \"l\"\n{set_project}  gateway_security_policy = google_network_security_gateway_security_policy.g.name\n  enabled = true\n  priority = {priority}\n  basic_profile = \"{profile}\"\n  session_matcher = \"{tf_m}{tail}\"\n}}\n"));
+                api.push(format!("name: projects/p/locations/l/gatewaySecurityPolicies/g/rules/r{n}\nenabled: true\npriority: {priority}\nbasicProfile: {profile}\nsessionMatcher: \"{api_m}{tail}\"\n"));
+            }
+            let api = api.join("---\n");
+            let a = ok(Format::Swp, &[("p.yaml", &api)]);
+            let t = ok(Format::Swp, &[("p.tf", &tf)]);
+            let names: Vec<&str> = all.iter().map(String::as_str).chain(["other.io", "io"]).collect();
+            same_verdicts(&a, &t, &names, &[(443, Via::Tls), (80, Via::Http), (8080, Via::Connect)], "generated");
         }
 
         #[test]
