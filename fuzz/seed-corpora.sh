@@ -96,13 +96,16 @@ done
 printf "\x01host().endsWith('.b.example') && host() != 'x.b.example' || destination.port == 80" | seed import_swp cel-except
 printf "\x03!(host() == 'a.example') && inUrlList(host(), 'projects/p/locations/l/urlLists/u')" | seed import_swp cel-deny
 printf "\x01host().matches(r'^a\\.') || host().startsWith(\"c.\") || request.method == 'GET'" | seed import_swp cel-regex
-# import_terraform: the first byte picks the format (bit 0: route53) and the file kind (bit 1:
-# plan JSON, else .tf).
+# import_terraform: the first byte picks the format (bits 0-1: aws-nfw, route53, swp) and the
+# file kind (bit 2: plan JSON, else .tf). The SWP plan is cut to its first resources (the whole
+# file is over the runs' -max_len): a cut JSON is refused, and what it holds is still fuzzed.
 d=../crates/hostgate-import/tests/data/terraform
 { printf '\x00'; cat "$d/nfw.tf"; } | seed import_terraform nfw.tf
-{ printf '\x02'; cat "$d/nfw-plan.json"; } | seed import_terraform nfw-plan.json
+{ printf '\x04'; cat "$d/nfw-plan.json"; } | seed import_terraform nfw-plan.json
 { printf '\x01'; cat "$d/route53.tf"; } | seed import_terraform route53.tf
-{ printf '\x03'; cat "$d/route53-plan.json"; } | seed import_terraform route53-plan.json
+{ printf '\x05'; cat "$d/route53-plan.json"; } | seed import_terraform route53-plan.json
+{ printf '\x02'; cat "$d/swp.tf"; } | seed import_terraform swp.tf
+{ printf '\x06'; head -c 6000 "$d/swp-plan.json"; } | seed import_terraform swp-plan-cut.json
 
 # engine_file builds its own valid file; these start from it unchanged (mode 1, no edits), cut
 # (mode 2) and with a few edits in the header, the section table and the sections.

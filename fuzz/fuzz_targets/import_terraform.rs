@@ -1,6 +1,6 @@
-//! The Terraform readers of `--from aws-nfw` and `--from route53` on arbitrary bytes: the first
-//! byte picks the format and whether the rest is a `.tf` file or `terraform show -json`
-//! output. No panic; every error and warning names the input file and points inside it (line
+//! The Terraform readers of `--from aws-nfw`, `--from route53` and `--from swp` on arbitrary
+//! bytes: the first byte picks the format and whether the rest is a `.tf` file or
+//! `terraform show -json` output. No panic; every error and warning names the input file and points inside it (line
 //! from 1 to one past its last line break; column from 1); an import that succeeds renders to
 //! hostgate text that compiles with the same number of rules and decides the same as the
 //! engine on names taken from the input.
@@ -17,12 +17,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, text)) = data.split_first() else {
         return;
     };
-    let format = if pick & 1 == 0 {
-        Format::AwsNfw
-    } else {
-        Format::Route53
-    };
-    let file = if pick & 2 == 0 {
+    // Bits 0-1: the product (3 wraps to aws-nfw); bit 2: plan JSON, else a .tf file.
+    let format =
+        [Format::AwsNfw, Format::Route53, Format::Swp, Format::AwsNfw][usize::from(pick & 3)];
+    let file = if pick & 4 == 0 {
         "main.tf"
     } else {
         "plan.json"
@@ -41,6 +39,11 @@ fuzz_target!(|data: &[u8]| {
         // Line breaks as YAML counts them (plan JSON is parsed as YAML).
         oracle::line_breaks(text, true),
         names,
-        &[(443, Via::Tls), (80, Via::Http), (53, Via::Dns)],
+        &[
+            (443, Via::Tls),
+            (80, Via::Http),
+            (53, Via::Dns),
+            (443, Via::Connect),
+        ],
     );
 });

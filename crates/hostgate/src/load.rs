@@ -94,8 +94,8 @@ pub enum Format {
     /// network and HTTP RBAC, virtual hosts' `domains`), read by `hostgate-import`.
     Envoy,
     /// Google Cloud Secure Web Proxy gateway security policies, their rules (`sessionMatcher`
-    /// CEL) and URL lists, as `gcloud network-security` exports them, read by
-    /// `hostgate-import`.
+    /// CEL) and URL lists, as `gcloud network-security` exports them or as Terraform
+    /// resources (`.tf`, `terraform show -json`), read by `hostgate-import`.
     Swp,
 }
 
