@@ -285,7 +285,7 @@ impl Engine {
 
     fn write(&self, source: Option<(&str, [u8; 32])>) -> Vec<u8> {
         let meta = self.encode_meta();
-        let (table, _, _) = self.table.parts();
+        let (table, _, _, _) = self.table.parts();
         let sections: [&[u8]; SECTIONS] = [
             &meta,
             bytemuck::cast_slice(&self.rules.meta[..]),
@@ -334,9 +334,10 @@ impl Engine {
 
     fn encode_meta(&self) -> Vec<u8> {
         let mut o = Out::default();
-        let (_, home_groups, max_labels) = self.table.parts();
+        let (_, home_groups, max_labels, last_label_rules) = self.table.parts();
         o.u64(home_groups);
         o.u32(max_labels);
+        o.u8(u8::from(last_label_rules));
         o.len(self.policies.len());
         for p in &self.policies {
             o.bytes(p.name.as_bytes());
@@ -832,6 +833,11 @@ impl Engine {
         let mut m = In::new(&b[off..off + len], "metadata section");
         let home_groups = m.u64()?;
         let max_labels = m.u32()?;
+        let last_label_rules = match m.u8()? {
+            0 => false,
+            1 => true,
+            x => return Err(corrupt(format!("the last-label flag is {x}, not 0 or 1"))),
+        };
 
         let n = m.count(20)?;
         let mut policies = Vec::with_capacity(n);
@@ -1109,10 +1115,11 @@ impl Engine {
             src.store::<u32>(LISTS, "rule list")?,
             home_groups,
             max_labels,
+            last_label_rules,
             n_rules,
             policy_of,
             |g| aux_of(g as usize).is_some_and(|a| (a.glob as usize) < globs.len()),
-            scan.map(|s| s.nodes),
+            scan.map(|s| s.nodes.with_globs(s.shapes & (1 << Shape::Glob as u8) != 0)),
         )
         .map_err(EngineFileError::Corrupt)?;
         let rules = Rules {

@@ -73,10 +73,11 @@ pub(crate) struct NodeScan {
     all_ok: bool,
     /// Some node files a rule list.
     many: bool,
-    /// Some node's rule is a glob.
+    /// Check the nodes whose copy of their rule's shape says glob for the rule's head: set
+    /// when some rule is a glob. An engine file's scan takes it from the rules' shapes (see
+    /// [`NodeScan::with_globs`]), not from each node: a node that says glob in an engine without
+    /// glob rules finds no head when looked up, so it matches nothing, and costs no test here.
     globs: bool,
-    /// Some last-label node (`com`) files a rule.
-    last_label_rules: bool,
 }
 
 impl Default for NodeScan {
@@ -85,7 +86,6 @@ impl Default for NodeScan {
             all_ok: true,
             many: false,
             globs: false,
-            last_label_rules: false,
         }
     }
 }
@@ -96,13 +96,12 @@ impl NodeScan {
     pub(crate) fn add(&mut self, nodes: &[Node], slots: u64, labels_len: u64, rules: u32) {
         // Without branches, and with maxima and OR-ed bits instead of a test per node (the
         // largest long-label end, parent slot + 1 and single rule + 1; the info bits that say
-        // list, glob or last-label rule): the table may have millions of nodes and this runs on
-        // every open. `ROOT + 1` wraps to 0, so a root parent always passes.
+        // list): the table may have millions of nodes and this runs on every open. `ROOT + 1`
+        // wraps to 0, so a root parent always passes.
         let (mut label_end, mut parent1, mut rule1) = (0u64, 0u32, 0u64);
-        let (mut many, mut globs, mut last) = (0u32, 0u32, 0u32);
+        let mut many = 0u32;
         // Masks, not `if`: whether a slot is filled is a coin toss, which a branch mispredicts.
         let mask64 = |keep: bool| 0u64.wrapping_sub(u64::from(keep));
-        let mask32 = |keep: bool| 0u32.wrapping_sub(u32::from(keep));
         for n in nodes {
             let info = n.info;
             let len = u64::from(info & LABEL_LEN);
@@ -113,14 +112,16 @@ impl NodeScan {
             rule1 = rule1.max((u64::from(n.rule_or_list) + 1) & mask64(one));
             // Bit 30 (MANY) set with bit 31 (NO_RULE) clear: a list.
             many |= info & !(info >> 1);
-            globs |= mask32(info & (NO_RULE | MANY | GLOB_BITS) == GLOB_SHAPE);
-            last |= !info & mask32(n.parent == ROOT);
         }
         self.all_ok &=
             (label_end <= labels_len) & (u64::from(parent1) <= slots) & (rule1 <= u64::from(rules));
         self.many |= many & MANY != 0;
-        self.globs |= globs != 0;
-        self.last_label_rules |= last & NO_RULE != 0;
+    }
+
+    /// The scan, to check glob nodes' heads when `globs` (some rule is a glob).
+    pub(crate) fn with_globs(mut self, globs: bool) -> NodeScan {
+        self.globs = globs;
+        self
     }
 
     /// Adds what another scan (of other nodes of the same table) found.
@@ -128,7 +129,6 @@ impl NodeScan {
         self.all_ok &= other.all_ok;
         self.many |= other.many;
         self.globs |= other.globs;
-        self.last_label_rules |= other.last_label_rules;
     }
 }
 
@@ -143,11 +143,6 @@ fn node_ok(n: &Node, slots: u64, labels_len: u64, rules: u32) -> bool {
     let rule_ok = !one | (n.rule_or_list < rules);
     label_ok & parent_ok & rule_ok
 }
-
-/// The shape bits of `info` (the low three of the rule's shape, see `pack_meta`), and their
-/// value for a glob with `NO_RULE` and `MANY` clear.
-const GLOB_BITS: u32 = 7 << 16;
-const GLOB_SHAPE: u32 = 4 << 16;
 
 /// A node's copy of its rule's shape (bits 16..24 of `info`, see `pack_meta`) says glob.
 #[inline(always)]
@@ -701,7 +696,7 @@ impl SuffixTable {
 
     /// The four arrays as bytes (tags, nodes, labels, lists) and the table's sizes
     /// (`home_groups`, `max_labels`), for an engine file.
-    pub(crate) fn parts(&self) -> ([&[u8]; 4], u64, u32) {
+    pub(crate) fn parts(&self) -> ([&[u8]; 4], u64, u32, bool) {
         let a = self.arrays.borrow_dependent();
         (
             [
@@ -712,6 +707,7 @@ impl SuffixTable {
             ],
             self.home_groups as u64,
             self.max_labels,
+            self.last_label_rules,
         )
     }
 
@@ -725,7 +721,10 @@ impl SuffixTable {
     /// lookup can index out of range, loop without end, or name a rule that is not there:
     /// `rules` is the engine's rule count, `policy_of` the policy of a rule (by which a node's
     /// list of rules must be sorted), and `glob_ok` whether a rule has a glob head, which a
-    /// node's copy of its rule's shape may only say when it does. The error says what is wrong.
+    /// node's copy of its rule's shape may only say when it does. `last_label_rules` is taken
+    /// as given, not checked against the nodes: it only says whether a lookup probes the last
+    /// label, so a wrong one changes which rules match, never what a lookup reads. The error
+    /// says what is wrong.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_parts(
         tags: Store<u64>,
@@ -734,6 +733,7 @@ impl SuffixTable {
         lists: Store<u32>,
         home_groups: u64,
         max_labels: u32,
+        last_label_rules: bool,
         rules: u32,
         policy_of: impl Fn(u32) -> usize,
         glob_ok: impl Fn(u32) -> bool,
@@ -766,14 +766,13 @@ impl SuffixTable {
             None => {
                 let mut s = NodeScan::default();
                 s.add(&nodes[..], slots, labels_len, rules);
-                s
+                s.with_globs(nodes.iter().any(glob_meta))
             }
         };
         let NodeScan {
             all_ok,
             many,
             globs,
-            last_label_rules,
         } = scan;
         let node_ok = |n: &Node| node_ok(n, slots, labels_len, rules);
         if !all_ok {

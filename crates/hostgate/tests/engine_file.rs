@@ -613,3 +613,31 @@ fn a_large_file_is_checked_the_same_on_two_threads() {
 
 /// Where the section table starts: after the fixed 40 bytes.
 const FIXED_SECTIONS: usize = 40;
+
+/// The table's last-label flag (a one-label key such as `io` files a rule) is kept in the
+/// metadata section: the opened engine probes the last label as the compiled one does; a flag
+/// byte other than 0 or 1 is refused.
+#[test]
+fn the_last_label_flag_is_kept_and_checked() {
+    let e = Engine::compile("deny io\nallow *.io\n").unwrap();
+    let good = e.to_bytes();
+    for o in reopen(&e) {
+        let p = o.default_policy();
+        assert!(!o.check(p, &Query::new("io")).is_allow());
+        assert!(o.check(p, &Query::new("kadath.io")).is_allow());
+    }
+    // META starts at section 0's offset: home groups (u64), longest key (u32), the flag (u8).
+    let meta = u64::from_ne_bytes(good[40..48].try_into().unwrap()) as usize;
+    assert_eq!(good[meta + 12], 1);
+    let mut b = good.clone();
+    b[meta + 12] = 2;
+    reseal(&mut b);
+    let err = Engine::from_bytes(&b).map(|_| ()).unwrap_err();
+    assert!(
+        matches!(err, EngineFileError::Corrupt(ref m) if m.contains("last-label")),
+        "{err}"
+    );
+    let plain = Engine::compile("allow .kadath.io\n").unwrap().to_bytes();
+    let meta = u64::from_ne_bytes(plain[40..48].try_into().unwrap()) as usize;
+    assert_eq!(plain[meta + 12], 0);
+}
