@@ -1236,20 +1236,20 @@ impl Reassembler {
         if let State::Refused(e) = flow.state {
             return Outcome::Malformed(e);
         }
-        match judge(&flow.stream, limits) {
+        // The stream is borrowed by the answer while the state is updated: the hello is
+        // parsed once.
+        let Flow { stream, state, .. } = flow;
+        match judge(stream, limits) {
             Err(e) => {
-                flow.state = State::Refused(e);
-                return Outcome::Malformed(e);
+                *state = State::Refused(e);
+                Outcome::Malformed(e)
             }
-            Ok(Outcome::Complete(_) | Outcome::NoName(_)) => flow.state = State::Complete,
-            Ok(_) => {}
-        }
-        let Some(flow) = flows.get(first.dcid) else {
-            return Outcome::Malformed(Malformed::TableFull);
-        };
-        match judge(&flow.stream, limits) {
-            Ok(o) => o,
-            Err(e) => Outcome::Malformed(e),
+            Ok(o) => {
+                if matches!(o, Outcome::Complete(_) | Outcome::NoName(_)) {
+                    *state = State::Complete;
+                }
+                o
+            }
         }
     }
 
