@@ -826,6 +826,26 @@ impl Stream {
         if data.is_empty() {
             return Ok(());
         }
+        // The usual case, data in order: the first piece, or bytes right after the last one
+        // (no overlap is possible), stored without the general path's bookkeeping.
+        let in_order = match self.pieces.last_mut() {
+            None => {
+                self.pieces.push((offset, data.to_vec()));
+                true
+            }
+            Some((s, b)) if *s + b.len() == offset => {
+                b.extend_from_slice(data);
+                true
+            }
+            Some(_) => false,
+        };
+        if in_order {
+            return if self.pieces.len() > max_pieces {
+                Err(Malformed::TooFragmented)
+            } else {
+                Ok(())
+            };
+        }
         // Compare the overlaps, then keep only the bytes not yet held.
         let mut fresh: Vec<(usize, usize)> = Vec::new(); // [from, to) in stream offsets
         let mut at = offset;
