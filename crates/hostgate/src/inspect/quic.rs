@@ -1208,7 +1208,21 @@ impl Reassembler {
             scratch,
             crypto,
         } = self;
-        if !flows.contains_key(first.dcid) {
+        if let Some(flow) = flows.get_mut(first.dcid) {
+            if let State::Open = flow.state {
+                flow.datagrams += 1;
+                let result = if now.saturating_duration_since(flow.born) > caps.lifetime {
+                    Err(Malformed::Expired)
+                } else if flow.datagrams > caps.datagrams {
+                    Err(Malformed::TooManyDatagrams)
+                } else {
+                    absorb(datagram, first.dcid, flow, limits, caps, scratch, crypto)
+                };
+                if let Err(e) = result {
+                    flow.state = State::Refused(e);
+                }
+            }
+        } else {
             let mut flow = Flow {
                 version: first.version,
                 keys: Keys::new(first.version, first.dcid),
@@ -1235,20 +1249,6 @@ impl Reassembler {
                 }
             }
             flows.insert(first.dcid.to_vec(), flow);
-        } else if let Some(flow) = flows.get_mut(first.dcid) {
-            if let State::Open = flow.state {
-                flow.datagrams += 1;
-                let result = if now.saturating_duration_since(flow.born) > caps.lifetime {
-                    Err(Malformed::Expired)
-                } else if flow.datagrams > caps.datagrams {
-                    Err(Malformed::TooManyDatagrams)
-                } else {
-                    absorb(datagram, first.dcid, flow, limits, caps, scratch, crypto)
-                };
-                if let Err(e) = result {
-                    flow.state = State::Refused(e);
-                }
-            }
         }
         let Some(flow) = flows.get_mut(first.dcid) else {
             return Outcome::Malformed(Malformed::TableFull);
