@@ -34,14 +34,13 @@
 
 use core::fmt;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aes::cipher::BlockEncrypt;
 use aes::Aes128;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::Aes128Gcm;
-use hkdf::Hkdf;
-use sha2::Sha256;
 
 use super::tls::{self, ClientHello};
 use super::{Limits, Outcome};
@@ -321,41 +320,132 @@ impl Secrets {
     /// assert_ne!(a, Secrets::client_initial(Version::V2, &[1; 8]));
     /// ```
     pub fn client_initial(version: Version, dcid: &[u8]) -> Secrets {
-        let client = client_secret(version, dcid);
-        let hk = Hkdf::<Sha256>::from_prk(&client).ok();
+        let client = HmacKey::new(&client_secret(version, dcid));
         let [key_label, iv_label, hp_label] = version.labels();
         let mut s = Secrets {
             key: [0; 16],
             iv: [0; 12],
             hp: [0; 16],
         };
-        if let Some(hk) = hk {
-            expand_label(&hk, key_label, &mut s.key);
-            expand_label(&hk, iv_label, &mut s.iv);
-            expand_label(&hk, hp_label, &mut s.hp);
-        }
+        expand_label(&client, key_label, &mut s.key);
+        expand_label(&client, iv_label, &mut s.iv);
+        expand_label(&client, hp_label, &mut s.hp);
         s
     }
 }
 
-fn initial_secret(version: Version, dcid: &[u8]) -> [u8; 32] {
-    let (prk, _) = Hkdf::<Sha256>::extract(Some(version.salt()), dcid);
-    prk.into()
+/// SHA-256's initial state (FIPS 180-4 §5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// An HMAC-SHA256 key as the two SHA-256 states after its padded-key blocks (RFC 2104).
+///
+/// HMAC here is written over `sha2::compress256` rather than the generic `hmac`/`hkdf` layers:
+/// every message QUIC's Initial derivation hashes fits in one block, so a MAC is exactly two
+/// compressions from these states, and a key's states are computed once and reused for every
+/// label (the generic layers recompute them, buffer, and copy).
+#[derive(Clone, Copy)]
+struct HmacKey {
+    inner: [u32; 8],
+    outer: [u32; 8],
 }
 
-fn client_secret(version: Version, dcid: &[u8]) -> [u8; 32] {
+impl HmacKey {
+    /// Keys of at most 64 bytes (the salts are 20, the secrets 32): used as they are.
+    fn new(key: &[u8]) -> HmacKey {
+        let mut ipad = [0x36u8; 64];
+        let mut opad = [0x5cu8; 64];
+        for ((i, o), k) in ipad.iter_mut().zip(opad.iter_mut()).zip(key) {
+            *i ^= k;
+            *o ^= k;
+        }
+        let (mut inner, mut outer) = (SHA256_IV, SHA256_IV);
+        sha2::compress256(&mut inner, &[ipad.into()]);
+        sha2::compress256(&mut outer, &[opad.into()]);
+        HmacKey { inner, outer }
+    }
+
+    /// HMAC-SHA256 of `msg`.
+    fn mac(&self, msg: &[u8]) -> [u8; 32] {
+        let inner = digest_after_block(self.inner, msg);
+        digest_after_block(self.outer, &inner)
+    }
+}
+
+/// The SHA-256 digest of a message whose first 64-byte block has already been compressed
+/// into `state`, and whose remaining bytes are `rest`.
+fn digest_after_block(mut state: [u32; 8], rest: &[u8]) -> [u8; 32] {
+    let mut chunks = rest.chunks_exact(64);
+    for c in chunks.by_ref() {
+        let mut b = [0u8; 64];
+        b.copy_from_slice(c);
+        sha2::compress256(&mut state, &[b.into()]);
+    }
+    let tail = chunks.remainder();
+    let bits = ((64 + rest.len()) as u64).wrapping_mul(8).to_be_bytes();
+    // The padding: 0x80, zeroes, the bit length in the last 8 bytes; one block or two.
+    let mut last = [0u8; 128];
+    last[..tail.len()].copy_from_slice(tail);
+    last[tail.len()] = 0x80;
+    let blocks = if tail.len() + 9 <= 64 { 1 } else { 2 };
+    let end = 64 * blocks;
+    last[end - 8..end].copy_from_slice(&bits);
+    let (a, b) = last.split_at(64);
+    let mut one = [0u8; 64];
+    one.copy_from_slice(a);
+    sha2::compress256(&mut state, &[one.into()]);
+    if blocks == 2 {
+        one.copy_from_slice(b);
+        sha2::compress256(&mut state, &[one.into()]);
+    }
     let mut out = [0u8; 32];
-    if let Ok(hk) = Hkdf::<Sha256>::from_prk(&initial_secret(version, dcid)) {
-        expand_label(&hk, b"client in", &mut out);
+    for (o, w) in out.chunks_exact_mut(4).zip(state) {
+        o.copy_from_slice(&w.to_be_bytes());
     }
     out
 }
 
-/// TLS 1.3 HKDF-Expand-Label with an empty context (RFC 8446 §7.1).
-fn expand_label(hk: &Hkdf<Sha256>, label: &[u8], out: &mut [u8]) {
-    // Labels here are at most 10 bytes: 2 + 1 + 6 + 10 + 1 fit.
-    let mut info = [0u8; 20];
-    let n = 2 + 1 + 6 + label.len() + 1;
+/// The HMAC states of each version's salt, computed once: HKDF-Extract then costs two
+/// compressions a connection ID.
+fn salt_key(version: Version) -> &'static HmacKey {
+    static V1: OnceLock<HmacKey> = OnceLock::new();
+    static V2: OnceLock<HmacKey> = OnceLock::new();
+    let cell = match version {
+        Version::V1 => &V1,
+        Version::V2 => &V2,
+    };
+    cell.get_or_init(|| HmacKey::new(version.salt()))
+}
+
+/// HKDF-Extract (RFC 5869 §2.2) with the version's salt.
+fn initial_secret(version: Version, dcid: &[u8]) -> [u8; 32] {
+    salt_key(version).mac(dcid)
+}
+
+fn client_secret(version: Version, dcid: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    expand_label(
+        &HmacKey::new(&initial_secret(version, dcid)),
+        b"client in",
+        &mut out,
+    );
+    out
+}
+
+/// TLS 1.3 HKDF-Expand-Label with an empty context (RFC 8446 §7.1), for outputs of at most
+/// 32 bytes: HKDF-Expand's first block, T(1) = HMAC(secret, info || 0x01), is all of it.
+fn expand_label(secret: &HmacKey, label: &[u8], out: &mut [u8]) {
+    // Labels here are at most 10 bytes: 2 + 1 + 6 + 10 + 1 + 1 fit.
+    let mut info = [0u8; 24];
+    let n = 2 + 1 + 6 + label.len() + 1 + 1;
     let Some(buf) = info.get_mut(..n) else {
         return;
     };
@@ -367,10 +457,14 @@ fn expand_label(hk: &Hkdf<Sha256>, label: &[u8], out: &mut [u8]) {
     }
     let (prefix, rest) = rest.split_at_mut(6);
     prefix.copy_from_slice(b"tls13 ");
-    let (l, _context_len) = rest.split_at_mut(label.len());
+    let (l, rest) = rest.split_at_mut(label.len());
     l.copy_from_slice(label);
-    // Fails only for outputs over 255 hash lengths; these are at most 32 bytes.
-    let _ = hk.expand(buf, out);
+    // An empty context (its length byte 0), then HKDF-Expand's block counter 1.
+    rest.copy_from_slice(&[0, 1]);
+    let t1 = secret.mac(buf);
+    for (o, t) in out.iter_mut().zip(t1) {
+        *o = t;
+    }
 }
 
 /// The five header-protection mask bytes for a sample (RFC 9001 §5.4.3: AES-128-ECB of the
@@ -731,6 +825,26 @@ impl Stream {
         let end = offset + data.len();
         if data.is_empty() {
             return Ok(());
+        }
+        // The usual case, data in order: the first piece, or bytes right after the last one
+        // (no overlap is possible), stored without the general path's bookkeeping.
+        let in_order = match self.pieces.last_mut() {
+            None => {
+                self.pieces.push((offset, data.to_vec()));
+                true
+            }
+            Some((s, b)) if *s + b.len() == offset => {
+                b.extend_from_slice(data);
+                true
+            }
+            Some(_) => false,
+        };
+        if in_order {
+            return if self.pieces.len() > max_pieces {
+                Err(Malformed::TooFragmented)
+            } else {
+                Ok(())
+            };
         }
         // Compare the overlaps, then keep only the bytes not yet held.
         let mut fresh: Vec<(usize, usize)> = Vec::new(); // [from, to) in stream offsets
@@ -1094,7 +1208,21 @@ impl Reassembler {
             scratch,
             crypto,
         } = self;
-        if !flows.contains_key(first.dcid) {
+        if let Some(flow) = flows.get_mut(first.dcid) {
+            if let State::Open = flow.state {
+                flow.datagrams += 1;
+                let result = if now.saturating_duration_since(flow.born) > caps.lifetime {
+                    Err(Malformed::Expired)
+                } else if flow.datagrams > caps.datagrams {
+                    Err(Malformed::TooManyDatagrams)
+                } else {
+                    absorb(datagram, first.dcid, flow, limits, caps, scratch, crypto)
+                };
+                if let Err(e) = result {
+                    flow.state = State::Refused(e);
+                }
+            }
+        } else {
             let mut flow = Flow {
                 version: first.version,
                 keys: Keys::new(first.version, first.dcid),
@@ -1121,20 +1249,6 @@ impl Reassembler {
                 }
             }
             flows.insert(first.dcid.to_vec(), flow);
-        } else if let Some(flow) = flows.get_mut(first.dcid) {
-            if let State::Open = flow.state {
-                flow.datagrams += 1;
-                let result = if now.saturating_duration_since(flow.born) > caps.lifetime {
-                    Err(Malformed::Expired)
-                } else if flow.datagrams > caps.datagrams {
-                    Err(Malformed::TooManyDatagrams)
-                } else {
-                    absorb(datagram, first.dcid, flow, limits, caps, scratch, crypto)
-                };
-                if let Err(e) = result {
-                    flow.state = State::Refused(e);
-                }
-            }
         }
         let Some(flow) = flows.get_mut(first.dcid) else {
             return Outcome::Malformed(Malformed::TableFull);
@@ -1142,20 +1256,20 @@ impl Reassembler {
         if let State::Refused(e) = flow.state {
             return Outcome::Malformed(e);
         }
-        match judge(&flow.stream, limits) {
+        // The stream is borrowed by the answer while the state is updated: the hello is
+        // parsed once.
+        let Flow { stream, state, .. } = flow;
+        match judge(stream, limits) {
             Err(e) => {
-                flow.state = State::Refused(e);
-                return Outcome::Malformed(e);
+                *state = State::Refused(e);
+                Outcome::Malformed(e)
             }
-            Ok(Outcome::Complete(_) | Outcome::NoName(_)) => flow.state = State::Complete,
-            Ok(_) => {}
-        }
-        let Some(flow) = flows.get(first.dcid) else {
-            return Outcome::Malformed(Malformed::TableFull);
-        };
-        match judge(&flow.stream, limits) {
-            Ok(o) => o,
-            Err(e) => Outcome::Malformed(e),
+            Ok(o) => {
+                if matches!(o, Outcome::Complete(_) | Outcome::NoName(_)) {
+                    *state = State::Complete;
+                }
+                o
+            }
         }
     }
 
@@ -1513,6 +1627,38 @@ mod tests {
             client_secret(Version::V1, &dcid).to_vec(),
             hex("c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea")
         );
+    }
+
+    #[test]
+    fn hmac_over_compress_matches_sha256_at_every_length() {
+        use sha2::{Digest, Sha256};
+        // HMAC-SHA256 by its definition, with the sha2 crate's streaming hasher.
+        let reference = |key: &[u8], msg: &[u8]| -> Vec<u8> {
+            let mut k = [0u8; 64];
+            k[..key.len()].copy_from_slice(key);
+            let pad = |b: u8| k.iter().map(|x| x ^ b).collect::<Vec<u8>>();
+            let inner = Sha256::new()
+                .chain_update(pad(0x36))
+                .chain_update(msg)
+                .finalize();
+            Sha256::new()
+                .chain_update(pad(0x5c))
+                .chain_update(inner)
+                .finalize()
+                .to_vec()
+        };
+        let key: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37)).collect();
+        let msg: Vec<u8> = (0..200u8).map(|i| i ^ 0xa5).collect();
+        for klen in [0, 20, 32, 64] {
+            let k = HmacKey::new(&key.repeat(2)[..klen]);
+            for n in 0..=msg.len() {
+                assert_eq!(
+                    k.mac(&msg[..n]).to_vec(),
+                    reference(&key.repeat(2)[..klen], &msg[..n]),
+                    "key {klen}, message {n}"
+                );
+            }
+        }
     }
 
     #[test]
