@@ -173,7 +173,7 @@ fn floor_quic(d: &[u8], work: &mut Vec<u8>, keys: Option<&(Secrets, Version)>) -
     at += n + token;
     let (length, n) = varint(d, at);
     let pn_offset = at + n;
-    let hp = aes::Aes128::new(&s.hp.into());
+    let hp = aes::Aes128Enc::new(&s.hp.into());
     let mut block = aes::Block::clone_from_slice(&d[pn_offset + 4..pn_offset + 20]);
     hp.encrypt_block(&mut block);
     work.clear();
@@ -188,7 +188,7 @@ fn floor_quic(d: &[u8], work: &mut Vec<u8>, keys: Option<&(Secrets, Version)>) -
     }
     let (header, rest) = work.split_at_mut(pn_offset + pn_len);
     let (body, tag) = rest.split_at_mut(rest.len() - 16);
-    let aead = aes_gcm::Aes128Gcm::new(&s.key.into());
+    let aead = aes_gcm::AesGcm::<aes::Aes128Enc, aes_gcm::aead::consts::U12>::new(&s.key.into());
     match aead.decrypt_in_place_detached(
         (&nonce).into(),
         header,

@@ -38,9 +38,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aes::cipher::BlockEncrypt;
-use aes::Aes128;
+// Encrypt-only AES: header protection and GCM never decrypt a block, so the inverse key
+// schedule `aes::Aes128` also builds would be work for nothing on every new flow.
+use aes::Aes128Enc as Aes128;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::Aes128Gcm;
+
+/// AES-128-GCM over the encrypt-only cipher (what `aes_gcm::Aes128Gcm` is over `aes::Aes128`).
+type Aes128Gcm = aes_gcm::AesGcm<Aes128, aes_gcm::aead::consts::U12>;
 
 use super::tls::{self, ClientHello};
 use super::{Limits, Outcome};
