@@ -816,6 +816,71 @@ impl Default for Caps {
     }
 }
 
+/// A flow's answer after a datagram: its refusal, or what its stream holds now (the stream is
+/// borrowed by the answer while the state is updated, so the hello is parsed once).
+fn conclude<'f>(flow: &'f mut Flow, limits: &Limits) -> Outcome<ClientHello<'f>, Malformed> {
+    if let State::Refused(e) = flow.state {
+        return Outcome::Malformed(e);
+    }
+    let Flow { stream, state, .. } = flow;
+    match judge(stream, limits) {
+        Err(e) => {
+            *state = State::Refused(e);
+            Outcome::Malformed(e)
+        }
+        Ok(o) => {
+            if matches!(o, Outcome::Complete(_) | Outcome::NoName(_)) {
+                *state = State::Complete;
+            }
+            o
+        }
+    }
+}
+
+/// A connection ID as the flow table's key, inline (at most [`MAX_CID`] bytes): a new flow
+/// costs no allocation for its key. It hashes and compares as its bytes, so the table is
+/// looked up with a `&[u8]`.
+#[derive(Clone, Copy)]
+struct Cid {
+    len: u8,
+    bytes: [u8; MAX_CID],
+}
+
+impl Cid {
+    fn new(id: &[u8]) -> Option<Cid> {
+        let mut bytes = [0u8; MAX_CID];
+        bytes.get_mut(..id.len())?.copy_from_slice(id);
+        Some(Cid {
+            len: id.len() as u8,
+            bytes,
+        })
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len).min(MAX_CID)]
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Cid {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl std::hash::Hash for Cid {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.as_slice().hash(h);
+    }
+}
+
+impl PartialEq for Cid {
+    fn eq(&self, other: &Cid) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Cid {}
+
 /// The CRYPTO stream of a flow: disjoint, sorted pieces, adjacent ones merged. Only received
 /// bytes are stored.
 #[derive(Default)]
@@ -834,7 +899,12 @@ impl Stream {
         // (no overlap is possible), stored without the general path's bookkeeping.
         let in_order = match self.pieces.last_mut() {
             None => {
-                self.pieces.push((offset, data.to_vec()));
+                // Room for as much again: a hello that spans datagrams (post-quantum key
+                // shares) then grows without a reallocation and a second copy; still sized by
+                // the bytes received, never by a length the packet claims.
+                let mut first = Vec::with_capacity(2 * data.len());
+                first.extend_from_slice(data);
+                self.pieces.push((offset, first));
                 true
             }
             Some((s, b)) if *s + b.len() == offset => {
@@ -1114,7 +1184,7 @@ fn quic_rules(h: &ClientHello<'_>, facts: &tls::Facts) -> Result<(), Malformed> 
 pub struct Reassembler {
     limits: Limits,
     caps: Caps,
-    flows: HashMap<Vec<u8>, Flow>,
+    flows: HashMap<Cid, Flow>,
     scratch: Vec<u8>,
     /// One datagram's CRYPTO ranges, kept between datagrams: clearing it is free, a fresh
     /// one is 6 KiB of zeroes.
@@ -1252,29 +1322,16 @@ impl Reassembler {
                     return Outcome::Malformed(Malformed::TableFull);
                 }
             }
-            flows.insert(first.dcid.to_vec(), flow);
+            let Some(cid) = Cid::new(first.dcid) else {
+                return Outcome::Malformed(Malformed::ConnectionIdTooLong);
+            };
+            // The new flow's answer from the reference the insert gives: no second lookup.
+            return conclude(flows.entry(cid).or_insert(flow), limits);
         }
         let Some(flow) = flows.get_mut(first.dcid) else {
             return Outcome::Malformed(Malformed::TableFull);
         };
-        if let State::Refused(e) = flow.state {
-            return Outcome::Malformed(e);
-        }
-        // The stream is borrowed by the answer while the state is updated: the hello is
-        // parsed once.
-        let Flow { stream, state, .. } = flow;
-        match judge(stream, limits) {
-            Err(e) => {
-                *state = State::Refused(e);
-                Outcome::Malformed(e)
-            }
-            Ok(o) => {
-                if matches!(o, Outcome::Complete(_) | Outcome::NoName(_)) {
-                    *state = State::Complete;
-                }
-                o
-            }
-        }
+        conclude(flow, limits)
     }
 
     /// [`Reassembler::push`] as an [`super::Inspection`] (protocol `quic`, via `tls`).
