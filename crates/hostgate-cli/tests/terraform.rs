@@ -7,9 +7,10 @@ use common::*;
 
 const DATA: &str = "crates/hostgate-import/tests/data/terraform";
 
-fn first_word(r: &Run) -> String {
+/// `check`'s verdict word, from a run that succeeded.
+fn verdict(r: &Run) -> &str {
     assert_eq!(r.code, 0, "{}", r.stderr);
-    r.stdout.split_whitespace().next().unwrap_or("").to_string()
+    first_word(r)
 }
 
 #[test]
@@ -43,7 +44,7 @@ fn import_and_check_network_firewall_terraform() {
             let r = hostgate(&[
                 "check", "--from", "aws-nfw", "--policy", file, "--port", port, "--via", via, name,
             ]);
-            assert_eq!(first_word(&r), want, "{file} {name} {via}: {}", r.stdout);
+            assert_eq!(verdict(&r), want, "{file} {name} {via}: {}", r.stdout);
         }
     }
 }
@@ -71,7 +72,7 @@ fn route53_terraform_across_files_and_refusals() {
         let r = hostgate(&[
             "check", "--from", "route53", "--policy", &plan, "--via", "dns", name,
         ]);
-        assert_eq!(first_word(&r), want, "{name}: {}", r.stdout);
+        assert_eq!(verdict(&r), want, "{name}: {}", r.stdout);
     }
     // A variable is refused at its position, with what to give instead.
     let bad = temp(
@@ -127,7 +128,7 @@ fn import_and_check_secure_web_proxy_terraform() {
             let r = hostgate(&[
                 "check", "--from", "swp", "--policy", file, "--port", port, "--via", via, name,
             ]);
-            assert_eq!(first_word(&r), want, "{file} {name} {via}: {}", r.stdout);
+            assert_eq!(verdict(&r), want, "{file} {name} {via}: {}", r.stdout);
         }
     }
     // A variable in a matcher is refused at its position in the string.

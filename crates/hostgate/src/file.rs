@@ -20,8 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::compile::regex::build_set;
 use crate::compile::MAX_RULES;
 use crate::engine::{
-    plain_meta, policy_index, Aux, Engine, IpTable, PolicyMeta, Rules, Shape, DENY, NO_AUX,
-    RECEIVED,
+    plain_meta, policy_index, Aux, Engine, IpTable, PolicyMeta, Rules, Shape, NO_AUX, RECEIVED,
 };
 use crate::error::{Diagnostic, Severity};
 use crate::matcher::{Node, NodeScan, SuffixTable};
@@ -327,7 +326,7 @@ impl Engine {
             out[at..at + 8].copy_from_slice(&off.to_ne_bytes());
             out[at + 8..at + 16].copy_from_slice(&n.to_ne_bytes());
         }
-        let sum = checksum_and_scan(&out).0;
+        let sum = checksum(&out, None).0;
         out[32..40].copy_from_slice(&sum.to_ne_bytes());
         out
     }
@@ -649,32 +648,37 @@ fn blocks(
 /// checksum holds.
 fn checksum_and_scan(b: &[u8]) -> (u64, Option<Scan>) {
     let scanned = scanned(b);
+    let (sum, scan) = checksum(b, scanned.as_ref());
+    (sum, scanned.map(|_| scan))
+}
+
+/// The payload's checksum (see `BLOCK`), scanning the items of `scanned` on the way when given
+/// (a writer has nothing to check).
+fn checksum(b: &[u8], scanned: Option<&Scanned<'_>>) -> (u64, Scan) {
     let n = (b.len() - FIXED).div_ceil(BLOCK);
-    let (mut digests, mut scan) = if b.len() - FIXED >= PARALLEL_MIN && policy_text::two_cores() {
+    let (digests, scan) = if b.len() - FIXED >= PARALLEL_MIN && policy_text::two_cores() {
         // The second half on a scoped thread; if it cannot start, all of it here.
         let half = n / 2;
         std::thread::scope(|s| {
             let second = std::thread::Builder::new()
-                .spawn_scoped(s, || blocks(b, half..n, scanned.as_ref()))
+                .spawn_scoped(s, || blocks(b, half..n, scanned))
                 .ok();
-            let (mut d, mut scan) = blocks(b, 0..half, scanned.as_ref());
+            let (mut d, mut scan) = blocks(b, 0..half, scanned);
             let (d2, s2) = match second.map(|h| h.join()) {
                 Some(Ok(done)) => done,
-                _ => blocks(b, half..n, scanned.as_ref()),
+                _ => blocks(b, half..n, scanned),
             };
             d.extend(d2);
             scan.merge(s2);
             (d, scan)
         })
     } else {
-        blocks(b, 0..n, scanned.as_ref())
+        blocks(b, 0..n, scanned)
     };
-    if n == 0 {
-        digests.clear();
-        scan = Scan::new();
-    }
-    let sum = twox_hash::XxHash3_64::oneshot(bytemuck::cast_slice(&digests));
-    (sum, scanned.map(|_| scan))
+    (
+        twox_hash::XxHash3_64::oneshot(bytemuck::cast_slice(&digests)),
+        scan,
+    )
 }
 
 /// Where the arrays the checksum's pass checks are, when the section table places them as
@@ -1130,7 +1134,7 @@ impl Engine {
         };
         let regexes = build_set(&regex_sources, regex_rules, |g| {
             let p = policy_of(g);
-            let deny = rules.get(g).is_some_and(|r| r.flags() & DENY != 0);
+            let deny = rules.get(g).is_some_and(|r| r.deny());
             let r = policies.get(p).map_or(u32::MAX, |pol| {
                 pol.rank_of(g, deny, || rules.stored_rank(g))
             });

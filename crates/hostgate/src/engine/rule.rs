@@ -107,7 +107,7 @@ pub(crate) struct Rule {
 impl Rule {
     #[inline(always)]
     pub(crate) fn shape(&self) -> Shape {
-        shape_from((self.meta >> 8) as u8)
+        shape_of(self.meta)
     }
 
     #[inline(always)]
