@@ -83,7 +83,8 @@ pub(crate) enum Arg {
         &'static [&'static str],
         &'static [&'static str],
     ),
-    /// Decides nothing (names, descriptions, tags, computed ids): not read.
+    /// Decides nothing (names, descriptions, tags, computed ids): not read. A resource's own
+    /// are in [`Resource::skip`]; this is for those of a nested block.
     Skip,
 }
 
@@ -104,6 +105,10 @@ pub(crate) struct Resource {
     pub ids: &'static [&'static str],
     /// Its arguments and nested blocks.
     pub args: &'static [(&'static str, Arg)],
+    /// Its attributes that decide nothing ([`Arg::Skip`]), as lists: most are the provider's
+    /// own, the same on each of its resources ([`AWS_COMPUTED`], [`GOOGLE_COMPUTED`]), so
+    /// each list is said once and a resource names the lists it has.
+    pub skip: &'static [&'static [&'static str]],
 }
 
 /// A product's resource types, and what to call the format in messages.
@@ -1040,7 +1045,7 @@ pub(crate) fn finish(cx: &mut Cx, set: Set, product: &Product) -> Vec<Converted>
             from: f,
             plan: f.json,
         };
-        let node = w.map(&f.body, spec.args, &f.address);
+        let node = w.map(&f.body, spec.args, spec.skip, &f.address);
         let placed = std::mem::take(&mut w.placed);
         let Some(mut node) = node else {
             continue;
@@ -1263,8 +1268,15 @@ impl Walk<'_, '_> {
         })
     }
 
-    /// A block body through its table into an API object.
-    fn map(&mut self, raw: &Raw, args: &[(&str, Arg)], what: &str) -> Option<Node> {
+    /// A block body through its table (and, for a resource, its [`Resource::skip`]) into an
+    /// API object.
+    fn map(
+        &mut self,
+        raw: &Raw,
+        args: &[(&str, Arg)],
+        skip: &[&[&str]],
+        what: &str,
+    ) -> Option<Node> {
         let RawV::Map(entries) = &raw.v else {
             if matches!(
                 raw.v,
@@ -1287,11 +1299,18 @@ impl Walk<'_, '_> {
         };
         let mut ok = true;
         for (key, kl, kc, v) in entries {
-            let Some((_, arg)) = args.iter().find(|(n, _)| n == key) else {
+            let skipped = || skip.iter().flat_map(|s| s.iter());
+            let found = args.iter().find(|(n, _)| n == key).map(|(_, a)| a);
+            let Some(arg) = found.or_else(|| skipped().any(|n| n == key).then_some(&Arg::Skip))
+            else {
                 if self.plan && v.is_absent() {
                     continue;
                 }
-                let known: Vec<&str> = args.iter().map(|(n, _)| *n).collect();
+                let known: Vec<&str> = args
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .chain(skipped().copied())
+                    .collect();
                 self.cx.err_at(
                     *kl,
                     *kc,
@@ -1394,13 +1413,13 @@ impl Walk<'_, '_> {
                     return None;
                 }
                 let first = items.first()?;
-                self.map(first, args, &format!("`{key}`"))
+                self.map(first, args, &[], &format!("`{key}`"))
             }
             Nest::Many => {
                 let mut out = Vec::new();
                 let mut ok = true;
                 for i in items {
-                    match self.map(i, args, &format!("`{key}`")) {
+                    match self.map(i, args, &[], &format!("`{key}`")) {
                         Some(n) => out.push(n),
                         None => ok = false,
                     }
@@ -1415,7 +1434,7 @@ impl Walk<'_, '_> {
                 let mut out = Vec::new();
                 let mut ok = true;
                 for i in items {
-                    let Some(n) = self.map(i, args, &format!("`{key}`")) else {
+                    let Some(n) = self.map(i, args, &[], &format!("`{key}`")) else {
                         ok = false;
                         continue;
                     };
@@ -1711,6 +1730,23 @@ fn id_of(
     ok.then_some(out)
 }
 
+/// What every AWS resource here has and no reader uses: the provider's id and the region
+/// argument (the provider adds it to each resource; the reader takes any region).
+const AWS_COMPUTED: &[&str] = &["id", "region"];
+
+/// What a taggable AWS resource adds: its tags, the provider's merge of them with its default
+/// tags, and its ARN (links to it are by reference, resolved here).
+const AWS_TAGGED: &[&str] = &["tags", "tags_all", "arn"];
+
+/// A Network Firewall resource's own attributes that decide nothing: the name (the resource's
+/// Terraform name is used), its description, how it is encrypted, the provider's update token.
+const NFW_SKIP: &[&str] = &[
+    "name",
+    "description",
+    "encryption_configuration",
+    "update_token",
+];
+
 /// Network Firewall: rule groups (a `describe-rule-group` output's `RuleGroup` and
 /// `RuleGroupResponse`) and firewall policies (`FirewallPolicy`).
 pub(crate) const AWS_NFW: Product = Product {
@@ -1731,16 +1767,8 @@ pub(crate) const AWS_NFW: Product = Product {
                     "rule_group",
                     Arg::Block("RuleGroup", Nest::One, NFW_RULE_GROUP),
                 ),
-                ("name", Arg::Skip),
-                ("description", Arg::Skip),
-                ("encryption_configuration", Arg::Skip),
-                ("tags", Arg::Skip),
-                ("tags_all", Arg::Skip),
-                ("arn", Arg::Skip),
-                ("id", Arg::Skip),
-                ("update_token", Arg::Skip),
-                ("region", Arg::Skip),
             ],
+            skip: &[NFW_SKIP, AWS_TAGGED, AWS_COMPUTED],
         },
         Resource {
             ty: "aws_networkfirewall_firewall_policy",
@@ -1748,21 +1776,11 @@ pub(crate) const AWS_NFW: Product = Product {
             id: None,
             name_at: None,
             ids: &["arn", "id"],
-            args: &[
-                (
-                    "firewall_policy",
-                    Arg::Block("FirewallPolicy", Nest::One, NFW_POLICY),
-                ),
-                ("name", Arg::Skip),
-                ("description", Arg::Skip),
-                ("encryption_configuration", Arg::Skip),
-                ("tags", Arg::Skip),
-                ("tags_all", Arg::Skip),
-                ("arn", Arg::Skip),
-                ("id", Arg::Skip),
-                ("update_token", Arg::Skip),
-                ("region", Arg::Skip),
-            ],
+            args: &[(
+                "firewall_policy",
+                Arg::Block("FirewallPolicy", Nest::One, NFW_POLICY),
+            )],
+            skip: &[NFW_SKIP, AWS_TAGGED, AWS_COMPUTED],
         },
     ],
 };
@@ -1919,15 +1937,8 @@ pub(crate) const ROUTE53: Product = Product {
             id: None,
             name_at: Some("Name"),
             ids: &["id", "arn"],
-            args: &[
-                ("domains", Arg::Value("Domains")),
-                ("name", Arg::Skip),
-                ("tags", Arg::Skip),
-                ("tags_all", Arg::Skip),
-                ("arn", Arg::Skip),
-                ("id", Arg::Skip),
-                ("region", Arg::Skip),
-            ],
+            args: &[("domains", Arg::Value("Domains"))],
+            skip: &[&["name"], AWS_TAGGED, AWS_COMPUTED],
         },
         Resource {
             ty: "aws_route53_resolver_firewall_rule_group",
@@ -1935,15 +1946,12 @@ pub(crate) const ROUTE53: Product = Product {
             id: None,
             name_at: Some("Name"),
             ids: &["id", "arn"],
-            args: &[
-                ("name", Arg::Skip),
-                ("tags", Arg::Skip),
-                ("tags_all", Arg::Skip),
-                ("arn", Arg::Skip),
-                ("id", Arg::Skip),
-                ("owner_id", Arg::Skip),
-                ("share_status", Arg::Skip),
-                ("region", Arg::Skip),
+            args: &[],
+            skip: &[
+                &["name"],
+                AWS_TAGGED,
+                &["owner_id", "share_status"],
+                AWS_COMPUTED,
             ],
         },
         Resource {
@@ -1985,10 +1993,8 @@ pub(crate) const ROUTE53: Product = Product {
                     "firewall_threat_protection_id",
                     Arg::Present("FirewallThreatProtectionId"),
                 ),
-                ("name", Arg::Skip),
-                ("id", Arg::Skip),
-                ("region", Arg::Skip),
             ],
+            skip: &[&["name"], AWS_COMPUTED],
         },
         Resource {
             ty: "aws_route53_resolver_firewall_rule_group_association",
@@ -2004,13 +2010,8 @@ pub(crate) const ROUTE53: Product = Product {
                 ("priority", Arg::Value("Priority")),
                 ("vpc_id", Arg::Opaque("VpcId")),
                 ("mutation_protection", Arg::Value("MutationProtection")),
-                ("name", Arg::Skip),
-                ("tags", Arg::Skip),
-                ("tags_all", Arg::Skip),
-                ("arn", Arg::Skip),
-                ("id", Arg::Skip),
-                ("region", Arg::Skip),
             ],
+            skip: &[&["name"], AWS_TAGGED, AWS_COMPUTED],
         },
         Resource {
             ty: "aws_route53_resolver_firewall_config",
@@ -2021,10 +2022,8 @@ pub(crate) const ROUTE53: Product = Product {
             args: &[
                 ("firewall_fail_open", Arg::Value("FirewallFailOpen")),
                 ("resource_id", Arg::Opaque("ResourceId")),
-                ("owner_id", Arg::Skip),
-                ("id", Arg::Skip),
-                ("region", Arg::Skip),
             ],
+            skip: &[&["owner_id"], AWS_COMPUTED],
         },
     ],
 };
@@ -2033,6 +2032,10 @@ pub(crate) const ROUTE53: Product = Product {
 /// provider's default project is not known here. No project id can be this (ids are lower
 /// case), so a name written out in full never matches one built with it by accident.
 pub(crate) const DEFAULT_PROJECT: &str = "PROVIDER_DEFAULT_PROJECT";
+
+/// What every Secure Web Proxy resource has and no reader uses: the provider's id (the
+/// resource's name is built here from its parts) and its timestamps.
+const GOOGLE_COMPUTED: &[&str] = &["id", "create_time", "update_time"];
 
 const SWP_POLICY: &str = "google_network_security_gateway_security_policy";
 const SWP_RULE: &str = "google_network_security_gateway_security_policy_rule";
@@ -2055,13 +2058,12 @@ pub(crate) const SWP: Product = Product {
                 ("name", Arg::Part(&[], &[])),
                 ("location", Arg::Part(&[], &[])),
                 ("project", Arg::Part(&[], &[])),
+            ],
+            skip: &[
                 // Used only by rules with TLS inspection, whose request tests are warned.
-                ("tls_inspection_policy", Arg::Skip),
-                ("description", Arg::Skip),
-                ("id", Arg::Skip),
-                ("self_link", Arg::Skip),
-                ("create_time", Arg::Skip),
-                ("update_time", Arg::Skip),
+                &["tls_inspection_policy"],
+                &["description", "self_link"],
+                GOOGLE_COMPUTED,
             ],
         },
         Resource {
@@ -2094,12 +2096,8 @@ pub(crate) const SWP: Product = Product {
                     Arg::Template("applicationMatcher", &[SWP_LIST], &["id"]),
                 ),
                 ("tls_inspection_enabled", Arg::Value("tlsInspectionEnabled")),
-                ("description", Arg::Skip),
-                ("id", Arg::Skip),
-                ("self_link", Arg::Skip),
-                ("create_time", Arg::Skip),
-                ("update_time", Arg::Skip),
             ],
+            skip: &[&["description", "self_link"], GOOGLE_COMPUTED],
         },
         Resource {
             ty: SWP_LIST,
@@ -2112,11 +2110,8 @@ pub(crate) const SWP: Product = Product {
                 ("location", Arg::Part(&[], &[])),
                 ("project", Arg::Part(&[], &[])),
                 ("values", Arg::Value("values")),
-                ("description", Arg::Skip),
-                ("id", Arg::Skip),
-                ("create_time", Arg::Skip),
-                ("update_time", Arg::Skip),
             ],
+            skip: &[&["description"], GOOGLE_COMPUTED],
         },
     ],
 };

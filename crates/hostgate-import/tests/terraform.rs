@@ -464,6 +464,145 @@ fn the_aws_sample_module_is_refused_at_its_function_call() {
 }
 
 #[test]
+fn attributes_that_decide_nothing_are_read_and_ignored() {
+    // Each resource type's attributes that no reader uses (names, descriptions, tags, the
+    // provider's computed ones), as the providers' documentation lists them for it: each is
+    // accepted whatever its expression, and one more argument is refused at its position.
+    let cases: &[(Format, &str, &[&str])] = &[
+        (
+            Format::AwsNfw,
+            "aws_networkfirewall_rule_group",
+            &[
+                "name",
+                "description",
+                "encryption_configuration",
+                "tags",
+                "tags_all",
+                "arn",
+                "id",
+                "update_token",
+                "region",
+            ],
+        ),
+        (
+            Format::AwsNfw,
+            "aws_networkfirewall_firewall_policy",
+            &[
+                "name",
+                "description",
+                "encryption_configuration",
+                "tags",
+                "tags_all",
+                "arn",
+                "id",
+                "update_token",
+                "region",
+            ],
+        ),
+        (
+            Format::Route53,
+            "aws_route53_resolver_firewall_domain_list",
+            &["name", "tags", "tags_all", "arn", "id", "region"],
+        ),
+        (
+            Format::Route53,
+            "aws_route53_resolver_firewall_rule_group",
+            &[
+                "name",
+                "tags",
+                "tags_all",
+                "arn",
+                "id",
+                "owner_id",
+                "share_status",
+                "region",
+            ],
+        ),
+        (
+            Format::Route53,
+            "aws_route53_resolver_firewall_rule",
+            &["name", "id", "region"],
+        ),
+        (
+            Format::Route53,
+            "aws_route53_resolver_firewall_rule_group_association",
+            &["name", "tags", "tags_all", "arn", "id", "region"],
+        ),
+        (
+            Format::Route53,
+            "aws_route53_resolver_firewall_config",
+            &["owner_id", "id", "region"],
+        ),
+        (
+            Format::Swp,
+            "google_network_security_gateway_security_policy",
+            &[
+                "tls_inspection_policy",
+                "description",
+                "id",
+                "self_link",
+                "create_time",
+                "update_time",
+            ],
+        ),
+        (
+            Format::Swp,
+            "google_network_security_gateway_security_policy_rule",
+            &[
+                "description",
+                "id",
+                "self_link",
+                "create_time",
+                "update_time",
+            ],
+        ),
+        (
+            Format::Swp,
+            "google_network_security_url_lists",
+            &["description", "id", "create_time", "update_time"],
+        ),
+    ];
+    for (format, ty, skipped) in cases {
+        let mut tf = format!("resource \"{ty}\" \"r\" {{\n");
+        for a in *skipped {
+            tf.push_str(&format!("  {a} = var.{a}\n"));
+        }
+        let line = skipped.len() + 2;
+        tf.push_str("  not_an_argument = 1\n}\n");
+        // Other refusals (a Secure Web Proxy resource's unset name) are not this test's.
+        let unknown: Vec<String> = errors(*format, &[("r.tf", &tf)])
+            .into_iter()
+            .filter(|e| e.contains("unknown argument"))
+            .collect();
+        assert_eq!(unknown.len(), 1, "{ty}: {unknown:#?}");
+        assert!(
+            unknown[0].starts_with(&format!(
+                "r.tf:{line}:3: unknown argument `not_an_argument` in {ty}.r; known: "
+            )),
+            "{ty}: {unknown:#?}"
+        );
+        // And one the documentation gives another resource type is not taken for this one.
+        if !skipped.contains(&"self_link") && *format == Format::Swp {
+            let tf = format!("resource \"{ty}\" \"r\" {{\n  self_link = \"x\"\n}}\n");
+            let e = errors(*format, &[("r.tf", &tf)]);
+            assert!(
+                e.iter()
+                    .any(|e| e.starts_with("r.tf:2:3: unknown argument `self_link`")),
+                "{ty}: {e:#?}"
+            );
+        }
+    }
+    // In a nested block, its own (a policy's `flow_timeouts`) are accepted too.
+    let tf = "resource \"aws_networkfirewall_firewall_policy\" \"p\" {\n  name = \"p\"\n  firewall_policy {\n    stateless_default_actions = [\"aws:forward_to_sfe\"]\n    stateless_fragment_default_actions = [\"aws:forward_to_sfe\"]\n    stateful_engine_options {\n      rule_order = \"STRICT_ORDER\"\n      flow_timeouts {\n        tcp_idle_timeout_seconds = 350\n      }\n      not_an_argument = 1\n    }\n  }\n}\n";
+    let e = errors(Format::AwsNfw, &[("p.tf", tf)]);
+    assert_eq!(
+        e,
+        ["p.tf:11:7: unknown argument `not_an_argument` in `stateful_engine_options`; known: rule_order, stream_exception_policy, flow_timeouts"],
+        "{e:#?}"
+    );
+}
+
+#[test]
 fn arbitrary_hcl_never_panics() {
     let tf = data("nfw.tf");
     // Every prefix of a real file, and some bytes flipped.
@@ -699,7 +838,7 @@ fn secure_web_proxy_refusals_at_their_position() {
         (
             "  priority                = 10\n",
             "  priority                = 10\n  rank = 1\n",
-            "swp.tf:25:3: unknown argument `rank` in google_network_security_gateway_security_policy_rule.deny_bad; known: name, location, project, gateway_security_policy, enabled, priority, basic_profile, session_matcher, application_matcher, tls_inspection_enabled, description, id, self_link, create_time, update_time",
+            "swp.tf:25:3: unknown argument `rank` in google_network_security_gateway_security_policy_rule.deny_bad; known: name, location, project, gateway_security_policy, enabled, priority, basic_profile, session_matcher, application_matcher, tls_inspection_enabled, description, self_link, id, create_time, update_time",
         ),
         // An interpolation other than a link: at the expression, in the string.
         (
