@@ -110,30 +110,15 @@ nginx_t() { # nginx_t CONFIG -> accepted | refused
     if nginx -t -q "${args[@]}" >"$WORK/t.log" 2>&1; then echo accepted; else echo refused; fi
 }
 
-hostgate_import() { # hostgate_import CONFIG -> accepted | refused: FIRST ERROR
-    if "$BIN" import --from nginx "$1" >/dev/null 2>"$WORK/import.err"; then echo accepted
-    else echo "refused: $(head -1 "$WORK/import.err")"; fi
-}
-
-for file in "$DATA"/refused/*.conf; do
-    expect "refused/$(basename "$file"): nginx -t" refused "$(nginx_t "$file")"
-    got=$(hostgate_import "$file")
-    expect "refused/$(basename "$file"): hostgate import" refused "${got%%:*}"
-done
-for file in "$DATA"/unsupported/*.conf; do
-    expect "unsupported/$(basename "$file"): nginx -t" accepted "$(nginx_t "$file")"
-    got=$(hostgate_import "$file")
-    echo "       $got"
-    expect "unsupported/$(basename "$file"): hostgate import" refused "${got%%:*}"
-done
+check_refusals nginx_t "nginx -t" refused nginx "$DATA"/refused/*.conf
+check_refusals nginx_t "nginx -t" accepted nginx "$DATA"/unsupported/*.conf
 
 # Debian's default configuration: nginx takes it; hostgate refuses it, saying why.
+debian_nginx_t() { # debian_nginx_t CONFIG -> accepted | refused: `nginx -t` as installed
+    if nginx -t -q -c "$1" >"$WORK/t.log" 2>&1; then echo accepted; else echo refused; fi
+}
 if [ -e /etc/nginx/nginx.conf ]; then
-    if nginx -t -q -c /etc/nginx/nginx.conf >"$WORK/t.log" 2>&1; then debian=accepted; else debian=refused; fi
-    expect "/etc/nginx/nginx.conf: nginx -t" accepted "$debian"
-    got=$(hostgate_import /etc/nginx/nginx.conf)
-    echo "       $got"
-    expect "/etc/nginx/nginx.conf: hostgate import" refused "${got%%:*}"
+    check_refusals debian_nginx_t "nginx -t" accepted nginx /etc/nginx/nginx.conf
     expect_line "/etc/nginx/nginx.conf: the reason" "$WORK/import.err" "serves files"
 fi
 

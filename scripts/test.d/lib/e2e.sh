@@ -22,6 +22,16 @@
 #   e2e_done                       the closing "NAME: took Ns" and "NAME: N passed, 0 failed"
 #
 # Also: free_port (one free loopback port) and e2e_cert NAME CN ($WORK/NAME.{crt,key}).
+#
+# The differential suites scripts/test.d/diff-*.sh, which also set BIN (the hostgate binary)
+# and DATA (their test data directory), check configurations hostgate must refuse with
+#   check_refusals CHECK WHAT WANT FORMAT FILE...
+#                                  for each FILE (named by its path under $DATA): "FILE: WHAT"
+#                                  expects `CHECK FILE` (the real program's own check of it,
+#                                  printing accepted or refused) to print WANT; "FILE: hostgate
+#                                  import" expects `$BIN import --from FORMAT FILE` to refuse it
+#                                  (exit 2 with an error), the error's first line printed under
+#                                  it and all of it left in $WORK/import.err
 
 e2e_init() { # e2e_init NAME
     E2E_NAME=$1
@@ -127,6 +137,32 @@ expect_line() { # expect_line WHAT FILE PATTERN: FILE has a line matching PATTER
     local r=no
     grep -q -- "$3" "$2" && r=yes
     expect "$1" yes "$r"
+}
+
+hostgate_import() { # hostgate_import FORMAT FILE -> accepted | refused: FIRST ERROR | ...
+    local rc=0 first
+    "$BIN" import --from "$1" "$2" >/dev/null 2>"$WORK/import.err" || rc=$?
+    first=$(head -1 "$WORK/import.err")
+    # A refusal is exit 2 with its reason; a crash or a silent failure is neither answer.
+    case "$rc:$first" in
+        0:*) echo accepted ;;
+        2:?*) echo "refused: $first" ;;
+        *) echo "exit $rc without a refusal: $first" ;;
+    esac
+}
+
+check_refusals() { # check_refusals CHECK WHAT WANT FORMAT FILE...
+    local check=$1 what=$2 want=$3 format=$4 file name got
+    shift 4
+    for file in "$@"; do
+        name=${file#"$DATA"/}
+        # An unmatched glob stays as written: no file is a failure, not nothing to check.
+        [ -e "$file" ] || { echo "  FAIL $name: no such file" >&2; exit 1; }
+        expect "$name: $what" "$want" "$("$check" "$file")"
+        got=$(hostgate_import "$format" "$file")
+        echo "       $got"
+        expect "$name: hostgate import" refused "${got%%:*}"
+    done
 }
 
 e2e_done() {
