@@ -4,22 +4,27 @@
 #
 #   (a) dnsperf -> dnsmasq                      the upstream alone
 #   (b) dnsperf -> hostgate-dns -> dnsmasq       the same queries through the DNS firewall
+#   (c) dnsperf -> dnsdist -> dnsmasq            through the DNS proxy people deploy (no rules)
+#   (d) dnsperf -> relay -> dnsmasq              through a relay that only relays (the floor:
+#                                                benches/examples/dns_relay.rs)
 #
 # dnsmasq answers every name from its configuration (no recursion, nothing leaves the machine).
 # hostgate-dns runs the release build with a policy of RULES rules (200000 by default: RULES-3
 # generated exact names plus the test zone's). The query file mixes allowed names (forwarded)
 # and denied ones (answered by hostgate, never forwarded): MIX_DENIED of every 10 are denied.
+# (c) and (d) forward every query.
 #
 #   benches/dns/run.sh                 # 15 s a side, 200k rules, 2 of 10 queries denied
 #   DURATION=5 RULES=10000 MIX_DENIED=0 benches/dns/run.sh
-#   PIN=split benches/dns/run.sh       # dnsperf on CPU 0, dnsmasq and hostgate on CPU 1
+#   PIN=split benches/dns/run.sh       # dnsperf on CPU 0, the servers on CPU 1
 #
-# Three phases, each run against (a) then (b): full load (dnsperf's queries per second, the
-# ratio (b)/(a), the CPU each program spent per query); one query at a time; and a fixed
-# offered rate both sides keep up with (LOAD_QPS). The last two record every answer's latency
-# (benches/dns/serial.py one at a time, dnsperf -v at the rate) and report their median, p90
-# and p99, and the median latency hostgate adds. Not part of the test suite: a benchmark, and a
-# noisy one on a shared machine. Installs dnsperf and dnsmasq-base when missing.
+# Three phases, each run against every side in turn: full load (dnsperf's queries per second,
+# the ratios to (a) and to the floor, the CPU each program spent per query); one query at a
+# time; and a fixed offered rate all sides keep up with (LOAD_QPS). The last two record every
+# answer's latency (benches/dns/serial.py one at a time, dnsperf -v at the rate) and report
+# their median, p90 and p99, and the median latency each relay adds to (a). Not part of the
+# test suite: a benchmark, and a noisy one on a shared machine. Installs dnsperf, dnsmasq-base
+# and dnsdist when missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -32,8 +37,9 @@ OUTSTANDING=${OUTSTANDING:-200}
 # what (b) reached at full load, so that both sides keep up with it).
 LAT_DURATION=${LAT_DURATION:-5}
 LOAD_QPS=${LOAD_QPS:-}
-# CPUs for dnsperf, dnsmasq and hostgate, as taskset lists "PERF:MASQ:GATE" (e.g. "0:1:1");
-# "split" is "0:1:1"; empty leaves the placement to the scheduler.
+# CPUs for dnsperf, dnsmasq and the relay in front of it (hostgate, dnsdist or the floor), as
+# taskset lists "PERF:MASQ:GATE" (e.g. "0:1:1"); "split" is "0:1:1"; empty leaves the
+# placement to the scheduler.
 PIN=${PIN:-}
 [ "$PIN" = split ] && PIN=0:1:1
 IFS=: read -r CPU_PERF CPU_MASQ CPU_GATE <<<"$PIN"
@@ -44,14 +50,16 @@ on() { # on CPUS COMMAND...: COMMAND on those CPUs, or anywhere when CPUS is emp
 }
 
 PATH="$PATH:/usr/sbin"
-if ! command -v dnsperf >/dev/null || ! command -v dnsmasq >/dev/null; then
-    echo "bench-dns: installing dnsperf and dnsmasq-base"
+if ! command -v dnsperf >/dev/null || ! command -v dnsmasq >/dev/null || ! command -v dnsdist >/dev/null; then
+    echo "bench-dns: installing dnsperf, dnsmasq-base and dnsdist"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsperf dnsmasq-base >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsperf dnsmasq-base dnsdist >/dev/null
 fi
 
 cargo build -q --release -p hostgate-dns
+cargo build -q --release -p hostgate-benches --example dns_relay
 BIN="${CARGO_TARGET_DIR:-target}/release/hostgate-dns"
+RELAY="${CARGO_TARGET_DIR:-target}/release/examples/dns_relay"
 
 WORK=$(mktemp -d /tmp/hostgate-bench-dns.XXXXXX)
 PIDS=()
@@ -62,9 +70,13 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-UP=$(port)
-GATE=$(port)
-while [ "$GATE" = "$UP" ]; do GATE=$(port); done
+# Four distinct ports: dnsmasq's, hostgate's, dnsdist's and the floor relay's.
+ports=()
+while [ "${#ports[@]}" -lt 4 ]; do
+    p=$(port)
+    [[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
+done
+UP=${ports[0]} GATE=${ports[1]} DIST=${ports[2]} FLOOR=${ports[3]}
 
 python3 - "$WORK" "$RULES" "$MIX_DENIED" <<'PY'
 import sys
@@ -104,6 +116,30 @@ for _ in $(seq 600); do
 done
 grep -q listening "$WORK/gate.err" || { cat "$WORK/gate.err"; exit 1; }
 echo "bench-dns: $RULES rules compiled and listening in $(( ($(date +%s%N) - start) / 1000000 )) ms"
+
+# dnsdist as a plain proxy: one backend, no packet cache, no rules, datagrams in batches as
+# hostgate's; no security poll (it would look a name up outside) and no health checks beyond
+# one name of the test zone.
+cat >"$WORK/dnsdist.conf" <<EOF
+setLocal("127.0.0.1:$DIST")
+setSecurityPollSuffix("")
+setUDPMultipleMessagesVectorSize(32)
+newServer({address="127.0.0.1:$UP", checkName="allowed.test.", checkInterval=60})
+EOF
+(on "$CPU_GATE" dnsdist --supervised --disable-syslog -C "$WORK/dnsdist.conf") \
+    >"$WORK/dnsdist.log" 2>&1 &
+PIDS+=($!)
+DIST_PID=$!
+(on "$CPU_GATE" "$RELAY" "127.0.0.1:$FLOOR" "127.0.0.1:$UP") >/dev/null 2>"$WORK/relay.err" &
+PIDS+=($!)
+FLOOR_PID=$!
+up() { dig +short +time=1 +tries=1 -p "$1" @127.0.0.1 allowed.test A 2>/dev/null | grep -q 192.0.2.10; }
+for _ in $(seq 100); do
+    up "$DIST" && up "$FLOOR" && break
+    sleep 0.1
+done
+up "$DIST" || { echo "bench-dns: dnsdist did not answer"; cat "$WORK/dnsdist.log"; exit 1; }
+up "$FLOOR" || { echo "bench-dns: the floor relay did not answer"; cat "$WORK/relay.err"; exit 1; }
 
 dnsperf_() { # dnsperf_ PORT OUT SECONDS C Q [ARGS...]
     local port=$1 out=$2 secs=$3 c=$4 q=$5
@@ -148,54 +184,84 @@ PY
 cpu() { # cpu PID: its user + system time so far, in clock ticks
     awk '{print $14 + $15}' "/proc/$1/stat"
 }
+# The sides: their ports, their relays' PIDs (none for (a)) and names.
+SIDES=(a b c d)
+declare -A PORT=([a]=$UP [b]=$GATE [c]=$DIST [d]=$FLOOR)
+declare -A RELAY_PID=([a]="" [b]=$GATE_PID [c]=$DIST_PID [d]=$FLOOR_PID)
+declare -A NAME=([a]="dnsmasq directly" [b]="hostgate dns -> dnsmasq" [c]="dnsdist -> dnsmasq"
+    [d]="floor relay -> dnsmasq")
+declare -A QPS LAT LOST PCPU MCPU GCPU P50_1 P90_1 P99_1 N_1 L_1 P50_Q P90_Q P99_Q N_Q L_Q
+
 # A warm-up of each side (caches, the first connections), then the measured runs, with the CPU
-# time dnsmasq and hostgate spent in each (what the machine's other load does not move).
-dnsperf_ "$UP" "$WORK/warm-a.txt" 2 "$CLIENTS" "$OUTSTANDING"
-dnsperf_ "$GATE" "$WORK/warm-b.txt" 2 "$CLIENTS" "$OUTSTANDING"
-m0=$(cpu "$MASQ")
-read -r qa la lossa pa <<<"$(perf "$UP" direct)"
-m1=$(cpu "$MASQ"); g1=$(cpu "$GATE_PID")
-read -r qb lb lossb pb <<<"$(perf "$GATE" hostgate)"
-m2=$(cpu "$MASQ"); g2=$(cpu "$GATE_PID")
+# time dnsmasq and the relay spent in each (what the machine's other load does not move).
+for side in "${SIDES[@]}"; do
+    dnsperf_ "${PORT[$side]}" "$WORK/warm-$side.txt" 2 "$CLIENTS" "$OUTSTANDING"
+done
+for side in "${SIDES[@]}"; do
+    m0=$(cpu "$MASQ") g0=0
+    [ -n "${RELAY_PID[$side]}" ] && g0=$(cpu "${RELAY_PID[$side]}")
+    read -r "QPS[$side]" "LAT[$side]" "LOST[$side]" "PCPU[$side]" <<<"$(perf "${PORT[$side]}" "full-$side")"
+    MCPU[$side]=$(($(cpu "$MASQ") - m0)) GCPU[$side]=0
+    [ -n "${RELAY_PID[$side]}" ] && GCPU[$side]=$(($(cpu "${RELAY_PID[$side]}") - g0))
+done
 # One query at a time (serial.py: dnsperf with -q 1 idles milliseconds between queries): the
-# latency hostgate adds without queueing. Then both sides at the same offered rate, below what
-# either reaches, with dnsperf: the latency a loaded but not saturated server adds.
+# latency a relay adds without queueing. Then every side at the same offered rate, below what
+# any reaches, with dnsperf: the latency a loaded but not saturated server adds.
 serial() { # serial PORT LABEL: as lat, one query at a time, each sent when the last is answered
     (on "$CPU_PERF" python3 benches/dns/serial.py 127.0.0.1 "$1" "$WORK/queries.txt" \
         "$LAT_DURATION" "$WORK/$2.txt")
 }
-read -r p50a1 p90a1 p99a1 na1 lla1 <<<"$(serial "$UP" direct-1)"
-read -r p50b1 p90b1 p99b1 nb1 llb1 <<<"$(serial "$GATE" hostgate-1)"
-LOAD_QPS=${LOAD_QPS:-$(python3 -c "print(max(1000, int($qb / 2 // 1000 * 1000)))")}
-read -r p50aq p90aq p99aq naq llaq <<<"$(lat "$UP" direct-q "$CLIENTS" "$OUTSTANDING" -Q "$LOAD_QPS")"
-read -r p50bq p90bq p99bq nbq llbq <<<"$(lat "$GATE" hostgate-q "$CLIENTS" "$OUTSTANDING" -Q "$LOAD_QPS")"
+LOAD_QPS=${LOAD_QPS:-$(python3 -c "print(max(1000, int(${QPS[b]} / 2 // 1000 * 1000)))")}
+for side in "${SIDES[@]}"; do
+    read -r "P50_1[$side]" "P90_1[$side]" "P99_1[$side]" "N_1[$side]" "L_1[$side]" \
+        <<<"$(serial "${PORT[$side]}" "serial-$side")"
+done
+for side in "${SIDES[@]}"; do
+    read -r "P50_Q[$side]" "P90_Q[$side]" "P99_Q[$side]" "N_Q[$side]" "L_Q[$side]" \
+        <<<"$(lat "${PORT[$side]}" "rate-$side" "$CLIENTS" "$OUTSTANDING" -Q "$LOAD_QPS")"
+done
 
 echo
-echo "bench-dns: $(date -u +%Y-%m-%d), $(nproc) cores, $RULES rules, $MIX_DENIED of 10 queries denied," \
-    "CPUs ${PIN:-not pinned}${PIN:+ (dnsperf:dnsmasq:hostgate)}"
+echo "bench-dns: $(date -u +%Y-%m-%d), $(nproc) cores, $RULES rules, $MIX_DENIED of 10 queries denied" \
+    "by hostgate (dnsdist and the floor forward all), CPUs ${PIN:-not pinned}${PIN:+ (dnsperf:dnsmasq:relay)}"
 echo
-echo "full load: ${DURATION} s a side, $CLIENTS clients x $OUTSTANDING outstanding"
-printf '  %-30s %12s %14s %8s\n' side "queries/s" "avg latency" lost
-printf '  %-30s %12.0f %11s µs %8s\n' "(a) dnsmasq directly" "$qa" "$la" "$lossa"
-printf '  %-30s %12.0f %11s µs %8s\n' "(b) hostgate dns -> dnsmasq" "$qb" "$lb" "$lossb"
-python3 - "$qa" "$qb" "$((m1 - m0))" "$((m2 - m1))" "$((g2 - g1))" "$(getconf CLK_TCK)" "$DURATION" \
-    "$pa" "$pb" <<'PY'
+echo "full load: ${DURATION} s a side, $CLIENTS clients x $OUTSTANDING outstanding; CPU per query"
+printf '  %-30s %10s %12s %7s %9s %9s %9s\n' side "queries/s" "avg latency" lost dnsperf dnsmasq relay
+for side in "${SIDES[@]}"; do
+    python3 - "($side) ${NAME[$side]}" "${QPS[$side]}" "${LAT[$side]}" "${LOST[$side]}" \
+        "${PCPU[$side]}" "${MCPU[$side]}" "${GCPU[$side]}" "$(getconf CLK_TCK)" "$DURATION" <<'PY'
 import sys
-qa, qb, ma, mb, gb, hz, dur, pa, pb = map(float, sys.argv[1:])
-us = lambda ticks, qps: ticks / hz * 1e6 / (qps * dur)
-print(f"  ratio (b)/(a) queries/s: {qb / qa:.2f}x (target: at least 0.8x)")
-# dnsperf's CPU (seconds, from `times`) over the queries it completed in its run.
-pa, pb = pa * 1e6 / (qa * dur), pb * 1e6 / (qb * dur)
-print(f"  CPU per query: (a) dnsperf {pa:.1f} µs, dnsmasq {us(ma, qa):.1f} µs; "
-      f"(b) dnsperf {pb:.1f} µs, dnsmasq {us(mb, qb):.1f} µs, hostgate {us(gb, qb):.1f} µs")
+name, qps, lat, lost, pcpu, mt, gt, hz, dur = sys.argv[1], *map(float, sys.argv[2:])
+q = qps * dur
+relay = "—" if name.startswith("(a)") else f"{gt / hz * 1e6 / q:.1f} µs"
+print(f"  {name:<30} {qps:10.0f} {lat:9.1f} µs {lost:7.0f} {pcpu * 1e6 / q:6.1f} µs "
+      f"{mt / hz * 1e6 / q:6.1f} µs {relay:>9}")
+PY
+done
+python3 - "${QPS[a]}" "${QPS[b]}" "${QPS[c]}" "${QPS[d]}" <<'PY'
+import sys
+a, b, c, d = map(float, sys.argv[1:])
+print(f"  ratio (b)/(a) queries/s: {b / a:.2f}x (target: at least 0.8x); "
+      f"(c)/(a) {c / a:.2f}x, (d)/(a) {d / a:.2f}x")
+print(f"  hostgate against the floor relay, (b)/(d): {b / d:.2f}x; against dnsdist, (b)/(c): {b / c:.2f}x")
 PY
 echo
 echo "latency of each answer, ${LAT_DURATION} s a side (serial.py; at a rate, dnsperf -v)"
-printf '  %-30s %8s %8s %8s %9s %6s\n' side median p90 p99 answers lost
-printf '  %-30s %5s µs %5s µs %5s µs %9s %6s\n' \
-    "(a) one query at a time" "$p50a1" "$p90a1" "$p99a1" "$na1" "$lla1" \
-    "(b) one query at a time" "$p50b1" "$p90b1" "$p99b1" "$nb1" "$llb1" \
-    "(a) at $LOAD_QPS queries/s" "$p50aq" "$p90aq" "$p99aq" "$naq" "$llaq" \
-    "(b) at $LOAD_QPS queries/s" "$p50bq" "$p90bq" "$p99bq" "$nbq" "$llbq"
-echo "  median added latency: $((p50b1 - p50a1)) µs one query at a time, $((p50bq - p50aq)) µs at" \
-    "$LOAD_QPS queries/s (target: at most 50 µs)"
+printf '  %-46s %8s %8s %8s %8s %5s %8s\n' side median p90 p99 answers lost added
+for phase in 1 Q; do
+    for side in "${SIDES[@]}"; do
+        if [ "$phase" = 1 ]; then
+            what="one at a time" base=${P50_1[a]}
+            row=("${P50_1[$side]}" "${P90_1[$side]}" "${P99_1[$side]}" "${N_1[$side]}" "${L_1[$side]}")
+        else
+            what="at $LOAD_QPS/s" base=${P50_Q[a]}
+            row=("${P50_Q[$side]}" "${P90_Q[$side]}" "${P99_Q[$side]}" "${N_Q[$side]}" "${L_Q[$side]}")
+        fi
+        added="—"
+        [ "$side" != a ] && added="+$((row[0] - base)) µs"
+        printf '  %-46s %5s µs %5s µs %5s µs %8s %5s %8s\n' "($side) ${NAME[$side]}, $what" \
+            "${row[@]}" "$added"
+    done
+done
+echo "  median added latency (b) - (a): $((P50_1[b] - P50_1[a])) µs one query at a time," \
+    "$((P50_Q[b] - P50_Q[a])) µs at $LOAD_QPS queries/s (target: at most 50 µs)"
