@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds every fuzz target and runs each for SECONDS, one after the other (one libFuzzer
-# process at a time), on corpora seeded from the committed fixtures.
+# Builds every fuzz target and runs each for SECONDS, FUZZ_JOBS of them at a time (by default
+# one per CPU, each libFuzzer process on one core), on corpora seeded from the committed
+# fixtures.
 #
 #   fuzz/run.sh SECONDS [TARGET...]
+#   FUZZ_JOBS=1 fuzz/run.sh 60 quic
 #
 # Fails (non-zero) when any target crashes, trips an oracle, times out on an input, leaks or
 # runs out of memory; the input is then in fuzz/artifacts/<target>/. Prints, per target, the
@@ -28,13 +30,11 @@ start=$(date +%s)
 cargo +nightly fuzz build --debug-assertions
 echo "   built in $(( $(date +%s) - start )) s"
 
-failed=()
-printf '%-22s %12s %8s %8s %8s %s\n' target executions exec/s cov ft result
-for t in "${targets[@]}"; do
-    if ! grep -qx "$t" <<<"$available"; then
-        printf '%-22s %s\n' "$t" "skipped (no such target in this checkout)"
-        continue
-    fi
+jobs=${FUZZ_JOBS:-$(nproc)}
+[ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
+
+run_one() { # run_one TARGET: fuzzes it; its summary line to target/logs/TARGET.result
+    local t=$1 opts log rc=0 final execs speed cov ft result
     # -max_len: parsers get room for multi-record hellos and long heads; the policy compiler
     # gets huge inputs. -timeout bounds the time for any one input (hostile regexes).
     case "$t" in
@@ -61,7 +61,6 @@ for t in "${targets[@]}"; do
     esac
     mkdir -p "corpus/$t" "artifacts/$t"
     log=target/logs/$t.log
-    rc=0
     cargo +nightly fuzz run --debug-assertions "$t" "corpus/$t" -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="artifacts/$t/" "${opts[@]}" > "$log" 2>&1 || rc=$?
@@ -70,11 +69,37 @@ for t in "${targets[@]}"; do
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$final")
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$final")
-    if [ "$rc" -eq 0 ]; then result=ok; else result="FAILED (exit $rc, see $log)"; failed+=("$t"); fi
-    printf '%-22s %12s %8s %8s %8s %s\n' "$t" "${execs:-?}" "${speed:-?}" "${cov:-?}" "${ft:-?}" "$result"
-    if [ "$rc" -ne 0 ]; then
-        grep -E 'panicked at|SUMMARY|ERROR: libFuzzer|Test unit written|assertion' "$log" | head -n 12 | sed 's/^/    /'
+    if [ "$rc" -eq 0 ]; then result=ok; else result="FAILED (exit $rc, see $log)"; fi
+    {
+        printf '%-22s %12s %8s %8s %8s %s\n' "$t" "${execs:-?}" "${speed:-?}" "${cov:-?}" "${ft:-?}" "$result"
+        if [ "$rc" -ne 0 ]; then
+            grep -E 'panicked at|SUMMARY|ERROR: libFuzzer|Test unit written|assertion' "$log" | head -n 12 | sed 's/^/    /'
+        fi
+    } > "target/logs/$t.result"
+    return "$rc"
+}
+
+# At most $jobs at a time; the results are printed in the targets' order once all have run.
+ran=()
+for t in "${targets[@]}"; do
+    if ! grep -qx "$t" <<<"$available"; then
+        printf '%-22s %s\n' "$t" "skipped (no such target in this checkout)" > "target/logs/$t.result"
+        ran+=("$t")
+        continue
     fi
+    rm -f "target/logs/$t.result"
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+    run_one "$t" &
+    ran+=("$t")
+done
+wait || true
+
+failed=()
+printf '%-22s %12s %8s %8s %8s %s\n' target executions exec/s cov ft result
+for t in "${ran[@]}"; do
+    if [ -f "target/logs/$t.result" ]; then cat "target/logs/$t.result"; else
+        printf '%-22s %s\n' "$t" "FAILED (no result, see target/logs/$t.log)"; failed+=("$t"); continue; fi
+    head -n 1 "target/logs/$t.result" | grep -q FAILED && failed+=("$t")
 done
 
 if [ ${#failed[@]} -gt 0 ]; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzz smoke run for CI: builds every target in fuzz/ and runs each for FUZZ_SECONDS (20 s by
-# default), one after the other; fails on any crash, oracle failure, timeout or leak.
+# default), one per CPU at a time; fails on any crash, oracle failure, timeout or leak.
 # Needs the nightly toolchain (cargo-fuzz uses -Zsanitizer); installs cargo-fuzz when missing.
 # On a machine without nightly it says so and skips (there is nothing to fuzz with).
 set -euo pipefail
