@@ -18,6 +18,8 @@
 //! assert!(opened.check(p, &hostgate::Query::new("api.kadath.io")).is_allow());
 //! ```
 
+#![warn(missing_docs)]
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -38,7 +40,7 @@ impl AsRef<[u8]> for Mapping {
 /// ([`Engine::from_shared`]).
 ///
 /// The file must not change while it is mapped: replace an engine file by writing a new one
-/// and renaming it over the old ([`write`] does), never by writing into it. A reader that
+/// and renaming it over the old ([`write()`] does), never by writing into it. A reader that
 /// still maps the old file keeps reading the old, unchanged inode.
 ///
 /// ```
