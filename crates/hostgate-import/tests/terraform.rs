@@ -468,37 +468,21 @@ fn attributes_that_decide_nothing_are_read_and_ignored() {
     // Each resource type's attributes that no reader uses (names, descriptions, tags, the
     // provider's computed ones), as the providers' documentation lists them for it: each is
     // accepted whatever its expression, and one more argument is refused at its position.
+    // The two Network Firewall resources list the same ones.
+    const NFW: &[&str] = &[
+        "name",
+        "description",
+        "encryption_configuration",
+        "tags",
+        "tags_all",
+        "arn",
+        "id",
+        "update_token",
+        "region",
+    ];
     let cases: &[(Format, &str, &[&str])] = &[
-        (
-            Format::AwsNfw,
-            "aws_networkfirewall_rule_group",
-            &[
-                "name",
-                "description",
-                "encryption_configuration",
-                "tags",
-                "tags_all",
-                "arn",
-                "id",
-                "update_token",
-                "region",
-            ],
-        ),
-        (
-            Format::AwsNfw,
-            "aws_networkfirewall_firewall_policy",
-            &[
-                "name",
-                "description",
-                "encryption_configuration",
-                "tags",
-                "tags_all",
-                "arn",
-                "id",
-                "update_token",
-                "region",
-            ],
-        ),
+        (Format::AwsNfw, "aws_networkfirewall_rule_group", NFW),
+        (Format::AwsNfw, "aws_networkfirewall_firewall_policy", NFW),
         (
             Format::Route53,
             "aws_route53_resolver_firewall_domain_list",
