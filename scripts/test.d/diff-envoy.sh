@@ -147,22 +147,6 @@ else:
 PY
 }
 
-hostgate_verdict() { # hostgate_verdict CONFIG NAME PORT VIA -> allow | deny
-    "$BIN" check --from envoy --policy "$1" --port "$3" --via "$4" -- "$2" 2>/dev/null | awk '{print $1}'
-}
-
 echo "diff-envoy: envoy $("$ENVOY" --version | grep -o '1\.40\.0[^ ]*' | head -1), table $TABLE"
-configs=$(awk -F'\t' '!/^#/ && NF >= 5 { print $1 }' "$TABLE" | awk '!seen[$0]++')
-for config in $configs; do
-    file="$DATA/configs/$config.yaml"
-    start_envoy "$file"
-    while IFS=$'\t' read -r c name port via want _; do
-        [ "$c" = "$config" ] || continue
-        got_envoy=$(envoy_verdict "$name" "$port" "$via")
-        got_hostgate=$(hostgate_verdict "$file" "$name" "$port" "$via")
-        expect "$config: $name:$port via $via: envoy" "$want" "$got_envoy"
-        expect "$config: $name:$port via $via: hostgate" "$got_envoy" "$got_hostgate"
-    done < <(grep -v '^#' "$TABLE")
-    stop_envoy
-done
+check_table envoy envoy ".yaml"
 e2e_done

@@ -101,24 +101,8 @@ else:
 PY
 }
 
-hostgate_verdict() { # hostgate_verdict CONFIG NAME PORT VIA -> allow | deny
-    "$BIN" check --from haproxy --policy "$1" --port "$3" --via "$4" -- "$2" 2>/dev/null | awk '{print $1}'
-}
-
 echo "diff-haproxy: haproxy $(haproxy -v | head -1 | awk '{print $3}'), table $TABLE"
-configs=$(awk -F'\t' '!/^#/ && NF >= 5 { print $1 }' "$TABLE" | awk '!seen[$0]++')
-for config in $configs; do
-    file="$DATA/configs/$config.cfg"
-    start_haproxy "$file"
-    while IFS=$'\t' read -r c name port via want _; do
-        [ "$c" = "$config" ] || continue
-        got_haproxy=$(haproxy_verdict "$name" "$port" "$via")
-        got_hostgate=$(hostgate_verdict "$file" "$name" "$port" "$via")
-        expect "$config: $name:$port via $via: haproxy" "$want" "$got_haproxy"
-        expect "$config: $name:$port via $via: hostgate" "$got_haproxy" "$got_hostgate"
-    done < <(grep -v '^#' "$TABLE")
-    stop_haproxy
-done
+check_table haproxy haproxy ".cfg"
 
 # Configurations HAProxy runs but hostgate cannot reproduce by name: refused, with a reason.
 haproxy_c() { # haproxy_c CONFIG -> accepted | refused: `haproxy -c` with the `global` section

@@ -85,24 +85,8 @@ nginx_verdict() { # nginx_verdict NAME PORT VIA -> allow | deny | "other: ..."
     else echo "other: status $code"; fi
 }
 
-hostgate_verdict() { # hostgate_verdict CONFIG NAME PORT VIA -> allow | deny
-    "$BIN" check --from nginx --policy "$1" --port "$3" --via "$4" -- "$2" 2>/dev/null | awk '{print $1}'
-}
-
 echo "diff-nginx: $(nginx -v 2>&1); upstreams :$HTTP_PORT (http) :$TLS_PORT (tls); table $TABLE"
-configs=$(awk -F'\t' '!/^#/ && NF >= 5 { print $1 }' "$TABLE" | awk '!seen[$0]++')
-for config in $configs; do
-    file="$DATA/configs/$config"
-    start_nginx "$file" "$(awk -F'\t' -v c="$config" '$1 == c { print $3; exit }' "$TABLE")"
-    while IFS=$'\t' read -r c name port via want _; do
-        [ "$c" = "$config" ] || continue
-        got_nginx=$(nginx_verdict "$name" "$port" "$via")
-        got_hostgate=$(hostgate_verdict "$file" "$name" "$port" "$via")
-        expect "$config: $name:$port via $via: nginx" "$want" "$got_nginx"
-        expect "$config: $name:$port via $via: hostgate" "$got_nginx" "$got_hostgate"
-    done < <(grep -v '^#' "$TABLE")
-    stop_nginx
-done
+check_table nginx nginx ""
 
 nginx_t() { # nginx_t CONFIG -> accepted | refused
     local args

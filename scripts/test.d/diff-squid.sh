@@ -118,24 +118,8 @@ squid_verdict() { # squid_verdict NAME PORT VIA -> allow | deny | "other: ..."
     esac
 }
 
-hostgate_verdict() { # hostgate_verdict CONFIG NAME PORT VIA -> allow | deny
-    "$BIN" check --from squid --policy "$1" --port "$3" --via "$4" -- "$2" 2>/dev/null | awk '{print $1}'
-}
-
 echo "diff-squid: squid on 127.0.0.1:$SQUID_PORT (ssl-bump :$BUMP_PORT), upstream :$TLS_PORT, table $TABLE"
-configs=$(awk -F'\t' '!/^#/ && NF >= 5 { print $1 }' "$TABLE" | awk '!seen[$0]++')
-for config in $configs; do
-    file="$DATA/configs/$config.conf"
-    start_squid "$file"
-    while IFS=$'\t' read -r c name port via want _; do
-        [ "$c" = "$config" ] || continue
-        got_squid=$(squid_verdict "$name" "$port" "$via")
-        got_hostgate=$(hostgate_verdict "$file" "$name" "$port" "$via")
-        expect "$config: $name:$port via $via: squid" "$want" "$got_squid"
-        expect "$config: $name:$port via $via: hostgate" "$got_squid" "$got_hostgate"
-    done < <(grep -v '^#' "$TABLE")
-    stop_squid
-done
+check_table squid squid ".conf"
 
 # Configurations Squid refuses to start with: hostgate refuses them too.
 squid_parse() { # squid_parse CONFIG -> accepted | refused (by `squid -k parse`)

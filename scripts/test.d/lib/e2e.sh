@@ -23,8 +23,17 @@
 #
 # Also: free_port (one free loopback port) and e2e_cert NAME CN ($WORK/NAME.{crt,key}).
 #
-# The differential suites scripts/test.d/diff-*.sh, which also set BIN (the hostgate binary)
-# and DATA (their test data directory), check configurations hostgate must refuse with
+# The differential suites scripts/test.d/diff-*.sh, which also set BIN (the hostgate binary),
+# DATA (their test data directory) and TABLE (its cases.tsv), check the table's rows with
+#   check_table PROGRAM FORMAT SUFFIX
+#                                  for each config C of $TABLE (tab-separated: config, name,
+#                                  port, via, the verdict wanted), in the table's order:
+#                                  `start_PROGRAM $DATA/configs/C$SUFFIX PORT` (PORT: the port
+#                                  of C's first row), then for each row of C "PROGRAM" expects
+#                                  `PROGRAM_verdict NAME PORT VIA` to give the wanted verdict
+#                                  and "hostgate" expects `$BIN check --from FORMAT` on the same
+#                                  file to give PROGRAM's; then `stop_PROGRAM`
+# and configurations hostgate must refuse with
 #   check_refusals CHECK WHAT WANT FORMAT FILE...
 #                                  for each FILE (named by its path under $DATA): "FILE: WHAT"
 #                                  expects `CHECK FILE` (the real program's own check of it,
@@ -162,6 +171,24 @@ check_refusals() { # check_refusals CHECK WHAT WANT FORMAT FILE...
         got=$(hostgate_import "$format" "$file")
         echo "       $got"
         expect "$name: hostgate import" refused "${got%%:*}"
+    done
+}
+
+check_table() { # check_table PROGRAM FORMAT SUFFIX
+    local prog=$1 format=$2 suffix=$3 configs config file c name port via want got_prog got_hg
+    configs=$(awk -F'\t' '!/^#/ && NF >= 5 { print $1 }' "$TABLE" | awk '!seen[$0]++')
+    for config in $configs; do
+        file="$DATA/configs/$config$suffix"
+        "start_$prog" "$file" "$(awk -F'\t' -v c="$config" '$1 == c { print $3; exit }' "$TABLE")"
+        while IFS=$'\t' read -r c name port via want _; do
+            [ "$c" = "$config" ] || continue
+            got_prog=$("${prog}_verdict" "$name" "$port" "$via")
+            got_hg=$("$BIN" check --from "$format" --policy "$file" --port "$port" --via "$via" \
+                -- "$name" 2>/dev/null | awk '{print $1}')
+            expect "$config: $name:$port via $via: $prog" "$want" "$got_prog"
+            expect "$config: $name:$port via $via: hostgate" "$got_prog" "$got_hg"
+        done < <(grep -v '^#' "$TABLE")
+        "stop_$prog"
     done
 }
 
