@@ -641,3 +641,35 @@ fn the_last_label_flag_is_kept_and_checked() {
     let meta = u64::from_ne_bytes(plain[40..48].try_into().unwrap()) as usize;
     assert_eq!(plain[meta + 12], 0);
 }
+
+/// A glob rule's node keeps its own copy of the rule's shape. A file whose rule column says
+/// the rule is no glob (and has no extras), while the node still says glob, passes every check
+/// on open (the node's copy is checked for a head only when some rule is a glob): the node then
+/// matches nothing, and lookups through it answer without a panic.
+#[test]
+fn a_node_that_says_glob_for_a_rule_that_is_not_one_matches_nothing() {
+    let e = Engine::compile("allow api-*.celephais.io\nallow kadath.io port 443\n").unwrap();
+    let mut b = e.to_bytes();
+    let section = |b: &[u8], i: usize| {
+        let at = 40 + i * 16;
+        u64::from_ne_bytes(b[at..at + 8].try_into().unwrap()) as usize
+    };
+    // Rule 0's shape and flags (the rules column, a u16 per rule: shape in bits 8..11) made
+    // an exact name's, and its extras index (a u32 per rule) made none.
+    let rules = section(&b, 1);
+    let meta = u16::from_ne_bytes(b[rules..rules + 2].try_into().unwrap());
+    assert_eq!((meta >> 8) & 7, 4, "rule 0 is the glob");
+    b[rules..rules + 2].copy_from_slice(&(meta & !(7 << 8)).to_ne_bytes());
+    let aux = section(&b, 4);
+    b[aux..aux + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
+    reseal(&mut b);
+    let opened = Engine::from_bytes(&b).expect("a well-formed file");
+    let p = opened.default_policy();
+    let glob = opened.check(p, &Query::new("api-eu.celephais.io"));
+    assert!(!glob.is_allow() && glob.rule.is_none(), "{glob:?}");
+    let plain = Query {
+        port: Some(443),
+        ..Query::new("kadath.io")
+    };
+    assert!(opened.check(p, &plain).is_allow());
+}
