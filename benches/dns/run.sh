@@ -133,13 +133,13 @@ DIST_PID=$!
 (on "$CPU_GATE" "$RELAY" "127.0.0.1:$FLOOR" "127.0.0.1:$UP") >/dev/null 2>"$WORK/relay.err" &
 PIDS+=($!)
 FLOOR_PID=$!
-up() { dig +short +time=1 +tries=1 -p "$1" @127.0.0.1 allowed.test A 2>/dev/null | grep -q 192.0.2.10; }
+answers() { dig +short +time=1 +tries=1 -p "$1" @127.0.0.1 allowed.test A 2>/dev/null | grep -q 192.0.2.10; }
 for _ in $(seq 100); do
-    up "$DIST" && up "$FLOOR" && break
+    answers "$DIST" && answers "$FLOOR" && break
     sleep 0.1
 done
-up "$DIST" || { echo "bench-dns: dnsdist did not answer"; cat "$WORK/dnsdist.log"; exit 1; }
-up "$FLOOR" || { echo "bench-dns: the floor relay did not answer"; cat "$WORK/relay.err"; exit 1; }
+answers "$DIST" || { echo "bench-dns: dnsdist did not answer"; cat "$WORK/dnsdist.log"; exit 1; }
+answers "$FLOOR" || { echo "bench-dns: the floor relay did not answer"; cat "$WORK/relay.err"; exit 1; }
 
 dnsperf_() { # dnsperf_ PORT OUT SECONDS C Q [ARGS...]
     local port=$1 out=$2 secs=$3 c=$4 q=$5

@@ -81,6 +81,35 @@ fn send_all(
     Ok(())
 }
 
+/// Sends on `socket` the datagrams of `got` (in `bufs`) that `rewrite` keeps: it edits each
+/// message (at least a DNS header) in place and, given its sender, says where it goes
+/// (`Some(None)`: the connected peer) or drops it (`None`).
+fn relay(
+    socket: &UdpSocket,
+    tx: &mut MultiHeaders<SockaddrStorage>,
+    bufs: &mut [u8],
+    got: &[(usize, Option<SockaddrStorage>)],
+    mut rewrite: impl FnMut(&mut [u8], Option<SockaddrStorage>) -> Option<Option<SockaddrStorage>>,
+) -> io::Result<()> {
+    let mut keep = Vec::with_capacity(got.len());
+    let mut to = Vec::with_capacity(got.len());
+    for (k, &(n, from)) in got.iter().enumerate() {
+        let msg = &mut bufs[k * DATAGRAM..k * DATAGRAM + n];
+        if n < 12 {
+            continue;
+        }
+        if let Some(dest) = rewrite(msg, from) {
+            keep.push((k, n));
+            to.push(dest);
+        }
+    }
+    let msgs: Vec<&[u8]> = keep
+        .iter()
+        .map(|&(k, n)| &bufs[k * DATAGRAM..k * DATAGRAM + n])
+        .collect();
+    send_all(socket, tx, &msgs, &to)
+}
+
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, listen, upstream] = &args[..] else {
@@ -99,7 +128,6 @@ fn main() -> io::Result<()> {
     let mut tx = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
     let mut bufs = vec![0u8; BATCH * DATAGRAM];
     let mut got = Vec::with_capacity(BATCH);
-    let mut to: Vec<Option<SockaddrStorage>> = Vec::with_capacity(BATCH);
     loop {
         let mut fds = [
             PollFd::new(clients.as_fd(), PollFlags::POLLIN),
@@ -109,45 +137,19 @@ fn main() -> io::Result<()> {
 
         // Queries: renumbered, then upstream together.
         receive(&clients, &mut rx, &mut bufs, &mut got)?;
-        to.clear();
-        for (k, &(n, from)) in got.iter().enumerate() {
-            let msg = &mut bufs[k * DATAGRAM..k * DATAGRAM + n];
-            if let (Some(from), true) = (from, n >= 12) {
-                pending[usize::from(next)] = Some((from, u16::from_be_bytes([msg[0], msg[1]])));
-                msg[..2].copy_from_slice(&next.to_be_bytes());
-                next = next.wrapping_add(1);
-                to.push(None);
-            }
-        }
-        let msgs: Vec<&[u8]> = got
-            .iter()
-            .enumerate()
-            .filter(|&(_, &(n, from))| from.is_some() && n >= 12)
-            .map(|(k, &(n, _))| &bufs[k * DATAGRAM..k * DATAGRAM + n])
-            .collect();
-        send_all(&up, &mut tx, &msgs, &to)?;
+        relay(&up, &mut tx, &mut bufs, &got, |msg, from| {
+            pending[usize::from(next)] = Some((from?, u16::from_be_bytes([msg[0], msg[1]])));
+            msg[..2].copy_from_slice(&next.to_be_bytes());
+            next = next.wrapping_add(1);
+            Some(None)
+        })?;
 
         // Answers: the client's id back, then to the clients together.
         receive(&up, &mut rx, &mut bufs, &mut got)?;
-        to.clear();
-        let mut keep = Vec::with_capacity(got.len());
-        for (k, &(n, _)) in got.iter().enumerate() {
-            let msg = &mut bufs[k * DATAGRAM..k * DATAGRAM + n];
-            if n < 12 {
-                continue;
-            }
-            if let Some((client, id)) =
-                pending[usize::from(u16::from_be_bytes([msg[0], msg[1]]))].take()
-            {
-                msg[..2].copy_from_slice(&id.to_be_bytes());
-                to.push(Some(client));
-                keep.push((k, n));
-            }
-        }
-        let msgs: Vec<&[u8]> = keep
-            .iter()
-            .map(|&(k, n)| &bufs[k * DATAGRAM..k * DATAGRAM + n])
-            .collect();
-        send_all(&clients, &mut tx, &msgs, &to)?;
+        relay(&clients, &mut tx, &mut bufs, &got, |msg, _| {
+            let (client, id) = pending[usize::from(u16::from_be_bytes([msg[0], msg[1]]))].take()?;
+            msg[..2].copy_from_slice(&id.to_be_bytes());
+            Some(Some(client))
+        })?;
     }
 }
