@@ -355,7 +355,9 @@ fn naive(method: &str, icase: bool, pat: &str, value: &str) -> bool {
             if w.is_empty() {
                 return false;
             }
-            v.match_indices(w).any(|(at, _)| {
+            // Every occurrence, overlapping ones too (`api.a` in `api.api.a` starts at 4,
+            // inside the one at 0 that is not delimited).
+            (0..v.len()).filter(|&at| v[at..].starts_with(w)).any(|at| {
                 let before = v[..at].chars().next_back();
                 let after = v[at + w.len()..].chars().next();
                 before.is_none_or(delim) && after.is_none_or(delim)
