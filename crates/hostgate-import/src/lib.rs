@@ -70,7 +70,7 @@ use std::str::FromStr;
 
 use hostgate::{
     Action, Diagnostic, Engine, EngineBuilder, LoadError, LoadedPolicy, PolicySource, PolicySpec,
-    Precedence, RuleSpec, Severity, Via,
+    Precedence, RuleSpec, Severity,
 };
 
 pub use hostgate::Format;
@@ -666,10 +666,6 @@ fn locate_build_errors(policies: &[PolicySpec], sources: &[RuleSource]) -> Vec<I
     out
 }
 
-fn via_list(via: &[Via]) -> String {
-    via.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(",")
-}
-
 /// The imported policy as hostgate policy text, each rule after a comment naming its source
 /// (`# FILE:LINE KIND/NAMESPACE/NAME`). It compiles to an engine with the same verdicts.
 ///
@@ -719,39 +715,10 @@ pub fn render(imported: &Imported) -> String {
         ));
         for (rule, src) in p.rules.iter().zip(sources.by_ref()) {
             out.push_str(&format!("\n# {}:{} {}\n", src.file, src.line, src.object));
-            out.push_str(&rule_text(rule));
-            out.push('\n');
+            out.push_str(&format!("{rule}\n"));
         }
     }
     out
-}
-
-fn rule_text(rule: &RuleSpec) -> String {
-    let mut s = format!("{} {}", rule.action.as_str(), rule.pattern);
-    if !rule.ports.is_empty() {
-        let ports: Vec<String> = rule
-            .ports
-            .iter()
-            .map(|&(a, b)| {
-                if a == b {
-                    a.to_string()
-                } else {
-                    format!("{a}-{b}")
-                }
-            })
-            .collect();
-        s.push_str(&format!(" port {}", ports.join(",")));
-    }
-    if !rule.via.is_empty() {
-        s.push_str(&format!(" via {}", via_list(&rule.via)));
-    }
-    if let Some(id) = &rule.id {
-        s.push_str(&format!(" id {id}"));
-    }
-    if rule.received {
-        s.push_str(" received");
-    }
-    s
 }
 
 /// The front ends' one loading entry: [`Format::Hostgate`] through the core's

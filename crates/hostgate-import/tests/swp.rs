@@ -206,6 +206,30 @@ fn host_tests_map_to_exact_patterns_where_the_language_can() {
     assert_eq!(check(&i, "c.io", 443, Via::Tls), Deny);
 }
 
+/// A `matches()` regex may hold white space (one branch that no host can match); the rendered
+/// policy text, which splits on white space, must still compile to the same verdicts.
+#[test]
+fn a_regex_with_white_space_renders_to_text_with_the_same_verdicts() {
+    let doc = rule("a", 1, "ALLOW", r"host().matches('^(a b|api)\\.example$')");
+    let i = ok(&[("r.yaml", &doc)]);
+    assert_eq!(
+        i.policies()[0].rules[0].pattern,
+        r"~.*(?:^(a b|api)\.example$).*"
+    );
+    let text = render(&i);
+    assert!(
+        text.contains(r"allow ~.*(?:^(a\x{20}b|api)\.example$).* via "),
+        "{text}"
+    );
+    let from_text = hostgate::Engine::compile(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let p = from_text.policy("default").unwrap();
+    for (name, want) in [("api.example", Action::Allow), ("b.example", Action::Deny)] {
+        let q = Query::new(name).port(443).via(Via::Tls);
+        assert_eq!(from_text.check(p, &q).action, want, "{name}");
+        assert_eq!(check(&i, name, 443, Via::Tls), want, "{name}");
+    }
+}
+
 #[test]
 fn shapes_json_list_responses_and_several_files() {
     let json = format!(

@@ -1,5 +1,7 @@
 //! Programmatic construction of policies: the same compiler as the text form, without text.
 
+use std::fmt;
+
 use crate::engine::Engine;
 use crate::error::CompileErrors;
 use crate::verdict::{Action, Precedence, Via};
@@ -133,6 +135,50 @@ impl RuleSpec {
     pub fn id(mut self, id: impl Into<String>) -> Self {
         self.id = Some(id.into());
         self
+    }
+}
+
+/// The rule as one line of policy text that reads back as the same rule: `ACTION PATTERN`,
+/// then `port`, `via`, `id` and `received` as set. Policy text splits on white space, so a
+/// `~regex`'s white space is written as `\x{HEX}` (and a verbose-mode regex loses its
+/// comments), which is the same regex.
+///
+/// ```
+/// use hostgate::{RuleSpec, Via};
+/// let r = RuleSpec::deny("**.example.com").port(443).ports(8000, 8999).via(Via::Tls).id("x");
+/// assert_eq!(r.to_string(), "deny **.example.com port 443,8000-8999 via tls id x");
+/// assert_eq!(RuleSpec::allow("~a b|c\\.io").to_string(), "allow ~a\\x{20}b|c\\.io");
+/// ```
+impl fmt::Display for RuleSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ", self.action.as_str())?;
+        match self.pattern.strip_prefix('~') {
+            // A regex that does not parse is written as it is: compiling says why.
+            Some(re) => match crate::compile::regex::one_token(re) {
+                Some(re) => write!(f, "~{re}")?,
+                None => f.write_str(&self.pattern)?,
+            },
+            None => f.write_str(&self.pattern)?,
+        }
+        for (i, &(low, high)) in self.ports.iter().enumerate() {
+            f.write_str(if i == 0 { " port " } else { "," })?;
+            if low == high {
+                write!(f, "{low}")?;
+            } else {
+                write!(f, "{low}-{high}")?;
+            }
+        }
+        for (i, via) in self.via.iter().enumerate() {
+            f.write_str(if i == 0 { " via " } else { "," })?;
+            f.write_str(via.as_str())?;
+        }
+        if let Some(id) = &self.id {
+            write!(f, " id {id}")?;
+        }
+        if self.received {
+            f.write_str(" received")?;
+        }
+        Ok(())
     }
 }
 

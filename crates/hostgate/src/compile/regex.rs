@@ -156,6 +156,82 @@ fn matches_some_name(re: &str, alphabet: &[u8]) -> Option<bool> {
     Some(false)
 }
 
+/// `re` written without white space, so that `~re` is one token of policy text: each white
+/// space literal as `\x{HEX}`, and verbose-mode (`(?x)`) comments and ignored white space
+/// dropped. `None` when `re` does not parse, or when the result would not parse to the same
+/// regex (both are parsed and compared, so a form the rewrite misreads is refused).
+pub(crate) fn one_token(re: &str) -> Option<String> {
+    use regex_syntax::ast::{self, Ast, ClassSetItem, Span};
+    if !re.chars().any(char::is_whitespace) {
+        return Some(re.to_owned());
+    }
+    struct Literals(Vec<(Span, char)>);
+    impl ast::Visitor for Literals {
+        type Output = Vec<(Span, char)>;
+        type Err = ();
+        fn finish(self) -> Result<Self::Output, ()> {
+            Ok(self.0)
+        }
+        fn visit_pre(&mut self, node: &Ast) -> Result<(), ()> {
+            if let Ast::Literal(l) = node {
+                self.0.push((l.span, l.c));
+            }
+            Ok(())
+        }
+        fn visit_class_set_item_pre(&mut self, item: &ClassSetItem) -> Result<(), ()> {
+            match item {
+                ClassSetItem::Literal(l) => self.0.push((l.span, l.c)),
+                ClassSetItem::Range(r) => {
+                    self.0.push((r.start.span, r.start.c));
+                    self.0.push((r.end.span, r.end.c));
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+    }
+    let parsed = ast::parse::ParserBuilder::new()
+        .nest_limit(REGEX_NEST_LIMIT)
+        .build()
+        .parse_with_comments(re)
+        .ok()?;
+    let mut edits: Vec<(usize, usize, Option<char>)> =
+        ast::visit(&parsed.ast, Literals(Vec::new()))
+            .ok()?
+            .into_iter()
+            .filter(|(_, c)| c.is_whitespace())
+            .map(|(span, c)| (span.start.offset, span.end.offset, Some(c)))
+            .collect();
+    edits.extend(
+        parsed
+            .comments
+            .iter()
+            .map(|c| (c.span.start.offset, c.span.end.offset, None)),
+    );
+    edits.sort_unstable();
+    let mut out = String::with_capacity(re.len() + 8);
+    let mut at = 0;
+    for (start, end, literal) in edits {
+        if start < at {
+            return None;
+        }
+        out.extend(re[at..start].chars().filter(|c| !c.is_whitespace()));
+        if let Some(c) = literal {
+            out.push_str(&format!("\\x{{{:X}}}", c as u32));
+        }
+        at = end;
+    }
+    out.extend(re[at..].chars().filter(|c| !c.is_whitespace()));
+    let hir = |s: &str| {
+        regex_syntax::ParserBuilder::new()
+            .nest_limit(REGEX_NEST_LIMIT)
+            .build()
+            .parse(s)
+            .ok()
+    };
+    (hir(re)? == hir(&out)?).then_some(out)
+}
+
 fn regex_error_text(e: &regex_automata::meta::BuildError) -> String {
     match e.syntax_error() {
         Some(s) => s
@@ -200,5 +276,66 @@ mod tests {
         assert!(Engine::compile("allow ~(?i)API\\.x\\.io\n").is_ok());
         // The source must be a regex on its own: it cannot close the implicit anchor group.
         assert!(Engine::compile("allow ~a\\.io)|(zz\n").is_err());
+    }
+
+    /// Policy text splits on white space: a rule's text form writes a regex's white space so
+    /// that it reads back as the same regex. Each case: the regex, its one-token form, and
+    /// strings that the `regex` crate must match the same way with both.
+    #[test]
+    fn a_regex_with_white_space_is_written_as_one_token_of_the_same_meaning() {
+        use crate::{EngineBuilder, PolicySpec, RuleSpec};
+        let cases = [
+            ("a b|x\\.io", "a\\x{20}b|x\\.io"),
+            ("[ \t]x|x\\.io", "[\\x{20}\\x{9}]x|x\\.io"),
+            ("[\t- ]+x|y\\.io", "[\\x{9}-\\x{20}]+x|y\\.io"),
+            ("(?x) x \\. io # a comment\n | y\\.io", "(?x)x\\.io|y\\.io"),
+            (
+                "(?x)x\\ y|(?-x:a b)|y\\.io",
+                "(?x)x\\x{20}y|(?-x:a\\x{20}b)|y\\.io",
+            ),
+            ("\u{3000}x|x\\.io", "\\x{3000}x|x\\.io"),
+            ("x\\.io", "x\\.io"),
+        ];
+        let probes = [
+            "a b",
+            "a\tb",
+            " x",
+            "\tx",
+            "x y",
+            "x.io",
+            "y.io",
+            "xy",
+            "a\u{3000}x",
+        ];
+        for (re, want) in cases {
+            let rule = RuleSpec::allow(format!("~{re}")).id("r");
+            let text = rule.to_string();
+            assert_eq!(text, format!("allow ~{want} id r"), "{re:?}");
+            let whole = |r: &str| regex::Regex::new(&format!("^(?:{r})$")).unwrap();
+            let (a, b) = (whole(re), whole(want));
+            for p in probes {
+                assert_eq!(a.is_match(p), b.is_match(p), "{re:?} on {p:?}");
+            }
+            let from_text = Engine::compile(&format!("{text}\n")).unwrap();
+            let built = EngineBuilder::new()
+                .policy(PolicySpec::new("default").rule(rule))
+                .build()
+                .unwrap();
+            let (pt, pb) = (
+                from_text.policy("default").unwrap(),
+                built.policy("default").unwrap(),
+            );
+            for name in ["x.io", "y.io", "xio", "a.io"] {
+                let q = Query::new(name);
+                assert_eq!(
+                    from_text.check(pt, &q).action,
+                    built.check(pb, &q).action,
+                    "{re:?} {name}"
+                );
+            }
+        }
+        // A regex that does not parse is written as it is, and compiling it says why.
+        let bad = RuleSpec::allow("~(a b");
+        assert_eq!(bad.to_string(), "allow ~(a b");
     }
 }
