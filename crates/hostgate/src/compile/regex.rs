@@ -334,6 +334,20 @@ mod tests {
                 );
             }
         }
+        // The length limit is on the text form: a regex that fits only because a space is one
+        // byte is refused, built or written.
+        let long = format!("~{}|x\\.io", "a ".repeat(200));
+        assert!(long.len() < 1024);
+        let built = EngineBuilder::new()
+            .policy(PolicySpec::new("default").rule(RuleSpec::allow(long.clone())))
+            .build();
+        let errs = built.unwrap_err();
+        assert!(
+            errs.errors()[0].message.contains("as policy text"),
+            "{errs}"
+        );
+        let text = format!("{}\n", RuleSpec::allow(long));
+        assert!(Engine::compile(&text).is_err());
         // A regex that does not parse is written as it is, and compiling it says why.
         let bad = RuleSpec::allow("~(a b");
         assert_eq!(bad.to_string(), "allow ~(a b");
