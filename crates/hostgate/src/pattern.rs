@@ -121,20 +121,6 @@ impl Pattern {
             if re.len() > MAX_REGEX_LEN {
                 return Err(err(1, format!("regex longer than {MAX_REGEX_LEN} bytes")));
             }
-            // A built rule's regex may hold white space; the limit is on its text form, so
-            // that every rule that compiles can be written as policy text that compiles.
-            if re.chars().any(char::is_whitespace) {
-                let text = crate::compile::regex::one_token(re);
-                if text.is_some_and(|t| t.len() > MAX_REGEX_LEN) {
-                    return Err(err(
-                        1,
-                        format!(
-                            "regex longer than {MAX_REGEX_LEN} bytes as policy text, with its \
-                             white space written as `\\x{{HEX}}`"
-                        ),
-                    ));
-                }
-            }
             return Ok((Pattern::Regex(re.to_owned()), None));
         }
         if text.contains('/') {

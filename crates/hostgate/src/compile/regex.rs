@@ -72,6 +72,17 @@ fn anchored_source(re: &str) -> String {
 /// Compiles one rule's regex alone, so that its errors point at its rule. A `received` regex
 /// sees names as the query carried them (any case, a trailing dot, `:PORT`).
 pub(super) fn check_regex(re: &str, received: bool) -> Result<(), String> {
+    // A built rule's regex may hold white space; the length limit is on its text form, so
+    // that every rule that compiles can be written as policy text that compiles.
+    if re.chars().any(char::is_whitespace)
+        && one_token(re).is_some_and(|t| t.len() > crate::pattern::MAX_REGEX_LEN)
+    {
+        return Err(format!(
+            "regex longer than {} bytes as policy text, with its white space written as \
+             `\\x{{HEX}}`",
+            crate::pattern::MAX_REGEX_LEN
+        ));
+    }
     // The source must stand on its own: `a)|(b` would escape the `(?:…)\z` wrapper below.
     let hir = regex_syntax::ParserBuilder::new()
         .nest_limit(REGEX_NEST_LIMIT)
